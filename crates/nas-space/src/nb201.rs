@@ -205,7 +205,7 @@ impl FromStr for Nb201Arch {
             }
             c.expect_char('|')?;
             let mut count = 0;
-            while !c.at_end() && c.peek() != Some('+') {
+            while matches!(c.peek(), Some(ch) if ch.is_ascii_alphanumeric() || ch == '_') {
                 let (name, pos) = c.ident()?;
                 let op = lookup(FORMAT, &Nb201Op::table(), name, pos)?;
                 c.expect_char('~')?;
