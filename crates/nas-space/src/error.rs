@@ -99,7 +99,11 @@ impl fmt::Display for ParseError {
             ParseErrorKind::Empty => write!(f, "the string is empty"),
             ParseErrorKind::Expected { expected } => write!(f, "expected {expected}"),
             ParseErrorKind::UnknownOp { known } => {
-                write!(f, "unknown operation; known operations: {}", known.join(", "))
+                write!(
+                    f,
+                    "unknown operation; known operations: {}",
+                    known.join(", ")
+                )
             }
             ParseErrorKind::InvalidNumber { reason } => write!(f, "invalid number: {reason}"),
             ParseErrorKind::WrongCount {
@@ -163,7 +167,9 @@ pub enum SpaceError {
     },
     /// The architecture has no neighbour (every choice in the space has a single option), so it
     /// cannot be mutated. Widen the space's configuration.
-    #[error("the {space} space has no neighbour of this architecture: every decision has a single option")]
+    #[error(
+        "the {space} space has no neighbour of this architecture: every decision has a single option"
+    )]
     NoNeighbor {
         /// The space's name.
         space: String,
@@ -180,7 +186,11 @@ impl SpaceError {
     }
 
     /// Shorthand for [`SpaceError::InvalidConfig`].
-    pub fn config(space: impl Into<String>, field: &'static str, reason: impl Into<String>) -> Self {
+    pub fn config(
+        space: impl Into<String>,
+        field: &'static str,
+        reason: impl Into<String>,
+    ) -> Self {
         SpaceError::InvalidConfig {
             space: space.into(),
             field,

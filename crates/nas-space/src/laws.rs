@@ -7,7 +7,9 @@ use std::collections::HashSet;
 
 use rand::{SeedableRng, rngs::ChaCha8Rng};
 
-use crate::{Canonicalize, Encode, Enumerable, Mutate, Neighborhood, SearchSpace, TextFormat, ToGraph};
+use crate::{
+    Canonicalize, Encode, Enumerable, Mutate, Neighborhood, SearchSpace, TextFormat, ToGraph,
+};
 
 fn rng(seed: u64) -> ChaCha8Rng {
     ChaCha8Rng::seed_from_u64(seed)
@@ -38,7 +40,9 @@ pub fn check_serde<S: SearchSpace>(space: &S, seed: u64, n: usize) -> Result<(),
         let back: S::Arch =
             serde_json::from_str(&json).map_err(|e| format!("deserialize {json}: {e}"))?;
         if back != x {
-            return Err(format!("serde round trip changed {x:?} into {back:?} (json {json})"));
+            return Err(format!(
+                "serde round trip changed {x:?} into {back:?} (json {json})"
+            ));
         }
     }
     Ok(())
@@ -64,7 +68,11 @@ pub fn check_mutate<S: Mutate>(space: &S, seed: u64, n: usize) -> Result<(), Str
 
 /// Neighbours validate, are distinct, exclude the architecture itself, and (where the space
 /// also mutates) contain every mutation.
-pub fn check_neighbors<S: Neighborhood + Mutate>(space: &S, seed: u64, n: usize) -> Result<(), String> {
+pub fn check_neighbors<S: Neighborhood + Mutate>(
+    space: &S,
+    seed: u64,
+    n: usize,
+) -> Result<(), String> {
     let mut r = rng(seed);
     for _ in 0..n {
         let x = space.sample(&mut r);
@@ -89,7 +97,9 @@ pub fn check_neighbors<S: Neighborhood + Mutate>(space: &S, seed: u64, n: usize)
         for _ in 0..4 {
             let m = space.mutate(&x, &mut r).map_err(|e| e.to_string())?;
             if !set.contains(&m) {
-                return Err(format!("mutation {m:?} of {x:?} is not among its neighbours"));
+                return Err(format!(
+                    "mutation {m:?} of {x:?} is not among its neighbours"
+                ));
             }
         }
     }
@@ -106,7 +116,9 @@ pub fn check_text<S: TextFormat>(space: &S, seed: u64, n: usize) -> Result<(), S
             .parse(&text)
             .map_err(|e| format!("cannot parse own output {text:?}: {e}"))?;
         if back != x {
-            return Err(format!("text round trip changed {x:?} into {back:?} via {text:?}"));
+            return Err(format!(
+                "text round trip changed {x:?} into {back:?} via {text:?}"
+            ));
         }
     }
     Ok(())
@@ -189,7 +201,9 @@ pub fn check_graph<S: ToGraph>(space: &S, seed: u64, n: usize) -> Result<(), Str
         let g = space.graph(&x).map_err(|e| e.to_string())?;
         let len = g.labels.len();
         if let Some(&(a, b)) = g.edges.iter().find(|&&(a, b)| a >= b || b >= len) {
-            return Err(format!("graph of {x:?} has a bad edge ({a}, {b}) over {len} nodes"));
+            return Err(format!(
+                "graph of {x:?} has a bad edge ({a}, {b}) over {len} nodes"
+            ));
         }
     }
     Ok(())

@@ -29,6 +29,6 @@ mod traits;
 
 pub use error::{ParseError, ParseErrorKind, SpaceError};
 pub use traits::{
-    ArchGraph, CanonicalForm, Canonicalize, Encode, Enumerable, Mutate, Neighborhood,
-    SearchSpace, TextFormat, ToGraph, radix,
+    ArchGraph, CanonicalForm, Canonicalize, Encode, Enumerable, Mutate, Neighborhood, SearchSpace,
+    TextFormat, ToGraph, radix,
 };

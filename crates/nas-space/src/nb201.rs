@@ -30,8 +30,8 @@ use serde::{Deserialize, Serialize};
 use crate::error::{ParseError, ParseErrorKind, SpaceError};
 use crate::text::{Cursor, lookup};
 use crate::traits::{
-    ArchGraph, CanonicalForm, Canonicalize, Encode, Enumerable, Mutate, Neighborhood,
-    SearchSpace, TextFormat, ToGraph, choose, radix,
+    ArchGraph, CanonicalForm, Canonicalize, Encode, Enumerable, Mutate, Neighborhood, SearchSpace,
+    TextFormat, ToGraph, choose, radix,
 };
 
 const FORMAT: &str = "NAS-Bench-201 architecture string";
@@ -117,7 +117,10 @@ pub struct Nb201Arch {
 /// # Panics
 /// If `from >= to` or `to` is not in `1..4` (a programming error, not user input).
 pub fn edge_index(to: usize, from: usize) -> usize {
-    assert!(from < to && (1..NODES).contains(&to), "no NB201 edge {from} -> {to}");
+    assert!(
+        from < to && (1..NODES).contains(&to),
+        "no NB201 edge {from} -> {to}"
+    );
     to * (to - 1) / 2 + from
 }
 
@@ -285,13 +288,21 @@ impl Nb201Space {
     /// enumeration and encoding. Fails on an empty list or duplicates.
     pub fn with_ops(ops: &[Nb201Op]) -> Result<Self, SpaceError> {
         if ops.is_empty() {
-            return Err(SpaceError::config("nas-bench-201", "ops", "must not be empty"));
+            return Err(SpaceError::config(
+                "nas-bench-201",
+                "ops",
+                "must not be empty",
+            ));
         }
         let mut sorted = ops.to_vec();
         sorted.sort();
         sorted.dedup();
         if sorted.len() != ops.len() {
-            return Err(SpaceError::config("nas-bench-201", "ops", "contains a duplicate operation"));
+            return Err(SpaceError::config(
+                "nas-bench-201",
+                "ops",
+                "contains a duplicate operation",
+            ));
         }
         Ok(Self { ops: ops.to_vec() })
     }
@@ -345,7 +356,12 @@ impl Mutate for Nb201Space {
             });
         }
         let k = choose(rng, &[0, 1, 2, 3, 4, 5]);
-        let others: Vec<Nb201Op> = self.ops.iter().copied().filter(|&o| o != arch.edges[k]).collect();
+        let others: Vec<Nb201Op> = self
+            .ops
+            .iter()
+            .copied()
+            .filter(|&o| o != arch.edges[k])
+            .collect();
         let mut child = *arch;
         child.edges[k] = choose(rng, &others);
         Ok(child)
@@ -459,7 +475,9 @@ impl ToGraph for Nb201Space {
     /// edge out of `j` (or `output` when `j = 3`).
     fn graph(&self, arch: &Nb201Arch) -> Result<ArchGraph, SpaceError> {
         self.validate(arch)?;
-        let live: Vec<usize> = (0..EDGES).filter(|&k| arch.edges[k] != Nb201Op::None).collect();
+        let live: Vec<usize> = (0..EDGES)
+            .filter(|&k| arch.edges[k] != Nb201Op::None)
+            .collect();
         let mut labels = vec!["input".to_string()];
         labels.extend(live.iter().map(|&k| arch.edges[k].name().to_string()));
         labels.push("output".into());
@@ -515,7 +533,10 @@ mod tests {
         laws::check_enumerable(&s, 1, 50).unwrap();
         laws::check_neighbors(&s, 1, 20).unwrap();
         let all_none = Nb201Arch::new([Nb201Op::None; 6]);
-        assert!(matches!(s.validate(&all_none), Err(SpaceError::InvalidArch { .. })));
+        assert!(matches!(
+            s.validate(&all_none),
+            Err(SpaceError::InvalidArch { .. })
+        ));
         assert!(Nb201Space::with_ops(&[]).is_err());
         assert!(Nb201Space::with_ops(&[Nb201Op::None, Nb201Op::None]).is_err());
     }
@@ -566,37 +587,80 @@ mod tests {
 
     #[test]
     fn bad_strings_name_token_and_position() {
-        let e = err("|nor_conv_5x5~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_1x1~2|");
+        let e = err(
+            "|nor_conv_5x5~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_1x1~2|",
+        );
         assert!(matches!(e.kind, ParseErrorKind::UnknownOp { .. }));
         assert_eq!((e.position, e.token.as_str()), (1, "nor_conv_5x5"));
         assert!(e.to_string().contains("nor_conv_5x5") && e.to_string().contains("skip_connect"));
 
-        let e = err("|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~2|+|skip_connect~0|nor_conv_3x3~1|nor_conv_1x1~2|");
+        let e = err(
+            "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~2|+|skip_connect~0|nor_conv_3x3~1|nor_conv_1x1~2|",
+        );
         assert_eq!(e.kind, ParseErrorKind::EdgeFromLaterNode { from: 2, to: 2 });
         assert_eq!(e.position, 46);
 
         let e = err("|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|");
-        assert!(matches!(e.kind, ParseErrorKind::WrongCount { expected: 3, found: 2, .. }), "{e}");
+        assert!(
+            matches!(
+                e.kind,
+                ParseErrorKind::WrongCount {
+                    expected: 3,
+                    found: 2,
+                    ..
+                }
+            ),
+            "{e}"
+        );
 
-        let e = err("|nor_conv_3x3~0|+|nor_conv_3x3~0|+|skip_connect~0|nor_conv_3x3~1|nor_conv_1x1~2|");
-        assert!(matches!(e.kind, ParseErrorKind::WrongCount { expected: 2, found: 1, .. }), "{e}");
+        let e =
+            err("|nor_conv_3x3~0|+|nor_conv_3x3~0|+|skip_connect~0|nor_conv_3x3~1|nor_conv_1x1~2|");
+        assert!(
+            matches!(
+                e.kind,
+                ParseErrorKind::WrongCount {
+                    expected: 2,
+                    found: 1,
+                    ..
+                }
+            ),
+            "{e}"
+        );
 
         let e = err(&format!("{BEST}+|none~0|none~1|none~2|none~3|"));
-        assert!(matches!(e.kind, ParseErrorKind::WrongCount { expected: 3, found: 4, .. }), "{e}");
+        assert!(
+            matches!(
+                e.kind,
+                ParseErrorKind::WrongCount {
+                    expected: 3,
+                    found: 4,
+                    ..
+                }
+            ),
+            "{e}"
+        );
 
         let e = err(&format!("{BEST} extra"));
         assert_eq!(e.kind, ParseErrorKind::TrailingInput);
         assert_eq!(e.token, "extra");
 
         assert_eq!(err("   ").kind, ParseErrorKind::Empty);
-        assert!(matches!(err("nor_conv_3x3~0").kind, ParseErrorKind::Expected { .. }));
-        assert!(matches!(err("|nor_conv_3x3~x|").kind, ParseErrorKind::Expected { .. }));
+        assert!(matches!(
+            err("nor_conv_3x3~0").kind,
+            ParseErrorKind::Expected { .. }
+        ));
+        assert!(matches!(
+            err("|nor_conv_3x3~x|").kind,
+            ParseErrorKind::Expected { .. }
+        ));
         assert!(matches!(
             err("|nor_conv_3x3~99999999999999999999999|").kind,
             ParseErrorKind::InvalidNumber { .. }
         ));
         // Edges out of order.
-        let e = err("|nor_conv_3x3~0|+|nor_conv_3x3~1|nor_conv_3x3~0|+|skip_connect~0|nor_conv_3x3~1|nor_conv_1x1~2|");
+        let e = err(
+            "|nor_conv_3x3~0|+|nor_conv_3x3~1|nor_conv_3x3~0|+|skip_connect~0|nor_conv_3x3~1|nor_conv_1x1~2|",
+        );
         assert!(matches!(e.kind, ParseErrorKind::Invalid { .. }), "{e}");
     }
 

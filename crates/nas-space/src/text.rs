@@ -232,10 +232,18 @@ impl<'a> Cursor<'a> {
             }
         }
         if let Some((q, at)) = quote {
-            return Err(self.error_at(ParseErrorKind::Unbalanced { bracket: q }, at, &q.to_string()));
+            return Err(self.error_at(
+                ParseErrorKind::Unbalanced { bracket: q },
+                at,
+                &q.to_string(),
+            ));
         }
         if let Some((o, at)) = stack.pop() {
-            return Err(self.error_at(ParseErrorKind::Unbalanced { bracket: o }, at, &o.to_string()));
+            return Err(self.error_at(
+                ParseErrorKind::Unbalanced { bracket: o },
+                at,
+                &o.to_string(),
+            ));
         }
         Ok(())
     }

@@ -1,0 +1,24 @@
+//! Helpers shared by the integration tests.
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+
+/// The NAS-Bench-201 table: `$NAS_NB201_CSV`, else `../shared/data/nb201/nats_bench_tss_200ep.csv`
+/// beside the checkout. `None` (with a message on stderr) when absent, so tests can skip.
+pub fn nb201_csv() -> Option<PathBuf> {
+    let path = std::env::var_os("NAS_NB201_CSV")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                .join("../shared/data/nb201/nats_bench_tss_200ep.csv")
+        });
+    if path.is_file() {
+        Some(path)
+    } else {
+        eprintln!(
+            "SKIPPED: NAS-Bench-201 table not found at {} (set NAS_NB201_CSV to its path to run this test)",
+            path.display()
+        );
+        None
+    }
+}
