@@ -21,8 +21,10 @@
 //! [`laws`] holds the checks every implementation is tested with; use them on your own spaces.
 #![warn(missing_docs)]
 
+pub mod dpc;
 pub mod error;
 pub mod laws;
+pub mod nasrl;
 pub mod nb201;
 pub mod text;
 mod traits;
