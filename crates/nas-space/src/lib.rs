@@ -24,6 +24,8 @@
 pub mod error;
 pub mod laws;
 pub mod nb201;
+pub mod proxyless;
+pub mod spos;
 pub mod text;
 mod traits;
 
