@@ -26,6 +26,8 @@ pub mod error;
 pub mod laws;
 pub mod nasrl;
 pub mod nb201;
+pub mod proxyless;
+pub mod spos;
 pub mod text;
 mod traits;
 
