@@ -21,8 +21,10 @@
 //! [`laws`] holds the checks every implementation is tested with; use them on your own spaces.
 #![warn(missing_docs)]
 
+pub mod darts;
 pub mod error;
 pub mod laws;
+pub mod nasnet;
 pub mod nb201;
 pub mod text;
 mod traits;
