@@ -21,17 +21,12 @@
 //! [`laws`] holds the checks every implementation is tested with; use them on your own spaces.
 #![warn(missing_docs)]
 
-<<<<<<< HEAD
+pub mod darts;
 pub mod dpc;
 pub mod error;
 pub mod laws;
-pub mod nasrl;
-=======
-pub mod darts;
-pub mod error;
-pub mod laws;
 pub mod nasnet;
->>>>>>> darts
+pub mod nasrl;
 pub mod nb201;
 pub mod proxyless;
 pub mod spos;
