@@ -2,7 +2,9 @@
 //! "mutate gives a valid, different architecture", and parsers that never panic on arbitrary
 //! or corrupted input.
 
+use nas::space::darts::DartsSpace;
 use nas::space::dpc::DpcSpace;
+use nas::space::nasnet::NasNetSpace;
 use nas::space::nasrl::NasRlSpace;
 use nas::space::nb201::Nb201Space;
 use nas::space::proxyless::ProxylessSpace;
@@ -92,6 +94,8 @@ macro_rules! space_properties {
 }
 
 space_properties!(nb201, Nb201Space::default());
+space_properties!(darts, DartsSpace::default());
+space_properties!(nasnet, NasNetSpace::default());
 space_properties!(proxyless, ProxylessSpace::default());
 space_properties!(spos, SposSpace::default());
 space_properties!(nasrl, NasRlSpace::default());

@@ -22,6 +22,8 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     check(&nas_space::nb201::Nb201Space::default(), text);
+    check(&nas_space::darts::DartsSpace::default(), text);
+    check(&nas_space::nasnet::NasNetSpace::default(), text);
     check(&nas_space::proxyless::ProxylessSpace::default(), text);
     check(&nas_space::spos::SposSpace::default(), text);
     check(&nas_space::nasrl::NasRlSpace::default(), text);

@@ -110,9 +110,6 @@ pub enum MbConvChoice {
     Zero,
 }
 
-/// The name used in the task description; the same type as [`MbConvChoice`].
-pub type MbChoice = MbConvChoice;
-
 impl MbConvChoice {
     /// An MBConv choice with a `kernel`×`kernel` depthwise kernel and expansion `expansion`.
     pub const fn mb_conv(kernel: u8, expansion: u8) -> Self {
