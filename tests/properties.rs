@@ -9,7 +9,7 @@ use nas::space::nasrl::NasRlSpace;
 use nas::space::nb201::Nb201Space;
 use nas::space::proxyless::ProxylessSpace;
 use nas::space::spos::SposSpace;
-use nas::space::{Mutate, SearchSpace, TextFormat};
+use nas::space::{Mutate, TextFormat};
 use proptest::prelude::*;
 use rand::{SeedableRng, rngs::ChaCha8Rng};
 
