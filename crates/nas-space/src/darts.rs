@@ -724,7 +724,8 @@ impl DartsConfig {
 ///   distinct when the space requires it), or (free concat only) one state added to or removed
 ///   from a concat. Under [`ConcatRule::Unused`] the concat follows the new inputs.
 /// * **Canonical form**: see [`Canonicalize::canonical`] below.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "DartsConfig", into = "DartsConfig")]
 pub struct DartsSpace {
     config: DartsConfig,
     cell_radices: Vec<u128>,
@@ -1944,5 +1945,19 @@ mod tests {
         let mut z = darts_v2();
         z.normal[0].0 = DartsOp::None;
         assert_eq!(ns.graph(&z).unwrap().labels.len(), 21);
+    }
+}
+
+/// Serialized as its configuration, so a saved space can be reloaded; loading validates it.
+impl From<DartsSpace> for DartsConfig {
+    fn from(space: DartsSpace) -> Self {
+        space.config
+    }
+}
+
+impl TryFrom<DartsConfig> for DartsSpace {
+    type Error = SpaceError;
+    fn try_from(config: DartsConfig) -> Result<Self, SpaceError> {
+        DartsSpace::new(config)
     }
 }

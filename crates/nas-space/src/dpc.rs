@@ -237,11 +237,27 @@ impl FromStr for DpcArch {
 /// The DPC space: `branches` branches, each choosing an earlier input and one of the
 /// operations built from the configured rates and grids.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "DpcSpaceConfig")]
 pub struct DpcSpace {
     branches: usize,
     rates: Vec<u32>,
     grids: Vec<u32>,
     ops: Vec<DpcOp>,
+}
+
+/// The serialized form of [`DpcSpace`]; loading goes through [`DpcSpace::new`].
+#[derive(Deserialize)]
+struct DpcSpaceConfig {
+    branches: usize,
+    rates: Vec<u32>,
+    grids: Vec<u32>,
+}
+
+impl TryFrom<DpcSpaceConfig> for DpcSpace {
+    type Error = SpaceError;
+    fn try_from(c: DpcSpaceConfig) -> Result<Self, SpaceError> {
+        DpcSpace::new(c.branches, &c.rates, &c.grids)
+    }
 }
 
 impl Default for DpcSpace {

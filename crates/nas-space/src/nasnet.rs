@@ -516,7 +516,8 @@ impl Default for NasNetConfig {
 ///   operation or a new input for one branch, or a new combiner for one block. (The paper's
 ///   controller is an RNN; the mutation is the one of regularized evolution on this space.)
 /// * **Canonical form**: see [`Canonicalize::canonical`] below.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "NasNetConfig", into = "NasNetConfig")]
 pub struct NasNetSpace {
     config: NasNetConfig,
     cell_radices: Vec<u128>,
@@ -1453,5 +1454,19 @@ mod tests {
         // Reduce block 3's first branch (skip_connect, node 18 + 11) reads block 1's combiner.
         assert_eq!(g.labels[18 + 11], "skip_connect");
         assert!(g.edges.contains(&(18 + 7, 18 + 11)));
+    }
+}
+
+/// Serialized as its configuration, so a saved space can be reloaded; loading validates it.
+impl From<NasNetSpace> for NasNetConfig {
+    fn from(space: NasNetSpace) -> Self {
+        space.config
+    }
+}
+
+impl TryFrom<NasNetConfig> for NasNetSpace {
+    type Error = SpaceError;
+    fn try_from(config: NasNetConfig) -> Result<Self, SpaceError> {
+        NasNetSpace::new(config)
     }
 }

@@ -283,12 +283,30 @@ impl FromStr for NasRlArch {
 /// The NAS-RL space: `layers` layers, each choosing a filter height, width, count and stride
 /// from the configured sets, plus any subset of the earlier layers as inputs.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "NasRlSpaceConfig")]
 pub struct NasRlSpace {
     layers: usize,
     heights: Vec<u32>,
     widths: Vec<u32>,
     filters: Vec<u32>,
     strides: Vec<u32>,
+}
+
+/// The serialized form of [`NasRlSpace`]; loading goes through [`NasRlSpace::new`].
+#[derive(Deserialize)]
+struct NasRlSpaceConfig {
+    layers: usize,
+    heights: Vec<u32>,
+    widths: Vec<u32>,
+    filters: Vec<u32>,
+    strides: Vec<u32>,
+}
+
+impl TryFrom<NasRlSpaceConfig> for NasRlSpace {
+    type Error = SpaceError;
+    fn try_from(c: NasRlSpaceConfig) -> Result<Self, SpaceError> {
+        NasRlSpace::new(c.layers, &c.heights, &c.widths, &c.filters, &c.strides)
+    }
 }
 
 impl Default for NasRlSpace {

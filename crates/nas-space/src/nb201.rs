@@ -270,8 +270,22 @@ impl From<Nb201Arch> for String {
 
 /// The NAS-Bench-201 cell space, optionally restricted to a subset of the operations.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "Nb201SpaceConfig")]
 pub struct Nb201Space {
     ops: Vec<Nb201Op>,
+}
+
+/// The serialized form of [`Nb201Space`]; loading goes through [`Nb201Space::with_ops`].
+#[derive(Deserialize)]
+struct Nb201SpaceConfig {
+    ops: Vec<Nb201Op>,
+}
+
+impl TryFrom<Nb201SpaceConfig> for Nb201Space {
+    type Error = SpaceError;
+    fn try_from(c: Nb201SpaceConfig) -> Result<Self, SpaceError> {
+        Nb201Space::with_ops(&c.ops)
+    }
 }
 
 impl Default for Nb201Space {

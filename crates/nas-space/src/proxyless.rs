@@ -410,6 +410,7 @@ pub struct ProxylessLayer {
 
 /// The ProxylessNAS space (see the [module docs](self)).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "ProxylessConfig", into = "ProxylessConfig")]
 pub struct ProxylessSpace {
     config: ProxylessConfig,
     layers: Vec<ProxylessLayer>,
@@ -1473,5 +1474,19 @@ mod tests {
         let s = space();
         let gpu = s.parse(PROXYLESS_GPU).unwrap();
         assert_eq!(s.neighbors(&gpu).unwrap().len(), 6 * 5 + 15 * 6);
+    }
+}
+
+/// Serialized as its configuration, so a saved space can be reloaded; loading validates it.
+impl From<ProxylessSpace> for ProxylessConfig {
+    fn from(space: ProxylessSpace) -> Self {
+        space.config
+    }
+}
+
+impl TryFrom<ProxylessConfig> for ProxylessSpace {
+    type Error = SpaceError;
+    fn try_from(config: ProxylessConfig) -> Result<Self, SpaceError> {
+        ProxylessSpace::new(config)
     }
 }

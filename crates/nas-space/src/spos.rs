@@ -253,6 +253,7 @@ pub struct SposLayer {
 
 /// The SPOS space (see the [module docs](self)).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "SposConfig", into = "SposConfig")]
 pub struct SposSpace {
     config: SposConfig,
     layers: Vec<SposLayer>,
@@ -871,5 +872,19 @@ xception shufflenet_7x7 xception xception";
             "stage_channels"
         );
         assert_eq!(SposSpace::new(d()).unwrap(), SposSpace::default());
+    }
+}
+
+/// Serialized as its configuration, so a saved space can be reloaded; loading validates it.
+impl From<SposSpace> for SposConfig {
+    fn from(space: SposSpace) -> Self {
+        space.config
+    }
+}
+
+impl TryFrom<SposConfig> for SposSpace {
+    type Error = SpaceError;
+    fn try_from(config: SposConfig) -> Result<Self, SpaceError> {
+        SposSpace::new(config)
     }
 }
