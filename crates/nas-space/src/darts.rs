@@ -1346,6 +1346,20 @@ impl ToGraph for DartsSpace {
     }
 }
 
+/// Serialized as its configuration, so a saved space can be reloaded; loading validates it.
+impl From<DartsSpace> for DartsConfig {
+    fn from(space: DartsSpace) -> Self {
+        space.config
+    }
+}
+
+impl TryFrom<DartsConfig> for DartsSpace {
+    type Error = SpaceError;
+    fn try_from(config: DartsConfig) -> Result<Self, SpaceError> {
+        DartsSpace::new(config)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1945,19 +1959,5 @@ mod tests {
         let mut z = darts_v2();
         z.normal[0].0 = DartsOp::None;
         assert_eq!(ns.graph(&z).unwrap().labels.len(), 21);
-    }
-}
-
-/// Serialized as its configuration, so a saved space can be reloaded; loading validates it.
-impl From<DartsSpace> for DartsConfig {
-    fn from(space: DartsSpace) -> Self {
-        space.config
-    }
-}
-
-impl TryFrom<DartsConfig> for DartsSpace {
-    type Error = SpaceError;
-    fn try_from(config: DartsConfig) -> Result<Self, SpaceError> {
-        DartsSpace::new(config)
     }
 }

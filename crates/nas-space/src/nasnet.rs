@@ -974,6 +974,20 @@ impl ToGraph for NasNetSpace {
     }
 }
 
+/// Serialized as its configuration, so a saved space can be reloaded; loading validates it.
+impl From<NasNetSpace> for NasNetConfig {
+    fn from(space: NasNetSpace) -> Self {
+        space.config
+    }
+}
+
+impl TryFrom<NasNetConfig> for NasNetSpace {
+    type Error = SpaceError;
+    fn try_from(config: NasNetConfig) -> Result<Self, SpaceError> {
+        NasNetSpace::new(config)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1454,19 +1468,5 @@ mod tests {
         // Reduce block 3's first branch (skip_connect, node 18 + 11) reads block 1's combiner.
         assert_eq!(g.labels[18 + 11], "skip_connect");
         assert!(g.edges.contains(&(18 + 7, 18 + 11)));
-    }
-}
-
-/// Serialized as its configuration, so a saved space can be reloaded; loading validates it.
-impl From<NasNetSpace> for NasNetConfig {
-    fn from(space: NasNetSpace) -> Self {
-        space.config
-    }
-}
-
-impl TryFrom<NasNetConfig> for NasNetSpace {
-    type Error = SpaceError;
-    fn try_from(config: NasNetConfig) -> Result<Self, SpaceError> {
-        NasNetSpace::new(config)
     }
 }

@@ -902,6 +902,20 @@ pub(crate) fn chain_graph(ops: impl Iterator<Item = String>) -> ArchGraph {
     ArchGraph { labels, edges }
 }
 
+/// Serialized as its configuration, so a saved space can be reloaded; loading validates it.
+impl From<ProxylessSpace> for ProxylessConfig {
+    fn from(space: ProxylessSpace) -> Self {
+        space.config
+    }
+}
+
+impl TryFrom<ProxylessConfig> for ProxylessSpace {
+    type Error = SpaceError;
+    fn try_from(config: ProxylessConfig) -> Result<Self, SpaceError> {
+        ProxylessSpace::new(config)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1474,19 +1488,5 @@ mod tests {
         let s = space();
         let gpu = s.parse(PROXYLESS_GPU).unwrap();
         assert_eq!(s.neighbors(&gpu).unwrap().len(), 6 * 5 + 15 * 6);
-    }
-}
-
-/// Serialized as its configuration, so a saved space can be reloaded; loading validates it.
-impl From<ProxylessSpace> for ProxylessConfig {
-    fn from(space: ProxylessSpace) -> Self {
-        space.config
-    }
-}
-
-impl TryFrom<ProxylessConfig> for ProxylessSpace {
-    type Error = SpaceError;
-    fn try_from(config: ProxylessConfig) -> Result<Self, SpaceError> {
-        ProxylessSpace::new(config)
     }
 }

@@ -528,6 +528,20 @@ impl ToGraph for SposSpace {
     }
 }
 
+/// Serialized as its configuration, so a saved space can be reloaded; loading validates it.
+impl From<SposSpace> for SposConfig {
+    fn from(space: SposSpace) -> Self {
+        space.config
+    }
+}
+
+impl TryFrom<SposConfig> for SposSpace {
+    type Error = SpaceError;
+    fn try_from(config: SposConfig) -> Result<Self, SpaceError> {
+        SposSpace::new(config)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -872,19 +886,5 @@ xception shufflenet_7x7 xception xception";
             "stage_channels"
         );
         assert_eq!(SposSpace::new(d()).unwrap(), SposSpace::default());
-    }
-}
-
-/// Serialized as its configuration, so a saved space can be reloaded; loading validates it.
-impl From<SposSpace> for SposConfig {
-    fn from(space: SposSpace) -> Self {
-        space.config
-    }
-}
-
-impl TryFrom<SposConfig> for SposSpace {
-    type Error = SpaceError;
-    fn try_from(config: SposConfig) -> Result<Self, SpaceError> {
-        SposSpace::new(config)
     }
 }
