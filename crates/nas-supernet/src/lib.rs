@@ -1,9 +1,17 @@
 //! Burn modules for neural architecture search: candidate operations, networks built from an
-//! architecture, weight-sharing supernets, differentiable (DARTS family) and single-path (ENAS,
-//! SPOS, ProxylessNAS) methods.
+//! architecture, data loading, and the choice of backend.
 //!
-//! Status: not implemented yet. The architecture types it will build networks from live in
-//! `nas-space` today; the Burn side is tracked by the issues "From architecture to trained
-//! network", "Differentiable search on Burn" and "Weight sharing with single paths". The crate
-//! exists now so that the facade's layout (`nas::supernet`) is stable.
+//! Everything is generic over `B: Backend` (`B: AutodiffBackend` to train); [`backend`] is the
+//! one place that names concrete backends (the pure-Rust CPU backend by default, `wgpu` and
+//! `cuda` behind cargo features).
 #![warn(missing_docs)]
+
+pub mod backend;
+pub mod darts_net;
+pub mod error;
+pub mod nb201_net;
+pub mod network;
+pub mod ops;
+
+pub use error::SupernetError;
+pub use network::{Classifier, TrainOptions};

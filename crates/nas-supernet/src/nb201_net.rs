@@ -1,0 +1,216 @@
+//! The NAS-Bench-201 macro network built from a cell.
+//!
+//! Stem (3×3 convolution to C channels, batch norm), three stages of N cells at C, 2C and 4C
+//! channels joined by residual reduction blocks (ResNet basic blocks with stride 2), then batch
+//! norm, ReLU, global average pooling and a linear classifier. C = 16 and N = 5 in the
+//! benchmark. Every cell node sums its incoming edges; `none` edges are skipped.
+
+use burn::module::Module;
+use burn::nn::conv::{Conv2d, Conv2dConfig};
+use burn::nn::pool::{AvgPool2d, AvgPool2dConfig};
+use burn::nn::{BatchNorm, BatchNormConfig, Linear, LinearConfig, PaddingConfig2d};
+use burn::tensor::activation::relu;
+use burn::tensor::backend::Backend;
+use burn::tensor::{Device, Tensor};
+use nas_space::nb201::{EDGES, NODES, Nb201Arch, Nb201Op, edge_nodes};
+use serde::{Deserialize, Serialize};
+
+use crate::error::SupernetError;
+use crate::network::{Classifier, global_avg_pool};
+use crate::ops::{Op, OpConfig, OpKind, ReluConvBn};
+
+/// Configuration of the NAS-Bench-201 network.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Nb201NetConfig {
+    /// Channels of the first stage (C); the later stages have 2C and 4C.
+    pub channels: usize,
+    /// Cells per stage (N).
+    pub cells_per_stage: usize,
+    /// Input image channels.
+    pub in_channels: usize,
+    /// Number of classes.
+    pub num_classes: usize,
+}
+
+impl Default for Nb201NetConfig {
+    /// The benchmark's network for CIFAR-10: C = 16, N = 5, RGB input, 10 classes.
+    fn default() -> Self {
+        Self {
+            channels: 16,
+            cells_per_stage: 5,
+            in_channels: 3,
+            num_classes: 10,
+        }
+    }
+}
+
+impl Nb201NetConfig {
+    /// Checks that every size is positive.
+    pub fn check(&self) -> Result<(), SupernetError> {
+        for (name, v) in [
+            ("channels", self.channels),
+            ("cells_per_stage", self.cells_per_stage),
+            ("in_channels", self.in_channels),
+            ("num_classes", self.num_classes),
+        ] {
+            if v == 0 {
+                return Err(SupernetError::InvalidConfig {
+                    what: "NAS-Bench-201 network",
+                    reason: format!("`{name}` must be positive"),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Builds the network for `arch`.
+    pub fn init<B: Backend>(
+        &self,
+        arch: &Nb201Arch,
+        device: &Device<B>,
+    ) -> Result<Nb201Network<B>, SupernetError> {
+        self.check()?;
+        let c = self.channels;
+        let mut layers = Vec::new();
+        let mut width = c;
+        for stage in 0..3 {
+            if stage > 0 {
+                layers.push(Nb201Layer::Reduce(ResidualReduce::new(width, 2 * width, device)));
+                width *= 2;
+            }
+            for _ in 0..self.cells_per_stage {
+                layers.push(Nb201Layer::Cell(Nb201Cell::new(arch, width, device)?));
+            }
+        }
+        Ok(Nb201Network {
+            stem_conv: Conv2dConfig::new([self.in_channels, c], [3, 3])
+                .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
+                .with_bias(false)
+                .init(device),
+            stem_bn: BatchNormConfig::new(c).init(device),
+            layers,
+            last_bn: BatchNormConfig::new(width).init(device),
+            classifier: LinearConfig::new(width, self.num_classes).init(device),
+        })
+    }
+}
+
+/// One NAS-Bench-201 cell: an operation per edge.
+#[derive(Module, Debug)]
+pub struct Nb201Cell<B: Backend> {
+    edges: Vec<Op<B>>,
+}
+
+impl<B: Backend> Nb201Cell<B> {
+    /// The cell of `arch` at `channels` channels.
+    pub fn new(arch: &Nb201Arch, channels: usize, device: &Device<B>) -> Result<Self, SupernetError> {
+        let edges = arch
+            .edges
+            .iter()
+            .map(|&op| OpConfig::new(nb201_op_kind(op), channels, channels, 1).init(device))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Self { edges })
+    }
+
+    /// Applies the cell.
+    pub fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
+        let mut nodes: Vec<Tensor<B, 4>> = Vec::with_capacity(NODES);
+        nodes.push(x);
+        for to in 1..NODES {
+            let mut sum: Option<Tensor<B, 4>> = None;
+            for k in (0..EDGES).filter(|&k| edge_nodes(k).0 == to) {
+                let op = &self.edges[k];
+                if op.is_zero() {
+                    continue;
+                }
+                let y = op.forward(nodes[edge_nodes(k).1].clone());
+                sum = Some(match sum {
+                    Some(s) => s + y,
+                    None => y,
+                });
+            }
+            nodes.push(sum.unwrap_or_else(|| nodes[0].zeros_like()));
+        }
+        nodes.pop().unwrap_or_else(|| unreachable!("a cell has 4 nodes"))
+    }
+}
+
+/// The operation kind of a NAS-Bench-201 edge.
+pub fn nb201_op_kind(op: Nb201Op) -> OpKind {
+    match op {
+        Nb201Op::None => OpKind::Zero,
+        Nb201Op::SkipConnect => OpKind::Identity,
+        Nb201Op::NorConv1x1 => OpKind::ReluConvBn {
+            kernel: 1,
+            dilation: 1,
+        },
+        Nb201Op::NorConv3x3 => OpKind::ReluConvBn {
+            kernel: 3,
+            dilation: 1,
+        },
+        Nb201Op::AvgPool3x3 => OpKind::AvgPool { kernel: 3 },
+    }
+}
+
+/// The residual reduction block between stages (a ResNet basic block with stride 2).
+#[derive(Module, Debug)]
+pub struct ResidualReduce<B: Backend> {
+    conv_a: ReluConvBn<B>,
+    conv_b: ReluConvBn<B>,
+    pool: AvgPool2d,
+    shortcut: Conv2d<B>,
+}
+
+impl<B: Backend> ResidualReduce<B> {
+    /// A block from `c_in` to `c_out` channels halving the resolution.
+    pub fn new(c_in: usize, c_out: usize, device: &Device<B>) -> Self {
+        Self {
+            conv_a: ReluConvBn::new(c_in, c_out, 3, 2, 1, device),
+            conv_b: ReluConvBn::new(c_out, c_out, 3, 1, 1, device),
+            pool: AvgPool2dConfig::new([2, 2]).with_strides([2, 2]).init(),
+            shortcut: Conv2dConfig::new([c_in, c_out], [1, 1])
+                .with_bias(false)
+                .init(device),
+        }
+    }
+
+    /// Applies the block.
+    pub fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
+        let residual = self.shortcut.forward(self.pool.forward(x.clone()));
+        residual + self.conv_b.forward(self.conv_a.forward(x))
+    }
+}
+
+/// A layer of the macro network.
+#[derive(Module, Debug)]
+#[allow(clippy::large_enum_variant)]
+pub enum Nb201Layer<B: Backend> {
+    /// A searched cell.
+    Cell(Nb201Cell<B>),
+    /// A fixed residual reduction block.
+    Reduce(ResidualReduce<B>),
+}
+
+/// The NAS-Bench-201 network of one cell.
+#[derive(Module, Debug)]
+pub struct Nb201Network<B: Backend> {
+    stem_conv: Conv2d<B>,
+    stem_bn: BatchNorm<B>,
+    layers: Vec<Nb201Layer<B>>,
+    last_bn: BatchNorm<B>,
+    classifier: Linear<B>,
+}
+
+impl<B: Backend> Classifier<B> for Nb201Network<B> {
+    fn logits(&self, images: Tensor<B, 4>) -> Tensor<B, 2> {
+        let mut x = self.stem_bn.forward(self.stem_conv.forward(images));
+        for layer in &self.layers {
+            x = match layer {
+                Nb201Layer::Cell(c) => c.forward(x),
+                Nb201Layer::Reduce(r) => r.forward(x),
+            };
+        }
+        let x = relu(self.last_bn.forward(x));
+        self.classifier.forward(global_avg_pool(x))
+    }
+}
