@@ -8,6 +8,7 @@
 
 pub mod backend;
 pub mod darts_net;
+pub mod data;
 pub mod error;
 pub mod nb201_net;
 pub mod network;

@@ -1,0 +1,532 @@
+//! Image classification data on Burn's `Dataset` / `Batcher` / `DataLoader`.
+//!
+//! [`ImageDataset`] holds images in memory (`f32` in `[0, 1]`, channel-major) and reads:
+//! the embedded UCI digits ([`ImageDataset::digits`], 1,797 8×8 images, so everything runs with
+//! no download), the IDX format of MNIST and Fashion-MNIST (gzipped or not), and the binary
+//! format of CIFAR-10 and CIFAR-100. [`ImageBatcher`] normalizes and augments (random crop
+//! with padding, horizontal flip, cutout) and stacks items into an [`ImageBatch`]. Splits are
+//! deterministic by seed.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use burn::data::dataloader::batcher::Batcher;
+use burn::data::dataset::Dataset;
+use burn::tensor::backend::Backend;
+use burn::tensor::{Int, Tensor, TensorData};
+use rand::seq::SliceRandom;
+use rand::{RngExt, SeedableRng, rngs::ChaCha8Rng};
+use serde::{Deserialize, Serialize};
+
+use crate::error::SupernetError;
+
+static DIGITS_CSV_GZ: &[u8] = include_bytes!("../data/digits.csv.gz");
+
+/// An in-memory image classification dataset.
+#[derive(Debug, Clone)]
+pub struct ImageDataset {
+    name: String,
+    shape: [usize; 3],
+    num_classes: usize,
+    pixels: Arc<Vec<f32>>,
+    labels: Arc<Vec<u32>>,
+    indices: Arc<Vec<usize>>,
+}
+
+/// One image and its label.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ImageItem {
+    /// Pixels, channel-major (`[channels, height, width]`), in `[0, 1]`.
+    pub pixels: Vec<f32>,
+    /// The class.
+    pub label: u32,
+}
+
+impl ImageDataset {
+    /// A dataset from raw parts: `pixels` holds `labels.len()` images of `shape`
+    /// (`[channels, height, width]`), values in `[0, 1]`; labels are below `num_classes`.
+    pub fn new(
+        name: impl Into<String>,
+        shape: [usize; 3],
+        num_classes: usize,
+        pixels: Vec<f32>,
+        labels: Vec<u32>,
+    ) -> Result<Self, SupernetError> {
+        let name = name.into();
+        let per = shape.iter().product::<usize>();
+        let bad = |reason: String| SupernetError::InvalidConfig {
+            what: "dataset",
+            reason: format!("{name}: {reason}"),
+        };
+        if per == 0 || num_classes == 0 {
+            return Err(bad("image shape and class count must be positive".into()));
+        }
+        if pixels.len() != per * labels.len() {
+            return Err(bad(format!(
+                "{} pixel values for {} images of {shape:?}",
+                pixels.len(),
+                labels.len()
+            )));
+        }
+        if let Some(l) = labels.iter().find(|&&l| l as usize >= num_classes) {
+            return Err(bad(format!("label {l} is not below {num_classes} classes")));
+        }
+        let n = labels.len();
+        Ok(Self {
+            name,
+            shape,
+            num_classes,
+            pixels: Arc::new(pixels),
+            labels: Arc::new(labels),
+            indices: Arc::new((0..n).collect()),
+        })
+    }
+
+    /// The UCI optical digits embedded in this crate (1,797 grey 8×8 images, 10 classes,
+    /// CC BY 4.0; see `data/README.md`).
+    pub fn digits() -> Self {
+        let parse = || -> Result<Self, String> {
+            let mut text = String::new();
+            flate2::read::GzDecoder::new(DIGITS_CSV_GZ)
+                .read_to_string(&mut text)
+                .map_err(|e| e.to_string())?;
+            let mut pixels = Vec::with_capacity(1797 * 64);
+            let mut labels = Vec::with_capacity(1797);
+            for line in text.lines().filter(|l| !l.trim().is_empty()) {
+                let values: Vec<u32> = line
+                    .split(',')
+                    .map(|v| v.trim().parse::<u32>().map_err(|e| e.to_string()))
+                    .collect::<Result<_, _>>()?;
+                if values.len() != 65 {
+                    return Err(format!("{} values on a line", values.len()));
+                }
+                pixels.extend(values[..64].iter().map(|&v| v as f32 / 16.0));
+                labels.push(values[64]);
+            }
+            Self::new("digits", [1, 8, 8], 10, pixels, labels).map_err(|e| e.to_string())
+        };
+        // The file is part of the crate and checked by the tests.
+        parse().unwrap_or_else(|e| panic!("embedded digits dataset is corrupt: {e}"))
+    }
+
+    /// Reads an IDX image file (`idx3-ubyte`, e.g. `train-images-idx3-ubyte[.gz]`) and its
+    /// label file (`idx1-ubyte`). Gzipped files are recognized by their content.
+    pub fn read_idx(
+        name: &str,
+        images: impl AsRef<Path>,
+        labels: impl AsRef<Path>,
+        num_classes: usize,
+    ) -> Result<Self, SupernetError> {
+        let (images, labels) = (images.as_ref(), labels.as_ref());
+        let img = read_maybe_gz(images, "IDX image file")?;
+        let lab = read_maybe_gz(labels, "IDX label file")?;
+        let corrupt = |path: &Path, what, reason: String| SupernetError::Corrupt {
+            what,
+            path: path.to_path_buf(),
+            reason,
+        };
+        let (dims, body) = parse_idx(&img).map_err(|r| corrupt(images, "IDX image file", r))?;
+        let (ldims, lbody) = parse_idx(&lab).map_err(|r| corrupt(labels, "IDX label file", r))?;
+        if dims.len() != 3 || ldims.len() != 1 {
+            return Err(corrupt(
+                images,
+                "IDX image file",
+                format!("expected 3-d images and 1-d labels, found {}-d and {}-d", dims.len(), ldims.len()),
+            ));
+        }
+        if dims[0] != ldims[0] {
+            return Err(corrupt(
+                labels,
+                "IDX label file",
+                format!("{} labels for {} images", ldims[0], dims[0]),
+            ));
+        }
+        let pixels = body.iter().map(|&b| f32::from(b) / 255.0).collect();
+        let labels_v = lbody.iter().map(|&b| u32::from(b)).collect();
+        Self::new(name, [1, dims[1], dims[2]], num_classes, pixels, labels_v)
+    }
+
+    /// Fashion-MNIST (or MNIST) from a directory holding the four standard IDX files
+    /// (`train-images-idx3-ubyte`, `train-labels-idx1-ubyte`, `t10k-images-idx3-ubyte`,
+    /// `t10k-labels-idx1-ubyte`, each optionally `.gz`).
+    pub fn fashion_mnist(dir: impl AsRef<Path>, train: bool) -> Result<Self, SupernetError> {
+        let dir = dir.as_ref();
+        let prefix = if train { "train" } else { "t10k" };
+        let images = find_file(dir, &format!("{prefix}-images-idx3-ubyte"), "Fashion-MNIST images")?;
+        let labels = find_file(dir, &format!("{prefix}-labels-idx1-ubyte"), "Fashion-MNIST labels")?;
+        Self::read_idx("fashion-mnist", images, labels, 10)
+    }
+
+    /// CIFAR-10 from its binary distribution (`data_batch_1.bin` … `data_batch_5.bin`,
+    /// `test_batch.bin`), in `dir` or `dir/cifar-10-batches-bin`.
+    pub fn cifar10(dir: impl AsRef<Path>, train: bool) -> Result<Self, SupernetError> {
+        let dir = cifar_dir(dir.as_ref(), "cifar-10-batches-bin");
+        let files: Vec<String> = if train {
+            (1..=5).map(|i| format!("data_batch_{i}.bin")).collect()
+        } else {
+            vec!["test_batch.bin".into()]
+        };
+        read_cifar(&dir, &files, 1, 0, 10, "cifar10")
+    }
+
+    /// CIFAR-100 (fine labels) from its binary distribution (`train.bin`, `test.bin`), in
+    /// `dir` or `dir/cifar-100-binary`.
+    pub fn cifar100(dir: impl AsRef<Path>, train: bool) -> Result<Self, SupernetError> {
+        let dir = cifar_dir(dir.as_ref(), "cifar-100-binary");
+        let file = if train { "train.bin" } else { "test.bin" };
+        read_cifar(&dir, &[file.to_string()], 2, 1, 100, "cifar100")
+    }
+
+    /// The dataset's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// `[channels, height, width]`.
+    pub fn shape(&self) -> [usize; 3] {
+        self.shape
+    }
+
+    /// The number of classes.
+    pub fn num_classes(&self) -> usize {
+        self.num_classes
+    }
+
+    /// The labels of the items, in order.
+    pub fn labels(&self) -> Vec<u32> {
+        self.indices.iter().map(|&i| self.labels[i]).collect()
+    }
+
+    /// The items at `positions` (positions in this dataset).
+    pub fn subset(&self, positions: &[usize]) -> Self {
+        Self {
+            indices: Arc::new(
+                positions
+                    .iter()
+                    .filter_map(|&p| self.indices.get(p).copied())
+                    .collect(),
+            ),
+            ..self.clone()
+        }
+    }
+
+    /// The first `n` items after a shuffle by `seed` (the whole dataset if it is smaller): a
+    /// deterministic random subsample, e.g. for a proxy task.
+    pub fn sample(&self, n: usize, seed: u64) -> Self {
+        let mut order: Vec<usize> = (0..self.len()).collect();
+        order.shuffle(&mut ChaCha8Rng::seed_from_u64(seed));
+        order.truncate(n);
+        self.subset(&order)
+    }
+
+    /// Splits into `(first, second)` with `fraction` of the items (rounded) in the first,
+    /// after a shuffle by `seed`. The same seed always gives the same split.
+    pub fn split(&self, fraction: f64, seed: u64) -> Result<(Self, Self), SupernetError> {
+        if !(0.0..=1.0).contains(&fraction) {
+            return Err(SupernetError::InvalidConfig {
+                what: "dataset split",
+                reason: format!("fraction must be in [0, 1], got {fraction}"),
+            });
+        }
+        let mut order: Vec<usize> = (0..self.len()).collect();
+        order.shuffle(&mut ChaCha8Rng::seed_from_u64(seed));
+        let k = (fraction * self.len() as f64).round() as usize;
+        Ok((self.subset(&order[..k]), self.subset(&order[k..])))
+    }
+
+    /// Per-channel mean and standard deviation over the items (for [`Normalize`]).
+    pub fn channel_stats(&self) -> Normalize {
+        let [c, h, w] = self.shape;
+        let per = h * w;
+        let mut sum = vec![0f64; c];
+        let mut sq = vec![0f64; c];
+        for &i in self.indices.iter() {
+            let img = &self.pixels[i * c * per..(i + 1) * c * per];
+            for ch in 0..c {
+                for &v in &img[ch * per..(ch + 1) * per] {
+                    sum[ch] += f64::from(v);
+                    sq[ch] += f64::from(v) * f64::from(v);
+                }
+            }
+        }
+        let n = (self.len() * per).max(1) as f64;
+        let mean: Vec<f32> = sum.iter().map(|s| (s / n) as f32).collect();
+        let std = sq
+            .iter()
+            .zip(&mean)
+            .map(|(q, &m)| ((q / n - f64::from(m) * f64::from(m)).max(1e-12).sqrt()) as f32)
+            .collect();
+        Normalize { mean, std }
+    }
+}
+
+impl Dataset<ImageItem> for ImageDataset {
+    fn get(&self, index: usize) -> Option<ImageItem> {
+        let i = *self.indices.get(index)?;
+        let per = self.shape.iter().product::<usize>();
+        Some(ImageItem {
+            pixels: self.pixels[i * per..(i + 1) * per].to_vec(),
+            label: self.labels[i],
+        })
+    }
+
+    fn len(&self) -> usize {
+        self.indices.len()
+    }
+}
+
+fn read_maybe_gz(path: &Path, what: &'static str) -> Result<Vec<u8>, SupernetError> {
+    if !path.is_file() {
+        return Err(SupernetError::MissingFile {
+            what,
+            path: path.to_path_buf(),
+            hint: "give the directory or path of the dataset's files".into(),
+        });
+    }
+    let raw = std::fs::read(path).map_err(|source| SupernetError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    if raw.starts_with(&[0x1f, 0x8b]) {
+        let mut out = Vec::new();
+        flate2::read::GzDecoder::new(&raw[..])
+            .read_to_end(&mut out)
+            .map_err(|e| SupernetError::Corrupt {
+                what,
+                path: path.to_path_buf(),
+                reason: format!("bad gzip data: {e}"),
+            })?;
+        Ok(out)
+    } else {
+        Ok(raw)
+    }
+}
+
+/// Parses an unsigned-byte IDX file: returns the dimensions and the body.
+fn parse_idx(bytes: &[u8]) -> Result<(Vec<usize>, &[u8]), String> {
+    if bytes.len() < 4 || bytes[0] != 0 || bytes[1] != 0 {
+        return Err("not an IDX file (bad magic number)".into());
+    }
+    if bytes[2] != 0x08 {
+        return Err(format!("element type 0x{:02x} is not unsigned bytes (0x08)", bytes[2]));
+    }
+    let ndim = bytes[3] as usize;
+    let header = 4 + 4 * ndim;
+    if ndim == 0 || bytes.len() < header {
+        return Err("truncated header".into());
+    }
+    let dims: Vec<usize> = (0..ndim)
+        .map(|d| {
+            let b = &bytes[4 + 4 * d..8 + 4 * d];
+            u32::from_be_bytes([b[0], b[1], b[2], b[3]]) as usize
+        })
+        .collect();
+    let count = dims.iter().try_fold(1usize, |a, &d| a.checked_mul(d)).ok_or("size overflow")?;
+    let body = &bytes[header..];
+    if body.len() != count {
+        return Err(format!(
+            "header announces {count} values ({dims:?}) but the file holds {}",
+            body.len()
+        ));
+    }
+    Ok((dims, body))
+}
+
+fn find_file(dir: &Path, stem: &str, what: &'static str) -> Result<PathBuf, SupernetError> {
+    for candidate in [dir.join(stem), dir.join(format!("{stem}.gz"))] {
+        if candidate.is_file() {
+            return Ok(candidate);
+        }
+    }
+    Err(SupernetError::MissingFile {
+        what,
+        path: dir.join(stem),
+        hint: format!("the directory must hold `{stem}` or `{stem}.gz`"),
+    })
+}
+
+fn cifar_dir(dir: &Path, inner: &str) -> PathBuf {
+    let nested = dir.join(inner);
+    if nested.is_dir() { nested } else { dir.to_path_buf() }
+}
+
+fn read_cifar(
+    dir: &Path,
+    files: &[String],
+    label_bytes: usize,
+    label_offset: usize,
+    num_classes: usize,
+    name: &str,
+) -> Result<ImageDataset, SupernetError> {
+    const PIXELS: usize = 3 * 32 * 32;
+    let record = label_bytes + PIXELS;
+    let mut pixels = Vec::new();
+    let mut labels = Vec::new();
+    for f in files {
+        let path = dir.join(f);
+        let bytes = read_maybe_gz(&path, "CIFAR binary batch")?;
+        if bytes.is_empty() || bytes.len() % record != 0 {
+            return Err(SupernetError::Corrupt {
+                what: "CIFAR binary batch",
+                path,
+                reason: format!("{} bytes is not a whole number of {record}-byte records", bytes.len()),
+            });
+        }
+        for r in bytes.chunks_exact(record) {
+            labels.push(u32::from(r[label_offset]));
+            pixels.extend(r[label_bytes..].iter().map(|&b| f32::from(b) / 255.0));
+        }
+    }
+    ImageDataset::new(name, [3, 32, 32], num_classes, pixels, labels)
+}
+
+/// Per-channel normalization `(x - mean) / std`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Normalize {
+    /// Per-channel means.
+    pub mean: Vec<f32>,
+    /// Per-channel standard deviations.
+    pub std: Vec<f32>,
+}
+
+/// Training-time augmentation. All off by default.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Augment {
+    /// Random crop after zero padding by this many pixels (CIFAR: 4). 0 disables it.
+    pub crop_padding: usize,
+    /// Random horizontal flip with probability 1/2.
+    pub flip: bool,
+    /// Cutout: a square of this side, at a random centre, set to zero after normalization
+    /// (DARTS: 16 on CIFAR). 0 disables it.
+    pub cutout: usize,
+}
+
+impl Augment {
+    /// The CIFAR recipe of DARTS: crop with padding 4, flip, cutout 16.
+    pub fn cifar() -> Self {
+        Self {
+            crop_padding: 4,
+            flip: true,
+            cutout: 16,
+        }
+    }
+}
+
+/// A batch of images and targets.
+#[derive(Debug, Clone)]
+pub struct ImageBatch<B: Backend> {
+    /// `[batch, channels, height, width]`.
+    pub images: Tensor<B, 4>,
+    /// `[batch]` class indices.
+    pub targets: Tensor<B, 1, Int>,
+}
+
+/// Stacks [`ImageItem`]s into an [`ImageBatch`], normalizing and (for training) augmenting.
+///
+/// Augmentation draws from a seeded generator inside the batcher, so a data loader with one
+/// worker and a seeded shuffle gives the same batches on every run.
+#[derive(Debug)]
+pub struct ImageBatcher {
+    shape: [usize; 3],
+    normalize: Option<Normalize>,
+    augment: Augment,
+    rng: Mutex<ChaCha8Rng>,
+}
+
+impl ImageBatcher {
+    /// A batcher for images of `shape`, without normalization or augmentation.
+    pub fn new(shape: [usize; 3]) -> Self {
+        Self {
+            shape,
+            normalize: None,
+            augment: Augment::default(),
+            rng: Mutex::new(ChaCha8Rng::seed_from_u64(0)),
+        }
+    }
+
+    /// Normalizes with `normalize` (one mean and std per channel).
+    pub fn with_normalize(mut self, normalize: Normalize) -> Result<Self, SupernetError> {
+        if normalize.mean.len() != self.shape[0]
+            || normalize.std.len() != self.shape[0]
+            || normalize.std.iter().any(|&s| s <= 0.0 || !s.is_finite())
+        {
+            return Err(SupernetError::InvalidConfig {
+                what: "normalization",
+                reason: format!(
+                    "need {} means and {} positive standard deviations",
+                    self.shape[0], self.shape[0]
+                ),
+            });
+        }
+        self.normalize = Some(normalize);
+        Ok(self)
+    }
+
+    /// Augments with `augment`, drawing from a generator seeded with `seed`.
+    pub fn with_augment(mut self, augment: Augment, seed: u64) -> Self {
+        self.augment = augment;
+        self.rng = Mutex::new(ChaCha8Rng::seed_from_u64(seed));
+        self
+    }
+
+    fn process(&self, item: &ImageItem, rng: &mut ChaCha8Rng, out: &mut Vec<f32>) {
+        let [c, h, w] = self.shape;
+        let a = self.augment;
+        let (dy, dx) = if a.crop_padding > 0 {
+            let p = a.crop_padding as i64;
+            (rng.random_range(-p..=p), rng.random_range(-p..=p))
+        } else {
+            (0, 0)
+        };
+        let flip = a.flip && rng.random_bool(0.5);
+        let cut = (a.cutout > 0).then(|| (rng.random_range(0..h) as i64, rng.random_range(0..w) as i64));
+        for ch in 0..c {
+            let (m, s) = match &self.normalize {
+                Some(n) => (n.mean[ch], n.std[ch]),
+                None => (0.0, 1.0),
+            };
+            for y in 0..h as i64 {
+                for x in 0..w as i64 {
+                    let sx = if flip { w as i64 - 1 - x } else { x };
+                    let (yy, xx) = (y + dy, sx + dx);
+                    let v = if (0..h as i64).contains(&yy) && (0..w as i64).contains(&xx) {
+                        (item.pixels[ch * h * w + yy as usize * w + xx as usize] - m) / s
+                    } else {
+                        // Zero padding, in pixel space.
+                        (0.0 - m) / s
+                    };
+                    let cut_out =
+                        cut.is_some_and(|(cy, cx)| within_cutout(y - cy, x - cx, a.cutout));
+                    out.push(if cut_out { 0.0 } else { v });
+                }
+            }
+        }
+    }
+}
+
+/// True when offset `(oy, ox)` from the centre lies in a cutout square of side `size`
+/// (`[-size/2, size - size/2)` on each axis, as the reference implementation clips it).
+fn within_cutout(oy: i64, ox: i64, size: usize) -> bool {
+    let lo = -((size / 2) as i64);
+    let hi = (size - size / 2) as i64;
+    (lo..hi).contains(&oy) && (lo..hi).contains(&ox)
+}
+
+impl<B: Backend> Batcher<B, ImageItem, ImageBatch<B>> for ImageBatcher {
+    fn batch(&self, items: Vec<ImageItem>, device: &B::Device) -> ImageBatch<B> {
+        let [c, h, w] = self.shape;
+        let mut data = Vec::with_capacity(items.len() * c * h * w);
+        {
+            let mut rng = self.rng.lock().unwrap_or_else(|p| p.into_inner());
+            for item in &items {
+                self.process(item, &mut rng, &mut data);
+            }
+        }
+        let targets: Vec<i64> = items.iter().map(|i| i64::from(i.label)).collect();
+        ImageBatch {
+            images: Tensor::from_data(TensorData::new(data, [items.len(), c, h, w]), device),
+            targets: Tensor::from_data(TensorData::new(targets, [items.len()]), device),
+        }
+    }
+}

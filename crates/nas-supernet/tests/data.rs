@@ -1,0 +1,166 @@
+//! Data: the embedded digits, IDX and CIFAR readers with their errors, splits, batching and
+//! augmentation.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use burn::backend::NdArray;
+use burn::data::dataloader::DataLoaderBuilder;
+use burn::data::dataloader::batcher::Batcher;
+use burn::data::dataset::Dataset;
+use nas_supernet::SupernetError;
+use nas_supernet::data::{Augment, ImageBatch, ImageBatcher, ImageDataset, ImageItem};
+
+type B = NdArray;
+
+fn tmp(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("nas-supernet-data-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.join(name)
+}
+
+#[test]
+fn embedded_digits() {
+    let d = ImageDataset::digits();
+    assert_eq!(d.len(), 1797);
+    assert_eq!(d.shape(), [1, 8, 8]);
+    let first = d.get(0).unwrap();
+    assert_eq!(first.label, 0);
+    assert_eq!(first.pixels[2], 5.0 / 16.0);
+    let mut counts = [0usize; 10];
+    for l in d.labels() {
+        counts[l as usize] += 1;
+    }
+    assert!(counts.iter().all(|&c| (170..=185).contains(&c)), "{counts:?}");
+}
+
+#[test]
+fn splits_are_deterministic_and_disjoint() {
+    let d = ImageDataset::digits();
+    let (a, b) = d.split(0.5, 7).unwrap();
+    let (a2, _) = d.split(0.5, 7).unwrap();
+    let (a3, _) = d.split(0.5, 8).unwrap();
+    assert_eq!(a.len() + b.len(), d.len());
+    assert_eq!(a.labels(), a2.labels());
+    let items = |x: &ImageDataset| (0..x.len()).map(|i| x.get(i).unwrap().pixels).collect::<Vec<_>>();
+    assert_eq!(items(&a), items(&a2));
+    assert_ne!(items(&a), items(&a3));
+    let sa = items(&a);
+    assert!(items(&b).iter().all(|p| !sa.contains(p)) || d.len() > sa.len());
+    assert!(matches!(d.split(1.5, 0), Err(SupernetError::InvalidConfig { .. })));
+    assert_eq!(d.sample(100, 1).len(), 100);
+}
+
+#[test]
+fn fashion_mnist_from_the_shared_copy() {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/fashion-mnist");
+    if !dir.is_dir() {
+        eprintln!("SKIPPED: no Fashion-MNIST at {}", dir.display());
+        return;
+    }
+    let test = ImageDataset::fashion_mnist(&dir, false).unwrap();
+    assert_eq!(test.len(), 10_000);
+    assert_eq!(test.shape(), [1, 28, 28]);
+    assert!(test.labels().iter().all(|&l| l < 10));
+}
+
+fn idx(dims: &[u32], body: &[u8]) -> Vec<u8> {
+    let mut v = vec![0, 0, 8, dims.len() as u8];
+    for d in dims {
+        v.extend(d.to_be_bytes());
+    }
+    v.extend(body);
+    v
+}
+
+#[test]
+fn idx_reader_and_its_errors() {
+    let images = tmp("imgs-idx3-ubyte");
+    let labels = tmp("labs-idx1-ubyte");
+    std::fs::write(&images, idx(&[2, 2, 2], &[0, 255, 0, 255, 1, 2, 3, 4])).unwrap();
+    std::fs::write(&labels, idx(&[2], &[3, 9])).unwrap();
+    let d = ImageDataset::read_idx("toy", &images, &labels, 10).unwrap();
+    assert_eq!(d.len(), 2);
+    assert_eq!(d.get(0).unwrap().pixels, vec![0.0, 1.0, 0.0, 1.0]);
+
+    // Gzipped files are read too.
+    let gz = tmp("imgs-idx3-ubyte.gz");
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    enc.write_all(&idx(&[2, 2, 2], &[0, 255, 0, 255, 1, 2, 3, 4])).unwrap();
+    std::fs::write(&gz, enc.finish().unwrap()).unwrap();
+    assert_eq!(ImageDataset::read_idx("toy", &gz, &labels, 10).unwrap().len(), 2);
+
+    // Missing file, truncated body, label out of range, count mismatch.
+    let e = ImageDataset::read_idx("toy", tmp("nope"), &labels, 10).unwrap_err();
+    assert!(matches!(e, SupernetError::MissingFile { .. }), "{e}");
+    std::fs::write(&images, idx(&[2, 2, 2], &[0, 1, 2])).unwrap();
+    let e = ImageDataset::read_idx("toy", &images, &labels, 10).unwrap_err();
+    assert!(e.to_string().contains("announces 8 values"), "{e}");
+    std::fs::write(&images, idx(&[2, 2, 2], &[0; 8])).unwrap();
+    assert!(ImageDataset::read_idx("toy", &images, &labels, 5).is_err());
+    std::fs::write(&labels, idx(&[3], &[1, 2, 3])).unwrap();
+    let e = ImageDataset::read_idx("toy", &images, &labels, 10).unwrap_err();
+    assert!(e.to_string().contains("3 labels for 2 images"), "{e}");
+    std::fs::write(&images, b"not idx").unwrap();
+    assert!(matches!(
+        ImageDataset::read_idx("toy", &images, &labels, 10),
+        Err(SupernetError::Corrupt { .. })
+    ));
+    let e = ImageDataset::fashion_mnist(std::env::temp_dir().join("no-such-dir"), true).unwrap_err();
+    assert!(matches!(e, SupernetError::MissingFile { .. }), "{e}");
+}
+
+#[test]
+fn cifar_reader() {
+    let dir = tmp("cifar");
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut rec = vec![7u8];
+    rec.extend(std::iter::repeat_n(128u8, 3072));
+    std::fs::write(dir.join("test_batch.bin"), [rec.clone(), rec].concat()).unwrap();
+    let d = ImageDataset::cifar10(&dir, false).unwrap();
+    assert_eq!((d.len(), d.shape(), d.labels()), (2, [3, 32, 32], vec![7, 7]));
+    std::fs::write(dir.join("test_batch.bin"), [1u8, 2, 3]).unwrap();
+    assert!(matches!(ImageDataset::cifar10(&dir, false), Err(SupernetError::Corrupt { .. })));
+    assert!(matches!(ImageDataset::cifar10(&dir, true), Err(SupernetError::MissingFile { .. })));
+}
+
+#[test]
+fn batcher_normalizes_and_augments_deterministically() {
+    let d = ImageDataset::digits();
+    let stats = d.channel_stats();
+    assert!((stats.mean[0] - 0.3).abs() < 0.05, "{stats:?}");
+    let items: Vec<ImageItem> = (0..4).map(|i| d.get(i).unwrap()).collect();
+    let device = Default::default();
+
+    let plain = ImageBatcher::new(d.shape()).with_normalize(stats.clone()).unwrap();
+    let b: ImageBatch<B> = plain.batch(items.clone(), &device);
+    assert_eq!(b.images.dims(), [4, 1, 8, 8]);
+    assert_eq!(b.targets.into_data().to_vec::<i64>().unwrap(), vec![0, 1, 2, 3]);
+
+    let aug = |seed| {
+        ImageBatcher::new(d.shape()).with_augment(Augment { crop_padding: 2, flip: true, cutout: 4 }, seed)
+    };
+    let x: ImageBatch<B> = aug(1).batch(items.clone(), &device);
+    let y: ImageBatch<B> = aug(1).batch(items.clone(), &device);
+    let z: ImageBatch<B> = aug(2).batch(items.clone(), &device);
+    let v = |b: ImageBatch<B>| b.images.into_data().to_vec::<f32>().unwrap();
+    let (x, y, z) = (v(x), v(y), v(z));
+    assert_eq!(x, y);
+    assert_ne!(x, z);
+    // Cutout zeroes at least a few pixels of every image.
+    let zeros = x.chunks(64).map(|img| img.iter().filter(|&&p| p == 0.0).count());
+    assert!(zeros.clone().all(|n| n >= 4), "{:?}", zeros.collect::<Vec<_>>());
+    assert!(plain.with_normalize(nas_supernet::data::Normalize { mean: vec![], std: vec![] }).is_err());
+}
+
+#[test]
+fn burn_data_loader_iterates_the_dataset() {
+    let d = ImageDataset::digits().sample(100, 3);
+    let loader = DataLoaderBuilder::<B, _, _>::new(ImageBatcher::new(d.shape()))
+        .batch_size(32)
+        .shuffle(5)
+        .num_workers(1)
+        .build(d);
+    let sizes: Vec<usize> = loader.iter().map(|b: ImageBatch<B>| b.targets.dims()[0]).collect();
+    assert_eq!(sizes, vec![32, 32, 32, 4]);
+}
