@@ -21,7 +21,7 @@ use nas_space::darts::{CellKind, DartsOp, Genotype};
 use serde::{Deserialize, Serialize};
 
 use crate::error::SupernetError;
-use crate::network::{Classifier, TrainOptions, drop_path, global_avg_pool};
+use crate::network::{Classifier, TrainOptions, drop_path, global_avg_pool, mix_seed};
 use crate::ops::{Op, OpConfig, OpKind};
 
 /// Configuration of the DARTS network.
@@ -242,8 +242,15 @@ impl<B: Backend> DartsCell<B> {
         })
     }
 
-    /// Applies the cell to the two previous states.
-    pub fn forward(&self, s0: Tensor<B, 4>, s1: Tensor<B, 4>, drop_prob: f64) -> Tensor<B, 4> {
+    /// Applies the cell to the two previous states; `drop_prob > 0` applies drop-path with masks
+    /// drawn from `seed`.
+    pub fn forward(
+        &self,
+        s0: Tensor<B, 4>,
+        s1: Tensor<B, 4>,
+        drop_prob: f64,
+        seed: u64,
+    ) -> Tensor<B, 4> {
         let mut states = vec![self.preprocess0.forward(s0), self.preprocess1.forward(s1)];
         for node in 0..self.ops.len() / 2 {
             let mut sum: Option<Tensor<B, 4>> = None;
@@ -251,7 +258,7 @@ impl<B: Backend> DartsCell<B> {
                 let op = &self.ops[k];
                 let mut h = op.forward(states[self.inputs[k]].clone());
                 if !matches!(op, Op::Identity(_)) {
-                    h = drop_path(h, drop_prob);
+                    h = drop_path(h, drop_prob, mix_seed(seed, k as u64, 0));
                 }
                 sum = Some(match sum {
                     Some(s) => s + h,
@@ -309,12 +316,18 @@ pub struct DartsNetwork<B: Backend> {
 }
 
 impl<B: Backend> DartsNetwork<B> {
-    fn run(&self, images: Tensor<B, 4>, drop_prob: f64, aux: bool) -> (Tensor<B, 2>, Option<Tensor<B, 2>>) {
+    fn run(
+        &self,
+        images: Tensor<B, 4>,
+        options: &TrainOptions,
+        aux: bool,
+    ) -> (Tensor<B, 2>, Option<Tensor<B, 2>>) {
         let s = self.stem_bn.forward(self.stem_conv.forward(images));
         let (mut s0, mut s1) = (s.clone(), s);
         let mut aux_logits = None;
         for (i, cell) in self.cells.iter().enumerate() {
-            let next = cell.forward(s0, s1.clone(), drop_prob);
+            let seed = mix_seed(options.seed, i as u64, 1);
+            let next = cell.forward(s0, s1.clone(), options.drop_path, seed);
             s0 = s1;
             s1 = next;
             if aux && i == self.aux_index {
@@ -327,7 +340,7 @@ impl<B: Backend> DartsNetwork<B> {
 
 impl<B: Backend> Classifier<B> for DartsNetwork<B> {
     fn logits(&self, images: Tensor<B, 4>) -> Tensor<B, 2> {
-        self.run(images, 0.0, false).0
+        self.run(images, &TrainOptions::default(), false).0
     }
 
     fn train_logits(
@@ -335,6 +348,6 @@ impl<B: Backend> Classifier<B> for DartsNetwork<B> {
         images: Tensor<B, 4>,
         options: &TrainOptions,
     ) -> (Tensor<B, 2>, Option<Tensor<B, 2>>) {
-        self.run(images, options.drop_path, true)
+        self.run(images, options, true)
     }
 }

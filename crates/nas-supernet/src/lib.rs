@@ -13,6 +13,7 @@ pub mod error;
 pub mod nb201_net;
 pub mod network;
 pub mod ops;
+pub mod train;
 
 pub use error::SupernetError;
 pub use network::{Classifier, TrainOptions};

@@ -3,7 +3,7 @@
 
 use burn::module::Module;
 use burn::tensor::backend::Backend;
-use burn::tensor::{Distribution, Tensor};
+use burn::tensor::{Tensor, TensorData};
 
 /// Options of a training forward pass.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
@@ -11,6 +11,41 @@ pub struct TrainOptions {
     /// Drop-path probability (DARTS, NASNet): each non-identity path of a cell is dropped per
     /// sample with this probability, the kept ones rescaled. 0 disables it.
     pub drop_path: f64,
+    /// Seed of this pass's random masks (the training loop derives one per step), so that
+    /// training is reproducible whatever else uses the backend's generator.
+    pub seed: u64,
+}
+
+/// Mixes `seed` with `a` and `b` into a new seed (SplitMix64 finalizer).
+pub fn mix_seed(seed: u64, a: u64, b: u64) -> u64 {
+    let mut z = seed ^ a.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ b.wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+static INIT_LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// Builds a network with `init` right after seeding the backend with `seed`, and draws every
+/// parameter before returning (Burn initializes parameters lazily, on first use), all under a
+/// process-wide lock: other threads building networks through this function cannot draw from
+/// the backend's generator in between, so the same seed gives the same parameters.
+pub fn seeded<B: Backend, M: Module<B>, E>(
+    device: &B::Device,
+    seed: u64,
+    init: impl FnOnce() -> Result<M, E>,
+) -> Result<M, E> {
+    struct Touch;
+    impl<B: Backend> burn::module::ModuleVisitor<B> for Touch {
+        fn visit_float<const D: usize>(&mut self, param: &burn::module::Param<Tensor<B, D>>) {
+            let _ = param.val();
+        }
+    }
+    let _guard = INIT_LOCK.lock().unwrap_or_else(|p| p.into_inner());
+    B::seed(device, seed);
+    let module = init()?;
+    module.visit(&mut Touch);
+    Ok(module)
 }
 
 /// A network that maps images `[batch, channels, height, width]` to class logits.
@@ -37,14 +72,20 @@ pub fn global_avg_pool<B: Backend>(x: Tensor<B, 4>) -> Tensor<B, 2> {
 }
 
 /// Drop-path: zeroes whole samples with probability `p` and rescales the rest by `1 / (1 - p)`.
-pub fn drop_path<B: Backend>(x: Tensor<B, 4>, p: f64) -> Tensor<B, 4> {
+/// The mask is drawn from a generator seeded with `seed`.
+pub fn drop_path<B: Backend>(x: Tensor<B, 4>, p: f64, seed: u64) -> Tensor<B, 4> {
+    use rand::{RngExt, SeedableRng};
     if p <= 0.0 {
         return x;
     }
     let keep = 1.0 - p;
     let [n, _, _, _] = x.dims();
-    let mask = Tensor::<B, 4>::random([n, 1, 1, 1], Distribution::Bernoulli(keep), &x.device());
-    x * mask.div_scalar(keep)
+    let mut rng = rand::rngs::ChaCha8Rng::seed_from_u64(seed);
+    let mask: Vec<f32> = (0..n)
+        .map(|_| if rng.random_bool(keep) { (1.0 / keep) as f32 } else { 0.0 })
+        .collect();
+    let mask = Tensor::<B, 4>::from_data(TensorData::new(mask, [n, 1, 1, 1]), &x.device());
+    x * mask
 }
 
 /// The number of trainable parameters of `module`, as PyTorch counts them: batch-norm running
