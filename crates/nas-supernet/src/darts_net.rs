@@ -13,7 +13,7 @@
 use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::pool::{AdaptiveAvgPool2d, AdaptiveAvgPool2dConfig};
-use burn::nn::{BatchNorm, BatchNormConfig, Linear, LinearConfig, PaddingConfig2d};
+use burn::nn::{BatchNorm, BatchNormConfig, Linear, LinearConfig};
 use burn::tensor::activation::relu;
 use burn::tensor::backend::Backend;
 use burn::tensor::{Device, Tensor};
@@ -21,6 +21,7 @@ use nas_space::darts::{CellKind, DartsOp, Genotype};
 use serde::{Deserialize, Serialize};
 
 use crate::error::SupernetError;
+use crate::fast::Conv;
 use crate::network::{Classifier, TrainOptions, drop_path, global_avg_pool, mix_seed};
 use crate::ops::{Op, OpConfig, OpKind};
 
@@ -126,10 +127,7 @@ impl DartsNetConfig {
             _ => None,
         };
         Ok(DartsNetwork {
-            stem_conv: Conv2dConfig::new([self.in_channels, stem_c], [3, 3])
-                .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
-                .with_bias(false)
-                .init(device),
+            stem_conv: Conv::new(self.in_channels, stem_c, 3, 1, 1, 1, device),
             stem_bn: BatchNormConfig::new(stem_c).init(device),
             cells,
             aux_index: self.reductions()[1],
@@ -307,7 +305,7 @@ impl<B: Backend> AuxiliaryHead<B> {
 /// The DARTS network of one genotype.
 #[derive(Module, Debug)]
 pub struct DartsNetwork<B: Backend> {
-    stem_conv: Conv2d<B>,
+    stem_conv: Conv<B>,
     stem_bn: BatchNorm<B>,
     cells: Vec<DartsCell<B>>,
     aux_index: usize,

@@ -10,10 +10,12 @@ pub mod backend;
 pub mod darts_net;
 pub mod data;
 pub mod error;
+pub mod fast;
 pub mod nb201_net;
 pub mod network;
 pub mod ops;
 pub mod train;
 
+pub use burn;
 pub use error::SupernetError;
 pub use network::{Classifier, TrainOptions};

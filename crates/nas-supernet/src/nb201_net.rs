@@ -6,9 +6,8 @@
 //! benchmark. Every cell node sums its incoming edges; `none` edges are skipped.
 
 use burn::module::Module;
-use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::pool::{AvgPool2d, AvgPool2dConfig};
-use burn::nn::{BatchNorm, BatchNormConfig, Linear, LinearConfig, PaddingConfig2d};
+use burn::nn::{BatchNorm, BatchNormConfig, Linear, LinearConfig};
 use burn::tensor::activation::relu;
 use burn::tensor::backend::Backend;
 use burn::tensor::{Device, Tensor};
@@ -16,6 +15,7 @@ use nas_space::nb201::{EDGES, NODES, Nb201Arch, Nb201Op, edge_nodes};
 use serde::{Deserialize, Serialize};
 
 use crate::error::SupernetError;
+use crate::fast::Conv;
 use crate::network::{Classifier, global_avg_pool};
 use crate::ops::{Op, OpConfig, OpKind, ReluConvBn};
 
@@ -83,10 +83,7 @@ impl Nb201NetConfig {
             }
         }
         Ok(Nb201Network {
-            stem_conv: Conv2dConfig::new([self.in_channels, c], [3, 3])
-                .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
-                .with_bias(false)
-                .init(device),
+            stem_conv: Conv::new(self.in_channels, c, 3, 1, 1, 1, device),
             stem_bn: BatchNormConfig::new(c).init(device),
             layers,
             last_bn: BatchNormConfig::new(width).init(device),
@@ -158,7 +155,7 @@ pub struct ResidualReduce<B: Backend> {
     conv_a: ReluConvBn<B>,
     conv_b: ReluConvBn<B>,
     pool: AvgPool2d,
-    shortcut: Conv2d<B>,
+    shortcut: Conv<B>,
 }
 
 impl<B: Backend> ResidualReduce<B> {
@@ -168,9 +165,7 @@ impl<B: Backend> ResidualReduce<B> {
             conv_a: ReluConvBn::new(c_in, c_out, 3, 2, 1, device),
             conv_b: ReluConvBn::new(c_out, c_out, 3, 1, 1, device),
             pool: AvgPool2dConfig::new([2, 2]).with_strides([2, 2]).init(),
-            shortcut: Conv2dConfig::new([c_in, c_out], [1, 1])
-                .with_bias(false)
-                .init(device),
+            shortcut: Conv::new(c_in, c_out, 1, 1, 1, 1, device),
         }
     }
 
@@ -194,7 +189,7 @@ pub enum Nb201Layer<B: Backend> {
 /// The NAS-Bench-201 network of one cell.
 #[derive(Module, Debug)]
 pub struct Nb201Network<B: Backend> {
-    stem_conv: Conv2d<B>,
+    stem_conv: Conv<B>,
     stem_bn: BatchNorm<B>,
     layers: Vec<Nb201Layer<B>>,
     last_bn: BatchNorm<B>,

@@ -28,6 +28,7 @@ use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
 use crate::error::SupernetError;
+use crate::fast::Conv;
 
 /// The kind of a candidate operation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -239,14 +240,8 @@ fn conv<B: Backend>(
     dilation: usize,
     groups: usize,
     device: &Device<B>,
-) -> Conv2d<B> {
-    Conv2dConfig::new([c_in, c_out], [kernel, kernel])
-        .with_stride([stride, stride])
-        .with_dilation([dilation, dilation])
-        .with_groups(groups)
-        .with_padding(same_padding(kernel, dilation))
-        .with_bias(false)
-        .init(device)
+) -> Conv<B> {
+    Conv::new(c_in, c_out, kernel, stride, dilation, groups, device)
 }
 
 /// The zero operation.
@@ -273,7 +268,7 @@ pub struct Identity;
 /// ReLU → conv → BN.
 #[derive(Module, Debug)]
 pub struct ReluConvBn<B: Backend> {
-    conv: Conv2d<B>,
+    conv: Conv<B>,
     bn: BatchNorm<B>,
 }
 
@@ -302,8 +297,8 @@ impl<B: Backend> ReluConvBn<B> {
 /// ReLU → depthwise k×k → pointwise 1×1 → BN.
 #[derive(Module, Debug)]
 pub struct DilConv<B: Backend> {
-    depthwise: Conv2d<B>,
-    pointwise: Conv2d<B>,
+    depthwise: Conv<B>,
+    pointwise: Conv<B>,
     bn: BatchNorm<B>,
 }
 
@@ -408,20 +403,15 @@ impl<B: Backend> Pool<B> {
 /// DARTS's factorized reduction: halves the resolution without losing the odd pixels.
 #[derive(Module, Debug)]
 pub struct FactorizedReduce<B: Backend> {
-    conv_a: Conv2d<B>,
-    conv_b: Conv2d<B>,
+    conv_a: Conv<B>,
+    conv_b: Conv<B>,
     bn: BatchNorm<B>,
 }
 
 impl<B: Backend> FactorizedReduce<B> {
     /// A factorized reduction from `c_in` to `c_out` (even) channels.
     pub fn new(c_in: usize, c_out: usize, device: &Device<B>) -> Self {
-        let half = |c| {
-            Conv2dConfig::new([c_in, c], [1, 1])
-                .with_stride([2, 2])
-                .with_bias(false)
-                .init(device)
-        };
+        let half = |c| Conv::new(c_in, c, 1, 2, 1, 1, device);
         Self {
             conv_a: half(c_out / 2),
             conv_b: half(c_out - c_out / 2),

@@ -1,0 +1,204 @@
+//! Convolutions written through the fastest primitives Burn's CPU backends have.
+//!
+//! Burn 0.21's CPU convolution backward is slow (`docs/benchmarks.md`: a 16→16 3×3 convolution
+//! on a 64×16×32×32 batch takes seconds on `ndarray`), while matrix products and element-wise
+//! operations are fast in both directions. So:
+//!
+//! - a dense k×k convolution is an im2col built from k² shifted (strided) slices of the padded
+//!   input, followed by one batched matrix product with the weight ([`conv2d`]);
+//! - a 1×1 convolution is the matrix product alone;
+//! - a depthwise convolution is a sum of k² shifted slices scaled per channel
+//!   ([`depthwise_conv2d`]).
+//!
+//! Autodiff differentiates these compositions with slices, concatenations and matrix products,
+//! all of which have fast backward passes. The weights keep Burn's `Conv2d` layout
+//! (`[out, in / groups, k, k]`), so modules store them in `Conv2d` and records stay compatible.
+//! `tests/fast_ops.rs` checks outputs and gradients against Burn's own `conv2d`.
+
+use burn::tensor::backend::Backend;
+use burn::tensor::ops::PadMode;
+use burn::tensor::{Slice, Tensor};
+
+/// Geometry of a convolution: stride, zero padding and dilation (the same on both axes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConvGeometry {
+    /// Stride.
+    pub stride: usize,
+    /// Zero padding on each side.
+    pub padding: usize,
+    /// Dilation.
+    pub dilation: usize,
+}
+
+impl ConvGeometry {
+    /// Output size along an axis of `size` for kernel `k`.
+    pub fn output_size(&self, size: usize, k: usize) -> usize {
+        (size + 2 * self.padding - self.dilation * (k - 1) - 1) / self.stride + 1
+    }
+}
+
+/// The `k²` shifted slices of `x` (padded), each `[n, c, h_out, w_out]`, in kernel order.
+fn shifted<B: Backend>(x: Tensor<B, 4>, k: usize, g: ConvGeometry) -> Vec<Tensor<B, 4>> {
+    let [_, _, h, w] = x.dims();
+    let (ho, wo) = (g.output_size(h, k), g.output_size(w, k));
+    let p = g.padding;
+    let xp = if p > 0 {
+        x.pad([(p, p), (p, p)], PadMode::Constant(0.0))
+    } else {
+        x
+    };
+    let s = g.stride as isize;
+    let mut out = Vec::with_capacity(k * k);
+    for ky in 0..k {
+        for kx in 0..k {
+            let y0 = (ky * g.dilation) as isize;
+            let x0 = (kx * g.dilation) as isize;
+            let span = |start: isize, len: usize| Slice::new(start, Some(start + (len as isize - 1) * s + 1), s);
+            out.push(xp.clone().slice([Slice::full(), Slice::full(), span(y0, ho), span(x0, wo)]));
+        }
+    }
+    out
+}
+
+/// Dense 2-D convolution (groups = 1, no bias) of `x` `[n, c, h, w]` with `weight`
+/// `[o, c, k, k]`, as im2col + matrix product.
+pub fn conv2d<B: Backend>(x: Tensor<B, 4>, weight: Tensor<B, 4>, g: ConvGeometry) -> Tensor<B, 4> {
+    let [n, c, h, w] = x.dims();
+    let [o, ci, k, _] = weight.dims();
+    assert_eq!(c, ci, "conv2d: input has {c} channels, weight expects {ci}");
+    let (ho, wo) = (g.output_size(h, k), g.output_size(w, k));
+    let cols = if k == 1 && g.padding == 0 {
+        shifted(x, 1, g).remove(0).reshape([n, c, ho * wo])
+    } else {
+        // [n, c, k², ho, wo] → [n, c·k², ho·wo], matching the weight's [o, c·k²] layout.
+        Tensor::stack::<5>(shifted(x, k, g), 2).reshape([n, c * k * k, ho * wo])
+    };
+    let wm = weight.reshape([1, o, c * k * k]);
+    wm.matmul(cols).reshape([n, o, ho, wo])
+}
+
+/// Depthwise 2-D convolution (groups = channels, no bias) of `x` `[n, c, h, w]` with `weight`
+/// `[c, 1, k, k]`, as a sum of shifted slices scaled per channel.
+pub fn depthwise_conv2d<B: Backend>(x: Tensor<B, 4>, weight: Tensor<B, 4>, g: ConvGeometry) -> Tensor<B, 4> {
+    let [_, c, _, _] = x.dims();
+    let [cw, one, k, _] = weight.dims();
+    assert!(cw == c && one == 1, "depthwise_conv2d: weight {:?} for {c} channels", weight.dims());
+    let taps = weight.reshape([c, k * k]);
+    let mut sum: Option<Tensor<B, 4>> = None;
+    for (i, xs) in shifted(x, k, g).into_iter().enumerate() {
+        let wk = taps.clone().slice([0..c, i..i + 1]).reshape([1, c, 1, 1]);
+        let term = xs * wk;
+        sum = Some(match sum {
+            Some(s) => s + term,
+            None => term,
+        });
+    }
+    sum.unwrap_or_else(|| unreachable!("a kernel has at least one tap"))
+}
+
+/// How [`Conv`] computes its forward pass.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConvImpl {
+    /// Burn's own `conv2d`.
+    Native,
+    /// [`conv2d`] / [`depthwise_conv2d`] (im2col + matmul, shifted multiply-adds).
+    Decomposed,
+}
+
+/// The implementation [`Conv`] uses on backend `B`: `NAS_CONV=native` or `NAS_CONV=decomposed`
+/// forces one; by default (`auto`) the decomposed form is used when training (autodiff) on the
+/// pure-Rust CPU backends, whose convolution backward is slow, and Burn's own everywhere else
+/// (its forward pass is faster on CPU, and GPU backends have native kernels).
+pub fn conv_impl<B: Backend>(device: &B::Device) -> ConvImpl {
+    static FORCED: std::sync::OnceLock<Option<ConvImpl>> = std::sync::OnceLock::new();
+    let forced = FORCED.get_or_init(|| match std::env::var("NAS_CONV").as_deref() {
+        Ok("native") => Some(ConvImpl::Native),
+        Ok("decomposed") => Some(ConvImpl::Decomposed),
+        _ => None,
+    });
+    if let Some(f) = forced {
+        return *f;
+    }
+    let name = B::name(device);
+    if B::ad_enabled(device) && (name.contains("ndarray") || name.contains("flex")) {
+        ConvImpl::Decomposed
+    } else {
+        ConvImpl::Native
+    }
+}
+
+/// A square convolution without bias whose forward pass picks its implementation with
+/// [`conv_impl`]. Parameters live in a Burn `Conv2d` (same initialization and records).
+#[derive(burn::module::Module, Debug)]
+pub struct Conv<B: Backend> {
+    /// The parameters (and Burn's implementation).
+    pub inner: burn::nn::conv::Conv2d<B>,
+    stride: usize,
+    padding: usize,
+    dilation: usize,
+    depthwise: bool,
+}
+
+impl<B: Backend> Conv<B> {
+    /// A k×k convolution from `c_in` to `c_out` channels; `groups` is 1 or `c_in` (depthwise,
+    /// then `c_out` must equal `c_in`). Padding keeps the size at stride 1.
+    pub fn new(
+        c_in: usize,
+        c_out: usize,
+        kernel: usize,
+        stride: usize,
+        dilation: usize,
+        groups: usize,
+        device: &B::Device,
+    ) -> Self {
+        let padding = dilation * (kernel - 1) / 2;
+        Self::with_padding(c_in, c_out, kernel, stride, padding, dilation, groups, device)
+    }
+
+    /// As [`Conv::new`] with explicit padding.
+    #[allow(clippy::too_many_arguments)]
+    pub fn with_padding(
+        c_in: usize,
+        c_out: usize,
+        kernel: usize,
+        stride: usize,
+        padding: usize,
+        dilation: usize,
+        groups: usize,
+        device: &B::Device,
+    ) -> Self {
+        let inner = burn::nn::conv::Conv2dConfig::new([c_in, c_out], [kernel, kernel])
+            .with_stride([stride, stride])
+            .with_dilation([dilation, dilation])
+            .with_groups(groups)
+            .with_padding(burn::nn::PaddingConfig2d::Explicit(padding, padding, padding, padding))
+            .with_bias(false)
+            .init(device);
+        Self {
+            inner,
+            stride,
+            padding,
+            dilation,
+            depthwise: groups > 1,
+        }
+    }
+
+    /// Applies the convolution.
+    pub fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
+        match conv_impl::<B>(&x.device()) {
+            ConvImpl::Native => self.inner.forward(x),
+            ConvImpl::Decomposed => {
+                let g = ConvGeometry {
+                    stride: self.stride,
+                    padding: self.padding,
+                    dilation: self.dilation,
+                };
+                if self.depthwise {
+                    depthwise_conv2d(x, self.inner.weight.val(), g)
+                } else {
+                    conv2d(x, self.inner.weight.val(), g)
+                }
+            }
+        }
+    }
+}
