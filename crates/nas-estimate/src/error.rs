@@ -44,6 +44,10 @@ pub enum EstimateError {
     /// The estimate failed and produced no usable number (e.g. the loss diverged).
     #[error("estimate failed: {0}")]
     Failed(String),
+    /// An error from the network crate (an architecture that cannot be built, a backend that
+    /// is missing, unreadable data).
+    #[error(transparent)]
+    Supernet(#[from] nas_supernet::SupernetError),
     /// An error from the search-space crate.
     #[error(transparent)]
     Space(#[from] nas_space::SpaceError),

@@ -1,8 +1,9 @@
 //! Performance estimation for neural architecture search.
 //!
 //! An [`Estimator`] turns an architecture and a [`Budget`] into [`Metrics`]. This crate holds
-//! the trait and the tabular benchmark estimator ([`tabular::Nb201Table`]); training from
-//! scratch, learning-curve extrapolation, weight sharing and hardware cost build on it.
+//! the trait, the tabular benchmark estimator ([`tabular::Nb201Table`]) and training from
+//! scratch ([`train::TrainEstimator`]); learning-curve extrapolation, weight sharing and
+//! hardware cost build on them.
 #![warn(missing_docs)]
 
 use std::collections::BTreeMap;
@@ -11,6 +12,7 @@ use serde::{Deserialize, Serialize};
 
 pub mod error;
 pub mod tabular;
+pub mod train;
 
 pub use error::EstimateError;
 
@@ -50,6 +52,9 @@ pub struct Metrics {
     /// Further named measurements.
     #[serde(default)]
     pub values: BTreeMap<String, f64>,
+    /// Named per-epoch curves (e.g. `valid_accuracy`), for learning-curve methods.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub curves: BTreeMap<String, Vec<f64>>,
 }
 
 impl Metrics {
@@ -58,12 +63,19 @@ impl Metrics {
         Self {
             objective,
             values: BTreeMap::new(),
+            curves: BTreeMap::new(),
         }
     }
 
     /// Adds a named measurement.
     pub fn with(mut self, name: impl Into<String>, value: f64) -> Self {
         self.values.insert(name.into(), value);
+        self
+    }
+
+    /// Adds a named curve.
+    pub fn with_curve(mut self, name: impl Into<String>, values: Vec<f64>) -> Self {
+        self.curves.insert(name.into(), values);
         self
     }
 

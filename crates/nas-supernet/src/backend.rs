@@ -162,21 +162,21 @@ pub fn run_on<T: BackendTask>(kind: BackendKind, task: T) -> Result<T::Output, S
     #[allow(unreachable_patterns)]
     match kind {
         #[cfg(feature = "ndarray")]
-        BackendKind::NdArray => Ok(task.run::<burn::backend::Autodiff<burn::backend::NdArray>>(
-            Default::default(),
-        )),
+        BackendKind::NdArray => {
+            Ok(task.run::<burn::backend::Autodiff<burn::backend::NdArray>>(Default::default()))
+        }
         #[cfg(feature = "flex")]
-        BackendKind::Flex => Ok(task.run::<burn::backend::Autodiff<burn::backend::Flex>>(
-            Default::default(),
-        )),
+        BackendKind::Flex => {
+            Ok(task.run::<burn::backend::Autodiff<burn::backend::Flex>>(Default::default()))
+        }
         #[cfg(feature = "wgpu")]
-        BackendKind::Wgpu => Ok(task.run::<burn::backend::Autodiff<burn::backend::Wgpu>>(
-            Default::default(),
-        )),
+        BackendKind::Wgpu => {
+            Ok(task.run::<burn::backend::Autodiff<burn::backend::Wgpu>>(Default::default()))
+        }
         #[cfg(feature = "cuda")]
-        BackendKind::Cuda => Ok(task.run::<burn::backend::Autodiff<burn::backend::Cuda>>(
-            Default::default(),
-        )),
+        BackendKind::Cuda => {
+            Ok(task.run::<burn::backend::Autodiff<burn::backend::Cuda>>(Default::default()))
+        }
         other => Err(SupernetError::BackendUnavailable {
             backend: other.name().into(),
             reason: format!("rebuild with `--features {}`", other.name()),
@@ -194,7 +194,10 @@ mod tests {
             assert_eq!(k.name().parse::<BackendKind>().unwrap(), k);
         }
         assert_eq!(" CUDA ".parse::<BackendKind>().unwrap(), BackendKind::Cuda);
-        assert!(matches!("tpu".parse::<BackendKind>(), Err(SupernetError::UnknownBackend(_))));
+        assert!(matches!(
+            "tpu".parse::<BackendKind>(),
+            Err(SupernetError::UnknownBackend(_))
+        ));
     }
 
     #[test]
@@ -202,7 +205,10 @@ mod tests {
         for k in BackendKind::ALL {
             if !k.compiled() {
                 let e = k.check().unwrap_err();
-                assert!(e.to_string().contains(&format!("--features {}", k.name())), "{e}");
+                assert!(
+                    e.to_string().contains(&format!("--features {}", k.name())),
+                    "{e}"
+                );
             }
         }
         assert!(BackendKind::default_cpu().unwrap().compiled());

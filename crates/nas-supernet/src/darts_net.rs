@@ -285,9 +285,13 @@ impl<B: Backend> AuxiliaryHead<B> {
     fn new(c: usize, num_classes: usize, device: &Device<B>) -> Self {
         Self {
             pool: AdaptiveAvgPool2dConfig::new([2, 2]).init(),
-            conv1: Conv2dConfig::new([c, 128], [1, 1]).with_bias(false).init(device),
+            conv1: Conv2dConfig::new([c, 128], [1, 1])
+                .with_bias(false)
+                .init(device),
             bn1: BatchNormConfig::new(128).init(device),
-            conv2: Conv2dConfig::new([128, 768], [2, 2]).with_bias(false).init(device),
+            conv2: Conv2dConfig::new([128, 768], [2, 2])
+                .with_bias(false)
+                .init(device),
             bn2: BatchNormConfig::new(768).init(device),
             classifier: LinearConfig::new(768, num_classes).init(device),
         }

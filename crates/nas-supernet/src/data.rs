@@ -132,7 +132,11 @@ impl ImageDataset {
             return Err(corrupt(
                 images,
                 "IDX image file",
-                format!("expected 3-d images and 1-d labels, found {}-d and {}-d", dims.len(), ldims.len()),
+                format!(
+                    "expected 3-d images and 1-d labels, found {}-d and {}-d",
+                    dims.len(),
+                    ldims.len()
+                ),
             ));
         }
         if dims[0] != ldims[0] {
@@ -153,8 +157,16 @@ impl ImageDataset {
     pub fn fashion_mnist(dir: impl AsRef<Path>, train: bool) -> Result<Self, SupernetError> {
         let dir = dir.as_ref();
         let prefix = if train { "train" } else { "t10k" };
-        let images = find_file(dir, &format!("{prefix}-images-idx3-ubyte"), "Fashion-MNIST images")?;
-        let labels = find_file(dir, &format!("{prefix}-labels-idx1-ubyte"), "Fashion-MNIST labels")?;
+        let images = find_file(
+            dir,
+            &format!("{prefix}-images-idx3-ubyte"),
+            "Fashion-MNIST images",
+        )?;
+        let labels = find_file(
+            dir,
+            &format!("{prefix}-labels-idx1-ubyte"),
+            "Fashion-MNIST labels",
+        )?;
         Self::read_idx("fashion-mnist", images, labels, 10)
     }
 
@@ -176,6 +188,16 @@ impl ImageDataset {
         let dir = cifar_dir(dir.as_ref(), "cifar-100-binary");
         let file = if train { "train.bin" } else { "test.bin" };
         read_cifar(&dir, &[file.to_string()], 2, 1, 100, "cifar100")
+    }
+
+    /// The number of items.
+    pub fn len(&self) -> usize {
+        self.indices.len()
+    }
+
+    /// True when there are no items.
+    pub fn is_empty(&self) -> bool {
+        self.indices.is_empty()
     }
 
     /// The dataset's name.
@@ -309,7 +331,10 @@ fn parse_idx(bytes: &[u8]) -> Result<(Vec<usize>, &[u8]), String> {
         return Err("not an IDX file (bad magic number)".into());
     }
     if bytes[2] != 0x08 {
-        return Err(format!("element type 0x{:02x} is not unsigned bytes (0x08)", bytes[2]));
+        return Err(format!(
+            "element type 0x{:02x} is not unsigned bytes (0x08)",
+            bytes[2]
+        ));
     }
     let ndim = bytes[3] as usize;
     let header = 4 + 4 * ndim;
@@ -322,7 +347,10 @@ fn parse_idx(bytes: &[u8]) -> Result<(Vec<usize>, &[u8]), String> {
             u32::from_be_bytes([b[0], b[1], b[2], b[3]]) as usize
         })
         .collect();
-    let count = dims.iter().try_fold(1usize, |a, &d| a.checked_mul(d)).ok_or("size overflow")?;
+    let count = dims
+        .iter()
+        .try_fold(1usize, |a, &d| a.checked_mul(d))
+        .ok_or("size overflow")?;
     let body = &bytes[header..];
     if body.len() != count {
         return Err(format!(
@@ -348,7 +376,11 @@ fn find_file(dir: &Path, stem: &str, what: &'static str) -> Result<PathBuf, Supe
 
 fn cifar_dir(dir: &Path, inner: &str) -> PathBuf {
     let nested = dir.join(inner);
-    if nested.is_dir() { nested } else { dir.to_path_buf() }
+    if nested.is_dir() {
+        nested
+    } else {
+        dir.to_path_buf()
+    }
 }
 
 fn read_cifar(
@@ -370,7 +402,10 @@ fn read_cifar(
             return Err(SupernetError::Corrupt {
                 what: "CIFAR binary batch",
                 path,
-                reason: format!("{} bytes is not a whole number of {record}-byte records", bytes.len()),
+                reason: format!(
+                    "{} bytes is not a whole number of {record}-byte records",
+                    bytes.len()
+                ),
             });
         }
         for r in bytes.chunks_exact(record) {
@@ -480,7 +515,8 @@ impl ImageBatcher {
             (0, 0)
         };
         let flip = a.flip && rng.random_bool(0.5);
-        let cut = (a.cutout > 0).then(|| (rng.random_range(0..h) as i64, rng.random_range(0..w) as i64));
+        let cut =
+            (a.cutout > 0).then(|| (rng.random_range(0..h) as i64, rng.random_range(0..w) as i64));
         for ch in 0..c {
             let (m, s) = match &self.normalize {
                 Some(n) => (n.mean[ch], n.std[ch]),

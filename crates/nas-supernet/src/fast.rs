@@ -53,8 +53,13 @@ fn shifted<B: Backend>(x: Tensor<B, 4>, k: usize, g: ConvGeometry) -> Vec<Tensor
         for kx in 0..k {
             let y0 = (ky * g.dilation) as isize;
             let x0 = (kx * g.dilation) as isize;
-            let span = |start: isize, len: usize| Slice::new(start, Some(start + (len as isize - 1) * s + 1), s);
-            out.push(xp.clone().slice([Slice::full(), Slice::full(), span(y0, ho), span(x0, wo)]));
+            let span = |start: isize, len: usize| {
+                Slice::new(start, Some(start + (len as isize - 1) * s + 1), s)
+            };
+            out.push(
+                xp.clone()
+                    .slice([Slice::full(), Slice::full(), span(y0, ho), span(x0, wo)]),
+            );
         }
     }
     out
@@ -79,10 +84,18 @@ pub fn conv2d<B: Backend>(x: Tensor<B, 4>, weight: Tensor<B, 4>, g: ConvGeometry
 
 /// Depthwise 2-D convolution (groups = channels, no bias) of `x` `[n, c, h, w]` with `weight`
 /// `[c, 1, k, k]`, as a sum of shifted slices scaled per channel.
-pub fn depthwise_conv2d<B: Backend>(x: Tensor<B, 4>, weight: Tensor<B, 4>, g: ConvGeometry) -> Tensor<B, 4> {
+pub fn depthwise_conv2d<B: Backend>(
+    x: Tensor<B, 4>,
+    weight: Tensor<B, 4>,
+    g: ConvGeometry,
+) -> Tensor<B, 4> {
     let [_, c, _, _] = x.dims();
     let [cw, one, k, _] = weight.dims();
-    assert!(cw == c && one == 1, "depthwise_conv2d: weight {:?} for {c} channels", weight.dims());
+    assert!(
+        cw == c && one == 1,
+        "depthwise_conv2d: weight {:?} for {c} channels",
+        weight.dims()
+    );
     let taps = weight.reshape([c, k * k]);
     let mut sum: Option<Tensor<B, 4>> = None;
     for (i, xs) in shifted(x, k, g).into_iter().enumerate() {
@@ -152,7 +165,9 @@ impl<B: Backend> Conv<B> {
         device: &B::Device,
     ) -> Self {
         let padding = dilation * (kernel - 1) / 2;
-        Self::with_padding(c_in, c_out, kernel, stride, padding, dilation, groups, device)
+        Self::with_padding(
+            c_in, c_out, kernel, stride, padding, dilation, groups, device,
+        )
     }
 
     /// As [`Conv::new`] with explicit padding.
@@ -171,7 +186,9 @@ impl<B: Backend> Conv<B> {
             .with_stride([stride, stride])
             .with_dilation([dilation, dilation])
             .with_groups(groups)
-            .with_padding(burn::nn::PaddingConfig2d::Explicit(padding, padding, padding, padding))
+            .with_padding(burn::nn::PaddingConfig2d::Explicit(
+                padding, padding, padding, padding,
+            ))
             .with_bias(false)
             .init(device);
         Self {

@@ -75,7 +75,11 @@ impl Nb201NetConfig {
         let mut width = c;
         for stage in 0..3 {
             if stage > 0 {
-                layers.push(Nb201Layer::Reduce(ResidualReduce::new(width, 2 * width, device)));
+                layers.push(Nb201Layer::Reduce(ResidualReduce::new(
+                    width,
+                    2 * width,
+                    device,
+                )));
                 width *= 2;
             }
             for _ in 0..self.cells_per_stage {
@@ -100,7 +104,11 @@ pub struct Nb201Cell<B: Backend> {
 
 impl<B: Backend> Nb201Cell<B> {
     /// The cell of `arch` at `channels` channels.
-    pub fn new(arch: &Nb201Arch, channels: usize, device: &Device<B>) -> Result<Self, SupernetError> {
+    pub fn new(
+        arch: &Nb201Arch,
+        channels: usize,
+        device: &Device<B>,
+    ) -> Result<Self, SupernetError> {
         let edges = arch
             .edges
             .iter()
@@ -128,7 +136,9 @@ impl<B: Backend> Nb201Cell<B> {
             }
             nodes.push(sum.unwrap_or_else(|| nodes[0].zeros_like()));
         }
-        nodes.pop().unwrap_or_else(|| unreachable!("a cell has 4 nodes"))
+        nodes
+            .pop()
+            .unwrap_or_else(|| unreachable!("a cell has 4 nodes"))
     }
 }
 

@@ -18,7 +18,8 @@ pub struct TrainOptions {
 
 /// Mixes `seed` with `a` and `b` into a new seed (SplitMix64 finalizer).
 pub fn mix_seed(seed: u64, a: u64, b: u64) -> u64 {
-    let mut z = seed ^ a.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ b.wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    let mut z =
+        seed ^ a.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ b.wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
     z ^ (z >> 31)
@@ -82,7 +83,13 @@ pub fn drop_path<B: Backend>(x: Tensor<B, 4>, p: f64, seed: u64) -> Tensor<B, 4>
     let [n, _, _, _] = x.dims();
     let mut rng = rand::rngs::ChaCha8Rng::seed_from_u64(seed);
     let mask: Vec<f32> = (0..n)
-        .map(|_| if rng.random_bool(keep) { (1.0 / keep) as f32 } else { 0.0 })
+        .map(|_| {
+            if rng.random_bool(keep) {
+                (1.0 / keep) as f32
+            } else {
+                0.0
+            }
+        })
         .collect();
     let mask = Tensor::<B, 4>::from_data(TensorData::new(mask, [n, 1, 1, 1]), &x.device());
     x * mask

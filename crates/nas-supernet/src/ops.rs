@@ -113,18 +113,29 @@ impl OpConfig {
     /// dilation ≥ 1, pooling and zero with `c_in == c_out`, factorized reduce with stride 2 and
     /// an even `c_out`.
     pub fn check(&self) -> Result<(), SupernetError> {
-        let bad = |reason: String| Err(SupernetError::InvalidConfig { what: "operation", reason });
+        let bad = |reason: String| {
+            Err(SupernetError::InvalidConfig {
+                what: "operation",
+                reason,
+            })
+        };
         if self.c_in == 0 || self.c_out == 0 {
             return bad(format!("{:?}: channels must be positive", self.kind));
         }
         if self.stride != 1 && self.stride != 2 {
-            return bad(format!("{:?}: stride must be 1 or 2, got {}", self.kind, self.stride));
+            return bad(format!(
+                "{:?}: stride must be 1 or 2, got {}",
+                self.kind, self.stride
+            ));
         }
         let odd = |k: usize| k % 2 == 1;
         match self.kind {
             OpKind::ReluConvBn { kernel, dilation } | OpKind::DilConv { kernel, dilation } => {
                 if !odd(kernel) || dilation == 0 {
-                    return bad(format!("{:?}: kernel must be odd and dilation ≥ 1", self.kind));
+                    return bad(format!(
+                        "{:?}: kernel must be odd and dilation ≥ 1",
+                        self.kind
+                    ));
                 }
             }
             OpKind::SepConv { kernel }
@@ -136,7 +147,7 @@ impl OpConfig {
                 }
             }
             OpKind::FactorizedReduce => {
-                if self.stride != 2 || self.c_out % 2 != 0 {
+                if self.stride != 2 || !self.c_out.is_multiple_of(2) {
                     return bad("factorized reduce needs stride 2 and an even c_out".into());
                 }
             }
@@ -174,8 +185,12 @@ impl OpConfig {
             OpKind::DilConv { kernel, dilation } => {
                 Op::DilConv(DilConv::new(ci, co, kernel, s, dilation, device))
             }
-            OpKind::AvgPool { kernel } => Op::Pool(Pool::new(false, ci, kernel, s, self.pool_bn, device)),
-            OpKind::MaxPool { kernel } => Op::Pool(Pool::new(true, ci, kernel, s, self.pool_bn, device)),
+            OpKind::AvgPool { kernel } => {
+                Op::Pool(Pool::new(false, ci, kernel, s, self.pool_bn, device))
+            }
+            OpKind::MaxPool { kernel } => {
+                Op::Pool(Pool::new(true, ci, kernel, s, self.pool_bn, device))
+            }
             OpKind::FactorizedReduce => Op::FactorizedReduce(FactorizedReduce::new(ci, co, device)),
             OpKind::SpatialConv { kernel } => {
                 Op::SpatialConv(SpatialConv::new(ci, co, kernel, s, device))
@@ -257,7 +272,10 @@ impl Zero {
             return x.zeros_like();
         }
         let [n, c, h, w] = x.dims();
-        Tensor::zeros([n, c, h.div_ceil(self.stride), w.div_ceil(self.stride)], &x.device())
+        Tensor::zeros(
+            [n, c, h.div_ceil(self.stride), w.div_ceil(self.stride)],
+            &x.device(),
+        )
     }
 }
 
@@ -336,7 +354,13 @@ pub struct SepConv<B: Backend> {
 
 impl<B: Backend> SepConv<B> {
     /// A separable convolution.
-    pub fn new(c_in: usize, c_out: usize, kernel: usize, stride: usize, device: &Device<B>) -> Self {
+    pub fn new(
+        c_in: usize,
+        c_out: usize,
+        kernel: usize,
+        stride: usize,
+        device: &Device<B>,
+    ) -> Self {
         Self {
             first: DilConv::new(c_in, c_in, kernel, stride, 1, device),
             second: DilConv::new(c_in, c_out, kernel, 1, 1, device),
@@ -443,7 +467,13 @@ pub struct SpatialConv<B: Backend> {
 
 impl<B: Backend> SpatialConv<B> {
     /// A factorized k×k convolution.
-    pub fn new(c_in: usize, c_out: usize, kernel: usize, stride: usize, device: &Device<B>) -> Self {
+    pub fn new(
+        c_in: usize,
+        c_out: usize,
+        kernel: usize,
+        stride: usize,
+        device: &Device<B>,
+    ) -> Self {
         let p = (kernel - 1) / 2;
         Self {
             row: Conv2dConfig::new([c_in, c_in], [1, kernel])
@@ -462,6 +492,7 @@ impl<B: Backend> SpatialConv<B> {
 
     /// Applies the block.
     pub fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
-        self.bn.forward(self.column.forward(self.row.forward(relu(x))))
+        self.bn
+            .forward(self.column.forward(self.row.forward(relu(x))))
     }
 }

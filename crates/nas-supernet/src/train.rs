@@ -8,13 +8,12 @@
 use std::time::Instant;
 
 use burn::data::dataloader::DataLoaderBuilder;
-use burn::data::dataset::Dataset;
+use burn::grad_clipping::GradientClippingConfig;
 use burn::module::AutodiffModule;
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::optim::decay::WeightDecayConfig;
 use burn::optim::momentum::MomentumConfig;
 use burn::optim::{GradientsParams, Optimizer, SgdConfig};
-use burn::grad_clipping::GradientClippingConfig;
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{Device, ElementConversion, Tensor};
 use serde::{Deserialize, Serialize};
@@ -99,7 +98,7 @@ impl TrainConfig {
         if !(self.weight_decay >= 0.0 && self.weight_decay.is_finite()) {
             return bad("weight_decay", "must be ≥ 0");
         }
-        if self.grad_clip.is_some_and(|c| !(c > 0.0)) {
+        if self.grad_clip.is_some_and(|c| c.is_nan() || c <= 0.0) {
             return bad("grad_clip", "must be positive");
         }
         if !(0.0..1.0).contains(&self.drop_path) {
@@ -115,7 +114,9 @@ impl TrainConfig {
     pub fn learning_rate_at(&self, step: usize, total: usize) -> f64 {
         let t = step as f64 / total.max(1) as f64;
         self.min_learning_rate
-            + 0.5 * (self.learning_rate - self.min_learning_rate) * (1.0 + (std::f64::consts::PI * t).cos())
+            + 0.5
+                * (self.learning_rate - self.min_learning_rate)
+                * (1.0 + (std::f64::consts::PI * t).cos())
     }
 }
 
@@ -158,7 +159,9 @@ pub enum TrainError {
     Data(String),
     /// The loss became NaN or infinite. `report` holds the epochs finished before; lower the
     /// learning rate or enable gradient clipping.
-    #[error("training diverged at epoch {epoch}, step {step}: loss {loss}; lower the learning rate or clip gradients")]
+    #[error(
+        "training diverged at epoch {epoch}, step {step}: loss {loss}; lower the learning rate or clip gradients"
+    )]
     Diverged {
         /// Epoch (0-based) where it happened.
         epoch: usize,
@@ -203,7 +206,9 @@ where
 {
     config.check()?;
     if train.is_empty() || valid.is_empty() {
-        return Err(TrainError::Data("the training and validation sets must not be empty".into()));
+        return Err(TrainError::Data(
+            "the training and validation sets must not be empty".into(),
+        ));
     }
     if train.shape() != valid.shape() {
         return Err(TrainError::Data(format!(
@@ -225,18 +230,25 @@ where
         .num_workers(1)
         .set_device(device.clone())
         .build(train.clone());
-    let valid_loader = DataLoaderBuilder::<B::InnerBackend, _, ImageBatch<B::InnerBackend>>::new(batcher)
-        .batch_size(config.batch_size)
-        .num_workers(1)
-        .set_device(device.clone())
-        .build(valid.clone());
+    let valid_loader =
+        DataLoaderBuilder::<B::InnerBackend, _, ImageBatch<B::InnerBackend>>::new(batcher)
+            .batch_size(config.batch_size)
+            .num_workers(1)
+            .set_device(device.clone())
+            .build(valid.clone());
 
-    let mut momentum = MomentumConfig::new().with_momentum(config.momentum).with_dampening(0.0);
+    let mut momentum = MomentumConfig::new()
+        .with_momentum(config.momentum)
+        .with_dampening(0.0);
     momentum.nesterov = config.nesterov;
     let mut optim = SgdConfig::new()
         .with_momentum(Some(momentum))
         .with_weight_decay(Some(WeightDecayConfig::new(config.weight_decay as f32)))
-        .with_gradient_clipping(config.grad_clip.map(|c| GradientClippingConfig::Norm(c as f32)))
+        .with_gradient_clipping(
+            config
+                .grad_clip
+                .map(|c| GradientClippingConfig::Norm(c as f32)),
+        )
         .init::<B, M>();
     let loss_fn = CrossEntropyLossConfig::new().init(device);
     let steps_per_epoch = train.len().div_ceil(config.batch_size);
@@ -255,10 +267,13 @@ where
             };
             let (logits, aux) = model.train_logits(batch.images, &options);
             let mut loss = loss_fn.forward(logits.clone(), batch.targets.clone());
-            if let Some(aux) = aux {
-                if config.auxiliary_weight > 0.0 {
-                    loss = loss + loss_fn.forward(aux, batch.targets.clone()).mul_scalar(config.auxiliary_weight);
-                }
+            if let Some(aux) = aux
+                && config.auxiliary_weight > 0.0
+            {
+                loss = loss
+                    + loss_fn
+                        .forward(aux, batch.targets.clone())
+                        .mul_scalar(config.auxiliary_weight);
             }
             let loss_value: f64 = loss.clone().into_scalar().elem();
             if !loss_value.is_finite() {
@@ -277,8 +292,14 @@ where
             step += 1;
         }
         report.train_loss.push(loss_sum / seen.max(1) as f64);
-        report.train_accuracy.push(100.0 * correct as f64 / seen.max(1) as f64);
-        let (vl, va) = evaluate(&model.valid(), valid_loader.iter(), &CrossEntropyLossConfig::new().init(device));
+        report
+            .train_accuracy
+            .push(100.0 * correct as f64 / seen.max(1) as f64);
+        let (vl, va) = evaluate(
+            &model.valid(),
+            valid_loader.iter(),
+            &CrossEntropyLossConfig::new().init(device),
+        );
         report.valid_loss.push(vl);
         report.valid_accuracy.push(va);
         report.epoch_seconds.push(start.elapsed().as_secs_f64());
@@ -287,7 +308,10 @@ where
     Ok((model, report))
 }
 
-fn count_correct<B: Backend>(logits: Tensor<B, 2>, targets: Tensor<B, 1, burn::tensor::Int>) -> usize {
+fn count_correct<B: Backend>(
+    logits: Tensor<B, 2>,
+    targets: Tensor<B, 1, burn::tensor::Int>,
+) -> usize {
     let pred = logits.argmax(1).flatten::<1>(0, 1);
     let c: i64 = pred.equal(targets).int().sum().into_scalar().elem();
     c as usize
@@ -303,10 +327,16 @@ pub fn evaluate<B: Backend, M: Classifier<B>>(
     for batch in batches {
         let n = batch.targets.dims()[0];
         let logits = model.logits(batch.images);
-        let l: f64 = loss_fn.forward(logits.clone(), batch.targets.clone()).into_scalar().elem();
+        let l: f64 = loss_fn
+            .forward(logits.clone(), batch.targets.clone())
+            .into_scalar()
+            .elem();
         loss_sum += l * n as f64;
         correct += count_correct(logits, batch.targets);
         seen += n;
     }
-    (loss_sum / seen.max(1) as f64, 100.0 * correct as f64 / seen.max(1) as f64)
+    (
+        loss_sum / seen.max(1) as f64,
+        100.0 * correct as f64 / seen.max(1) as f64,
+    )
 }

@@ -31,7 +31,10 @@ fn embedded_digits() {
     for l in d.labels() {
         counts[l as usize] += 1;
     }
-    assert!(counts.iter().all(|&c| (170..=185).contains(&c)), "{counts:?}");
+    assert!(
+        counts.iter().all(|&c| (170..=185).contains(&c)),
+        "{counts:?}"
+    );
 }
 
 #[test]
@@ -42,12 +45,19 @@ fn splits_are_deterministic_and_disjoint() {
     let (a3, _) = d.split(0.5, 8).unwrap();
     assert_eq!(a.len() + b.len(), d.len());
     assert_eq!(a.labels(), a2.labels());
-    let items = |x: &ImageDataset| (0..x.len()).map(|i| x.get(i).unwrap().pixels).collect::<Vec<_>>();
+    let items = |x: &ImageDataset| {
+        (0..x.len())
+            .map(|i| x.get(i).unwrap().pixels)
+            .collect::<Vec<_>>()
+    };
     assert_eq!(items(&a), items(&a2));
     assert_ne!(items(&a), items(&a3));
     let sa = items(&a);
     assert!(items(&b).iter().all(|p| !sa.contains(p)) || d.len() > sa.len());
-    assert!(matches!(d.split(1.5, 0), Err(SupernetError::InvalidConfig { .. })));
+    assert!(matches!(
+        d.split(1.5, 0),
+        Err(SupernetError::InvalidConfig { .. })
+    ));
     assert_eq!(d.sample(100, 1).len(), 100);
 }
 
@@ -86,9 +96,15 @@ fn idx_reader_and_its_errors() {
     // Gzipped files are read too.
     let gz = tmp("imgs-idx3-ubyte.gz");
     let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-    enc.write_all(&idx(&[2, 2, 2], &[0, 255, 0, 255, 1, 2, 3, 4])).unwrap();
+    enc.write_all(&idx(&[2, 2, 2], &[0, 255, 0, 255, 1, 2, 3, 4]))
+        .unwrap();
     std::fs::write(&gz, enc.finish().unwrap()).unwrap();
-    assert_eq!(ImageDataset::read_idx("toy", &gz, &labels, 10).unwrap().len(), 2);
+    assert_eq!(
+        ImageDataset::read_idx("toy", &gz, &labels, 10)
+            .unwrap()
+            .len(),
+        2
+    );
 
     // Missing file, truncated body, label out of range, count mismatch.
     let e = ImageDataset::read_idx("toy", tmp("nope"), &labels, 10).unwrap_err();
@@ -106,7 +122,8 @@ fn idx_reader_and_its_errors() {
         ImageDataset::read_idx("toy", &images, &labels, 10),
         Err(SupernetError::Corrupt { .. })
     ));
-    let e = ImageDataset::fashion_mnist(std::env::temp_dir().join("no-such-dir"), true).unwrap_err();
+    let e =
+        ImageDataset::fashion_mnist(std::env::temp_dir().join("no-such-dir"), true).unwrap_err();
     assert!(matches!(e, SupernetError::MissingFile { .. }), "{e}");
 }
 
@@ -118,10 +135,19 @@ fn cifar_reader() {
     rec.extend(std::iter::repeat_n(128u8, 3072));
     std::fs::write(dir.join("test_batch.bin"), [rec.clone(), rec].concat()).unwrap();
     let d = ImageDataset::cifar10(&dir, false).unwrap();
-    assert_eq!((d.len(), d.shape(), d.labels()), (2, [3, 32, 32], vec![7, 7]));
+    assert_eq!(
+        (d.len(), d.shape(), d.labels()),
+        (2, [3, 32, 32], vec![7, 7])
+    );
     std::fs::write(dir.join("test_batch.bin"), [1u8, 2, 3]).unwrap();
-    assert!(matches!(ImageDataset::cifar10(&dir, false), Err(SupernetError::Corrupt { .. })));
-    assert!(matches!(ImageDataset::cifar10(&dir, true), Err(SupernetError::MissingFile { .. })));
+    assert!(matches!(
+        ImageDataset::cifar10(&dir, false),
+        Err(SupernetError::Corrupt { .. })
+    ));
+    assert!(matches!(
+        ImageDataset::cifar10(&dir, true),
+        Err(SupernetError::MissingFile { .. })
+    ));
 }
 
 #[test]
@@ -132,13 +158,25 @@ fn batcher_normalizes_and_augments_deterministically() {
     let items: Vec<ImageItem> = (0..4).map(|i| d.get(i).unwrap()).collect();
     let device = Default::default();
 
-    let plain = ImageBatcher::new(d.shape()).with_normalize(stats.clone()).unwrap();
+    let plain = ImageBatcher::new(d.shape())
+        .with_normalize(stats.clone())
+        .unwrap();
     let b: ImageBatch<B> = plain.batch(items.clone(), &device);
     assert_eq!(b.images.dims(), [4, 1, 8, 8]);
-    assert_eq!(b.targets.into_data().to_vec::<i64>().unwrap(), vec![0, 1, 2, 3]);
+    assert_eq!(
+        b.targets.into_data().to_vec::<i64>().unwrap(),
+        vec![0, 1, 2, 3]
+    );
 
     let aug = |seed| {
-        ImageBatcher::new(d.shape()).with_augment(Augment { crop_padding: 2, flip: true, cutout: 4 }, seed)
+        ImageBatcher::new(d.shape()).with_augment(
+            Augment {
+                crop_padding: 2,
+                flip: true,
+                cutout: 4,
+            },
+            seed,
+        )
     };
     let x: ImageBatch<B> = aug(1).batch(items.clone(), &device);
     let y: ImageBatch<B> = aug(1).batch(items.clone(), &device);
@@ -148,9 +186,22 @@ fn batcher_normalizes_and_augments_deterministically() {
     assert_eq!(x, y);
     assert_ne!(x, z);
     // Cutout zeroes at least a few pixels of every image.
-    let zeros = x.chunks(64).map(|img| img.iter().filter(|&&p| p == 0.0).count());
-    assert!(zeros.clone().all(|n| n >= 4), "{:?}", zeros.collect::<Vec<_>>());
-    assert!(plain.with_normalize(nas_supernet::data::Normalize { mean: vec![], std: vec![] }).is_err());
+    let zeros = x
+        .chunks(64)
+        .map(|img| img.iter().filter(|&&p| p == 0.0).count());
+    assert!(
+        zeros.clone().all(|n| n >= 4),
+        "{:?}",
+        zeros.collect::<Vec<_>>()
+    );
+    assert!(
+        plain
+            .with_normalize(nas_supernet::data::Normalize {
+                mean: vec![],
+                std: vec![]
+            })
+            .is_err()
+    );
 }
 
 #[test]
@@ -161,6 +212,9 @@ fn burn_data_loader_iterates_the_dataset() {
         .shuffle(5)
         .num_workers(1)
         .build(d);
-    let sizes: Vec<usize> = loader.iter().map(|b: ImageBatch<B>| b.targets.dims()[0]).collect();
+    let sizes: Vec<usize> = loader
+        .iter()
+        .map(|b: ImageBatch<B>| b.targets.dims()[0])
+        .collect();
     assert_eq!(sizes, vec![32, 32, 32, 4]);
 }

@@ -9,22 +9,54 @@ fn max_diff(a: Tensor<B, 4>, b: Tensor<B, 4>) -> f32 {
     let a = a.into_data().to_vec::<f32>().unwrap();
     let b = b.into_data().to_vec::<f32>().unwrap();
     assert_eq!(a.len(), b.len());
-    a.iter().zip(&b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
+    a.iter()
+        .zip(&b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max)
 }
 
-fn check(n: usize, c_in: usize, c_out: usize, hw: usize, k: usize, stride: usize, dilation: usize, depthwise: bool) {
+#[allow(clippy::too_many_arguments)]
+fn check(
+    n: usize,
+    c_in: usize,
+    c_out: usize,
+    hw: usize,
+    k: usize,
+    stride: usize,
+    dilation: usize,
+    depthwise: bool,
+) {
     let device = Default::default();
     let groups = if depthwise { c_in } else { 1 };
     let conv = Conv::<B>::new(c_in, c_out, k, stride, dilation, groups, &device);
-    let g = ConvGeometry { stride, padding: dilation * (k - 1) / 2, dilation };
-    let x = Tensor::<B, 4>::random([n, c_in, hw, hw + 1], Distribution::Normal(0.0, 1.0), &device).require_grad();
+    let g = ConvGeometry {
+        stride,
+        padding: dilation * (k - 1) / 2,
+        dilation,
+    };
+    let x = Tensor::<B, 4>::random(
+        [n, c_in, hw, hw + 1],
+        Distribution::Normal(0.0, 1.0),
+        &device,
+    )
+    .require_grad();
     let w = conv.inner.weight.val();
 
     let native = conv.inner.forward(x.clone());
-    let ours = if depthwise { depthwise_conv2d(x.clone(), w.clone(), g) } else { conv2d(x.clone(), w.clone(), g) };
-    let label = format!("n{n} {c_in}->{c_out} {hw}x{} k{k} s{stride} d{dilation} dw{depthwise}", hw + 1);
+    let ours = if depthwise {
+        depthwise_conv2d(x.clone(), w.clone(), g)
+    } else {
+        conv2d(x.clone(), w.clone(), g)
+    };
+    let label = format!(
+        "n{n} {c_in}->{c_out} {hw}x{} k{k} s{stride} d{dilation} dw{depthwise}",
+        hw + 1
+    );
     assert_eq!(native.dims(), ours.dims(), "{label}");
-    assert!(max_diff(native.clone(), ours.clone()) < 1e-4, "forward {label}");
+    assert!(
+        max_diff(native.clone(), ours.clone()) < 1e-4,
+        "forward {label}"
+    );
 
     // Gradients of a random linear functional, for the input and the weight.
     let probe = Tensor::<B, 4>::random(native.dims(), Distribution::Normal(0.0, 1.0), &device);
@@ -34,7 +66,10 @@ fn check(n: usize, c_in: usize, c_out: usize, hw: usize, k: usize, stride: usize
     let (wn, wo) = (w.grad(&gn).unwrap(), w.grad(&go).unwrap());
     let dx = max_diff(Tensor::from_inner(xn), Tensor::from_inner(xo));
     let dw = max_diff(Tensor::from_inner(wn), Tensor::from_inner(wo));
-    assert!(dx < 1e-3 && dw < 1e-3, "gradients {label}: dx {dx}, dw {dw}");
+    assert!(
+        dx < 1e-3 && dw < 1e-3,
+        "gradients {label}: dx {dx}, dw {dw}"
+    );
 }
 
 #[test]
@@ -54,7 +89,13 @@ fn dense_convolutions_match_burn() {
 
 #[test]
 fn depthwise_convolutions_match_burn() {
-    for &(n, c, hw, k, s, d) in &[(2, 4, 7, 3, 1, 1), (2, 3, 8, 3, 2, 1), (1, 5, 9, 5, 1, 1), (2, 4, 10, 3, 1, 2), (1, 2, 11, 5, 2, 2)] {
+    for &(n, c, hw, k, s, d) in &[
+        (2, 4, 7, 3, 1, 1),
+        (2, 3, 8, 3, 2, 1),
+        (1, 5, 9, 5, 1, 1),
+        (2, 4, 10, 3, 1, 2),
+        (1, 2, 11, 5, 2, 2),
+    ] {
         check(n, c, c, hw, k, s, d, true);
     }
 }
