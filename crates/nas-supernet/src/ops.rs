@@ -247,18 +247,6 @@ fn same_padding(kernel: usize, dilation: usize) -> PaddingConfig2d {
     PaddingConfig2d::Explicit(p, p, p, p)
 }
 
-fn conv<B: Backend>(
-    c_in: usize,
-    c_out: usize,
-    kernel: usize,
-    stride: usize,
-    dilation: usize,
-    groups: usize,
-    device: &Device<B>,
-) -> Conv<B> {
-    Conv::new(c_in, c_out, kernel, stride, dilation, groups, device)
-}
-
 /// The zero operation.
 #[derive(Module, Clone, Debug)]
 pub struct Zero {
@@ -301,7 +289,7 @@ impl<B: Backend> ReluConvBn<B> {
         device: &Device<B>,
     ) -> Self {
         Self {
-            conv: conv(c_in, c_out, kernel, stride, dilation, 1, device),
+            conv: Conv::new(c_in, c_out, kernel, stride, dilation, 1, device),
             bn: BatchNormConfig::new(c_out).init(device),
         }
     }
@@ -331,8 +319,8 @@ impl<B: Backend> DilConv<B> {
         device: &Device<B>,
     ) -> Self {
         Self {
-            depthwise: conv(c_in, c_in, kernel, stride, dilation, c_in, device),
-            pointwise: conv(c_in, c_out, 1, 1, 1, 1, device),
+            depthwise: Conv::new(c_in, c_in, kernel, stride, dilation, c_in, device),
+            pointwise: Conv::new(c_in, c_out, 1, 1, 1, 1, device),
             bn: BatchNormConfig::new(c_out).init(device),
         }
     }
