@@ -1,11 +1,12 @@
 //! The train-from-scratch estimator through the search loop, on the embedded digits.
 
 use nas::estimate::train::TrainEstimator;
-use nas::estimate::{Budget, Estimator};
+use nas::estimate::{Budget, EstimateError, Estimator};
 use nas::space::nb201::{Nb201Arch, Nb201Space};
 use nas::strategy::search;
 use nas::strategy::{Outcome, RegularizedEvolution, RegularizedEvolutionConfig};
 use nas::supernet::backend::DefaultBackend;
+use nas::supernet::burn::tensor::Device;
 use nas::supernet::data::ImageDataset;
 use nas::supernet::nb201_net::Nb201NetConfig;
 use nas::supernet::train::TrainConfig;
@@ -49,7 +50,45 @@ fn estimates_are_complete_and_reproducible() {
     let b = est.estimate(&arch, &Budget::fidelity(2.0)).unwrap();
     assert_eq!(a.objective, b.objective);
     assert_eq!(a.curves, b.curves);
-    assert!(est.estimate(&arch, &Budget::fidelity(f64::NAN)).is_err());
+    assert!(matches!(
+        est.estimate(&arch, &Budget::fidelity(f64::NAN)),
+        Err(EstimateError::InvalidConfig(_))
+    ));
+}
+
+#[test]
+fn invalid_settings_are_typed_errors() {
+    let (train, valid) = ImageDataset::digits().split(0.7, 0).unwrap();
+    let net = Nb201NetConfig {
+        channels: 4,
+        cells_per_stage: 1,
+        in_channels: 1,
+        num_classes: 10,
+    };
+    let build = move |arch: &Nb201Arch, device: &Device<DefaultBackend>| {
+        net.init::<DefaultBackend>(arch, device)
+    };
+    let bad = TrainConfig {
+        epochs: 0,
+        ..TrainConfig::default()
+    };
+    let e = TrainEstimator::<DefaultBackend, _, _>::new(
+        build,
+        train.clone(),
+        valid.clone(),
+        bad,
+        Default::default(),
+    );
+    assert!(matches!(e, Err(EstimateError::InvalidConfig(m)) if m.contains("epochs")));
+    let empty = train.subset(&[]);
+    let e = TrainEstimator::<DefaultBackend, _, _>::new(
+        build,
+        empty,
+        valid,
+        TrainConfig::default(),
+        Default::default(),
+    );
+    assert!(matches!(e, Err(EstimateError::InvalidConfig(_))));
 }
 
 #[test]

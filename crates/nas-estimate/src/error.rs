@@ -38,6 +38,10 @@ pub enum EstimateError {
         /// What is wrong.
         reason: String,
     },
+    /// An estimator's configuration is invalid (training hyperparameters, empty data...); the
+    /// message says which value and what is accepted.
+    #[error("invalid estimator configuration: {0}")]
+    InvalidConfig(String),
     /// The architecture is not covered by this estimator (e.g. not in the benchmark table).
     #[error("architecture not covered by this estimator: {0}")]
     UnknownArch(String),

@@ -40,18 +40,21 @@ where
 {
     /// An estimator that builds networks with `build(arch, device)` and trains them with
     /// `config` (its `epochs` are the full budget). Normalization statistics come from `train`.
-    pub fn new(
+    pub fn new<A>(
         build: F,
         train: ImageDataset,
         valid: ImageDataset,
         config: TrainConfig,
         device: Device<B>,
-    ) -> Result<Self, EstimateError> {
+    ) -> Result<Self, EstimateError>
+    where
+        F: FnMut(&A, &Device<B>) -> Result<M, SupernetError>,
+    {
         config
             .check()
-            .map_err(|e| EstimateError::Failed(e.to_string()))?;
+            .map_err(|e| EstimateError::InvalidConfig(e.to_string()))?;
         if train.is_empty() || valid.is_empty() {
-            return Err(EstimateError::Failed(
+            return Err(EstimateError::InvalidConfig(
                 "the training and validation sets must not be empty".into(),
             ));
         }
@@ -85,7 +88,9 @@ where
         let mut config = self.config.clone();
         if let Some(f) = budget.fidelity {
             if !(f.is_finite() && f > 0.0) {
-                return Err(EstimateError::Failed(format!("budget of {f} epochs")));
+                return Err(EstimateError::InvalidConfig(format!(
+                    "a budget must be a positive number of epochs, got {f}"
+                )));
             }
             config.epochs = (f.round() as usize).max(1);
         }
