@@ -10,10 +10,10 @@
 //! ```text
 //! cargo run --release --example quickstart                 # ~10 minutes on 2 cores
 //! cargo run --release --example quickstart -- --trials 10 --epochs 2
+//! cargo run --release --example quickstart -- --resume   # continue a killed run
 //! NAS_BACKEND=wgpu cargo run --release --features wgpu --example quickstart
 //! ```
 
-use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
@@ -62,6 +62,10 @@ struct Args {
     /// Directory for the journal and the result.
     #[arg(long, default_value = "runs/quickstart")]
     out: PathBuf,
+    /// Resume the search recorded in the journal (`<out>/trials.jsonl`) instead of starting
+    /// anew: finished trials are replayed, not trained again.
+    #[arg(long)]
+    resume: bool,
     /// NAS-Bench-201 table to look the best cell up in (default: $NAS_NB201_CSV, then
     /// ../shared/data/nb201/nats_bench_tss_200ep.csv; skipped when absent).
     #[arg(long)]
@@ -119,15 +123,24 @@ impl BackendTask for Search {
 
         std::fs::create_dir_all(&args.out).map_err(|e| format!("{}: {e}", args.out.display()))?;
         let journal_path = args.out.join("trials.jsonl");
-        let mut journal = std::fs::File::create(&journal_path)
-            .map_err(|e| format!("{}: {e}", journal_path.display()))?;
+        if !args.resume && journal_path.exists() {
+            std::fs::remove_file(&journal_path)
+                .map_err(|e| format!("{}: {e}", journal_path.display()))?;
+        }
+        let replayed = std::fs::read_to_string(&journal_path)
+            .map(|t| t.lines().filter(|l| !l.trim().is_empty()).count())
+            .unwrap_or(0);
+        if replayed > 0 {
+            println!(
+                "resuming: {replayed} finished trials in {}",
+                journal_path.display()
+            );
+        }
         let start = Instant::now();
         let mut best = f64::NEG_INFINITY;
-        let mut done = 0;
+        let mut done = replayed.min(args.trials);
         let observe = |t: &TrialRecord<Nb201Arch>| {
             done += 1;
-            let line = serde_json::to_string(t).unwrap_or_default();
-            let _ = writeln!(journal, "{line}");
             let status = match &t.outcome {
                 Outcome::Complete(m) => {
                     best = best.max(m.objective);
@@ -143,8 +156,14 @@ impl BackendTask for Search {
                 space.to_text(&t.arch)
             );
         };
-        let result = match search::run(&space, &mut strategy, &mut estimator, args.trials, observe)
-        {
+        let result = match search::run_with_journal(
+            &space,
+            &mut strategy,
+            &mut estimator,
+            args.trials,
+            &journal_path,
+            observe,
+        ) {
             Ok(r) => r,
             Err(stop) => {
                 eprintln!("{stop}");

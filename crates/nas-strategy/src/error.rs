@@ -23,6 +23,31 @@ pub enum StrategyError {
     /// been proposed already. Stop the search, or allow repeats.
     #[error("the search space is exhausted: all {0} distinct architectures have been proposed")]
     Exhausted(usize),
+    /// The search journal cannot be read, parsed or appended to. `line` is 1-based (0 when the
+    /// problem is not on one line).
+    #[error("search journal `{path}`, line {line}: {reason}")]
+    Journal {
+        /// The journal file.
+        path: std::path::PathBuf,
+        /// The line.
+        line: usize,
+        /// What is wrong.
+        reason: String,
+    },
+    /// While resuming, the strategy proposed another architecture than the journal recorded:
+    /// the journal comes from a search with another seed, configuration or strategy. Resume
+    /// with the same settings, or start a new journal.
+    #[error(
+        "search journal does not match this strategy at line {line}: the journal has {expected}, the strategy proposed {proposed}"
+    )]
+    JournalMismatch {
+        /// The 1-based journal line.
+        line: usize,
+        /// The architecture in the journal.
+        expected: String,
+        /// The architecture the strategy proposed.
+        proposed: String,
+    },
     /// An error from the search space (an invalid architecture, a space that cannot mutate...).
     #[error(transparent)]
     Space(#[from] nas_space::SpaceError),
