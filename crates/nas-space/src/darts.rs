@@ -1257,14 +1257,7 @@ impl Enumerable for DartsSpace {
     }
 
     fn arch_at(&self, index: u128) -> Result<Genotype, SpaceError> {
-        let size = self.size();
-        if index >= size {
-            return Err(SpaceError::IndexOutOfRange {
-                space: NAME.into(),
-                index,
-                size,
-            });
-        }
+        SpaceError::check_index(NAME, index, self.size())?;
         let cell_size = radix::size(&self.cell_radices).unwrap_or(u128::MAX);
         let (lo, hi) = (index % cell_size, index / cell_size);
         let (normal, normal_concat) = self.cell_from_digits(&radix::decode(lo, &self.cell_radices));

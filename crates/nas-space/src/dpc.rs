@@ -525,13 +525,7 @@ impl Enumerable for DpcSpace {
     }
 
     fn arch_at(&self, index: u128) -> Result<DpcArch, SpaceError> {
-        if index >= self.size() {
-            return Err(SpaceError::IndexOutOfRange {
-                space: NAME.into(),
-                index,
-                size: self.size(),
-            });
-        }
+        SpaceError::check_index(NAME, index, self.size())?;
         let n = self.ops.len() as u128;
         let branches = radix::decode(index, &self.radices())
             .into_iter()

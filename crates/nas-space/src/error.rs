@@ -185,6 +185,20 @@ impl SpaceError {
         }
     }
 
+    /// `Ok` when `index < size`, else [`SpaceError::IndexOutOfRange`]: the bounds check of every
+    /// [`crate::Enumerable::arch_at`].
+    pub fn check_index(space: impl Into<String>, index: u128, size: u128) -> Result<(), Self> {
+        if index < size {
+            Ok(())
+        } else {
+            Err(SpaceError::IndexOutOfRange {
+                space: space.into(),
+                index,
+                size,
+            })
+        }
+    }
+
     /// Shorthand for [`SpaceError::InvalidConfig`].
     pub fn config(
         space: impl Into<String>,

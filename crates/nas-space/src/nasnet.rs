@@ -898,14 +898,7 @@ impl Enumerable for NasNetSpace {
     }
 
     fn arch_at(&self, index: u128) -> Result<NasNetArch, SpaceError> {
-        let size = self.size();
-        if index >= size {
-            return Err(SpaceError::IndexOutOfRange {
-                space: NAME.into(),
-                index,
-                size,
-            });
-        }
+        SpaceError::check_index(NAME, index, self.size())?;
         let cell_size = radix::size(&self.cell_radices).unwrap_or(u128::MAX);
         Ok(NasNetArch {
             normal: self.cell_from_digits(&radix::decode(index % cell_size, &self.cell_radices)),

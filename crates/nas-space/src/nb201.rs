@@ -433,13 +433,7 @@ impl Enumerable for Nb201Space {
     }
 
     fn arch_at(&self, index: u128) -> Result<Nb201Arch, SpaceError> {
-        if index >= self.size() {
-            return Err(SpaceError::IndexOutOfRange {
-                space: self.name().into(),
-                index,
-                size: self.size(),
-            });
-        }
+        SpaceError::check_index(self.name(), index, self.size())?;
         let digits = radix::decode(index, &[self.ops.len() as u128; EDGES]);
         let mut edges = [Nb201Op::None; EDGES];
         for (e, d) in edges.iter_mut().zip(digits) {

@@ -749,14 +749,7 @@ impl Enumerable for ProxylessSpace {
     }
 
     fn arch_at(&self, index: u128) -> Result<ProxylessArch, SpaceError> {
-        let size = self.size();
-        if index >= size {
-            return Err(SpaceError::IndexOutOfRange {
-                space: SPACE.into(),
-                index,
-                size,
-            });
-        }
+        SpaceError::check_index(SPACE, index, self.size())?;
         let digits = radix::decode(index, &self.radices());
         let layers = digits
             .iter()

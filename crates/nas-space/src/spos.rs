@@ -448,14 +448,7 @@ impl Enumerable for SposSpace {
     }
 
     fn arch_at(&self, index: u128) -> Result<SposArch, SpaceError> {
-        let size = self.size();
-        if index >= size {
-            return Err(SpaceError::IndexOutOfRange {
-                space: SPACE.into(),
-                index,
-                size,
-            });
-        }
+        SpaceError::check_index(SPACE, index, self.size())?;
         let choices = radix::decode(index, &self.radices())
             .into_iter()
             .map(|d| SposChoice::ALL[d as usize])
