@@ -18,11 +18,12 @@ use burn::tensor::activation::relu;
 use burn::tensor::backend::Backend;
 use burn::tensor::{Device, Tensor};
 use nas_space::darts::{CellKind, DartsOp, Genotype};
+use nas_space::nasnet::{Combiner, NasNetArch, NasNetOp};
 use serde::{Deserialize, Serialize};
 
 use crate::error::SupernetError;
 use crate::fast::Conv;
-use crate::network::{Classifier, TrainOptions, drop_path, global_avg_pool, mix_seed};
+use crate::network::{Classifier, TrainOptions, drop_path, global_avg_pool, linear_macs, mix_seed};
 use crate::ops::{Op, OpConfig, OpKind};
 
 /// Configuration of the DARTS network.
@@ -96,10 +97,34 @@ impl DartsNetConfig {
         [self.layers / 3, 2 * self.layers / 3]
     }
 
-    /// Builds the network of `genotype`.
+    /// Builds the network of a DARTS `genotype`.
     pub fn init<B: Backend>(
         &self,
         genotype: &Genotype,
+        device: &Device<B>,
+    ) -> Result<DartsNetwork<B>, SupernetError> {
+        let normal = CellSpec::darts(genotype, CellKind::Normal)?;
+        let reduce = CellSpec::darts(genotype, CellKind::Reduce)?;
+        self.init_cells(&normal, &reduce, device)
+    }
+
+    /// Builds the network of a NASNet architecture (the same macro structure: stem, normal
+    /// cells, reduction cells at 1/3 and 2/3, global pooling).
+    pub fn init_nasnet<B: Backend>(
+        &self,
+        arch: &NasNetArch,
+        device: &Device<B>,
+    ) -> Result<DartsNetwork<B>, SupernetError> {
+        let normal = CellSpec::nasnet(arch, CellKind::Normal);
+        let reduce = CellSpec::nasnet(arch, CellKind::Reduce);
+        self.init_cells(&normal, &reduce, device)
+    }
+
+    /// Builds the network of any normal and reduction cells.
+    pub fn init_cells<B: Backend>(
+        &self,
+        normal: &CellSpec,
+        reduce: &CellSpec,
         device: &Device<B>,
     ) -> Result<DartsNetwork<B>, SupernetError> {
         self.check()?;
@@ -113,7 +138,8 @@ impl DartsNetConfig {
             if reduction {
                 c *= 2;
             }
-            let cell = DartsCell::new(genotype, c_pp, c_p, c, reduction, reduction_prev, device)?;
+            let spec = if reduction { reduce } else { normal };
+            let cell = DartsCell::new(spec, c_pp, c_p, c, reduction, reduction_prev, device)?;
             reduction_prev = reduction;
             c_pp = c_p;
             c_p = cell.out_channels;
@@ -159,22 +185,128 @@ pub fn darts_op_kind(op: DartsOp) -> OpKind {
     }
 }
 
-/// One DARTS cell.
+/// A cell as the networks of this module build it: intermediate nodes, each combining one
+/// operation per input state by a sum (DARTS, NASNet `add`) or a concatenation (NASNet
+/// `concat`), and the states the cell outputs. States are numbered as in the DARTS notation:
+/// 0 and 1 are the two previous cells' outputs, `2 + k` is node `k`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CellSpec {
+    /// The intermediate nodes, in order.
+    pub nodes: Vec<NodeSpec>,
+    /// The states concatenated into the cell's output.
+    pub concat: Vec<usize>,
+}
+
+/// One intermediate node of a [`CellSpec`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NodeSpec {
+    /// `(operation, input state)` pairs.
+    pub inputs: Vec<(OpKind, usize)>,
+    /// Concatenate the operations' outputs (true) or sum them (false).
+    pub concat: bool,
+}
+
+impl CellSpec {
+    /// The normal or reduction cell of a DARTS genotype (two inputs per node, summed).
+    pub fn darts(genotype: &Genotype, kind: CellKind) -> Result<Self, SupernetError> {
+        let ops = genotype.cell(kind);
+        if !ops.len().is_multiple_of(2) {
+            return Err(SupernetError::InvalidConfig {
+                what: "DARTS cell",
+                reason: "a genotype cell needs two inputs per node".into(),
+            });
+        }
+        Ok(Self {
+            nodes: ops
+                .chunks(2)
+                .map(|pair| NodeSpec {
+                    inputs: pair
+                        .iter()
+                        .map(|&(op, input)| (darts_op_kind(op), input))
+                        .collect(),
+                    concat: false,
+                })
+                .collect(),
+            concat: genotype.concat(kind).to_vec(),
+        })
+    }
+
+    /// The normal or reduction cell of a NASNet architecture; the output concatenates the
+    /// blocks no block uses ([`NasNetArch::output_states`]).
+    pub fn nasnet(arch: &NasNetArch, kind: CellKind) -> Self {
+        Self {
+            nodes: arch
+                .cell(kind)
+                .iter()
+                .map(|b| NodeSpec {
+                    inputs: b
+                        .ops
+                        .iter()
+                        .zip(b.inputs)
+                        .map(|(&op, input)| (nasnet_op_kind(op), input))
+                        .collect(),
+                    concat: b.combine == Combiner::Concat,
+                })
+                .collect(),
+            concat: arch.output_states(kind),
+        }
+    }
+}
+
+/// The operation kind of a NASNet operation (NDS/NNI definitions: `dil_conv_3x3` has
+/// dilation 2, `conv_kxk` is ReLU-conv-BN).
+pub fn nasnet_op_kind(op: NasNetOp) -> OpKind {
+    match op {
+        NasNetOp::SkipConnect => OpKind::Identity,
+        NasNetOp::Conv3x1Conv1x3 => OpKind::SpatialConv { kernel: 3 },
+        NasNetOp::Conv7x1Conv1x7 => OpKind::SpatialConv { kernel: 7 },
+        NasNetOp::DilConv3x3 => OpKind::DilConv {
+            kernel: 3,
+            dilation: 2,
+        },
+        NasNetOp::AvgPool3x3 => OpKind::AvgPool { kernel: 3 },
+        NasNetOp::MaxPool3x3 => OpKind::MaxPool { kernel: 3 },
+        NasNetOp::MaxPool5x5 => OpKind::MaxPool { kernel: 5 },
+        NasNetOp::MaxPool7x7 => OpKind::MaxPool { kernel: 7 },
+        NasNetOp::Conv1x1 => OpKind::ReluConvBn {
+            kernel: 1,
+            dilation: 1,
+        },
+        NasNetOp::Conv3x3 => OpKind::ReluConvBn {
+            kernel: 3,
+            dilation: 1,
+        },
+        NasNetOp::SepConv3x3 => OpKind::SepConv { kernel: 3 },
+        NasNetOp::SepConv5x5 => OpKind::SepConv { kernel: 5 },
+        NasNetOp::SepConv7x7 => OpKind::SepConv { kernel: 7 },
+    }
+}
+
+/// One operation of a cell: an optional 1×1 projection (when a width-keeping operation reads
+/// a state whose width differs from the cell's, e.g. a NASNet `concat` node), then the op.
+#[derive(Module, Debug)]
+pub struct CellOp<B: Backend> {
+    project: Option<Op<B>>,
+    op: Op<B>,
+    input: usize,
+}
+
+/// One cell of a DARTS or NASNet network.
 #[derive(Module, Debug)]
 pub struct DartsCell<B: Backend> {
     preprocess0: Op<B>,
     preprocess1: Op<B>,
-    ops: Vec<Op<B>>,
-    inputs: Vec<usize>,
+    nodes: Vec<Vec<CellOp<B>>>,
+    node_concat: Vec<bool>,
     concat: Vec<usize>,
     out_channels: usize,
 }
 
 impl<B: Backend> DartsCell<B> {
-    /// A normal or reduction cell of `genotype` with `c` channels per node, reading states of
+    /// A normal or reduction cell of `spec` with `c` channels per operation, reading states of
     /// `c_pp` and `c_p` channels (`reduction_prev`: the previous cell halved the resolution).
     pub fn new(
-        genotype: &Genotype,
+        spec: &CellSpec,
         c_pp: usize,
         c_p: usize,
         c: usize,
@@ -182,62 +314,73 @@ impl<B: Backend> DartsCell<B> {
         reduction_prev: bool,
         device: &Device<B>,
     ) -> Result<Self, SupernetError> {
-        let kind = if reduction {
-            CellKind::Reduce
-        } else {
-            CellKind::Normal
+        let conv1x1 = OpKind::ReluConvBn {
+            kernel: 1,
+            dilation: 1,
         };
         let preprocess0 = if reduction_prev {
             OpConfig::new(OpKind::FactorizedReduce, c_pp, c, 2)
         } else {
-            OpConfig::new(
-                OpKind::ReluConvBn {
-                    kernel: 1,
-                    dilation: 1,
-                },
-                c_pp,
-                c,
-                1,
-            )
+            OpConfig::new(conv1x1, c_pp, c, 1)
         };
-        let preprocess1 = OpConfig::new(
-            OpKind::ReluConvBn {
-                kernel: 1,
-                dilation: 1,
-            },
-            c_p,
-            c,
-            1,
-        );
-        let mut ops = Vec::new();
-        let mut inputs = Vec::new();
-        for &(op, input) in genotype.cell(kind) {
-            let stride = if reduction && input < 2 { 2 } else { 1 };
-            ops.push(OpConfig::new(darts_op_kind(op), c, c, stride).init(device)?);
-            inputs.push(input);
+        let preprocess1 = OpConfig::new(conv1x1, c_p, c, 1);
+        let bad = |reason: String| SupernetError::InvalidConfig {
+            what: "cell",
+            reason,
+        };
+        if spec.concat.is_empty() || spec.nodes.iter().any(|n| n.inputs.is_empty()) {
+            return Err(bad(
+                "a cell needs a non-empty output concat and at least one input per node".into(),
+            ));
         }
-        let concat = genotype.concat(kind).to_vec();
-        if concat.is_empty() || ops.len() % 2 != 0 {
-            return Err(SupernetError::InvalidConfig {
-                what: "DARTS cell",
-                reason: "a genotype cell needs two inputs per node and a non-empty concat".into(),
-            });
+        let states = 2 + spec.nodes.len();
+        let mut widths = vec![c, c];
+        let mut nodes = Vec::with_capacity(spec.nodes.len());
+        for (k, node) in spec.nodes.iter().enumerate() {
+            let mut ops = Vec::with_capacity(node.inputs.len());
+            for &(kind, input) in &node.inputs {
+                if input >= 2 + k {
+                    return Err(bad(format!(
+                        "node {} reads state {input}, which is not an earlier state",
+                        2 + k
+                    )));
+                }
+                let stride = if reduction && input < 2 { 2 } else { 1 };
+                let width = widths[input];
+                let keeps_width = matches!(
+                    kind,
+                    OpKind::Zero | OpKind::AvgPool { .. } | OpKind::MaxPool { .. }
+                );
+                let project = (keeps_width && width != c)
+                    .then(|| OpConfig::new(conv1x1, width, c, 1).init(device))
+                    .transpose()?;
+                let c_in = if project.is_some() { c } else { width };
+                let op = OpConfig::new(kind, c_in, c, stride)
+                    .with_pool_bn(false)
+                    .init(device)?;
+                ops.push(CellOp { project, op, input });
+            }
+            widths.push(if node.concat { c * ops.len() } else { c });
+            nodes.push(ops);
         }
-        let states = 2 + ops.len() / 2;
-        if let Some(&bad) = inputs.iter().chain(&concat).find(|&&i| i >= states) {
-            return Err(SupernetError::InvalidConfig {
-                what: "DARTS cell",
-                reason: format!("state {bad} does not exist (the cell has {states} states)"),
-            });
+        if let Some(&out) = spec.concat.iter().find(|&&i| i >= states) {
+            return Err(bad(format!(
+                "output state {out} does not exist (the cell has {states} states)"
+            )));
         }
         Ok(Self {
             preprocess0: preprocess0.init(device)?,
             preprocess1: preprocess1.init(device)?,
-            out_channels: concat.len() * c,
-            ops,
-            inputs,
-            concat,
+            out_channels: spec.concat.iter().map(|&i| widths[i]).sum(),
+            nodes,
+            node_concat: spec.nodes.iter().map(|n| n.concat).collect(),
+            concat: spec.concat.clone(),
         })
+    }
+
+    /// The number of output channels.
+    pub fn out_channels(&self) -> usize {
+        self.out_channels
     }
 
     /// Applies the cell to the two previous states; `drop_prob > 0` applies drop-path with masks
@@ -250,23 +393,62 @@ impl<B: Backend> DartsCell<B> {
         seed: u64,
     ) -> Tensor<B, 4> {
         let mut states = vec![self.preprocess0.forward(s0), self.preprocess1.forward(s1)];
-        for node in 0..self.ops.len() / 2 {
-            let mut sum: Option<Tensor<B, 4>> = None;
-            for k in [2 * node, 2 * node + 1] {
-                let op = &self.ops[k];
-                let mut h = op.forward(states[self.inputs[k]].clone());
-                if !matches!(op, Op::Identity(_)) {
-                    h = drop_path(h, drop_prob, mix_seed(seed, k as u64, 0));
+        let mut index = 0u64;
+        for (ops, &concat) in self.nodes.iter().zip(&self.node_concat) {
+            let mut outs = Vec::with_capacity(ops.len());
+            for cell_op in ops {
+                let mut h = states[cell_op.input].clone();
+                if let Some(p) = &cell_op.project {
+                    h = p.forward(h);
                 }
-                sum = Some(match sum {
-                    Some(s) => s + h,
-                    None => h,
-                });
+                h = cell_op.op.forward(h);
+                if !matches!(cell_op.op, Op::Identity(_)) {
+                    h = drop_path(h, drop_prob, mix_seed(seed, index, 0));
+                }
+                index += 1;
+                outs.push(h);
             }
-            let zero = states[0].zeros_like();
-            states.push(sum.unwrap_or(zero));
+            let out = if concat {
+                Tensor::cat(outs, 1)
+            } else {
+                let mut it = outs.into_iter();
+                let first = it
+                    .next()
+                    .unwrap_or_else(|| unreachable!("checked non-empty"));
+                it.fold(first, |a, b| a + b)
+            };
+            states.push(out);
         }
         Tensor::cat(self.concat.iter().map(|&i| states[i].clone()).collect(), 1)
+    }
+
+    /// Multiply-accumulates for inputs of shapes `s0` and `s1`, and the output shape.
+    pub fn macs(&self, s0: [usize; 3], s1: [usize; 3]) -> (u64, [usize; 3]) {
+        let (m0, p0) = self.preprocess0.macs(s0);
+        let (m1, p1) = self.preprocess1.macs(s1);
+        let mut total = m0 + m1;
+        let mut shapes = vec![p0, p1];
+        for (ops, &concat) in self.nodes.iter().zip(&self.node_concat) {
+            let mut out = [0, 0, 0];
+            for cell_op in ops {
+                let mut shape = shapes[cell_op.input];
+                if let Some(p) = &cell_op.project {
+                    let (m, s) = p.macs(shape);
+                    total += m;
+                    shape = s;
+                }
+                let (m, s) = cell_op.op.macs(shape);
+                total += m;
+                out = if concat {
+                    [out[0] + s[0], s[1], s[2]]
+                } else {
+                    s
+                };
+            }
+            shapes.push(out);
+        }
+        let [_, h, w] = shapes[self.concat[0]];
+        (total, [self.out_channels, h, w])
     }
 }
 
@@ -343,6 +525,21 @@ impl<B: Backend> DartsNetwork<B> {
 impl<B: Backend> Classifier<B> for DartsNetwork<B> {
     fn logits(&self, images: Tensor<B, 4>) -> Tensor<B, 2> {
         self.run(images, &TrainOptions::default(), false).0
+    }
+
+    /// Stem, cells and classifier (the auxiliary head only trains, so it is not counted).
+    fn macs(&self, input: [usize; 3]) -> Option<u64> {
+        let (stem, [h, w]) = self.stem_conv.macs(input[1], input[2]);
+        let mut total = stem;
+        let stem_shape = [self.stem_conv.out_channels(), h, w];
+        let (mut s0, mut s1) = (stem_shape, stem_shape);
+        for cell in &self.cells {
+            let (m, out) = cell.macs(s0, s1);
+            total += m;
+            s0 = s1;
+            s1 = out;
+        }
+        Some(total + linear_macs(&self.classifier))
     }
 
     fn train_logits(

@@ -19,86 +19,93 @@ use burn::tensor::backend::Backend;
 use burn::tensor::ops::PadMode;
 use burn::tensor::{Slice, Tensor};
 
-/// Geometry of a convolution: stride, zero padding and dilation (the same on both axes).
+/// Geometry of a convolution: stride, zero padding and dilation per axis (height, width).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ConvGeometry {
-    /// Stride.
-    pub stride: usize,
-    /// Zero padding on each side.
-    pub padding: usize,
-    /// Dilation.
-    pub dilation: usize,
+    /// Stride along height and width.
+    pub stride: [usize; 2],
+    /// Zero padding on each side, along height and width.
+    pub padding: [usize; 2],
+    /// Dilation along height and width.
+    pub dilation: [usize; 2],
 }
 
 impl ConvGeometry {
-    /// Output size along an axis of `size` for kernel `k`.
-    pub fn output_size(&self, size: usize, k: usize) -> usize {
-        (size + 2 * self.padding - self.dilation * (k - 1) - 1) / self.stride + 1
+    /// The same stride, padding and dilation on both axes.
+    pub fn square(stride: usize, padding: usize, dilation: usize) -> Self {
+        Self {
+            stride: [stride; 2],
+            padding: [padding; 2],
+            dilation: [dilation; 2],
+        }
+    }
+
+    /// Output size along `axis` (0: height, 1: width) of an input of `size` for kernel `k`.
+    pub fn output_size(&self, axis: usize, size: usize, k: usize) -> usize {
+        (size + 2 * self.padding[axis] - self.dilation[axis] * (k - 1) - 1) / self.stride[axis] + 1
     }
 }
 
-/// The `k²` shifted slices of `x` (padded), each `[n, c, h_out, w_out]`, in kernel order.
-fn shifted<B: Backend>(x: Tensor<B, 4>, k: usize, g: ConvGeometry) -> Vec<Tensor<B, 4>> {
+/// The `kh·kw` shifted slices of `x` (padded), each `[n, c, h_out, w_out]`, in kernel order.
+fn shifted<B: Backend>(x: Tensor<B, 4>, k: [usize; 2], g: ConvGeometry) -> Vec<Tensor<B, 4>> {
     let [_, _, h, w] = x.dims();
-    let (ho, wo) = (g.output_size(h, k), g.output_size(w, k));
-    let p = g.padding;
-    let xp = if p > 0 {
-        x.pad([(p, p), (p, p)], PadMode::Constant(0.0))
+    let (ho, wo) = (g.output_size(0, h, k[0]), g.output_size(1, w, k[1]));
+    let [ph, pw] = g.padding;
+    let xp = if ph > 0 || pw > 0 {
+        x.pad([(ph, ph), (pw, pw)], PadMode::Constant(0.0))
     } else {
         x
     };
-    let s = g.stride as isize;
-    let mut out = Vec::with_capacity(k * k);
-    for ky in 0..k {
-        for kx in 0..k {
-            let y0 = (ky * g.dilation) as isize;
-            let x0 = (kx * g.dilation) as isize;
-            let span = |start: isize, len: usize| {
-                Slice::new(start, Some(start + (len as isize - 1) * s + 1), s)
-            };
-            out.push(
-                xp.clone()
-                    .slice([Slice::full(), Slice::full(), span(y0, ho), span(x0, wo)]),
-            );
+    let span = |start: usize, len: usize, s: usize| {
+        let (start, s) = (start as isize, s as isize);
+        Slice::new(start, Some(start + (len as isize - 1) * s + 1), s)
+    };
+    let mut out = Vec::with_capacity(k[0] * k[1]);
+    for ky in 0..k[0] {
+        for kx in 0..k[1] {
+            let y = span(ky * g.dilation[0], ho, g.stride[0]);
+            let x = span(kx * g.dilation[1], wo, g.stride[1]);
+            out.push(xp.clone().slice([Slice::full(), Slice::full(), y, x]));
         }
     }
     out
 }
 
 /// Dense 2-D convolution (groups = 1, no bias) of `x` `[n, c, h, w]` with `weight`
-/// `[o, c, k, k]`, as im2col + matrix product.
+/// `[o, c, kh, kw]`, as im2col + matrix product.
 pub fn conv2d<B: Backend>(x: Tensor<B, 4>, weight: Tensor<B, 4>, g: ConvGeometry) -> Tensor<B, 4> {
     let [n, c, h, w] = x.dims();
-    let [o, ci, k, _] = weight.dims();
+    let [o, ci, kh, kw] = weight.dims();
     assert_eq!(c, ci, "conv2d: input has {c} channels, weight expects {ci}");
-    let (ho, wo) = (g.output_size(h, k), g.output_size(w, k));
-    let cols = if k == 1 && g.padding == 0 {
-        shifted(x, 1, g).remove(0).reshape([n, c, ho * wo])
+    let (ho, wo) = (g.output_size(0, h, kh), g.output_size(1, w, kw));
+    let taps = kh * kw;
+    let cols = if taps == 1 {
+        shifted(x, [1, 1], g).remove(0).reshape([n, c, ho * wo])
     } else {
-        // [n, c, k², ho, wo] → [n, c·k², ho·wo], matching the weight's [o, c·k²] layout.
-        Tensor::stack::<5>(shifted(x, k, g), 2).reshape([n, c * k * k, ho * wo])
+        // [n, c, kh·kw, ho, wo] → [n, c·kh·kw, ho·wo], matching the weight's [o, c·kh·kw] layout.
+        Tensor::stack::<5>(shifted(x, [kh, kw], g), 2).reshape([n, c * taps, ho * wo])
     };
-    let wm = weight.reshape([1, o, c * k * k]);
+    let wm = weight.reshape([1, o, c * taps]);
     wm.matmul(cols).reshape([n, o, ho, wo])
 }
 
 /// Depthwise 2-D convolution (groups = channels, no bias) of `x` `[n, c, h, w]` with `weight`
-/// `[c, 1, k, k]`, as a sum of shifted slices scaled per channel.
+/// `[c, 1, kh, kw]`, as a sum of shifted slices scaled per channel.
 pub fn depthwise_conv2d<B: Backend>(
     x: Tensor<B, 4>,
     weight: Tensor<B, 4>,
     g: ConvGeometry,
 ) -> Tensor<B, 4> {
     let [_, c, _, _] = x.dims();
-    let [cw, one, k, _] = weight.dims();
+    let [cw, one, kh, kw] = weight.dims();
     assert!(
         cw == c && one == 1,
         "depthwise_conv2d: weight {:?} for {c} channels",
         weight.dims()
     );
-    let taps = weight.reshape([c, k * k]);
+    let taps = weight.reshape([c, kh * kw]);
     let mut sum: Option<Tensor<B, 4>> = None;
-    for (i, xs) in shifted(x, k, g).into_iter().enumerate() {
+    for (i, xs) in shifted(x, [kh, kw], g).into_iter().enumerate() {
         let wk = taps.clone().slice([0..c, i..i + 1]).reshape([1, c, 1, 1]);
         let term = xs * wk;
         sum = Some(match sum {
@@ -140,15 +147,15 @@ pub fn conv_impl<B: Backend>(device: &B::Device) -> ConvImpl {
     }
 }
 
-/// A square convolution without bias whose forward pass picks its implementation with
+/// A convolution without bias whose forward pass picks its implementation with
 /// [`conv_impl`]. Parameters live in a Burn `Conv2d` (same initialization and records).
 #[derive(burn::module::Module, Debug)]
 pub struct Conv<B: Backend> {
     /// The parameters (and Burn's implementation).
     pub inner: burn::nn::conv::Conv2d<B>,
-    stride: usize,
-    padding: usize,
-    dilation: usize,
+    stride: [usize; 2],
+    padding: [usize; 2],
+    dilation: [usize; 2],
     depthwise: bool,
 }
 
@@ -182,22 +189,66 @@ impl<B: Backend> Conv<B> {
         groups: usize,
         device: &B::Device,
     ) -> Self {
-        let inner = burn::nn::conv::Conv2dConfig::new([c_in, c_out], [kernel, kernel])
-            .with_stride([stride, stride])
-            .with_dilation([dilation, dilation])
+        Self::with_geometry(
+            [c_in, c_out],
+            [kernel, kernel],
+            ConvGeometry::square(stride, padding, dilation),
+            groups,
+            device,
+        )
+    }
+
+    /// A `kernel[0]`×`kernel[1]` convolution with any geometry (for the rectangular kernels of
+    /// NASNet's 1×7/7×1 and NAS-RL's h×w filters).
+    pub fn with_geometry(
+        channels: [usize; 2],
+        kernel: [usize; 2],
+        geometry: ConvGeometry,
+        groups: usize,
+        device: &B::Device,
+    ) -> Self {
+        let g = geometry;
+        let inner = burn::nn::conv::Conv2dConfig::new(channels, kernel)
+            .with_stride(g.stride)
+            .with_dilation(g.dilation)
             .with_groups(groups)
             .with_padding(burn::nn::PaddingConfig2d::Explicit(
-                padding, padding, padding, padding,
+                g.padding[0],
+                g.padding[1],
+                g.padding[0],
+                g.padding[1],
             ))
             .with_bias(false)
             .init(device);
         Self {
             inner,
-            stride,
-            padding,
-            dilation,
+            stride: g.stride,
+            padding: g.padding,
+            dilation: g.dilation,
             depthwise: groups > 1,
         }
+    }
+
+    /// The geometry (stride, padding, dilation).
+    pub fn geometry(&self) -> ConvGeometry {
+        ConvGeometry {
+            stride: self.stride,
+            padding: self.padding,
+            dilation: self.dilation,
+        }
+    }
+
+    /// Output channels.
+    pub fn out_channels(&self) -> usize {
+        self.inner.weight.shape().dims::<4>()[0]
+    }
+
+    /// Multiply-accumulates of one image of `h`×`w` pixels, and the output size.
+    pub fn macs(&self, h: usize, w: usize) -> (u64, [usize; 2]) {
+        let [o, ci, kh, kw] = self.inner.weight.shape().dims::<4>();
+        let g = self.geometry();
+        let (ho, wo) = (g.output_size(0, h, kh), g.output_size(1, w, kw));
+        ((o * ci * kh * kw * ho * wo) as u64, [ho, wo])
     }
 
     /// Applies the convolution.
@@ -205,11 +256,7 @@ impl<B: Backend> Conv<B> {
         match conv_impl::<B>(&x.device()) {
             ConvImpl::Native => self.inner.forward(x),
             ConvImpl::Decomposed => {
-                let g = ConvGeometry {
-                    stride: self.stride,
-                    padding: self.padding,
-                    dilation: self.dilation,
-                };
+                let g = self.geometry();
                 if self.depthwise {
                     depthwise_conv2d(x, self.inner.weight.val(), g)
                 } else {

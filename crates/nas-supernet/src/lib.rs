@@ -7,13 +7,16 @@
 #![warn(missing_docs)]
 
 pub mod backend;
+pub mod chain_net;
 pub mod darts_net;
 pub mod data;
 pub mod error;
 pub mod fast;
+pub mod multi_net;
 pub mod nb201_net;
 pub mod network;
 pub mod ops;
+pub mod persist;
 pub mod train;
 
 pub use burn;

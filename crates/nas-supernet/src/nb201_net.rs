@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::SupernetError;
 use crate::fast::Conv;
-use crate::network::{Classifier, global_avg_pool};
+use crate::network::{Classifier, global_avg_pool, linear_macs};
 use crate::ops::{Op, OpConfig, OpKind, ReluConvBn};
 
 /// Configuration of the NAS-Bench-201 network.
@@ -207,6 +207,30 @@ pub struct Nb201Network<B: Backend> {
 }
 
 impl<B: Backend> Classifier<B> for Nb201Network<B> {
+    fn macs(&self, input: [usize; 3]) -> Option<u64> {
+        let (mut total, [mut h, mut w]) = self.stem_conv.macs(input[1], input[2]);
+        let mut c = self.stem_conv.out_channels();
+        for layer in &self.layers {
+            match layer {
+                Nb201Layer::Cell(cell) => {
+                    total += cell
+                        .edges
+                        .iter()
+                        .map(|op| op.macs([c, h, w]).0)
+                        .sum::<u64>();
+                }
+                Nb201Layer::Reduce(r) => {
+                    let (a, [co, ho, wo]) = r.conv_a.macs(h, w);
+                    let (b, _) = r.conv_b.macs(ho, wo);
+                    let (s, _) = r.shortcut.macs(h / 2, w / 2);
+                    total += a + b + s;
+                    (c, h, w) = (co, ho, wo);
+                }
+            }
+        }
+        Some(total + linear_macs(&self.classifier))
+    }
+
     fn logits(&self, images: Tensor<B, 4>) -> Tensor<B, 2> {
         let mut x = self.stem_bn.forward(self.stem_conv.forward(images));
         for layer in &self.layers {

@@ -64,6 +64,20 @@ pub trait Classifier<B: Backend>: Module<B> {
         let _ = options;
         (self.logits(images), None)
     }
+
+    /// Multiply-accumulates of one inference pass on one image of shape
+    /// `[channels, height, width]`: convolutions and linear layers, as the papers count FLOPs
+    /// (see [`crate::ops::Op::macs`]). `None` when the network does not know (the default).
+    fn macs(&self, input: [usize; 3]) -> Option<u64> {
+        let _ = input;
+        None
+    }
+}
+
+/// Multiply-accumulates of a linear layer on one sample.
+pub fn linear_macs<B: Backend>(linear: &burn::nn::Linear<B>) -> u64 {
+    let [i, o] = linear.weight.shape().dims::<2>();
+    (i * o) as u64
 }
 
 /// Global average pooling: `[n, c, h, w]` → `[n, c]`.

@@ -13,12 +13,18 @@
 //! | [`OpKind::DilConv`] | ReLU, depthwise k×k dilated, pointwise 1×1, batch norm | DARTS `dil_conv_kxk` |
 //! | [`OpKind::AvgPool`], [`OpKind::MaxPool`] | k×k pooling (average excludes padding), optional batch norm | `avg_pool_3x3`, `max_pool_3x3` |
 //! | [`OpKind::FactorizedReduce`] | ReLU, two stride-2 1×1 convolutions offset by one pixel, concatenated, batch norm | DARTS reductions |
+//! | [`OpKind::SpatialConv`] | ReLU, 1×k then k×1 convolution, batch norm | NASNet `1x7 then 7x1`, DARTS `conv_7x1_1x7` |
+//! | [`OpKind::ConvBnRelu`] | k×k convolution, batch norm, ReLU (post-activation) | DPC `conv_1x1`, NAS-RL layers |
+//! | [`OpKind::MbConv`] | 1×1 expansion to e·c_in (skipped for e = 1), BN, ReLU6; depthwise k×k with the stride, BN, ReLU6; 1×1 projection, BN; plus the input when the shapes allow | ProxylessNAS `kxk_MBConv{e}`, MobileNetV2 |
+//! | [`OpKind::Shuffle`] | ShuffleNetV2 unit: channel split (stride 1) or two branches (stride 2), 1×1–depthwise k×k–1×1 main branch, concatenation; the next unit's split is the channel shuffle | SPOS `shufflenet_kxk` |
+//! | [`OpKind::ShuffleXception`] | ShuffleNetV2 unit whose main branch is three depthwise 3×3 + 1×1 pairs | SPOS `xception` |
+//! | [`OpKind::SepAtrous`] | depthwise 3×3 with atrous rates r_h × r_w, BN, ReLU, pointwise 1×1, BN, ReLU | DPC `sep_atrous_3x3_r{h}x{w}` |
+//! | [`OpKind::PyramidPool`] | average pooling to a g_h × g_w grid, 1×1 conv, BN, ReLU, bilinear resize back | DPC `spp_{h}x{w}` |
 //!
 //! Convolutions have no bias (batch norm follows). Spatial padding keeps the size for stride 1
 //! and halves it (rounding up) for stride 2.
 
 use burn::module::Module;
-use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::pool::{AvgPool2d, AvgPool2dConfig, MaxPool2d, MaxPool2dConfig};
 use burn::nn::{BatchNorm, BatchNormConfig, PaddingConfig2d};
 use burn::tensor::activation::relu;
@@ -28,7 +34,7 @@ use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
 use crate::error::SupernetError;
-use crate::fast::Conv;
+use crate::fast::{Conv, ConvGeometry};
 
 /// The kind of a candidate operation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -73,6 +79,40 @@ pub enum OpKind {
     SpatialConv {
         /// Kernel length k.
         kernel: usize,
+    },
+    /// Conv k×k → BN → ReLU.
+    ConvBnRelu {
+        /// Kernel size.
+        kernel: usize,
+    },
+    /// MobileNetV2 inverted bottleneck with a residual when stride is 1 and widths are equal.
+    MbConv {
+        /// Depthwise kernel size.
+        kernel: usize,
+        /// Expansion ratio of the hidden width.
+        expansion: usize,
+    },
+    /// ShuffleNetV2 unit (stride 1: `c_in == c_out`, split in halves; stride 2:
+    /// `c_out > c_in`). The main branch is `c_out / 2` wide.
+    Shuffle {
+        /// Depthwise kernel size.
+        kernel: usize,
+    },
+    /// ShuffleNetV2 unit with SPOS's Xception-like main branch.
+    ShuffleXception,
+    /// Depthwise-separable 3×3 atrous convolution (stride 1).
+    SepAtrous {
+        /// Atrous rate along the height.
+        rate_h: usize,
+        /// Atrous rate along the width.
+        rate_w: usize,
+    },
+    /// Spatial pyramid pooling branch (stride 1).
+    PyramidPool {
+        /// Grid rows.
+        grid_h: usize,
+        /// Grid columns.
+        grid_w: usize,
     },
 }
 
@@ -141,9 +181,36 @@ impl OpConfig {
             OpKind::SepConv { kernel }
             | OpKind::AvgPool { kernel }
             | OpKind::MaxPool { kernel }
-            | OpKind::SpatialConv { kernel } => {
+            | OpKind::SpatialConv { kernel }
+            | OpKind::ConvBnRelu { kernel }
+            | OpKind::Shuffle { kernel } => {
                 if !odd(kernel) {
                     return bad(format!("{:?}: kernel must be odd", self.kind));
+                }
+            }
+            OpKind::MbConv { kernel, expansion } => {
+                if !odd(kernel) || expansion == 0 {
+                    return bad(format!(
+                        "{:?}: kernel must be odd and expansion ≥ 1",
+                        self.kind
+                    ));
+                }
+            }
+            OpKind::ShuffleXception => {}
+            OpKind::SepAtrous { rate_h, rate_w } => {
+                if rate_h == 0 || rate_w == 0 || self.stride != 1 {
+                    return bad(format!(
+                        "{:?}: rates must be ≥ 1 and the stride 1",
+                        self.kind
+                    ));
+                }
+            }
+            OpKind::PyramidPool { grid_h, grid_w } => {
+                if grid_h == 0 || grid_w == 0 || self.stride != 1 {
+                    return bad(format!(
+                        "{:?}: grid sizes must be ≥ 1 and the stride 1",
+                        self.kind
+                    ));
                 }
             }
             OpKind::FactorizedReduce => {
@@ -162,6 +229,19 @@ impl OpConfig {
                 "{:?} keeps the width: c_in ({}) must equal c_out ({})",
                 self.kind, self.c_in, self.c_out
             ));
+        }
+        if matches!(self.kind, OpKind::Shuffle { .. } | OpKind::ShuffleXception) {
+            let ok = if self.stride == 1 {
+                self.c_in == self.c_out && self.c_in.is_multiple_of(2) && self.c_in >= 2
+            } else {
+                self.c_out > self.c_in && self.c_out >= 2
+            };
+            if !ok {
+                return bad(format!(
+                    "{:?}: a stride-1 unit needs c_in == c_out (even), a stride-2 unit c_out > c_in; got {} -> {}",
+                    self.kind, self.c_in, self.c_out
+                ));
+            }
         }
         Ok(())
     }
@@ -195,6 +275,22 @@ impl OpConfig {
             OpKind::SpatialConv { kernel } => {
                 Op::SpatialConv(SpatialConv::new(ci, co, kernel, s, device))
             }
+            OpKind::ConvBnRelu { kernel } => {
+                Op::ConvBnRelu(ConvBnRelu::new(ci, co, [kernel, kernel], s, device))
+            }
+            OpKind::MbConv { kernel, expansion } => {
+                Op::MbConv(MbConv::new(ci, co, kernel, s, expansion, device))
+            }
+            OpKind::Shuffle { kernel } => {
+                Op::Shuffle(ShuffleUnit::new(ci, co, kernel, s, false, device))
+            }
+            OpKind::ShuffleXception => Op::Shuffle(ShuffleUnit::new(ci, co, 3, s, true, device)),
+            OpKind::SepAtrous { rate_h, rate_w } => {
+                Op::SepAtrous(SepAtrous::new(ci, co, [rate_h, rate_w], device))
+            }
+            OpKind::PyramidPool { grid_h, grid_w } => {
+                Op::PyramidPool(PyramidPool::new(ci, co, [grid_h, grid_w], device))
+            }
         })
     }
 }
@@ -219,6 +315,16 @@ pub enum Op<B: Backend> {
     FactorizedReduce(FactorizedReduce<B>),
     /// 1×k then k×1 convolution.
     SpatialConv(SpatialConv<B>),
+    /// Conv-BN-ReLU.
+    ConvBnRelu(ConvBnRelu<B>),
+    /// Inverted bottleneck.
+    MbConv(MbConv<B>),
+    /// ShuffleNetV2 unit.
+    Shuffle(ShuffleUnit<B>),
+    /// Atrous separable convolution.
+    SepAtrous(SepAtrous<B>),
+    /// Pyramid pooling branch.
+    PyramidPool(PyramidPool<B>),
 }
 
 impl<B: Backend> Op<B> {
@@ -233,6 +339,55 @@ impl<B: Backend> Op<B> {
             Op::Pool(m) => m.forward(x),
             Op::FactorizedReduce(m) => m.forward(x),
             Op::SpatialConv(m) => m.forward(x),
+            Op::ConvBnRelu(m) => m.forward(x),
+            Op::MbConv(m) => m.forward(x),
+            Op::Shuffle(m) => m.forward(x),
+            Op::SepAtrous(m) => m.forward(x),
+            Op::PyramidPool(m) => m.forward(x),
+        }
+    }
+
+    /// Multiply-accumulates of convolutions and linear layers for one input of shape
+    /// `[channels, height, width]`, and the output shape. Element-wise work (batch norm,
+    /// activations, pooling, additions) is not counted, following the papers' FLOPs
+    /// (ProxylessNAS, DARTS, SPOS count the multiply-adds of convolutions and linear layers).
+    pub fn macs(&self, input: [usize; 3]) -> (u64, [usize; 3]) {
+        let [c, h, w] = input;
+        match self {
+            Op::Zero(z) => (0, [c, h.div_ceil(z.stride), w.div_ceil(z.stride)]),
+            Op::Identity(_) => (0, input),
+            Op::ReluConvBn(m) => conv_macs(&m.conv, h, w),
+            Op::SepConv(m) => chain_macs(
+                &[
+                    &m.first.depthwise,
+                    &m.first.pointwise,
+                    &m.second.depthwise,
+                    &m.second.pointwise,
+                ],
+                h,
+                w,
+            ),
+            Op::DilConv(m) => chain_macs(&[&m.depthwise, &m.pointwise], h, w),
+            Op::Pool(m) => (0, [c, h.div_ceil(m.stride), w.div_ceil(m.stride)]),
+            Op::FactorizedReduce(m) => {
+                let (a, [ca, ho, wo]) = conv_macs(&m.conv_a, h, w);
+                let (b, [cb, _, _]) = conv_macs(&m.conv_b, h, w);
+                (a + b, [ca + cb, ho, wo])
+            }
+            Op::SpatialConv(m) => chain_macs(&[&m.row, &m.column], h, w),
+            Op::ConvBnRelu(m) => conv_macs(&m.conv, h, w),
+            Op::MbConv(m) => {
+                let mut convs: Vec<&Conv<B>> = m.expand.iter().map(|(c, _)| c).collect();
+                convs.extend([&m.depthwise, &m.project]);
+                chain_macs(&convs, h, w)
+            }
+            Op::Shuffle(m) => m.macs(input),
+            Op::SepAtrous(m) => chain_macs(&[&m.depthwise, &m.pointwise], h, w),
+            Op::PyramidPool(m) => {
+                let [gh, gw] = m.grid(h, w);
+                let (macs, [co, _, _]) = conv_macs(&m.conv, gh, gw);
+                (macs, [co, h, w])
+            }
         }
     }
 
@@ -240,6 +395,21 @@ impl<B: Backend> Op<B> {
     pub fn is_zero(&self) -> bool {
         matches!(self, Op::Zero(_))
     }
+}
+
+fn conv_macs<B: Backend>(conv: &Conv<B>, h: usize, w: usize) -> (u64, [usize; 3]) {
+    let (macs, [ho, wo]) = conv.macs(h, w);
+    (macs, [conv.out_channels(), ho, wo])
+}
+
+fn chain_macs<B: Backend>(convs: &[&Conv<B>], h: usize, w: usize) -> (u64, [usize; 3]) {
+    let (mut total, mut shape) = (0, [0, h, w]);
+    for conv in convs {
+        let (m, out) = conv_macs(conv, shape[1], shape[2]);
+        total += m;
+        shape = out;
+    }
+    (total, shape)
 }
 
 fn same_padding(kernel: usize, dilation: usize) -> PaddingConfig2d {
@@ -297,6 +467,11 @@ impl<B: Backend> ReluConvBn<B> {
     /// Applies the block.
     pub fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
         self.bn.forward(self.conv.forward(relu(x)))
+    }
+
+    /// Multiply-accumulates and output shape for one input of `h`×`w` pixels.
+    pub fn macs(&self, h: usize, w: usize) -> (u64, [usize; 3]) {
+        conv_macs(&self.conv, h, w)
     }
 }
 
@@ -367,6 +542,7 @@ pub struct Pool<B: Backend> {
     avg: Option<AvgPool2d>,
     max: Option<MaxPool2d>,
     bn: Option<BatchNorm<B>>,
+    stride: usize,
 }
 
 impl<B: Backend> Pool<B> {
@@ -395,6 +571,7 @@ impl<B: Backend> Pool<B> {
                     .init()
             }),
             bn: bn.then(|| BatchNormConfig::new(channels).init(device)),
+            stride,
         }
     }
 
@@ -448,8 +625,8 @@ impl<B: Backend> FactorizedReduce<B> {
 /// ReLU → conv 1×k (stride along the width) → conv k×1 (stride along the height) → BN.
 #[derive(Module, Debug)]
 pub struct SpatialConv<B: Backend> {
-    row: Conv2d<B>,
-    column: Conv2d<B>,
+    row: Conv<B>,
+    column: Conv<B>,
     bn: BatchNorm<B>,
 }
 
@@ -463,17 +640,26 @@ impl<B: Backend> SpatialConv<B> {
         device: &Device<B>,
     ) -> Self {
         let p = (kernel - 1) / 2;
+        let geometry = |stride, padding| ConvGeometry {
+            stride,
+            padding,
+            dilation: [1, 1],
+        };
         Self {
-            row: Conv2dConfig::new([c_in, c_in], [1, kernel])
-                .with_stride([1, stride])
-                .with_padding(PaddingConfig2d::Explicit(0, p, 0, p))
-                .with_bias(false)
-                .init(device),
-            column: Conv2dConfig::new([c_in, c_out], [kernel, 1])
-                .with_stride([stride, 1])
-                .with_padding(PaddingConfig2d::Explicit(p, 0, p, 0))
-                .with_bias(false)
-                .init(device),
+            row: Conv::with_geometry(
+                [c_in, c_in],
+                [1, kernel],
+                geometry([1, stride], [0, p]),
+                1,
+                device,
+            ),
+            column: Conv::with_geometry(
+                [c_in, c_out],
+                [kernel, 1],
+                geometry([stride, 1], [p, 0]),
+                1,
+                device,
+            ),
             bn: BatchNormConfig::new(c_out).init(device),
         }
     }
@@ -482,5 +668,272 @@ impl<B: Backend> SpatialConv<B> {
     pub fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
         self.bn
             .forward(self.column.forward(self.row.forward(relu(x))))
+    }
+}
+
+/// Conv k×k → BN → ReLU (post-activation).
+#[derive(Module, Debug)]
+pub struct ConvBnRelu<B: Backend> {
+    conv: Conv<B>,
+    bn: BatchNorm<B>,
+}
+
+impl<B: Backend> ConvBnRelu<B> {
+    /// A conv-BN-ReLU block with a `kernel[0]`×`kernel[1]` kernel ("same" padding for odd
+    /// sizes).
+    pub fn new(
+        c_in: usize,
+        c_out: usize,
+        kernel: [usize; 2],
+        stride: usize,
+        device: &Device<B>,
+    ) -> Self {
+        let geometry = ConvGeometry {
+            stride: [stride; 2],
+            padding: [(kernel[0] - 1) / 2, (kernel[1] - 1) / 2],
+            dilation: [1, 1],
+        };
+        Self {
+            conv: Conv::with_geometry([c_in, c_out], kernel, geometry, 1, device),
+            bn: BatchNormConfig::new(c_out).init(device),
+        }
+    }
+
+    /// Applies the block.
+    pub fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
+        relu(self.bn.forward(self.conv.forward(x)))
+    }
+
+    /// Multiply-accumulates and output shape for one input of `h`×`w` pixels.
+    pub fn macs(&self, h: usize, w: usize) -> (u64, [usize; 3]) {
+        conv_macs(&self.conv, h, w)
+    }
+}
+
+fn relu6<B: Backend>(x: Tensor<B, 4>) -> Tensor<B, 4> {
+    x.clamp(0.0, 6.0)
+}
+
+/// MobileNetV2's inverted bottleneck (ProxylessNAS `MBInvertedConvLayer`), with the residual
+/// connection of `MobileInvertedResidualBlock` when the stride is 1 and the widths are equal.
+#[derive(Module, Debug)]
+pub struct MbConv<B: Backend> {
+    expand: Option<(Conv<B>, BatchNorm<B>)>,
+    depthwise: Conv<B>,
+    bn_depthwise: BatchNorm<B>,
+    project: Conv<B>,
+    bn_project: BatchNorm<B>,
+    residual: bool,
+}
+
+impl<B: Backend> MbConv<B> {
+    /// An inverted bottleneck of hidden width `expansion · c_in`.
+    pub fn new(
+        c_in: usize,
+        c_out: usize,
+        kernel: usize,
+        stride: usize,
+        expansion: usize,
+        device: &Device<B>,
+    ) -> Self {
+        let hidden = c_in * expansion;
+        Self {
+            expand: (expansion != 1).then(|| {
+                (
+                    Conv::new(c_in, hidden, 1, 1, 1, 1, device),
+                    BatchNormConfig::new(hidden).init(device),
+                )
+            }),
+            depthwise: Conv::new(hidden, hidden, kernel, stride, 1, hidden, device),
+            bn_depthwise: BatchNormConfig::new(hidden).init(device),
+            project: Conv::new(hidden, c_out, 1, 1, 1, 1, device),
+            bn_project: BatchNormConfig::new(c_out).init(device),
+            residual: stride == 1 && c_in == c_out,
+        }
+    }
+
+    /// Applies the block.
+    pub fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
+        let h = match &self.expand {
+            Some((conv, bn)) => relu6(bn.forward(conv.forward(x.clone()))),
+            None => x.clone(),
+        };
+        let h = relu6(self.bn_depthwise.forward(self.depthwise.forward(h)));
+        let h = self.bn_project.forward(self.project.forward(h));
+        if self.residual { h + x } else { h }
+    }
+}
+
+/// A ShuffleNetV2 unit as in SPOS's `Shufflenet` and `Shuffle_Xception` blocks.
+///
+/// Stride 1: the input's even channels pass through, the odd ones go through the main branch
+/// (this split *is* the channel shuffle of the previous unit, as in the SPOS code's
+/// `channel_shuffle`); stride 2: a projection branch (depthwise k×k stride 2, BN, 1×1, BN,
+/// ReLU) and the main branch both read the whole input. The outputs are concatenated.
+#[derive(Module, Debug)]
+pub struct ShuffleUnit<B: Backend> {
+    main: Vec<(Conv<B>, BatchNorm<B>, bool)>,
+    projection: Vec<(Conv<B>, BatchNorm<B>, bool)>,
+    stride: usize,
+}
+
+impl<B: Backend> ShuffleUnit<B> {
+    /// A unit from `c_in` to `c_out` channels; `xception` selects SPOS's Xception-like branch.
+    pub fn new(
+        c_in: usize,
+        c_out: usize,
+        kernel: usize,
+        stride: usize,
+        xception: bool,
+        device: &Device<B>,
+    ) -> Self {
+        let inp = if stride == 1 { c_in / 2 } else { c_in };
+        let mid = (c_out / 2).max(1);
+        let outputs = c_out - inp;
+        let bn = |c| BatchNormConfig::new(c).init(device);
+        let pw = |a, b| (Conv::new(a, b, 1, 1, 1, 1, device), bn(b), true);
+        let dw = |c, k, s| (Conv::new(c, c, k, s, 1, c, device), bn(c), false);
+        let main = if xception {
+            vec![
+                dw(inp, 3, stride),
+                pw(inp, mid),
+                dw(mid, 3, 1),
+                pw(mid, mid),
+                dw(mid, 3, 1),
+                pw(mid, outputs),
+            ]
+        } else {
+            vec![pw(inp, mid), dw(mid, kernel, stride), pw(mid, outputs)]
+        };
+        let projection = if stride == 2 {
+            vec![dw(inp, kernel, 2), pw(inp, inp)]
+        } else {
+            Vec::new()
+        };
+        Self {
+            main,
+            projection,
+            stride,
+        }
+    }
+
+    fn branch(layers: &[(Conv<B>, BatchNorm<B>, bool)], mut x: Tensor<B, 4>) -> Tensor<B, 4> {
+        for (conv, bn, act) in layers {
+            x = bn.forward(conv.forward(x));
+            if *act {
+                x = relu(x);
+            }
+        }
+        x
+    }
+
+    /// Applies the unit.
+    pub fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
+        if self.stride == 1 {
+            let [n, c, h, w] = x.dims();
+            let pairs = x.reshape([n, c / 2, 2, h, w]);
+            let keep = pairs
+                .clone()
+                .slice([0..n, 0..c / 2, 0..1])
+                .reshape([n, c / 2, h, w]);
+            let main = pairs
+                .slice([0..n, 0..c / 2, 1..2])
+                .reshape([n, c / 2, h, w]);
+            Tensor::cat(vec![keep, Self::branch(&self.main, main)], 1)
+        } else {
+            let proj = Self::branch(&self.projection, x.clone());
+            Tensor::cat(vec![proj, Self::branch(&self.main, x)], 1)
+        }
+    }
+
+    fn macs(&self, input: [usize; 3]) -> (u64, [usize; 3]) {
+        let [c, h, w] = input;
+        let run = |layers: &[(Conv<B>, BatchNorm<B>, bool)]| {
+            let convs: Vec<&Conv<B>> = layers.iter().map(|(c, _, _)| c).collect();
+            chain_macs(&convs, h, w)
+        };
+        let (main, [cm, ho, wo]) = run(&self.main);
+        if self.stride == 1 {
+            (main, [c - c / 2 + cm, ho, wo])
+        } else {
+            let (proj, [cp, _, _]) = run(&self.projection);
+            (main + proj, [cp + cm, ho, wo])
+        }
+    }
+}
+
+/// DeepLab's separable atrous convolution (DPC `sep_atrous_3x3`): depthwise 3×3 with rates
+/// `r_h × r_w`, BN, ReLU, pointwise 1×1, BN, ReLU.
+#[derive(Module, Debug)]
+pub struct SepAtrous<B: Backend> {
+    depthwise: Conv<B>,
+    bn_depthwise: BatchNorm<B>,
+    pointwise: Conv<B>,
+    bn_pointwise: BatchNorm<B>,
+}
+
+impl<B: Backend> SepAtrous<B> {
+    /// An atrous separable convolution with `rates = [r_h, r_w]`.
+    pub fn new(c_in: usize, c_out: usize, rates: [usize; 2], device: &Device<B>) -> Self {
+        let geometry = ConvGeometry {
+            stride: [1, 1],
+            padding: rates,
+            dilation: rates,
+        };
+        Self {
+            depthwise: Conv::with_geometry([c_in, c_in], [3, 3], geometry, c_in, device),
+            bn_depthwise: BatchNormConfig::new(c_in).init(device),
+            pointwise: Conv::new(c_in, c_out, 1, 1, 1, 1, device),
+            bn_pointwise: BatchNormConfig::new(c_out).init(device),
+        }
+    }
+
+    /// Applies the block.
+    pub fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
+        let x = relu(self.bn_depthwise.forward(self.depthwise.forward(x)));
+        relu(self.bn_pointwise.forward(self.pointwise.forward(x)))
+    }
+}
+
+/// DeepLab's pyramid pooling branch (DPC `spp_{h}x{w}`): average pooling to a `g_h × g_w`
+/// grid (adaptive; a grid larger than the map is clipped to it), 1×1 conv, BN, ReLU, and a
+/// bilinear resize (corners aligned, as DeepLab's `resize_bilinear`) back to the input size.
+#[derive(Module, Debug)]
+pub struct PyramidPool<B: Backend> {
+    conv: Conv<B>,
+    bn: BatchNorm<B>,
+    grid: [usize; 2],
+}
+
+impl<B: Backend> PyramidPool<B> {
+    /// A pyramid pooling branch with `grid = [g_h, g_w]`.
+    pub fn new(c_in: usize, c_out: usize, grid: [usize; 2], device: &Device<B>) -> Self {
+        Self {
+            conv: Conv::new(c_in, c_out, 1, 1, 1, 1, device),
+            bn: BatchNormConfig::new(c_out).init(device),
+            grid,
+        }
+    }
+
+    fn grid(&self, h: usize, w: usize) -> [usize; 2] {
+        [self.grid[0].min(h), self.grid[1].min(w)]
+    }
+
+    /// Applies the branch.
+    pub fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
+        use burn::tensor::module::{adaptive_avg_pool2d, interpolate};
+        use burn::tensor::ops::{InterpolateMode, InterpolateOptions};
+        let [_, _, h, w] = x.dims();
+        let pooled = adaptive_avg_pool2d(x, self.grid(h, w));
+        let y = relu(self.bn.forward(self.conv.forward(pooled)));
+        let [_, _, gh, gw] = y.dims();
+        if [gh, gw] == [h, w] {
+            return y;
+        }
+        interpolate(
+            y,
+            [h, w],
+            InterpolateOptions::new(InterpolateMode::Bilinear),
+        )
     }
 }

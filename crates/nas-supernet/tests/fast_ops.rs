@@ -29,11 +29,7 @@ fn check(
     let device = Default::default();
     let groups = if depthwise { c_in } else { 1 };
     let conv = Conv::<B>::new(c_in, c_out, k, stride, dilation, groups, &device);
-    let g = ConvGeometry {
-        stride,
-        padding: dilation * (k - 1) / 2,
-        dilation,
-    };
+    let g = ConvGeometry::square(stride, dilation * (k - 1) / 2, dilation);
     let x = Tensor::<B, 4>::random(
         [n, c_in, hw, hw + 1],
         Distribution::Normal(0.0, 1.0),
@@ -97,5 +93,45 @@ fn depthwise_convolutions_match_burn() {
         (1, 2, 11, 5, 2, 2),
     ] {
         check(n, c, c, hw, k, s, d, true);
+    }
+}
+
+#[test]
+fn rectangular_kernels_match_burn() {
+    let device = Default::default();
+    for &(kernel, stride, dilation) in &[
+        ([1, 7], [1, 2], [1, 1]),
+        ([7, 1], [2, 1], [1, 1]),
+        ([3, 5], [1, 1], [2, 1]),
+        ([3, 3], [1, 1], [6, 3]),
+    ] {
+        let geometry = ConvGeometry {
+            stride,
+            padding: [
+                dilation[0] * (kernel[0] - 1) / 2,
+                dilation[1] * (kernel[1] - 1) / 2,
+            ],
+            dilation,
+        };
+        for groups in [1, 3] {
+            let conv = Conv::<B>::with_geometry([3, 3], kernel, geometry, groups, &device);
+            let x = Tensor::<B, 4>::random([2, 3, 9, 11], Distribution::Normal(0.0, 1.0), &device);
+            let w = conv.inner.weight.val();
+            let native = conv.inner.forward(x.clone());
+            let ours = if groups == 1 {
+                conv2d(x, w, geometry)
+            } else {
+                depthwise_conv2d(x, w, geometry)
+            };
+            assert_eq!(
+                native.dims(),
+                ours.dims(),
+                "{kernel:?} {stride:?} g{groups}"
+            );
+            assert!(
+                max_diff(native, ours) < 1e-4,
+                "{kernel:?} {stride:?} g{groups}"
+            );
+        }
     }
 }
