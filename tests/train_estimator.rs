@@ -12,6 +12,20 @@ use nas::supernet::nb201_net::Nb201NetConfig;
 use nas::supernet::train::TrainConfig;
 
 fn estimator() -> impl Estimator<Nb201Arch> {
+    train_estimator()
+}
+
+fn train_estimator() -> TrainEstimator<
+    DefaultBackend,
+    nas::supernet::nb201_net::Nb201Network<DefaultBackend>,
+    impl FnMut(
+        &Nb201Arch,
+        &Device<DefaultBackend>,
+    ) -> Result<
+        nas::supernet::nb201_net::Nb201Network<DefaultBackend>,
+        nas::supernet::SupernetError,
+    >,
+> {
     let (train, valid) = ImageDataset::digits().split(0.7, 0).unwrap();
     let net = Nb201NetConfig {
         channels: 4,
@@ -46,6 +60,8 @@ fn estimates_are_complete_and_reproducible() {
     assert_eq!(a.get("epochs"), Some(2.0));
     assert!(a.get("params").unwrap() > 1000.0);
     assert!(a.get("latency_ms").unwrap() > 0.0);
+    assert!(a.get("macs").unwrap() > 1000.0);
+    assert_eq!(a.get("data_fraction"), Some(1.0));
     assert!((0.0..=100.0).contains(&a.objective));
     let b = est.estimate(&arch, &Budget::fidelity(2.0)).unwrap();
     assert_eq!(a.objective, b.objective);
@@ -112,4 +128,27 @@ fn drives_a_search() {
             .all(|t| matches!(t.outcome, Outcome::Complete(_)))
     );
     assert!(result.best().is_some());
+}
+
+#[test]
+fn proxy_settings_shrink_the_task() {
+    let arch: Nb201Arch = "|nor_conv_3x3~0|+|nor_conv_3x3~0|skip_connect~1|+|skip_connect~0|nor_conv_1x1~1|avg_pool_3x3~2|"
+        .parse()
+        .unwrap();
+    let full = train_estimator().estimate(&arch, &Budget::full()).unwrap();
+    let mut proxy = train_estimator()
+        .with_data_fraction(0.5)
+        .unwrap()
+        .with_resolution(4, 4)
+        .unwrap();
+    assert_eq!(proxy.train_set().len(), 128);
+    assert_eq!(proxy.train_set().shape(), [1, 4, 4]);
+    let small = proxy.estimate(&arch, &Budget::full()).unwrap();
+    assert_eq!(small.get("data_fraction"), Some(0.5));
+    assert_eq!(small.get("resolution"), Some(4.0));
+    // A quarter of the pixels: about a quarter of the multiply-accumulates.
+    let ratio = small.get("macs").unwrap() / full.get("macs").unwrap();
+    assert!((0.2..0.35).contains(&ratio), "{ratio}");
+    assert!(train_estimator().with_data_fraction(0.0).is_err());
+    assert!(train_estimator().with_resolution(0, 4).is_err());
 }

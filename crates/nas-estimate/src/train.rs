@@ -3,10 +3,14 @@
 //! [`TrainEstimator`] builds the network of an architecture (with a function you give, so any
 //! network of `nas-supernet` or your own works), seeds it, trains it with
 //! [`nas_supernet::train::fit`] and reports validation accuracy and loss per epoch, parameters,
-//! inference latency measured on the device and wall time. The survey's proxy knobs are the
-//! arguments: fewer epochs (the [`Budget`]'s fidelity), a subsample of the data
-//! ([`nas_supernet::data::ImageDataset::sample`]), lower resolution or width and depth (the
-//! network configuration the build function uses).
+//! multiply-accumulates of one inference (`macs`, where the network counts them: every network
+//! of `nas-supernet` does), inference latency measured on the device and wall time. The
+//! survey's proxy knobs: fewer epochs (the [`Budget`]'s fidelity or
+//! [`TrainConfig::epochs`]), a subsample of the training data
+//! ([`TrainEstimator::with_data_fraction`]), a lower input resolution
+//! ([`TrainEstimator::with_resolution`]), and width and depth multipliers, which belong to the
+//! network configuration the build function uses (e.g. `Nb201NetConfig::channels` and
+//! `cells_per_stage`, `ChainNetConfig::width_multiplier`).
 //!
 //! A diverging loss fails that trial ([`EstimateError::Failed`]); the search goes on.
 
@@ -31,6 +35,8 @@ pub struct TrainEstimator<B: AutodiffBackend, M, F> {
     normalize: Normalize,
     config: TrainConfig,
     device: Device<B>,
+    data_fraction: f64,
+    progress: bool,
     _model: PhantomData<fn() -> M>,
 }
 
@@ -66,6 +72,8 @@ where
             normalize,
             config,
             device,
+            data_fraction: 1.0,
+            progress: false,
             _model: PhantomData,
         })
     }
@@ -73,6 +81,45 @@ where
     /// The training configuration.
     pub fn config(&self) -> &TrainConfig {
         &self.config
+    }
+
+    /// Trains on a random `fraction` (in (0, 1]) of the training set, drawn with the training
+    /// seed: the survey's data-subset proxy. The validation set stays whole.
+    pub fn with_data_fraction(mut self, fraction: f64) -> Result<Self, EstimateError> {
+        if !(fraction > 0.0 && fraction <= 1.0) {
+            return Err(EstimateError::InvalidConfig(format!(
+                "the data fraction must be in (0, 1], got {fraction}"
+            )));
+        }
+        let n = ((fraction * self.train.len() as f64).round() as usize).max(1);
+        self.train = self.train.sample(n, self.config.seed);
+        self.data_fraction *= fraction;
+        self.normalize = self.train.channel_stats();
+        Ok(self)
+    }
+
+    /// Trains and evaluates at `height`×`width` (bilinear resize of both sets): the survey's
+    /// lower-resolution proxy.
+    pub fn with_resolution(mut self, height: usize, width: usize) -> Result<Self, EstimateError> {
+        let resize = |d: &ImageDataset| {
+            d.resize(height, width)
+                .map_err(|e| EstimateError::InvalidConfig(e.to_string()))
+        };
+        self.train = resize(&self.train)?;
+        self.valid = resize(&self.valid)?;
+        self.normalize = self.train.channel_stats();
+        Ok(self)
+    }
+
+    /// Prints one line per epoch (loss, accuracy, time) to standard error, for long runs.
+    pub fn with_progress(mut self, progress: bool) -> Self {
+        self.progress = progress;
+        self
+    }
+
+    /// The training set the estimator uses (after the proxy settings).
+    pub fn train_set(&self) -> &ImageDataset {
+        &self.train
     }
 }
 
@@ -99,6 +146,20 @@ where
         let build = &mut self.build;
         let model = seeded(&device, config.seed, || build(arch, &device))?;
         let params = count_params(&model);
+        let progress = self.progress;
+        let epochs = config.epochs;
+        let observer = |epoch: usize, report: &nas_supernet::train::TrainReport| {
+            if progress {
+                eprintln!(
+                    "  epoch {}/{epochs}: train loss {:.4}, valid loss {:.4}, valid accuracy {:.2}% ({:.1}s)",
+                    epoch + 1,
+                    report.train_loss.last().copied().unwrap_or(f64::NAN),
+                    report.valid_loss.last().copied().unwrap_or(f64::NAN),
+                    report.valid_accuracy.last().copied().unwrap_or(f64::NAN),
+                    report.epoch_seconds.last().copied().unwrap_or(f64::NAN),
+                );
+            }
+        };
         let (model, report) = match fit(
             model,
             &self.train,
@@ -106,7 +167,7 @@ where
             &self.normalize,
             &config,
             &device,
-            |_, _: &_| {},
+            observer,
         ) {
             Ok(r) => r,
             Err(TrainError::Diverged { epoch, loss, .. }) => {
@@ -117,10 +178,13 @@ where
             Err(e) => return Err(EstimateError::Failed(e.to_string())),
         };
         let train_seconds = start.elapsed().as_secs_f64();
-        let latency = latency_ms(&model.valid(), self.train.shape(), &device);
+        let inference = model.valid();
+        let latency = latency_ms(&inference, self.train.shape(), &device);
+        let macs = inference.macs(self.train.shape());
         let accuracy = report.final_accuracy().unwrap_or(0.0);
         let valid_loss = report.valid_loss.last().copied().unwrap_or(f64::NAN);
-        Ok(Metrics::new(accuracy)
+        let [_, height, _] = self.train.shape();
+        let mut metrics = Metrics::new(accuracy)
             .with("valid_accuracy", accuracy)
             .with("valid_loss", valid_loss)
             .with(
@@ -131,9 +195,15 @@ where
             .with("latency_ms", latency)
             .with("train_seconds", train_seconds)
             .with("epochs", config.epochs as f64)
+            .with("data_fraction", self.data_fraction)
+            .with("resolution", height as f64)
             .with_curve("valid_accuracy", report.valid_accuracy)
             .with_curve("valid_loss", report.valid_loss)
-            .with_curve("train_loss", report.train_loss))
+            .with_curve("train_loss", report.train_loss);
+        if let Some(macs) = macs {
+            metrics = metrics.with("macs", macs as f64);
+        }
+        Ok(metrics)
     }
 }
 

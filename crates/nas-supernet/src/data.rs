@@ -257,6 +257,57 @@ impl ImageDataset {
         Ok((self.subset(&order[..k]), self.subset(&order[k..])))
     }
 
+    /// The items resized to `height`×`width` by bilinear interpolation (pixel centres aligned,
+    /// as PyTorch's `align_corners=False`; halving a size averages 2×2 blocks exactly): the
+    /// survey's lower-resolution proxy. Only the items of this dataset are copied.
+    pub fn resize(&self, height: usize, width: usize) -> Result<Self, SupernetError> {
+        if height == 0 || width == 0 {
+            return Err(SupernetError::InvalidConfig {
+                what: "dataset resize",
+                reason: format!("the new size must be positive, got {height}x{width}"),
+            });
+        }
+        let [c, h, w] = self.shape;
+        if [h, w] == [height, width] {
+            return Ok(self.clone());
+        }
+        // Source coordinate and weights along one axis.
+        let taps = |out: usize, size: usize| -> Vec<(usize, usize, f32)> {
+            (0..out)
+                .map(|o| {
+                    let x = ((o as f64 + 0.5) * size as f64 / out as f64 - 0.5)
+                        .clamp(0.0, (size - 1) as f64);
+                    let lo = x.floor() as usize;
+                    let hi = (lo + 1).min(size - 1);
+                    (lo, hi, (x - lo as f64) as f32)
+                })
+                .collect()
+        };
+        let (ty, tx) = (taps(height, h), taps(width, w));
+        let per = c * h * w;
+        let mut pixels = Vec::with_capacity(self.len() * c * height * width);
+        for &i in self.indices.iter() {
+            let img = &self.pixels[i * per..(i + 1) * per];
+            for ch in 0..c {
+                let plane = &img[ch * h * w..(ch + 1) * h * w];
+                for &(y0, y1, fy) in &ty {
+                    for &(x0, x1, fx) in &tx {
+                        let top = plane[y0 * w + x0] * (1.0 - fx) + plane[y0 * w + x1] * fx;
+                        let bottom = plane[y1 * w + x0] * (1.0 - fx) + plane[y1 * w + x1] * fx;
+                        pixels.push(top * (1.0 - fy) + bottom * fy);
+                    }
+                }
+            }
+        }
+        Self::new(
+            format!("{} at {height}x{width}", self.name),
+            [c, height, width],
+            self.num_classes,
+            pixels,
+            self.labels(),
+        )
+    }
+
     /// Per-channel mean and standard deviation over the items (for [`Normalize`]).
     pub fn channel_stats(&self) -> Normalize {
         let [c, h, w] = self.shape;
