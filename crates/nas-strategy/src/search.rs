@@ -24,7 +24,7 @@
 //!     }
 //! };
 //! let result = Search::new(&space, &mut rea)
-//!     .trials(500)
+//!     .trials(5_000)
 //!     .wall_time(Duration::from_secs(60))
 //!     .target(6.0)
 //!     .run_parallel(2, estimator)?;
@@ -188,8 +188,8 @@ impl<'a, S: SearchSpace, St: Strategy<S> + ?Sized> Search<'a, S, St> {
     where
         E: Estimator<S::Arch> + ?Sized,
     {
-        let (mut driver, rerun) = self.prepare(1)?;
-        driver.drive(&mut pool::Inline::new(estimator), rerun)
+        let mut driver = self.prepare(1)?;
+        driver.drive(&mut pool::Inline::new(estimator))
     }
 
     /// Runs the search with `workers` threads; worker `i` builds its own estimator with
@@ -208,7 +208,7 @@ impl<'a, S: SearchSpace, St: Strategy<S> + ?Sized> Search<'a, S, St> {
                 SearchResult::default(),
             ));
         }
-        let (mut driver, rerun) = self.prepare(workers)?;
+        let mut driver = self.prepare(workers)?;
         std::thread::scope(|scope| {
             let mut pool = match pool::Threaded::spawn(scope, workers, &estimator) {
                 Ok(p) => p,
@@ -217,15 +217,12 @@ impl<'a, S: SearchSpace, St: Strategy<S> + ?Sized> Search<'a, S, St> {
                     return Err(interrupted(error, std::mem::take(&mut driver.result)));
                 }
             };
-            driver.drive(&mut pool, rerun)
+            driver.drive(&mut pool)
         })
     }
 
     /// Checks the settings, replays the journal and opens it for appending.
-    fn prepare(
-        self,
-        workers: usize,
-    ) -> Result<(Driver<'a, S, St>, Vec<Trial<S::Arch>>), Box<Interrupted<S::Arch>>> {
+    fn prepare(self, workers: usize) -> Result<Driver<'a, S, St>, Box<Interrupted<S::Arch>>> {
         let fail = |e| interrupted(e, SearchResult::default());
         if self.trials.is_none() && self.wall_time.is_none() && self.target.is_none() {
             return Err(fail(invalid(
@@ -253,6 +250,7 @@ impl<'a, S: SearchSpace, St: Strategy<S> + ?Sized> Search<'a, S, St> {
             result: SearchResult::default(),
             asked: 0,
             best: None,
+            rerun: Vec::new(),
             info: StartInfo {
                 planned: self.trials,
                 workers,
@@ -262,11 +260,10 @@ impl<'a, S: SearchSpace, St: Strategy<S> + ?Sized> Search<'a, S, St> {
                 torn_line: None,
             },
         };
-        let mut rerun = Vec::new();
         if let Some(path) = &self.journal {
             let contents = journal::read(path).map_err(fail)?;
             driver.info.torn_line = contents.torn_line;
-            rerun = match driver.replay(&contents.records) {
+            driver.rerun = match driver.replay(&contents.records) {
                 Ok(r) => r,
                 Err(e) => return Err(interrupted(e, driver.result)),
             };
@@ -275,9 +272,9 @@ impl<'a, S: SearchSpace, St: Strategy<S> + ?Sized> Search<'a, S, St> {
                 Err(e) => return Err(interrupted(e, driver.result)),
             }
             driver.info.replayed = driver.result.trials.len();
-            driver.info.rerun = rerun.len();
+            driver.info.rerun = driver.rerun.len();
         }
-        Ok((driver, rerun))
+        Ok(driver)
     }
 }
 
@@ -295,6 +292,8 @@ struct Driver<'a, S: SearchSpace, St: ?Sized> {
     /// Trials handed out by the strategy so far (replayed and re-run ones included).
     asked: u64,
     best: Option<f64>,
+    /// Trials handed out before a kill and never finished: run first.
+    rerun: Vec<Trial<S::Arch>>,
     info: StartInfo,
 }
 
@@ -385,18 +384,14 @@ impl<S: SearchSpace, St: Strategy<S> + ?Sized> Driver<'_, S, St> {
 
     /// The loop: keep every worker busy until a stopping rule applies, then let the running
     /// trials finish.
-    fn drive(
-        &mut self,
-        pool: &mut impl Pool<S::Arch>,
-        rerun: Vec<Trial<S::Arch>>,
-    ) -> SearchOutcome<S::Arch> {
+    fn drive(&mut self, pool: &mut impl Pool<S::Arch>) -> SearchOutcome<S::Arch> {
         let start = Instant::now();
         for o in &mut self.observers {
             o.on_start(&self.info);
         }
         let mut running: BTreeMap<TrialId, Trial<S::Arch>> = BTreeMap::new();
         let mut in_flight = 0usize;
-        for trial in rerun {
+        for trial in std::mem::take(&mut self.rerun) {
             running.insert(trial.id, trial.clone());
             pool.submit(trial);
             in_flight += 1;
