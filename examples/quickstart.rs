@@ -206,7 +206,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let result = search::SearchResult { trials };
+    let result = search::SearchResult::from_trials(trials);
     let Some(best) = result.best() else {
         eprintln!("no trial completed");
         return ExitCode::FAILURE;

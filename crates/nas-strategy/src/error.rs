@@ -48,6 +48,24 @@ pub enum StrategyError {
         /// The architecture the strategy proposed.
         proposed: String,
     },
+    /// A result was asked for a metric that no complete trial measured (e.g. a Pareto front
+    /// over `latency_ms` when the estimator does not measure latency). Use one of the names
+    /// listed, or an estimator that records the metric in [`nas_estimate::Metrics::values`].
+    #[error("no complete trial has the metric `{name}`; the trials have: {available}")]
+    MissingMetric {
+        /// The metric asked for.
+        name: String,
+        /// The metric names the complete trials do have, comma-separated.
+        available: String,
+    },
+    /// A search result could not be written. Check that the directory exists and is writable.
+    #[error("cannot export the search result to `{path}`: {reason}")]
+    Export {
+        /// The file.
+        path: std::path::PathBuf,
+        /// What went wrong.
+        reason: String,
+    },
     /// An error from the search space (an invalid architecture, a space that cannot mutate...).
     #[error(transparent)]
     Space(#[from] nas_space::SpaceError),

@@ -2,14 +2,16 @@
 //!
 //! A [`Strategy`] proposes architectures ([`Strategy::ask`]) and learns from their outcomes
 //! ([`Strategy::tell`]); it never evaluates anything itself, because evaluations take minutes
-//! to hours and may run elsewhere. [`search::run`] is the convenience loop that pairs a strategy
-//! with an [`nas_estimate::Estimator`].
+//! to hours and may run elsewhere. [`search::Search`] is the loop that pairs a strategy with an
+//! [`nas_estimate::Estimator`] (or one estimator per worker thread), with stopping rules, a
+//! journal to resume from and [`observe`]rs; [`search::run`] is its shortest form.
 //!
 //! Strategies own a seeded random number generator, so the same seed gives the same search.
 #![warn(missing_docs)]
 
 pub mod error;
 pub mod evolution;
+pub mod observe;
 pub mod random;
 pub mod search;
 mod trial;
@@ -17,6 +19,7 @@ mod trial;
 pub use error::StrategyError;
 pub use evolution::{RegularizedEvolution, RegularizedEvolutionConfig};
 pub use random::RandomSearch;
+pub use search::Search;
 pub use trial::{Outcome, Pending, Trial, TrialId};
 
 use nas_space::SearchSpace;
@@ -78,4 +81,10 @@ pub trait Strategy<S: SearchSpace> {
 
     /// Reports the outcome of trial `id`.
     fn tell(&mut self, id: TrialId, outcome: Outcome) -> Result<(), StrategyError>;
+
+    /// Proposes `n` architectures at once, for `n` free workers. The default asks `n` times;
+    /// strategies that can diversify a batch override it.
+    fn ask_batch(&mut self, space: &S, n: usize) -> Result<Vec<Trial<S::Arch>>, StrategyError> {
+        (0..n).map(|_| self.ask(space)).collect()
+    }
 }

@@ -1,72 +1,56 @@
-//! The sequential search loop: ask, estimate, tell, record.
+//! The search loop: ask, estimate, tell, record.
+//!
+//! [`Search`] pairs a space and a [`Strategy`] with one estimator ([`Search::run`], in the
+//! calling thread) or one estimator per worker thread ([`Search::run_parallel`]), stops on a
+//! trial budget, a wall-time budget or a target objective, reports to [`Observer`]s, and
+//! appends every finished trial to a JSON-lines journal from which a killed search resumes
+//! without estimating a finished trial again. [`run`] and [`run_with_journal`] are its
+//! shortest forms.
+//!
+//! ```
+//! use std::time::Duration;
+//! use nas_estimate::{Budget, EstimateError, Metrics};
+//! use nas_space::nb201::{Nb201Arch, Nb201Op, Nb201Space};
+//! use nas_strategy::{RegularizedEvolution, RegularizedEvolutionConfig, Search};
+//! use nas_strategy::search::StopReason;
+//!
+//! let space = Nb201Space::default();
+//! let mut rea = RegularizedEvolution::new(RegularizedEvolutionConfig::nb201(), 0)?;
+//! // An estimator per worker (each could own a device); here: the number of 3x3 convolutions.
+//! let estimator = |_worker: usize| {
+//!     |a: &Nb201Arch, _: &Budget| -> Result<Metrics, EstimateError> {
+//!         let convs = a.edges.iter().filter(|&&o| o == Nb201Op::NorConv3x3).count();
+//!         Ok(Metrics::new(convs as f64).with("params", a.edges.len() as f64))
+//!     }
+//! };
+//! let result = Search::new(&space, &mut rea)
+//!     .trials(5_000)
+//!     .wall_time(Duration::from_secs(60))
+//!     .target(6.0)
+//!     .run_parallel(2, estimator)?;
+//! assert_eq!(result.stop, Some(StopReason::Target));
+//! assert_eq!(result.best().unwrap().objective(), Some(6.0));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
-use std::time::Instant;
+mod journal;
+mod pool;
+mod result;
+
+pub use result::{SearchResult, StopReason, TrialRecord};
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use nas_estimate::Estimator;
 use nas_space::SearchSpace;
-use serde::{Deserialize, Serialize};
 
-use crate::{Outcome, Strategy, StrategyError, TrialId};
+use crate::observe::{Observer, Progress, StartInfo};
+use crate::{Strategy, StrategyError, Trial, TrialId};
+use pool::{Done, Event, Pool};
 
-/// One finished trial, as recorded by the loop.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct TrialRecord<A> {
-    /// The trial's id.
-    pub id: TrialId,
-    /// The architecture.
-    pub arch: A,
-    /// What came of it.
-    pub outcome: Outcome,
-    /// Wall time of the estimate, in seconds.
-    pub seconds: f64,
-}
-
-/// Every trial of a search, in the order they finished.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct SearchResult<A> {
-    /// The finished trials.
-    pub trials: Vec<TrialRecord<A>>,
-}
-
-impl<A> SearchResult<A> {
-    /// The complete trial with the highest objective.
-    pub fn best(&self) -> Option<&TrialRecord<A>> {
-        self.complete()
-            .max_by(|a, b| objective(a).total_cmp(&objective(b)))
-    }
-
-    /// The best objective after each trial (`NaN` until the first complete trial): the
-    /// best-so-far curve against the number of queries.
-    pub fn best_so_far(&self) -> Vec<f64> {
-        let mut best = f64::NAN;
-        self.trials
-            .iter()
-            .map(|t| {
-                if let Some(m) = t.outcome.complete()
-                    && (best.is_nan() || m.objective > best)
-                {
-                    best = m.objective;
-                }
-                best
-            })
-            .collect()
-    }
-
-    fn complete(&self) -> impl Iterator<Item = &TrialRecord<A>> {
-        self.trials
-            .iter()
-            .filter(|t| t.outcome.complete().is_some())
-    }
-}
-
-fn objective<A>(t: &TrialRecord<A>) -> f64 {
-    t.outcome
-        .complete()
-        .map_or(f64::NEG_INFINITY, |m| m.objective)
-}
-
-/// A search that stopped before its budget: the strategy's error and every trial finished
-/// before it.
+/// A search that stopped before its budget: the error and every trial finished before it.
 #[derive(Debug)]
 pub struct Interrupted<A> {
     /// Why the search stopped.
@@ -92,10 +76,452 @@ impl<A: std::fmt::Debug> std::error::Error for Interrupted<A> {
     }
 }
 
+/// What a search returns: its result, or the error that stopped it with the trials finished
+/// before.
+pub type SearchOutcome<A> = Result<SearchResult<A>, Box<Interrupted<A>>>;
+
+fn interrupted<A>(error: StrategyError, partial: SearchResult<A>) -> Box<Interrupted<A>> {
+    Box::new(Interrupted { error, partial })
+}
+
+fn invalid(field: &'static str, reason: impl Into<String>) -> StrategyError {
+    StrategyError::InvalidConfig {
+        strategy: "search loop",
+        field,
+        reason: reason.into(),
+    }
+}
+
+/// A search, configured step by step and run by [`Search::run`] (one worker, the caller's
+/// thread) or [`Search::run_parallel`] (worker threads).
+///
+/// Stopping rules (at least one is required): [`Search::trials`], [`Search::wall_time`],
+/// [`Search::target`]; the search stops asking for new trials as soon as one applies, and
+/// always finishes (and records) the trials already handed out.
+///
+/// An estimator's error, non-finite objective or panic fails that trial
+/// ([`crate::Outcome::Failed`]) and the search goes on. A strategy error (an exhausted space,
+/// say) or a journal that cannot be written stops asking; the running trials finish, and the
+/// error comes back in [`Interrupted`] with every finished trial.
+///
+/// Trials are told to the strategy in the order they finish. With one worker and a
+/// deterministic estimator a search is reproducible: the same seed gives the same trials, and
+/// a resumed search the same trials as an uninterrupted one.
+pub struct Search<'a, S: SearchSpace, St: ?Sized> {
+    space: &'a S,
+    strategy: &'a mut St,
+    trials: Option<usize>,
+    wall_time: Option<Duration>,
+    target: Option<f64>,
+    journal: Option<PathBuf>,
+    seed: Option<u64>,
+    observers: Vec<Box<dyn Observer<S::Arch> + 'a>>,
+}
+
+impl<'a, S: SearchSpace, St: Strategy<S> + ?Sized> Search<'a, S, St> {
+    /// A search over `space` driven by `strategy`, with no stopping rule yet.
+    pub fn new(space: &'a S, strategy: &'a mut St) -> Self {
+        Self {
+            space,
+            strategy,
+            trials: None,
+            wall_time: None,
+            target: None,
+            journal: None,
+            seed: None,
+            observers: Vec::new(),
+        }
+    }
+
+    /// Stops after `n` trials in total (replayed trials of a resumed search included).
+    pub fn trials(mut self, n: usize) -> Self {
+        self.trials = Some(n);
+        self
+    }
+
+    /// Stops handing out trials once `budget` has passed since this run started (time spent
+    /// before a resume does not count).
+    pub fn wall_time(mut self, budget: Duration) -> Self {
+        self.wall_time = Some(budget);
+        self
+    }
+
+    /// Stops handing out trials once a trial reaches an objective of `value` or more.
+    pub fn target(mut self, value: f64) -> Self {
+        self.target = Some(value);
+        self
+    }
+
+    /// Appends every finished trial to the JSON-lines journal at `path` (one [`TrialRecord`]
+    /// per line, written as the trial ends), and resumes from it if it already holds trials.
+    ///
+    /// To resume, build the strategy afresh with the same seed and configuration: it is
+    /// replayed through the journal (asked and told the recorded outcomes, nothing is
+    /// estimated again) and the search goes on from there. Trials that were running when the
+    /// search was killed are handed out again first, so no finished trial is repeated and
+    /// none is lost, with any number of workers. A last line cut off by the kill (a partial
+    /// write) is dropped and its trial runs again ([`StartInfo::torn_line`] says so). A
+    /// journal that does not match the strategy's proposals (another seed, configuration or
+    /// strategy) is [`StrategyError::JournalMismatch`] and the file is left untouched; a
+    /// corrupt line elsewhere is [`StrategyError::Journal`] naming it.
+    pub fn journal(mut self, path: impl Into<PathBuf>) -> Self {
+        self.journal = Some(path.into());
+        self
+    }
+
+    /// Records the search's `seed` (the one its strategy was built with) in every journal
+    /// line, so a resume with another seed is refused with a clear error.
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.seed = Some(seed);
+        self
+    }
+
+    /// Adds an observer (a [`crate::observe::ProgressObserver`], a
+    /// [`crate::observe::LogObserver`], or a closure that sees each finished trial).
+    pub fn observer(mut self, observer: impl Observer<S::Arch> + 'a) -> Self {
+        self.observers.push(Box::new(observer));
+        self
+    }
+
+    /// Runs the search with one worker, `estimator`, in the calling thread.
+    pub fn run<E>(self, estimator: &mut E) -> SearchOutcome<S::Arch>
+    where
+        E: Estimator<S::Arch> + ?Sized,
+    {
+        let mut driver = self.prepare(1)?;
+        driver.drive(&mut pool::Inline::new(estimator))
+    }
+
+    /// Runs the search with `workers` threads; worker `i` builds its own estimator with
+    /// `estimator(i)` (in its own thread, so the estimator can own a device and need not be
+    /// `Send`). The strategy stays in the calling thread and is asked whenever a worker is
+    /// free ([`Strategy::ask_batch`] for several at once). A panic in `estimator` ends that
+    /// worker, and is raised again when the search is over.
+    pub fn run_parallel<E, F>(self, workers: usize, estimator: F) -> SearchOutcome<S::Arch>
+    where
+        E: Estimator<S::Arch>,
+        F: Fn(usize) -> E + Sync,
+    {
+        if workers == 0 {
+            return Err(interrupted(
+                invalid("workers", "must be at least 1"),
+                SearchResult::default(),
+            ));
+        }
+        let mut driver = self.prepare(workers)?;
+        std::thread::scope(|scope| {
+            let mut pool = match pool::Threaded::spawn(scope, workers, &estimator) {
+                Ok(p) => p,
+                Err(e) => {
+                    let error = invalid("workers", format!("cannot start a worker thread: {e}"));
+                    return Err(interrupted(error, std::mem::take(&mut driver.result)));
+                }
+            };
+            driver.drive(&mut pool)
+        })
+    }
+
+    /// Checks the settings, replays the journal and opens it for appending.
+    fn prepare(self, workers: usize) -> Result<Driver<'a, S, St>, Box<Interrupted<S::Arch>>> {
+        let fail = |e| interrupted(e, SearchResult::default());
+        if self.trials.is_none() && self.wall_time.is_none() && self.target.is_none() {
+            return Err(fail(invalid(
+                "stopping rule",
+                "is missing: set at least one of trials, wall_time or target",
+            )));
+        }
+        if let Some(t) = self.target
+            && !t.is_finite()
+        {
+            return Err(fail(invalid(
+                "target",
+                format!("must be a finite number, got {t}"),
+            )));
+        }
+        let mut driver = Driver {
+            space: self.space,
+            strategy: self.strategy,
+            trials: self.trials,
+            wall_time: self.wall_time,
+            target: self.target,
+            seed: self.seed,
+            observers: self.observers,
+            writer: None,
+            result: SearchResult::default(),
+            asked: 0,
+            best: None,
+            rerun: Vec::new(),
+            info: StartInfo {
+                planned: self.trials,
+                workers,
+                journal: self.journal.clone(),
+                replayed: 0,
+                rerun: 0,
+                torn_line: None,
+            },
+        };
+        if let Some(path) = &self.journal {
+            let contents = journal::read(path).map_err(fail)?;
+            driver.info.torn_line = contents.torn_line;
+            driver.rerun = match driver.replay(&contents.records) {
+                Ok(r) => r,
+                Err(e) => return Err(interrupted(e, driver.result)),
+            };
+            match journal::Writer::open(path, &contents) {
+                Ok(w) => driver.writer = Some(w),
+                Err(e) => return Err(interrupted(e, driver.result)),
+            }
+            driver.info.replayed = driver.result.trials.len();
+            driver.info.rerun = driver.rerun.len();
+        }
+        Ok(driver)
+    }
+}
+
+/// The state of a running search.
+struct Driver<'a, S: SearchSpace, St: ?Sized> {
+    space: &'a S,
+    strategy: &'a mut St,
+    trials: Option<usize>,
+    wall_time: Option<Duration>,
+    target: Option<f64>,
+    seed: Option<u64>,
+    observers: Vec<Box<dyn Observer<S::Arch> + 'a>>,
+    writer: Option<journal::Writer>,
+    result: SearchResult<S::Arch>,
+    /// Trials handed out by the strategy so far (replayed and re-run ones included).
+    asked: u64,
+    best: Option<f64>,
+    /// Trials handed out before a kill and never finished: run first.
+    rerun: Vec<Trial<S::Arch>>,
+    info: StartInfo,
+}
+
+impl<S: SearchSpace, St: Strategy<S> + ?Sized> Driver<'_, S, St> {
+    /// Replays the journal's records through the strategy: asks as many trials as the
+    /// original search had handed out before each tell, checks that the strategy proposes
+    /// what the journal holds, and tells the recorded outcomes. Returns the trials handed out
+    /// and never finished (running when the search was killed).
+    fn replay(
+        &mut self,
+        records: &[(usize, TrialRecord<S::Arch>)],
+    ) -> Result<Vec<Trial<S::Arch>>, StrategyError> {
+        let mut pending: Vec<Trial<S::Arch>> = Vec::new();
+        for (line, record) in records {
+            let mismatch = |expected: String, proposed: String| StrategyError::JournalMismatch {
+                line: *line,
+                expected,
+                proposed,
+            };
+            if let (Some(ours), Some(theirs)) = (self.seed, record.seed)
+                && ours != theirs
+            {
+                return Err(mismatch(
+                    format!("seed {theirs}"),
+                    format!("a search with seed {ours}"),
+                ));
+            }
+            let missing = record.issued.saturating_sub(self.asked);
+            if missing > 0 {
+                let batch = self.strategy.ask_batch(self.space, missing as usize)?;
+                self.asked += batch.len() as u64;
+                pending.extend(batch);
+            }
+            // Journals written before `issued` existed: one ask per tell.
+            if record.issued == 0 && !pending.iter().any(|t| t.id == record.id) {
+                pending.push(self.strategy.ask(self.space)?);
+                self.asked += 1;
+            }
+            let Some(at) = pending.iter().position(|t| t.id == record.id) else {
+                return Err(mismatch(
+                    format!("trial {} ({:?})", record.id, record.arch),
+                    format!("no trial {} among those handed out", record.id),
+                ));
+            };
+            let trial = pending.remove(at);
+            if trial.arch != record.arch {
+                return Err(mismatch(
+                    format!("{:?}", record.arch),
+                    format!("{:?}", trial.arch),
+                ));
+            }
+            if trial.budget != record.budget {
+                return Err(mismatch(
+                    format!("budget {:?}", record.budget),
+                    format!("budget {:?}", trial.budget),
+                ));
+            }
+            self.strategy.tell(trial.id, record.outcome.clone())?;
+            self.note_best(record);
+            self.result.trials.push(record.clone());
+        }
+        Ok(pending)
+    }
+
+    fn note_best(&mut self, record: &TrialRecord<S::Arch>) {
+        if let Some(v) = record.objective()
+            && self.best.is_none_or(|b| v > b)
+        {
+            self.best = Some(v);
+        }
+    }
+
+    /// The stopping rule that applies now, if any.
+    fn should_stop(&self, start: Instant) -> Option<StopReason> {
+        if let (Some(target), Some(best)) = (self.target, self.best)
+            && best >= target
+        {
+            return Some(StopReason::Target);
+        }
+        if self.trials.is_some_and(|n| self.asked >= n as u64) {
+            return Some(StopReason::Trials);
+        }
+        if self.wall_time.is_some_and(|d| start.elapsed() >= d) {
+            return Some(StopReason::WallTime);
+        }
+        None
+    }
+
+    /// The loop: keep every worker busy until a stopping rule applies, then let the running
+    /// trials finish.
+    fn drive(&mut self, pool: &mut impl Pool<S::Arch>) -> SearchOutcome<S::Arch> {
+        let start = Instant::now();
+        for o in &mut self.observers {
+            o.on_start(&self.info);
+        }
+        let mut running: BTreeMap<TrialId, Trial<S::Arch>> = BTreeMap::new();
+        let mut in_flight = 0usize;
+        for trial in std::mem::take(&mut self.rerun) {
+            running.insert(trial.id, trial.clone());
+            pool.submit(trial);
+            in_flight += 1;
+        }
+        let mut stop = None;
+        let mut error = None;
+        loop {
+            if stop.is_none() && error.is_none() {
+                stop = self.should_stop(start);
+                let free = pool.workers().saturating_sub(in_flight);
+                let left = self
+                    .trials
+                    .map_or(usize::MAX, |n| n.saturating_sub(self.asked as usize));
+                let want = free.min(left);
+                if stop.is_none() && want > 0 {
+                    match self.strategy.ask_batch(self.space, want) {
+                        Ok(batch) if batch.is_empty() && in_flight == 0 => {
+                            stop = Some(StopReason::NoProposal);
+                        }
+                        Ok(batch) => {
+                            for trial in batch {
+                                self.asked += 1;
+                                running.insert(trial.id, trial.clone());
+                                pool.submit(trial);
+                                in_flight += 1;
+                            }
+                        }
+                        Err(e) => error = Some(e),
+                    }
+                }
+            }
+            if in_flight == 0 {
+                break;
+            }
+            match pool.next() {
+                None => {
+                    error.get_or_insert(StrategyError::Estimate(
+                        nas_estimate::EstimateError::Failed(
+                            "every worker stopped (an estimator factory panicked)".into(),
+                        ),
+                    ));
+                    break;
+                }
+                Some(Event::Started { id, worker }) => {
+                    if let Some(trial) = running.get(&id) {
+                        for o in &mut self.observers {
+                            o.on_trial_start(trial, worker);
+                        }
+                    }
+                }
+                Some(Event::Finished(done)) => {
+                    running.remove(&done.trial.id);
+                    in_flight -= 1;
+                    if let Err(e) = self.finish(done, in_flight, start) {
+                        error.get_or_insert(e);
+                    }
+                }
+            }
+        }
+        let mut result = std::mem::take(&mut self.result);
+        result.stop = if error.is_none() { stop } else { None };
+        for o in &mut self.observers {
+            o.on_finish(&result);
+        }
+        match error {
+            Some(e) => Err(interrupted(e, result)),
+            None => Ok(result),
+        }
+    }
+
+    /// Tells a finished trial to the strategy, journals and records it. A trial whose tell
+    /// fails is not recorded (a resume would fail on it again).
+    fn finish(
+        &mut self,
+        done: Done<S::Arch>,
+        running: usize,
+        start: Instant,
+    ) -> Result<(), StrategyError> {
+        let Done {
+            trial,
+            worker,
+            outcome,
+            seconds,
+            started_at,
+            ended_at,
+        } = done;
+        self.strategy.tell(trial.id, outcome.clone())?;
+        let record = TrialRecord {
+            id: trial.id,
+            arch: trial.arch,
+            budget: trial.budget,
+            outcome,
+            seconds,
+            worker,
+            started_at,
+            ended_at,
+            seed: self.seed,
+            issued: self.asked,
+        };
+        let written = match &mut self.writer {
+            Some(w) => w.append(&record),
+            None => Ok(()),
+        };
+        if written.is_err() {
+            // The journal stays a clean prefix of the search.
+            self.writer = None;
+        }
+        self.note_best(&record);
+        self.result.trials.push(record);
+        let progress = Progress {
+            finished: self.result.trials.len(),
+            planned: self.trials,
+            running,
+            best: self.best,
+            elapsed: start.elapsed(),
+        };
+        let record = self.result.trials.last().expect("just pushed");
+        for o in &mut self.observers {
+            o.on_trial_end(record, &progress);
+        }
+        written
+    }
+}
+
 /// Runs `trials` sequential trials: each is asked from `strategy`, estimated by `estimator`
 /// and told back; `observe` sees every record as it is made (progress display, logging).
+/// The shortest form of [`Search`]: `Search::new(space, strategy).trials(trials)
+/// .observer(observe).run(estimator)`.
 ///
-/// An estimator error fails that trial ([`Outcome::Failed`]) and the search goes on; a
+/// An estimator error fails that trial ([`crate::Outcome::Failed`]) and the search goes on; a
 /// strategy error (e.g. an exhausted space) ends the search and returns it, together with the
 /// trials finished so far so no work is lost ([`Interrupted`]).
 pub fn run<S, St, E>(
@@ -104,152 +530,45 @@ pub fn run<S, St, E>(
     estimator: &mut E,
     trials: usize,
     mut observe: impl FnMut(&TrialRecord<S::Arch>),
-) -> Result<SearchResult<S::Arch>, Box<Interrupted<S::Arch>>>
+) -> SearchOutcome<S::Arch>
 where
     S: SearchSpace,
     St: Strategy<S> + ?Sized,
     E: Estimator<S::Arch> + ?Sized,
 {
-    let mut result = SearchResult {
-        trials: Vec::with_capacity(trials),
-    };
-    for _ in 0..trials {
-        let trial = match strategy.ask(space) {
-            Ok(t) => t,
-            Err(error) => {
-                return Err(Box::new(Interrupted {
-                    error,
-                    partial: result,
-                }));
-            }
-        };
-        let start = Instant::now();
-        let outcome = match estimator.estimate(&trial.arch, &trial.budget) {
-            Ok(m) if m.objective.is_finite() => Outcome::Complete(m),
-            Ok(m) => Outcome::Failed(format!("non-finite objective {}", m.objective)),
-            Err(e) => Outcome::Failed(e.to_string()),
-        };
-        let record = TrialRecord {
-            id: trial.id,
-            arch: trial.arch,
-            outcome: outcome.clone(),
-            seconds: start.elapsed().as_secs_f64(),
-        };
-        if let Err(error) = strategy.tell(trial.id, outcome) {
-            return Err(Box::new(Interrupted {
-                error,
-                partial: result,
-            }));
-        }
-        observe(&record);
-        result.trials.push(record);
-    }
-    Ok(result)
+    Search::new(space, strategy)
+        .trials(trials)
+        .observer(&mut observe)
+        .run(estimator)
 }
 
 /// Like [`run`], and every finished trial is appended to the JSON-lines journal at `path` as
-/// it ends (one [`TrialRecord`] per line), so a killed search loses nothing.
-///
-/// If the journal already holds trials, the search resumes: the strategy (freshly built with
-/// the same seed and configuration) is replayed through them, asked and told the recorded
-/// outcomes without estimating anything again, and the search continues from there until
-/// `trials` trials in total. Because strategies are deterministic given their seed, a resumed
-/// search ends exactly as an uninterrupted one would with a deterministic estimator. A journal
-/// that does not match the strategy's proposals (another seed or configuration) is an error,
-/// [`StrategyError::JournalMismatch`], and the file is left untouched.
+/// it ends, so a killed search loses nothing; if the journal already holds trials, the search
+/// resumes from it (see [`Search::journal`]) until `trials` trials in total.
 pub fn run_with_journal<S, St, E>(
     space: &S,
     strategy: &mut St,
     estimator: &mut E,
     trials: usize,
-    path: &std::path::Path,
+    path: &Path,
     mut observe: impl FnMut(&TrialRecord<S::Arch>),
-) -> Result<SearchResult<S::Arch>, Box<Interrupted<S::Arch>>>
+) -> SearchOutcome<S::Arch>
 where
     S: SearchSpace,
     St: Strategy<S> + ?Sized,
     E: Estimator<S::Arch> + ?Sized,
 {
-    use std::io::{BufRead, Write};
-    let interrupted = |error, partial| Box::new(Interrupted { error, partial });
-    let mut result = SearchResult { trials: Vec::new() };
-    let journal_err = |line: usize, reason: String| StrategyError::Journal {
-        path: path.to_path_buf(),
-        line,
-        reason,
-    };
-    if path.exists() {
-        let file = std::fs::File::open(path).map_err(|e| {
-            interrupted(
-                journal_err(0, e.to_string()),
-                SearchResult { trials: vec![] },
-            )
-        })?;
-        for (i, line) in std::io::BufReader::new(file).lines().enumerate() {
-            let line =
-                line.map_err(|e| interrupted(journal_err(i + 1, e.to_string()), result.clone()))?;
-            if line.trim().is_empty() {
-                continue;
-            }
-            let record: TrialRecord<S::Arch> = serde_json::from_str(&line)
-                .map_err(|e| interrupted(journal_err(i + 1, e.to_string()), result.clone()))?;
-            let trial = strategy
-                .ask(space)
-                .map_err(|e| interrupted(e, result.clone()))?;
-            if trial.arch != record.arch {
-                return Err(interrupted(
-                    StrategyError::JournalMismatch {
-                        line: i + 1,
-                        expected: format!("{:?}", record.arch),
-                        proposed: format!("{:?}", trial.arch),
-                    },
-                    result,
-                ));
-            }
-            strategy
-                .tell(trial.id, record.outcome.clone())
-                .map_err(|e| interrupted(e, result.clone()))?;
-            result.trials.push(TrialRecord {
-                id: trial.id,
-                ..record
-            });
-        }
-    }
-    let remaining = trials.saturating_sub(result.trials.len());
-    let mut file = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
-        .map_err(|e| interrupted(journal_err(0, e.to_string()), result.clone()))?;
-    let mut write_error = None;
-    let more = run(space, strategy, estimator, remaining, |record| {
-        let line = serde_json::to_string(record).unwrap_or_default();
-        if let Err(e) = writeln!(file, "{line}").and_then(|_| file.flush()) {
-            write_error.get_or_insert(e);
-        }
-        observe(record);
-    });
-    let (more, error) = match more {
-        Ok(r) => (r, None),
-        Err(stop) => (stop.partial, Some(stop.error)),
-    };
-    result.trials.extend(more.trials);
-    if let Some(e) = write_error {
-        return Err(interrupted(
-            journal_err(0, format!("cannot append: {e}")),
-            result,
-        ));
-    }
-    match error {
-        Some(error) => Err(interrupted(error, result)),
-        None => Ok(result),
-    }
+    Search::new(space, strategy)
+        .trials(trials)
+        .journal(path)
+        .observer(&mut observe)
+        .run(estimator)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::RandomSearch;
+    use crate::{Outcome, RandomSearch};
     use nas_estimate::{Budget, EstimateError, Metrics};
     use nas_space::nb201::{Nb201Arch, Nb201Op, Nb201Space};
 

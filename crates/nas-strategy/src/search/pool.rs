@@ -1,0 +1,204 @@
+//! Where trials are estimated: inline in the calling thread, or by worker threads that each own
+//! an estimator.
+
+use std::collections::VecDeque;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::{Arc, Mutex, PoisonError, mpsc};
+use std::thread::Scope;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use nas_estimate::{Estimator, Metrics};
+
+use crate::{Outcome, Trial, TrialId};
+
+/// What a pool reports back to the loop.
+pub(crate) enum Event<A> {
+    /// A worker began estimating trial `id`.
+    Started { id: TrialId, worker: usize },
+    /// A worker finished a trial.
+    Finished(Done<A>),
+}
+
+/// A finished estimate.
+pub(crate) struct Done<A> {
+    pub trial: Trial<A>,
+    pub worker: usize,
+    pub outcome: Outcome,
+    pub seconds: f64,
+    pub started_at: f64,
+    pub ended_at: f64,
+}
+
+/// A set of workers that estimate submitted trials.
+pub(crate) trait Pool<A> {
+    /// The number of trials the pool estimates at once.
+    fn workers(&self) -> usize;
+    /// Queues a trial.
+    fn submit(&mut self, trial: Trial<A>);
+    /// Waits for the next event; `None` when no worker is left to produce one.
+    fn next(&mut self) -> Option<Event<A>>;
+}
+
+fn unix_now() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}
+
+/// Non-finite measurements cannot be written to JSON and read back (they become `null`), so
+/// they are dropped: a value is removed, a curve is cut at its first non-finite point.
+fn sanitize(mut m: Metrics) -> Metrics {
+    m.values.retain(|_, v| v.is_finite());
+    for curve in m.curves.values_mut() {
+        if let Some(i) = curve.iter().position(|v| !v.is_finite()) {
+            curve.truncate(i);
+        }
+    }
+    m
+}
+
+/// Estimates one trial. An error, a non-finite objective or a panic of the estimator fails the
+/// trial, not the search.
+pub(crate) fn evaluate<A, E: Estimator<A> + ?Sized>(
+    estimator: &mut E,
+    trial: Trial<A>,
+    worker: usize,
+) -> Done<A> {
+    let started_at = unix_now();
+    let clock = Instant::now();
+    let result = catch_unwind(AssertUnwindSafe(|| {
+        estimator.estimate(&trial.arch, &trial.budget)
+    }));
+    let seconds = clock.elapsed().as_secs_f64();
+    let outcome = match result {
+        Ok(Ok(m)) if m.objective.is_finite() => Outcome::Complete(sanitize(m)),
+        Ok(Ok(m)) => Outcome::Failed(format!("non-finite objective {}", m.objective)),
+        Ok(Err(e)) => Outcome::Failed(e.to_string()),
+        Err(payload) => {
+            let msg = payload
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "no message".into());
+            Outcome::Failed(format!("the estimator panicked: {msg}"))
+        }
+    };
+    Done {
+        trial,
+        worker,
+        outcome,
+        seconds,
+        started_at,
+        ended_at: unix_now(),
+    }
+}
+
+/// One worker: the caller's thread and the caller's estimator.
+pub(crate) struct Inline<'e, A, E: ?Sized> {
+    estimator: &'e mut E,
+    queue: VecDeque<Trial<A>>,
+    started: Option<Trial<A>>,
+}
+
+impl<'e, A, E: ?Sized> Inline<'e, A, E> {
+    pub fn new(estimator: &'e mut E) -> Self {
+        Self {
+            estimator,
+            queue: VecDeque::new(),
+            started: None,
+        }
+    }
+}
+
+impl<A, E: Estimator<A> + ?Sized> Pool<A> for Inline<'_, A, E> {
+    fn workers(&self) -> usize {
+        1
+    }
+
+    fn submit(&mut self, trial: Trial<A>) {
+        self.queue.push_back(trial);
+    }
+
+    fn next(&mut self) -> Option<Event<A>> {
+        if let Some(trial) = self.started.take() {
+            return Some(Event::Finished(evaluate(self.estimator, trial, 0)));
+        }
+        let trial = self.queue.pop_front()?;
+        let id = trial.id;
+        self.started = Some(trial);
+        Some(Event::Started { id, worker: 0 })
+    }
+}
+
+/// Worker threads in a [`std::thread::scope`]; each builds its own estimator with the factory
+/// (so an estimator may hold a device and need not be `Send`) and takes the next queued trial
+/// whenever it is free.
+pub(crate) struct Threaded<A> {
+    jobs: mpsc::Sender<Trial<A>>,
+    events: mpsc::Receiver<Event<A>>,
+    workers: usize,
+}
+
+impl<A: Send> Threaded<A> {
+    /// Starts `workers` threads in `scope`.
+    pub fn spawn<'scope, E, F>(
+        scope: &'scope Scope<'scope, '_>,
+        workers: usize,
+        factory: &'scope F,
+    ) -> std::io::Result<Self>
+    where
+        A: 'scope,
+        E: Estimator<A>,
+        F: Fn(usize) -> E + Sync,
+    {
+        let (jobs, queue) = mpsc::channel::<Trial<A>>();
+        let queue = Arc::new(Mutex::new(queue));
+        let (report, events) = mpsc::channel();
+        for worker in 0..workers {
+            let queue = Arc::clone(&queue);
+            let report = report.clone();
+            std::thread::Builder::new()
+                .name(format!("nas-worker-{worker}"))
+                .spawn_scoped(scope, move || {
+                    // A panic here ends this worker; the others go on, and the scope re-raises
+                    // the panic once the search is over.
+                    let mut estimator = factory(worker);
+                    loop {
+                        let next = queue.lock().unwrap_or_else(PoisonError::into_inner).recv();
+                        let Ok(trial) = next else { break };
+                        let started = Event::Started {
+                            id: trial.id,
+                            worker,
+                        };
+                        if report.send(started).is_err() {
+                            break;
+                        }
+                        let done = evaluate(&mut estimator, trial, worker);
+                        if report.send(Event::Finished(done)).is_err() {
+                            break;
+                        }
+                    }
+                })?;
+        }
+        Ok(Self {
+            jobs,
+            events,
+            workers,
+        })
+    }
+}
+
+impl<A> Pool<A> for Threaded<A> {
+    fn workers(&self) -> usize {
+        self.workers
+    }
+
+    fn submit(&mut self, trial: Trial<A>) {
+        // Fails only when every worker has stopped; `next` then reports that.
+        let _ = self.jobs.send(trial);
+    }
+
+    fn next(&mut self) -> Option<Event<A>> {
+        self.events.recv().ok()
+    }
+}
