@@ -15,17 +15,11 @@ fn estimator() -> impl Estimator<Nb201Arch> {
     train_estimator()
 }
 
-fn train_estimator() -> TrainEstimator<
-    DefaultBackend,
-    nas::supernet::nb201_net::Nb201Network<DefaultBackend>,
-    impl FnMut(
-        &Nb201Arch,
-        &Device<DefaultBackend>,
-    ) -> Result<
-        nas::supernet::nb201_net::Nb201Network<DefaultBackend>,
-        nas::supernet::SupernetError,
-    >,
-> {
+type Net = nas::supernet::nb201_net::Nb201Network<DefaultBackend>;
+type Built = Result<Net, nas::supernet::SupernetError>;
+
+fn train_estimator()
+-> TrainEstimator<DefaultBackend, Net, impl FnMut(&Nb201Arch, &Device<DefaultBackend>) -> Built> {
     let (train, valid) = ImageDataset::digits().split(0.7, 0).unwrap();
     let net = Nb201NetConfig {
         channels: 4,
