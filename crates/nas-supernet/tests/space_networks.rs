@@ -62,6 +62,7 @@ fn mobilenet_v2_has_torchvisions_parameter_count_and_the_papers_macs() {
     // MobileNetV2 paper, Table 4: 300 M multiply-adds at 224×224 (convolutions and the
     // classifier: 300.8 M by hand).
     let macs = net.macs([3, 224, 224]).unwrap();
+    eprintln!("MobileNetV2: {} parameters, {macs} MACs", count_params(&net));
     assert!((299_000_000..302_000_000).contains(&macs), "{macs}");
 }
 
@@ -74,6 +75,10 @@ fn proxyless_gpu_and_spos_searched_nets_match_their_published_sizes() {
         .proxyless::<B>(&space, &arch, &device)
         .unwrap();
     let params = count_params(&net);
+    eprintln!(
+        "ProxylessNAS-GPU (space widths): {params} parameters, {} MACs",
+        net.macs([3, 224, 224]).unwrap()
+    );
     // The searched GPU cell at width 1.0 of the search space (the released model widens the
     // first and last layers, giving 7.1 M); ours has the space's widths.
     assert!((4_000_000..7_200_000).contains(&params), "{params}");
@@ -87,6 +92,7 @@ fn proxyless_gpu_and_spos_searched_nets_match_their_published_sizes() {
     let params = count_params(&net);
     assert!((3_400_000..3_600_000).contains(&params), "{params}");
     let macs = net.macs([3, 224, 224]).unwrap();
+    eprintln!("SPOS searched: {params} parameters, {macs} MACs");
     assert!((315_000_000..331_000_000).contains(&macs), "{macs}");
 }
 
@@ -102,6 +108,7 @@ fn nasnet_a_builds_the_same_network_as_the_darts_genotype() {
     let ours = count_params(&config.init_nasnet::<B>(&arch, &device).unwrap());
     let darts = count_params(&config.init::<B>(&darts::nasnet(), &device).unwrap());
     assert_eq!(ours, darts);
+    eprintln!("NASNet-A, C = 36, 20 cells: {ours} parameters");
     // NASNet-A at C = 36 and 20 cells: the DARTS paper lists 3.3 M.
     assert!((3_200_000..3_900_000).contains(&ours), "{ours}");
 

@@ -1,0 +1,141 @@
+//! The same network gives the same outputs and gradients on the `wgpu` backend as on the CPU.
+//!
+//! Runs only with `--features wgpu` and a Vulkan (or Metal/DX12) driver; on a machine without a
+//! GPU, Mesa's software Vulkan driver works (`apt-get install mesa-vulkan-drivers`), slowly:
+//!
+//! ```text
+//! cargo test -p nas-supernet --features wgpu --test wgpu_parity
+//! ```
+#![cfg(feature = "wgpu")]
+
+use burn::backend::{Autodiff, NdArray, Wgpu};
+use burn::module::Module;
+use burn::record::{BinBytesRecorder, FullPrecisionSettings, Recorder};
+use burn::tensor::backend::{AutodiffBackend, Backend};
+use burn::tensor::{Distribution, Tensor, TensorData};
+use nas_space::nb201::Nb201Arch;
+use nas_space::proxyless::{ProxylessArch, ProxylessConfig, ProxylessSpace, Stage};
+use nas_supernet::Classifier;
+use nas_supernet::chain_net::ChainNetConfig;
+use nas_supernet::nb201_net::Nb201NetConfig;
+
+type Cpu = Autodiff<NdArray>;
+type Gpu = Autodiff<Wgpu>;
+
+/// Copies `module`'s parameters from the CPU to a freshly built GPU module of the same shape.
+fn to_gpu<MC, MG>(cpu: MC, gpu: MG, device: &<Gpu as Backend>::Device) -> MG
+where
+    MC: Module<Cpu>,
+    MG: Module<Gpu>,
+{
+    let recorder = BinBytesRecorder::<FullPrecisionSettings>::default();
+    let bytes = recorder
+        .record(cpu.into_record(), ())
+        .expect("record the CPU module");
+    let record = recorder.load(bytes, device).expect("load on the GPU");
+    gpu.load_record(record)
+}
+
+fn values<B: Backend, const D: usize>(t: Tensor<B, D>) -> Vec<f32> {
+    t.into_data().convert::<f32>().to_vec::<f32>().unwrap()
+}
+
+fn max_rel_diff(a: &[f32], b: &[f32]) -> f32 {
+    assert_eq!(a.len(), b.len());
+    let scale = a.iter().map(|v| v.abs()).fold(1e-3, f32::max);
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs() / scale)
+        .fold(0.0, f32::max)
+}
+
+/// Logits and the input gradient of a scalar loss, on one backend.
+fn run<B: AutodiffBackend, M: Classifier<B>>(
+    net: &M,
+    x: &[f32],
+    shape: [usize; 4],
+) -> (Vec<f32>, Vec<f32>)
+where
+    B::Device: Default,
+{
+    let device = Default::default();
+    let x = Tensor::<B, 4>::from_data(TensorData::new(x.to_vec(), shape), &device).require_grad();
+    let logits = net.logits(x.clone());
+    let out = values(logits.clone());
+    let grads = logits.powf_scalar(2.0).mean().backward();
+    let gx = x.grad(&grads).expect("input gradient");
+    (
+        out,
+        values(Tensor::<B::InnerBackend, 4>::from_inner(gx).inner()),
+    )
+}
+
+fn check<MC, MG>(name: &str, cpu: MC, gpu: MG, shape: [usize; 4])
+where
+    MC: Module<Cpu> + Classifier<Cpu> + Clone,
+    MG: Module<Gpu> + Classifier<Gpu>,
+{
+    let gpu_device = Default::default();
+    let gpu = to_gpu(cpu.clone(), gpu, &gpu_device);
+    let x = values(Tensor::<NdArray, 4>::random(
+        shape,
+        Distribution::Normal(0.0, 1.0),
+        &Default::default(),
+    ));
+    let (yc, gc) = run::<Cpu, _>(&cpu, &x, shape);
+    let (yg, gg) = run::<Gpu, _>(&gpu, &x, shape);
+    let (dy, dg) = (max_rel_diff(&yc, &yg), max_rel_diff(&gc, &gg));
+    eprintln!("{name}: logits differ by {dy:.2e}, input gradients by {dg:.2e} (relative)");
+    assert!(dy < 1e-3 && dg < 1e-3, "{name}: {dy} {dg}");
+}
+
+#[test]
+fn networks_agree_on_wgpu_and_cpu() {
+    let cpu_device = Default::default();
+    let gpu_device = Default::default();
+
+    let arch: Nb201Arch = "|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_1x1~1|nor_conv_3x3~2|"
+        .parse()
+        .unwrap();
+    let config = Nb201NetConfig {
+        channels: 4,
+        cells_per_stage: 1,
+        in_channels: 1,
+        num_classes: 3,
+    };
+    check(
+        "NB201",
+        config.init::<Cpu>(&arch, &cpu_device).unwrap(),
+        config.init::<Gpu>(&arch, &gpu_device).unwrap(),
+        [2, 1, 8, 8],
+    );
+
+    let space = ProxylessSpace::new(ProxylessConfig {
+        stem_channels: 8,
+        stem_stride: 1,
+        first_block_channels: 8,
+        stages: vec![
+            Stage {
+                width: 8,
+                depth: 1,
+                stride: 1,
+            },
+            Stage {
+                width: 16,
+                depth: 1,
+                stride: 2,
+            },
+        ],
+        feature_mix_channels: 16,
+        ..ProxylessConfig::default()
+    })
+    .unwrap();
+    let arch: ProxylessArch = "5x5_MBConv3 3x3_MBConv6".parse().unwrap();
+    let config = ChainNetConfig::new(1, 3);
+    check(
+        "ProxylessNAS",
+        config.proxyless::<Cpu>(&space, &arch, &cpu_device).unwrap(),
+        config.proxyless::<Gpu>(&space, &arch, &gpu_device).unwrap(),
+        [2, 1, 8, 8],
+    );
+}
