@@ -8,14 +8,20 @@
 //! Strategies own a seeded random number generator, so the same seed gives the same search.
 #![warn(missing_docs)]
 
+pub mod bo;
 pub mod error;
 pub mod evolution;
+mod gp;
+pub mod kernel;
 pub mod random;
+pub mod rng_serde;
 pub mod search;
 mod trial;
 
+pub use bo::{BayesianOptimization, BayesianOptimizationConfig};
 pub use error::StrategyError;
 pub use evolution::{RegularizedEvolution, RegularizedEvolutionConfig};
+pub use kernel::{ArchKernel, Hamming, WeisfeilerLehman};
 pub use random::RandomSearch;
 pub use trial::{Outcome, Pending, Trial, TrialId};
 
@@ -78,4 +84,25 @@ pub trait Strategy<S: SearchSpace> {
 
     /// Reports the outcome of trial `id`.
     fn tell(&mut self, id: TrialId, outcome: Outcome) -> Result<(), StrategyError>;
+
+    /// Proposes up to `n` architectures at once, for `n` parallel workers; each must be told
+    /// later.
+    ///
+    /// The default asks `n` times in a row. Strategies that account for pending trials (Bayesian
+    /// optimization fantasizes their outcome, Hyperband opens a new bracket when the current one
+    /// waits for results) therefore hand out `n` different proposals without an override.
+    ///
+    /// If an `ask` fails after some trials were opened, those trials are returned (fewer than
+    /// `n`) so none is lost; the error is returned only when not even one trial could be opened.
+    fn ask_batch(&mut self, space: &S, n: usize) -> Result<Vec<Trial<S::Arch>>, StrategyError> {
+        let mut trials = Vec::with_capacity(n);
+        for _ in 0..n {
+            match self.ask(space) {
+                Ok(t) => trials.push(t),
+                Err(e) if trials.is_empty() => return Err(e),
+                Err(_) => break,
+            }
+        }
+        Ok(trials)
+    }
 }
