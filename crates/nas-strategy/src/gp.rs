@@ -323,8 +323,6 @@ mod tests {
         assert!((normal_quantile(0.975) - 1.959_963_984_540_054).abs() < 1e-9);
     }
 
-    use super::*;
-
     /// Points on a line, distance |x - x'| (an ℓ1 distance, so exp(-θ d) is the
     /// Ornstein-Uhlenbeck kernel).
     fn line(xs: &[f64]) -> Distances {

@@ -5,25 +5,40 @@
 //! to hours and may run elsewhere. [`search::run`] is the convenience loop that pairs a strategy
 //! with an [`nas_estimate::Estimator`].
 //!
-//! Strategies own a seeded random number generator, so the same seed gives the same search.
+//! Strategies own a seeded random number generator, so the same seed gives the same search,
+//! and their state serializes (serde), so a saved search resumes with the same proposals.
+//!
+//! Strategies: [`RandomSearch`], [`RegularizedEvolution`], Gaussian-process
+//! [`BayesianOptimization`] (kernels in [`kernel`]), and the multi-fidelity [`Hyperband`] and
+//! [`Bohb`]. Wrappers for any strategy: [`Dedup`] and [`RetryFailures`] ([`wrappers`]); the
+//! median stopping rule is a [`Pruner`] that a training estimator consults every epoch
+//! ([`pruner`]).
 #![warn(missing_docs)]
 
 pub mod bo;
+pub mod bohb;
 pub mod error;
 pub mod evolution;
 mod gp;
+pub mod hyperband;
 pub mod kernel;
+pub mod pruner;
 pub mod random;
 pub mod rng_serde;
 pub mod search;
 mod trial;
+pub mod wrappers;
 
-pub use bo::{BayesianOptimization, BayesianOptimizationConfig};
+pub use bo::{BayesianOptimization, BayesianOptimizationConfig, TargetTransform};
+pub use bohb::{Bohb, BohbConfig};
 pub use error::StrategyError;
 pub use evolution::{RegularizedEvolution, RegularizedEvolutionConfig};
+pub use hyperband::{Evaluation, Hyperband, HyperbandConfig, Rung};
 pub use kernel::{ArchKernel, Hamming, WeisfeilerLehman};
+pub use pruner::{MedianStopping, MedianStoppingConfig, Pruner};
 pub use random::RandomSearch;
 pub use trial::{Outcome, Pending, Trial, TrialId};
+pub use wrappers::{Dedup, RetryConfig, RetryFailures};
 
 use nas_space::SearchSpace;
 
