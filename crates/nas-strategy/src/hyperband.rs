@@ -23,7 +23,9 @@
 //! With `s_max = ⌊log_η(max / min)⌋`, bracket `s` (from `s_max` down to 0, then again) starts
 //! `n = ⌈(s_max + 1) / (s + 1) · η^s⌉` architectures at budget `max · η^-s`; after each rung
 //! the best `⌊n_i / η⌋` of the complete trials go on with `η` times the budget, up to
-//! `max_fidelity`. Pruned and failed trials are never promoted.
+//! `max_fidelity`. Pruned and failed trials are never promoted. Budgets are counted down from
+//! `max_fidelity`, so when `max / min` is not a power of η the smallest budget used is
+//! `max · η^-s_max`, a little above `min_fidelity` (as in HpBandSter).
 //!
 //! Within the ask/tell interface a rung waits for all of its trials; when every trial of the
 //! open brackets is handed out and some are still running, `ask` opens the next bracket, so
