@@ -231,7 +231,9 @@ const MAX_DRAWS: usize = 10_000;
 ///
 /// The state (observations, random generator, hyperparameters) serializes; caches of features
 /// and distances are rebuilt after loading, so a loaded strategy proposes exactly what the
-/// saved one would have.
+/// saved one would have. Proposals are reproducible on one machine; on a CPU with other SIMD
+/// instructions `faer` may round differently, which can (rarely) flip a near-tie between
+/// candidates, so resume a journal of a GP-BO search on the same kind of machine.
 ///
 /// Cost: with 500 observations one `ask` + `tell` takes about 20 ms on one core (under 50 ms
 /// when the hyperparameters are re-chosen); see `docs/benchmarks.md`. The candidate pool is
