@@ -66,6 +66,18 @@ pub enum StrategyError {
         /// What went wrong.
         reason: String,
     },
+    /// `count` evaluations in a row failed (see [`crate::RetryFailures`]): the estimator
+    /// itself is probably broken (missing data, a device error, a bad training configuration).
+    /// Fix the cause, then resume the search.
+    #[error(
+        "{count} evaluations failed in a row, the last with: {last}; the estimator is probably broken (check its data, device and configuration), fix it and resume"
+    )]
+    TooManyFailures {
+        /// The number of consecutive failed evaluations.
+        count: usize,
+        /// The reason given by the last failure.
+        last: String,
+    },
     /// An error from the search space (an invalid architecture, a space that cannot mutate...).
     #[error(transparent)]
     Space(#[from] nas_space::SpaceError),

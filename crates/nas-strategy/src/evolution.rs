@@ -64,9 +64,14 @@ impl RegularizedEvolutionConfig {
 /// the fittest of S members drawn at random from the population, and every complete trial
 /// enters the population while the oldest member dies. Failed and pruned trials do not enter
 /// the population.
-#[derive(Debug)]
+///
+/// The state (population, random generator, pending trials) serializes, so a saved search
+/// resumes with the same proposals.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(bound = "")]
 pub struct RegularizedEvolution<S: SearchSpace> {
     config: RegularizedEvolutionConfig,
+    #[serde(with = "crate::rng_serde")]
     rng: ChaCha8Rng,
     pending: Pending<S::Arch>,
     population: VecDeque<(S::Arch, f64)>,

@@ -6,21 +6,42 @@
 //! [`nas_estimate::Estimator`] (or one estimator per worker thread), with stopping rules, a
 //! journal to resume from and [`observe`]rs; [`search::run`] is its shortest form.
 //!
-//! Strategies own a seeded random number generator, so the same seed gives the same search.
+//! Strategies own a seeded random number generator, so the same seed gives the same search,
+//! and their state serializes (serde), so a saved search resumes with the same proposals.
+//!
+//! Strategies: [`RandomSearch`], [`RegularizedEvolution`], Gaussian-process
+//! [`BayesianOptimization`] (kernels in [`kernel`]), and the multi-fidelity [`Hyperband`] and
+//! [`Bohb`]. Wrappers for any strategy: [`Dedup`] and [`RetryFailures`] ([`wrappers`]); the
+//! median stopping rule is a [`Pruner`] that a training estimator consults every epoch
+//! ([`pruner`]).
 #![warn(missing_docs)]
 
+pub mod bo;
+pub mod bohb;
 pub mod error;
 pub mod evolution;
 pub mod observe;
+mod gp;
+pub mod hyperband;
+pub mod kernel;
+pub mod pruner;
 pub mod random;
+pub mod rng_serde;
 pub mod search;
 mod trial;
+pub mod wrappers;
 
+pub use bo::{BayesianOptimization, BayesianOptimizationConfig, TargetTransform};
+pub use bohb::{Bohb, BohbConfig};
 pub use error::StrategyError;
 pub use evolution::{RegularizedEvolution, RegularizedEvolutionConfig};
+pub use hyperband::{Evaluation, Hyperband, HyperbandConfig, Rung};
+pub use kernel::{ArchKernel, Hamming, WeisfeilerLehman};
+pub use pruner::{MedianStopping, MedianStoppingConfig, Pruner};
 pub use random::RandomSearch;
 pub use search::Search;
 pub use trial::{Outcome, Pending, Trial, TrialId};
+pub use wrappers::{Dedup, RetryConfig, RetryFailures};
 
 use nas_space::SearchSpace;
 
@@ -82,9 +103,24 @@ pub trait Strategy<S: SearchSpace> {
     /// Reports the outcome of trial `id`.
     fn tell(&mut self, id: TrialId, outcome: Outcome) -> Result<(), StrategyError>;
 
-    /// Proposes `n` architectures at once, for `n` free workers. The default asks `n` times;
-    /// strategies that can diversify a batch override it.
+    /// Proposes up to `n` architectures at once, for `n` parallel workers; each must be told
+    /// later.
+    ///
+    /// The default asks `n` times in a row. Strategies that account for pending trials (Bayesian
+    /// optimization fantasizes their outcome, Hyperband opens a new bracket when the current one
+    /// waits for results) therefore hand out `n` different proposals without an override.
+    ///
+    /// If an `ask` fails after some trials were opened, those trials are returned (fewer than
+    /// `n`) so none is lost; the error is returned only when not even one trial could be opened.
     fn ask_batch(&mut self, space: &S, n: usize) -> Result<Vec<Trial<S::Arch>>, StrategyError> {
-        (0..n).map(|_| self.ask(space)).collect()
+        let mut trials = Vec::with_capacity(n);
+        for _ in 0..n {
+            match self.ask(space) {
+                Ok(t) => trials.push(t),
+                Err(e) if trials.is_empty() => return Err(e),
+                Err(_) => break,
+            }
+        }
+        Ok(trials)
     }
 }

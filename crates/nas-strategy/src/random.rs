@@ -4,6 +4,7 @@ use std::collections::HashSet;
 
 use nas_space::{CanonicalForm, Canonicalize, SearchSpace};
 use rand::{SeedableRng, rngs::ChaCha8Rng};
+use serde::{Deserialize, Serialize};
 
 use crate::{Outcome, Pending, Strategy, StrategyError, Trial, TrialId};
 
@@ -12,8 +13,13 @@ use crate::{Outcome, Pending, Strategy, StrategyError, Trial, TrialId};
 ///
 /// Drawing stops with [`StrategyError::Exhausted`] when `max_draws` consecutive draws all hit
 /// architectures proposed before.
-#[derive(Debug)]
+///
+/// The state (random generator, pending trials, canonical forms proposed) serializes, so a
+/// saved search resumes with the same proposals.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(bound = "")]
 pub struct RandomSearch<S: SearchSpace> {
+    #[serde(with = "crate::rng_serde")]
     rng: ChaCha8Rng,
     pending: Pending<S::Arch>,
     seen: HashSet<CanonicalForm>,

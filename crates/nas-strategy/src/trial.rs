@@ -76,6 +76,16 @@ impl<A: Clone> Pending<A> {
         self.open.remove(&id).ok_or(StrategyError::UnknownTrial(id))
     }
 
+    /// The open trials, by increasing id.
+    pub fn iter(&self) -> impl Iterator<Item = (TrialId, &A)> {
+        self.open.iter().map(|(&id, a)| (id, a))
+    }
+
+    /// The architecture of open trial `id`.
+    pub fn get(&self, id: TrialId) -> Option<&A> {
+        self.open.get(&id)
+    }
+
     /// The number of open trials.
     pub fn len(&self) -> usize {
         self.open.len()

@@ -1,0 +1,233 @@
+//! Pruners: stop unpromising evaluations early, from their intermediate values.
+//!
+//! A [`Pruner`] is asked after every step (epoch) of an evaluation whether to stop it. It
+//! lives beside the estimator, not the strategy: the estimator reports each epoch's validation
+//! accuracy and, when told to stop, ends the trial with the metrics so far, which the search
+//! reports as [`Outcome::Pruned`]. [`MedianStopping`] is the median stopping rule.
+//!
+//! # Plugging a pruner into a training estimator
+//!
+//! A training loop calls [`Pruner::should_prune`] at the end of each epoch with the trial's
+//! id and the epoch's validation accuracy, and [`Pruner::finish`] when the trial ends:
+//!
+//! ```
+//! use nas_estimate::Metrics;
+//! use nas_strategy::pruner::{MedianStopping, MedianStoppingConfig, Pruner};
+//! use nas_strategy::Outcome;
+//!
+//! let mut pruner = MedianStopping::new(MedianStoppingConfig::default())?;
+//! // Inside an estimator: `train_one_epoch` stands for the real work.
+//! let train_one_epoch = |trial: u64, epoch: usize| 50.0 + trial as f64 * (1.0 + epoch as f64);
+//! for trial in (0..8).rev() {
+//!     let mut curve = Vec::new();
+//!     let mut outcome = None;
+//!     for epoch in 0..10 {
+//!         let accuracy = train_one_epoch(trial, epoch);
+//!         curve.push(accuracy);
+//!         if pruner.should_prune(trial, epoch, accuracy) {
+//!             outcome = Some(Outcome::Pruned(Metrics::new(accuracy).with_curve("valid_accuracy", curve.clone())));
+//!             break;
+//!         }
+//!     }
+//!     let outcome = outcome.unwrap_or_else(|| Outcome::Complete(Metrics::new(*curve.last().unwrap())));
+//!     pruner.finish(trial, &outcome);
+//!     // ... and the search loop tells the strategy `outcome`.
+//! }
+//! // The five best trials ran first and completed; the worst ones were stopped early.
+//! assert_eq!(pruner.completed(), 5);
+//! # Ok::<(), nas_strategy::StrategyError>(())
+//! ```
+//!
+//! [`nas_estimate::train::TrainEstimator`] has no such hook yet: its training loop
+//! (`nas_supernet::train::fit`) reports each epoch to a callback, which is where the call
+//! belongs, and the estimator needs the trial id (or a closure that carries it) to ask. Until
+//! then [`Pruner::replay`] applies a pruner to finished learning curves (e.g. the
+//! `valid_accuracy` curve in [`nas_estimate::Metrics::curves`]), which also measures what it
+//! would have saved.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::{Outcome, StrategyError, TrialId};
+
+/// Decides, from intermediate values, whether a running evaluation should stop.
+///
+/// Values are "higher is better" (accuracy), reported once per step in increasing step
+/// order, steps counted from 0.
+pub trait Pruner {
+    /// Records `value` of trial `trial` at `step` and returns `true` if the trial should stop
+    /// now.
+    fn should_prune(&mut self, trial: TrialId, step: usize, value: f64) -> bool;
+
+    /// Trial `trial` ended with `outcome`: a complete trial's values become part of the
+    /// reference the next trials are compared with; pruned and failed trials' are dropped.
+    fn finish(&mut self, trial: TrialId, outcome: &Outcome);
+
+    /// Feeds a whole learning curve (value per step) and returns the step at which the trial
+    /// would have been stopped, or `None` if it runs to the end. The trial is not finished:
+    /// call [`Pruner::finish`] with its outcome afterwards.
+    fn replay(&mut self, trial: TrialId, curve: &[f64]) -> Option<usize> {
+        curve
+            .iter()
+            .enumerate()
+            .find_map(|(step, &v)| self.should_prune(trial, step, v).then_some(step))
+    }
+}
+
+/// Configuration of [`MedianStopping`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MedianStoppingConfig {
+    /// No trial is stopped before this many trials have completed (the reference median needs
+    /// them).
+    pub min_completed: usize,
+    /// No trial is stopped before this step (the first epochs are noisy).
+    pub warmup_steps: usize,
+}
+
+impl Default for MedianStoppingConfig {
+    /// 5 completed trials, no warm-up (Optuna's `MedianPruner` defaults).
+    fn default() -> Self {
+        Self {
+            min_completed: 5,
+            warmup_steps: 0,
+        }
+    }
+}
+
+/// The median stopping rule (Golovin et al., "Google Vizier: A Service for Black-Box
+/// Optimization", KDD 2017): a running trial is stopped at step `t` when its best value so far
+/// is strictly below the median, over the completed trials that reached step `t`, of their
+/// running averages up to `t` (the mean of their values at steps `0..=t`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct MedianStopping {
+    config: MedianStoppingConfig,
+    /// Running trials: their values so far, as (step, value).
+    running: BTreeMap<TrialId, Vec<(usize, f64)>>,
+    /// Completed trials: the running mean at each reported step, as (step, mean up to step).
+    completed: Vec<Vec<(usize, f64)>>,
+}
+
+impl MedianStopping {
+    /// Checks `config`: `min_completed ≥ 1`.
+    pub fn new(config: MedianStoppingConfig) -> Result<Self, StrategyError> {
+        if config.min_completed == 0 {
+            return Err(StrategyError::InvalidConfig {
+                strategy: "median stopping",
+                field: "min_completed",
+                reason: "must be at least 1 (the median of no trial is undefined)".into(),
+            });
+        }
+        Ok(Self {
+            config,
+            running: BTreeMap::new(),
+            completed: Vec::new(),
+        })
+    }
+
+    /// The number of completed trials in the reference.
+    pub fn completed(&self) -> usize {
+        self.completed.len()
+    }
+
+    /// The median of the running averages at `step` of the completed trials that reached it,
+    /// if at least `min_completed` did.
+    pub fn median_at(&self, step: usize) -> Option<f64> {
+        let mut avgs: Vec<f64> = self
+            .completed
+            .iter()
+            .filter(|c| c.last().is_some_and(|&(s, _)| s >= step))
+            .filter_map(|c| {
+                // The last reported step ≤ `step`.
+                let i = c.partition_point(|&(s, _)| s <= step);
+                (i > 0).then(|| c[i - 1].1)
+            })
+            .collect();
+        if avgs.len() < self.config.min_completed {
+            return None;
+        }
+        avgs.sort_by(f64::total_cmp);
+        let n = avgs.len();
+        Some(if n % 2 == 1 {
+            avgs[n / 2]
+        } else {
+            0.5 * (avgs[n / 2 - 1] + avgs[n / 2])
+        })
+    }
+}
+
+impl Pruner for MedianStopping {
+    fn should_prune(&mut self, trial: TrialId, step: usize, value: f64) -> bool {
+        let values = self.running.entry(trial).or_default();
+        values.push((step, value));
+        if step < self.config.warmup_steps {
+            return false;
+        }
+        let best = values
+            .iter()
+            .map(|&(_, v)| v)
+            .fold(f64::NEG_INFINITY, f64::max);
+        match self.median_at(step) {
+            Some(m) => best < m || value.is_nan(),
+            None => false,
+        }
+    }
+
+    fn finish(&mut self, trial: TrialId, outcome: &Outcome) {
+        let values = self.running.remove(&trial).unwrap_or_default();
+        if matches!(outcome, Outcome::Complete(_)) && !values.is_empty() {
+            let mut sum = 0.0;
+            let means = values
+                .iter()
+                .enumerate()
+                .map(|(i, &(s, v))| {
+                    sum += v;
+                    (s, sum / (i + 1) as f64)
+                })
+                .collect();
+            self.completed.push(means);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use nas_estimate::Metrics;
+
+    #[test]
+    fn prunes_below_the_median_of_running_averages() {
+        let mut p = MedianStopping::new(MedianStoppingConfig {
+            min_completed: 3,
+            warmup_steps: 1,
+        })
+        .unwrap();
+        // Three complete curves; running averages at step 2: 2, 4, 6 → median 4.
+        for (id, curve) in [[1.0, 2.0, 3.0], [3.0, 4.0, 5.0], [5.0, 6.0, 7.0]]
+            .iter()
+            .enumerate()
+        {
+            assert_eq!(p.replay(id as u64, curve), None);
+            p.finish(id as u64, &Outcome::Complete(Metrics::new(curve[2])));
+        }
+        assert_eq!(p.median_at(2), Some(4.0));
+        assert_eq!(p.median_at(0), Some(3.0));
+        // Warm-up: step 0 is never pruned, even far below the median.
+        assert!(!p.should_prune(10, 0, 0.0));
+        // Best so far 3.9 < 4 at step 2, but 3.5 ≥ median 3.5 at step 1.
+        assert!(!p.should_prune(10, 1, 3.5));
+        assert!(p.should_prune(10, 2, 3.9));
+        // A pruned trial does not join the reference.
+        p.finish(10, &Outcome::Pruned(Metrics::new(3.9)));
+        assert_eq!(p.completed(), 3);
+        // Steps beyond every completed curve have no reference: never pruned there.
+        assert_eq!(p.median_at(3), None);
+        assert!(
+            MedianStopping::new(MedianStoppingConfig {
+                min_completed: 0,
+                warmup_steps: 0
+            })
+            .is_err()
+        );
+    }
+}
