@@ -22,7 +22,8 @@ use clap::Parser;
 use nas::estimate::tabular::{Nb201Dataset, Nb201Table};
 use nas::space::nb201::{Nb201Arch, Nb201Space};
 use nas::strategy::{
-    RandomSearch, RegularizedEvolution, RegularizedEvolutionConfig, Search, Strategy,
+    BayesianOptimization, BayesianOptimizationConfig, Hamming, RandomSearch,
+    RegularizedEvolution, RegularizedEvolutionConfig, Search, Strategy, WeisfeilerLehman,
 };
 use plotters::prelude::*;
 
@@ -39,6 +40,26 @@ fn strategies() -> Vec<(&'static str, MakeStrategy)> {
             Box::new(
                 RegularizedEvolution::<Nb201Space>::new(RegularizedEvolutionConfig::nb201(), seed)
                     .expect("valid config"),
+            )
+        }),
+        ("GP-BO (WL kernel)", |seed| {
+            Box::new(
+                BayesianOptimization::<Nb201Space>::new(
+                    BayesianOptimizationConfig::default(),
+                    WeisfeilerLehman::default(),
+                    seed,
+                )
+                .expect("valid config"),
+            )
+        }),
+        ("GP-BO (Hamming kernel)", |seed| {
+            Box::new(
+                BayesianOptimization::<Nb201Space, Hamming>::new(
+                    BayesianOptimizationConfig::default(),
+                    Hamming,
+                    seed,
+                )
+                .expect("valid config"),
             )
         }),
     ]

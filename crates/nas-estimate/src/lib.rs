@@ -110,6 +110,35 @@ impl Metrics {
 pub trait Estimator<A> {
     /// Estimates `arch` within `budget`.
     fn estimate(&mut self, arch: &A, budget: &Budget) -> Result<Metrics, EstimateError>;
+
+    /// Estimates `arch`, reporting the objective after every step (epoch) to `report`, which
+    /// returns `true` to stop the estimate early (a pruner such as median stopping decides).
+    /// An estimate stopped early returns its metrics so far with `stopped_early` set.
+    ///
+    /// The default has no intermediate steps: it calls [`Estimator::estimate`] and never stops
+    /// early. Estimators that train step by step (the train-from-scratch estimator) override
+    /// it.
+    fn estimate_reporting(
+        &mut self,
+        arch: &A,
+        budget: &Budget,
+        report: &mut dyn FnMut(usize, f64) -> bool,
+    ) -> Result<Estimate, EstimateError> {
+        let _ = report;
+        Ok(Estimate {
+            metrics: self.estimate(arch, budget)?,
+            stopped_early: false,
+        })
+    }
+}
+
+/// The result of [`Estimator::estimate_reporting`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct Estimate {
+    /// The metrics (partial when stopped early).
+    pub metrics: Metrics,
+    /// True when `report` asked to stop before the budget was spent.
+    pub stopped_early: bool,
 }
 
 impl<A, F> Estimator<A> for F

@@ -23,9 +23,9 @@ use nas_supernet::burn::tensor::backend::AutodiffBackend;
 use nas_supernet::burn::tensor::{Device, Tensor, TensorData};
 use nas_supernet::data::{ImageDataset, Normalize};
 use nas_supernet::network::{Classifier, count_params, seeded};
-use nas_supernet::train::{TrainConfig, TrainError, fit};
+use nas_supernet::train::{TrainConfig, TrainError, TrainObserver, TrainReport, fit};
 
-use crate::{Budget, EstimateError, Estimator, Metrics};
+use crate::{Budget, Estimate, EstimateError, Estimator, Metrics};
 
 /// Trains each architecture from scratch on `train` and scores it on `valid`.
 pub struct TrainEstimator<B: AutodiffBackend, M, F> {
@@ -132,6 +132,36 @@ where
 {
     /// Trains for `budget.fidelity` epochs (rounded, at least 1), or the configured epochs.
     fn estimate(&mut self, arch: &A, budget: &Budget) -> Result<Metrics, EstimateError> {
+        self.run(arch, budget, &mut |_, _| false).map(|e| e.metrics)
+    }
+
+    /// As [`Estimator::estimate`], reporting each epoch's validation accuracy; training stops
+    /// after the epoch for which `report` returns `true`.
+    fn estimate_reporting(
+        &mut self,
+        arch: &A,
+        budget: &Budget,
+        report: &mut dyn FnMut(usize, f64) -> bool,
+    ) -> Result<Estimate, EstimateError> {
+        self.run(arch, budget, report)
+    }
+}
+
+impl<B, M, F> TrainEstimator<B, M, F>
+where
+    B: AutodiffBackend,
+    M: AutodiffModule<B> + Classifier<B>,
+    M::InnerModule: Classifier<B::InnerBackend>,
+{
+    fn run<A>(
+        &mut self,
+        arch: &A,
+        budget: &Budget,
+        report: &mut dyn FnMut(usize, f64) -> bool,
+    ) -> Result<Estimate, EstimateError>
+    where
+        F: FnMut(&A, &Device<B>) -> Result<M, SupernetError>,
+    {
         let mut config = self.config.clone();
         if let Some(f) = budget.fidelity {
             if !(f.is_finite() && f > 0.0) {
@@ -148,8 +178,17 @@ where
         let params = count_params(&model);
         let progress = self.progress;
         let epochs = config.epochs;
-        let observer = |epoch: usize, report: &nas_supernet::train::TrainReport| {
-            if progress {
+        struct Observer<'r> {
+            progress: bool,
+            epochs: usize,
+            report: &'r mut dyn FnMut(usize, f64) -> bool,
+        }
+        impl TrainObserver for Observer<'_> {
+            fn epoch_end(&mut self, epoch: usize, report: &TrainReport) {
+                if !self.progress {
+                    return;
+                }
+                let epochs = self.epochs;
                 eprintln!(
                     "  epoch {}/{epochs}: train loss {:.4}, valid loss {:.4}, valid accuracy {:.2}% ({:.1}s)",
                     epoch + 1,
@@ -159,8 +198,18 @@ where
                     report.epoch_seconds.last().copied().unwrap_or(f64::NAN),
                 );
             }
+
+            fn should_stop(&mut self, epoch: usize, report: &TrainReport) -> bool {
+                let accuracy = report.valid_accuracy.last().copied().unwrap_or(0.0);
+                (self.report)(epoch, accuracy)
+            }
+        }
+        let observer = Observer {
+            progress,
+            epochs,
+            report,
         };
-        let (model, report) = match fit(
+        let (model, train_report) = match fit(
             model,
             &self.train,
             &self.valid,
@@ -181,8 +230,10 @@ where
         let inference = model.valid();
         let latency = latency_ms(&inference, self.train.shape(), &device);
         let macs = inference.macs(self.train.shape());
+        let report = train_report;
         let accuracy = report.final_accuracy().unwrap_or(0.0);
         let valid_loss = report.valid_loss.last().copied().unwrap_or(f64::NAN);
+        let stopped_early = report.stopped_early;
         let [_, height, _] = self.train.shape();
         let mut metrics = Metrics::new(accuracy)
             .with("valid_accuracy", accuracy)
@@ -194,7 +245,7 @@ where
             .with("params", params as f64)
             .with("latency_ms", latency)
             .with("train_seconds", train_seconds)
-            .with("epochs", config.epochs as f64)
+            .with("epochs", report.valid_accuracy.len() as f64)
             .with("data_fraction", self.data_fraction)
             .with("resolution", height as f64)
             .with_curve("valid_accuracy", report.valid_accuracy)
@@ -203,7 +254,10 @@ where
         if let Some(macs) = macs {
             metrics = metrics.with("macs", macs as f64);
         }
-        Ok(metrics)
+        Ok(Estimate {
+            metrics,
+            stopped_early,
+        })
     }
 }
 

@@ -38,12 +38,12 @@
 //! # Ok::<(), nas_strategy::StrategyError>(())
 //! ```
 //!
-//! [`nas_estimate::train::TrainEstimator`] has no such hook yet: its training loop
-//! (`nas_supernet::train::fit`) reports each epoch to a callback, which is where the call
-//! belongs, and the estimator needs the trial id (or a closure that carries it) to ask. Until
-//! then [`Pruner::replay`] applies a pruner to finished learning curves (e.g. the
-//! `valid_accuracy` curve in [`nas_estimate::Metrics::curves`]), which also measures what it
-//! would have saved.
+//! In a search, [`crate::Search::pruner`] does this for you: every estimate reports its steps
+//! through [`nas_estimate::Estimator::estimate_reporting`] (the train-from-scratch estimator
+//! reports each epoch's validation accuracy and stops training when told), and a stopped trial
+//! is told to the strategy as [`Outcome::Pruned`]. [`Pruner::replay`] applies a pruner to
+//! finished learning curves (e.g. the `valid_accuracy` curve in
+//! [`nas_estimate::Metrics::curves`]), which also measures what it would have saved.
 
 use std::collections::BTreeMap;
 

@@ -46,6 +46,7 @@ use std::time::{Duration, Instant};
 use nas_estimate::Estimator;
 use nas_space::SearchSpace;
 
+use crate::pruner::Pruner;
 use crate::observe::{Observer, Progress, StartInfo};
 use crate::{Strategy, StrategyError, Trial, TrialId};
 use pool::{Done, Event, Pool};
@@ -116,6 +117,7 @@ pub struct Search<'a, S: SearchSpace, St: ?Sized> {
     journal: Option<PathBuf>,
     seed: Option<u64>,
     observers: Vec<Box<dyn Observer<S::Arch> + 'a>>,
+    pruner: Option<pool::SharedPruner>,
 }
 
 impl<'a, S: SearchSpace, St: Strategy<S> + ?Sized> Search<'a, S, St> {
@@ -130,7 +132,19 @@ impl<'a, S: SearchSpace, St: Strategy<S> + ?Sized> Search<'a, S, St> {
             journal: None,
             seed: None,
             observers: Vec::new(),
+            pruner: None,
         }
+    }
+
+    /// Stops unpromising trials early with `pruner` (e.g. [`crate::MedianStopping`]): each
+    /// estimate reports its objective after every step ([`Estimator::estimate_reporting`]; the
+    /// train-from-scratch estimator reports every epoch's validation accuracy), and a trial the
+    /// pruner stops ends as [`crate::Outcome::Pruned`] with its metrics so far. The workers
+    /// share the pruner. On resume, the journal's complete trials are fed to it again (their
+    /// `valid_accuracy` curve, else their objective as a one-step curve).
+    pub fn pruner(mut self, pruner: impl Pruner + Send + 'static) -> Self {
+        self.pruner = Some(std::sync::Arc::new(std::sync::Mutex::new(pruner)));
+        self
     }
 
     /// Stops after `n` trials in total (replayed trials of a resumed search included).
@@ -189,7 +203,8 @@ impl<'a, S: SearchSpace, St: Strategy<S> + ?Sized> Search<'a, S, St> {
         E: Estimator<S::Arch> + ?Sized,
     {
         let mut driver = self.prepare(1)?;
-        driver.drive(&mut pool::Inline::new(estimator))
+        let pruner = driver.pruner.clone();
+        driver.drive(&mut pool::Inline::new(estimator, pruner))
     }
 
     /// Runs the search with `workers` threads; worker `i` builds its own estimator with
@@ -210,7 +225,8 @@ impl<'a, S: SearchSpace, St: Strategy<S> + ?Sized> Search<'a, S, St> {
         }
         let mut driver = self.prepare(workers)?;
         std::thread::scope(|scope| {
-            let mut pool = match pool::Threaded::spawn(scope, workers, &estimator) {
+            let pruner = driver.pruner.clone();
+            let mut pool = match pool::Threaded::spawn(scope, workers, &estimator, pruner) {
                 Ok(p) => p,
                 Err(e) => {
                     let error = invalid("workers", format!("cannot start a worker thread: {e}"));
@@ -246,6 +262,7 @@ impl<'a, S: SearchSpace, St: Strategy<S> + ?Sized> Search<'a, S, St> {
             target: self.target,
             seed: self.seed,
             observers: self.observers,
+            pruner: self.pruner,
             writer: None,
             result: SearchResult::default(),
             asked: 0,
@@ -287,6 +304,7 @@ struct Driver<'a, S: SearchSpace, St: ?Sized> {
     target: Option<f64>,
     seed: Option<u64>,
     observers: Vec<Box<dyn Observer<S::Arch> + 'a>>,
+    pruner: Option<pool::SharedPruner>,
     writer: Option<journal::Writer>,
     result: SearchResult<S::Arch>,
     /// Trials handed out by the strategy so far (replayed and re-run ones included).
@@ -352,6 +370,22 @@ impl<S: SearchSpace, St: Strategy<S> + ?Sized> Driver<'_, S, St> {
                 ));
             }
             self.strategy.tell(trial.id, record.outcome.clone())?;
+            if let Some(p) = &self.pruner {
+                let mut p = p.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                if let crate::Outcome::Complete(m) = &record.outcome {
+                    let curve = m
+                        .curves
+                        .get("valid_accuracy")
+                        .cloned()
+                        .unwrap_or_else(|| vec![m.objective]);
+                    // Every value is recorded (the trial completed), whatever the pruner
+                    // would decide now.
+                    for (step, &v) in curve.iter().enumerate() {
+                        let _ = p.should_prune(record.id, step, v);
+                    }
+                }
+                p.finish(record.id, &record.outcome);
+            }
             self.note_best(record);
             self.result.trials.push(record.clone());
         }

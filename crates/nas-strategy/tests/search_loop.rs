@@ -479,3 +479,83 @@ fn observers_see_every_event() {
     );
     assert_eq!(r.trials.len(), 25);
 }
+
+/// An estimator with learning curves: trial quality `q` gives `q · (1 + step) / 10` at each of
+/// 10 steps; it stops when told to.
+struct Curves;
+
+impl nas_estimate::Estimator<nas_space::nb201::Nb201Arch> for Curves {
+    fn estimate(
+        &mut self,
+        arch: &nas_space::nb201::Nb201Arch,
+        budget: &nas_estimate::Budget,
+    ) -> Result<nas_estimate::Metrics, nas_estimate::EstimateError> {
+        self.estimate_reporting(arch, budget, &mut |_, _| false)
+            .map(|e| e.metrics)
+    }
+
+    fn estimate_reporting(
+        &mut self,
+        arch: &nas_space::nb201::Nb201Arch,
+        _budget: &nas_estimate::Budget,
+        report: &mut dyn FnMut(usize, f64) -> bool,
+    ) -> Result<nas_estimate::Estimate, nas_estimate::EstimateError> {
+        let q = arch
+            .edges
+            .iter()
+            .filter(|o| o.name() == "nor_conv_3x3")
+            .count() as f64;
+        let mut curve = Vec::new();
+        for step in 0..10 {
+            let v = q * (1.0 + step as f64) / 10.0;
+            curve.push(v);
+            if report(step, v) {
+                return Ok(nas_estimate::Estimate {
+                    metrics: nas_estimate::Metrics::new(v).with_curve("valid_accuracy", curve),
+                    stopped_early: true,
+                });
+            }
+        }
+        Ok(nas_estimate::Estimate {
+            metrics: nas_estimate::Metrics::new(*curve.last().unwrap())
+                .with_curve("valid_accuracy", curve),
+            stopped_early: false,
+        })
+    }
+}
+
+#[test]
+fn median_stopping_prunes_through_the_loop_and_survives_resume() {
+    use nas_strategy::{MedianStopping, MedianStoppingConfig, Outcome, RandomSearch, Search};
+    let space = nas_space::nb201::Nb201Space::default();
+    let dir = tempfile::tempdir().unwrap();
+    let journal = dir.path().join("trials.jsonl");
+    let run = |n: usize| {
+        let mut rs = RandomSearch::<nas_space::nb201::Nb201Space>::new(4);
+        Search::new(&space, &mut rs)
+            .trials(n)
+            .seed(4)
+            .journal(&journal)
+            .pruner(MedianStopping::new(MedianStoppingConfig::default()).unwrap())
+            .run(&mut Curves)
+            .unwrap()
+    };
+    let first = run(20);
+    let pruned = |r: &nas_strategy::search::SearchResult<_>| {
+        r.trials
+            .iter()
+            .filter(|t| matches!(t.outcome, Outcome::Pruned(_)))
+            .count()
+    };
+    assert!(pruned(&first) > 0, "some trials fall below the median");
+    assert!(
+        first
+            .trials
+            .iter()
+            .any(|t| matches!(t.outcome, Outcome::Complete(_)))
+    );
+    // Resumed: the journal's trials are replayed into the pruner, and pruning goes on.
+    let resumed = run(40);
+    assert_eq!(resumed.trials[..20], first.trials[..]);
+    assert!(pruned(&resumed) > pruned(&first));
+}

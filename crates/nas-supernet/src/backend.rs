@@ -102,6 +102,9 @@ impl BackendKind {
         if self == BackendKind::Cuda {
             cuda_driver_present().map_err(unavailable)?;
         }
+        if self == BackendKind::Wgpu {
+            wgpu_adapter_present().map_err(unavailable)?;
+        }
         Ok(())
     }
 }
@@ -121,6 +124,36 @@ fn cuda_driver_present() -> Result<(), String> {
 #[cfg(not(feature = "cuda"))]
 fn cuda_driver_present() -> Result<(), String> {
     Err("this build does not include it; rebuild with `--features cuda`".into())
+}
+
+#[cfg(feature = "wgpu")]
+fn wgpu_adapter_present() -> Result<(), String> {
+    use std::future::Future;
+    use std::task::{Context, Poll, Waker};
+    let instance = wgpu::Instance::default();
+    // Enumerating adapters is synchronous on native platforms behind an async signature: poll
+    // it to completion.
+    let mut future = std::pin::pin!(instance.enumerate_adapters(wgpu::Backends::all()));
+    let mut cx = Context::from_waker(Waker::noop());
+    let adapters = loop {
+        match future.as_mut().poll(&mut cx) {
+            Poll::Ready(a) => break a,
+            Poll::Pending => std::thread::yield_now(),
+        }
+    };
+    if adapters.is_empty() {
+        Err("wgpu finds no GPU adapter (no Vulkan, Metal or DX12 driver); install your GPU's \
+             driver, or Mesa's software Vulkan driver (`apt-get install mesa-vulkan-drivers`) to \
+             run it on the CPU, or choose a CPU backend"
+            .into())
+    } else {
+        Ok(())
+    }
+}
+
+#[cfg(not(feature = "wgpu"))]
+fn wgpu_adapter_present() -> Result<(), String> {
+    Err("this build does not include it; rebuild with `--features wgpu`".into())
 }
 
 impl fmt::Display for BackendKind {

@@ -133,6 +133,9 @@ pub struct TrainReport {
     pub valid_accuracy: Vec<f64>,
     /// Wall time of each epoch (training and validation), in seconds.
     pub epoch_seconds: Vec<f64>,
+    /// True when the observer stopped training before the configured epochs.
+    #[serde(default)]
+    pub stopped_early: bool,
 }
 
 impl TrainReport {
@@ -178,6 +181,14 @@ pub enum TrainError {
 pub trait TrainObserver {
     /// An epoch finished.
     fn epoch_end(&mut self, epoch: usize, report: &TrainReport);
+
+    /// Asked after [`TrainObserver::epoch_end`]: `true` stops training now (e.g. a pruner
+    /// judged the run unpromising); [`fit`] then returns the model and the report so far with
+    /// [`TrainReport::stopped_early`] set. The default never stops.
+    fn should_stop(&mut self, epoch: usize, report: &TrainReport) -> bool {
+        let _ = (epoch, report);
+        false
+    }
 }
 
 impl<F: FnMut(usize, &TrainReport)> TrainObserver for F {
@@ -304,6 +315,10 @@ where
         report.valid_accuracy.push(va);
         report.epoch_seconds.push(start.elapsed().as_secs_f64());
         observer.epoch_end(epoch, &report);
+        if epoch + 1 < config.epochs && observer.should_stop(epoch, &report) {
+            report.stopped_early = true;
+            break;
+        }
     }
     Ok((model, report))
 }

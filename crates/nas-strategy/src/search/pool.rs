@@ -9,7 +9,11 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use nas_estimate::{Estimator, Metrics};
 
+use crate::pruner::Pruner;
 use crate::{Outcome, Trial, TrialId};
+
+/// A pruner shared by the workers of a search.
+pub(crate) type SharedPruner = Arc<Mutex<dyn Pruner + Send>>;
 
 /// What a pool reports back to the loop.
 pub(crate) enum Event<A> {
@@ -63,16 +67,31 @@ pub(crate) fn evaluate<A, E: Estimator<A> + ?Sized>(
     estimator: &mut E,
     trial: Trial<A>,
     worker: usize,
+    pruner: Option<&SharedPruner>,
 ) -> Done<A> {
     let started_at = unix_now();
     let clock = Instant::now();
-    let result = catch_unwind(AssertUnwindSafe(|| {
-        estimator.estimate(&trial.arch, &trial.budget)
+    let result = catch_unwind(AssertUnwindSafe(|| match pruner {
+        None => estimator
+            .estimate(&trial.arch, &trial.budget)
+            .map(|m| (m, false)),
+        Some(p) => {
+            let id = trial.id;
+            let mut report = |step: usize, value: f64| {
+                p.lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .should_prune(id, step, value)
+            };
+            estimator
+                .estimate_reporting(&trial.arch, &trial.budget, &mut report)
+                .map(|e| (e.metrics, e.stopped_early))
+        }
     }));
     let seconds = clock.elapsed().as_secs_f64();
     let outcome = match result {
-        Ok(Ok(m)) if m.objective.is_finite() => Outcome::Complete(sanitize(m)),
-        Ok(Ok(m)) => Outcome::Failed(format!("non-finite objective {}", m.objective)),
+        Ok(Ok((m, true))) if m.objective.is_finite() => Outcome::Pruned(sanitize(m)),
+        Ok(Ok((m, false))) if m.objective.is_finite() => Outcome::Complete(sanitize(m)),
+        Ok(Ok((m, _))) => Outcome::Failed(format!("non-finite objective {}", m.objective)),
         Ok(Err(e)) => Outcome::Failed(e.to_string()),
         Err(payload) => {
             let msg = payload
@@ -83,6 +102,11 @@ pub(crate) fn evaluate<A, E: Estimator<A> + ?Sized>(
             Outcome::Failed(format!("the estimator panicked: {msg}"))
         }
     };
+    if let Some(p) = pruner {
+        p.lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .finish(trial.id, &outcome);
+    }
     Done {
         trial,
         worker,
@@ -98,14 +122,16 @@ pub(crate) struct Inline<'e, A, E: ?Sized> {
     estimator: &'e mut E,
     queue: VecDeque<Trial<A>>,
     started: Option<Trial<A>>,
+    pruner: Option<SharedPruner>,
 }
 
 impl<'e, A, E: ?Sized> Inline<'e, A, E> {
-    pub fn new(estimator: &'e mut E) -> Self {
+    pub fn new(estimator: &'e mut E, pruner: Option<SharedPruner>) -> Self {
         Self {
             estimator,
             queue: VecDeque::new(),
             started: None,
+            pruner,
         }
     }
 }
@@ -121,7 +147,8 @@ impl<A, E: Estimator<A> + ?Sized> Pool<A> for Inline<'_, A, E> {
 
     fn next(&mut self) -> Option<Event<A>> {
         if let Some(trial) = self.started.take() {
-            return Some(Event::Finished(evaluate(self.estimator, trial, 0)));
+            let done = evaluate(self.estimator, trial, 0, self.pruner.as_ref());
+            return Some(Event::Finished(done));
         }
         let trial = self.queue.pop_front()?;
         let id = trial.id;
@@ -145,6 +172,7 @@ impl<A: Send> Threaded<A> {
         scope: &'scope Scope<'scope, '_>,
         workers: usize,
         factory: &'scope F,
+        pruner: Option<SharedPruner>,
     ) -> std::io::Result<Self>
     where
         A: 'scope,
@@ -157,6 +185,7 @@ impl<A: Send> Threaded<A> {
         for worker in 0..workers {
             let queue = Arc::clone(&queue);
             let report = report.clone();
+            let pruner = pruner.clone();
             std::thread::Builder::new()
                 .name(format!("nas-worker-{worker}"))
                 .spawn_scoped(scope, move || {
@@ -173,7 +202,7 @@ impl<A: Send> Threaded<A> {
                         if report.send(started).is_err() {
                             break;
                         }
-                        let done = evaluate(&mut estimator, trial, worker);
+                        let done = evaluate(&mut estimator, trial, worker, pruner.as_ref());
                         if report.send(Event::Finished(done)).is_err() {
                             break;
                         }
