@@ -8,6 +8,7 @@
 
 pub mod backend;
 pub mod darts_net;
+pub mod darts_search;
 pub mod data;
 pub mod error;
 pub mod fast;
