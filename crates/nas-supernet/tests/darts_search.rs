@@ -152,7 +152,7 @@ fn alphas_move_toward_the_clearly_best_operation() {
 }
 
 fn digits() -> ImageDataset {
-    ImageDataset::digits().sample(64, 0)
+    ImageDataset::digits().sample(32, 0)
 }
 
 fn tiny_nb201() -> SupernetConfig {
@@ -190,7 +190,7 @@ fn tiny_search(space: SupernetConfig, method: Method) -> (String, Vec<Vec<Vec<f3
     let config = SearchConfig {
         method,
         epochs: 1,
-        batch_size: 32,
+        batch_size: 16,
         seed: 5,
         ..SearchConfig::default()
     };

@@ -217,7 +217,7 @@ pub struct StepStats {
     /// Wall time of the step, in seconds.
     pub seconds: f64,
     /// The most heap bytes in use during the step (with
-    /// [`memory::CountingAlloc`](super::memory::CountingAlloc) installed).
+    /// [`memory::CountingAlloc`] installed).
     pub peak_bytes: Option<usize>,
     /// `peak_bytes` minus the bytes in use when the step began: what the step itself needed.
     pub step_bytes: Option<usize>,
