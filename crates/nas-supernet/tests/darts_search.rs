@@ -379,3 +379,81 @@ fn invalid_settings_name_their_field() {
     });
     assert!(Searcher::<B, _>::new(bad_space, SearchConfig::default(), Default::default()).is_err());
 }
+
+#[test]
+fn derivation_follows_darts_and_nb201() {
+    use nas_space::darts::DartsOp;
+    use nas_space::nb201::Nb201Op;
+    use nas_supernet::darts_search::supernet::{derive_genotype, derive_nb201};
+    // Two nodes: edges (2←0), (2←1), (3←0), (3←1), (3←2); ops in PRIMITIVES order
+    // (none, max_pool, avg_pool, skip, sep3, sep5, dil3, dil5).
+    let row = |best: usize, p: f64| -> Vec<f64> {
+        let mut r = vec![(1.0 - p) / 7.0; 8];
+        r[best] = p;
+        r
+    };
+    let mut normal = vec![
+        row(4, 0.3),
+        row(3, 0.5),
+        row(6, 0.2),
+        row(3, 0.6),
+        row(5, 0.4),
+    ];
+    // `none` is strongest on (3←0) but never chosen: that edge's best other op counts.
+    normal[2] = vec![0.9, 0.0, 0.0, 0.0, 0.0, 0.0, 0.1, 0.0];
+    let reduce = vec![
+        row(1, 0.3),
+        row(2, 0.3),
+        row(1, 0.5),
+        row(2, 0.2),
+        row(7, 0.9),
+    ];
+    let g = derive_genotype(&normal, &reduce, 2, None);
+    assert_eq!(
+        g.normal,
+        vec![
+            (DartsOp::SkipConnect, 1),
+            (DartsOp::SepConv3x3, 0),
+            (DartsOp::SkipConnect, 1),
+            (DartsOp::SepConv5x5, 2),
+        ]
+    );
+    assert_eq!(
+        g.reduce[2..],
+        [(DartsOp::DilConv5x5, 2), (DartsOp::MaxPool3x3, 0)]
+    );
+    assert_eq!(g.normal_concat, vec![2, 3]);
+    // A cap of one skip connection replaces the weaker one (0.5 on (2←1)) by its next choice.
+    let capped = derive_genotype(&normal, &reduce, 2, Some(1));
+    assert_eq!(
+        capped
+            .normal
+            .iter()
+            .filter(|(o, _)| *o == DartsOp::SkipConnect)
+            .count(),
+        1
+    );
+    assert_eq!(capped.normal[2], (DartsOp::SkipConnect, 1));
+
+    // NAS-Bench-201: argmax per edge, `none` included.
+    let probs: Vec<Vec<f64>> = (0..6)
+        .map(|e| {
+            let mut r = vec![0.1; 5];
+            r[if e < 4 { 1 } else { e - 4 }] = 0.6 - e as f64 * 0.01;
+            r
+        })
+        .collect();
+    let a = derive_nb201(&probs, None);
+    assert_eq!(a.edges[..4], [Nb201Op::SkipConnect; 4]);
+    assert_eq!(a.edges[4], Nb201Op::None);
+    let capped = derive_nb201(&probs, Some(2));
+    assert_eq!(
+        capped
+            .edges
+            .iter()
+            .filter(|&&o| o == Nb201Op::SkipConnect)
+            .count(),
+        2
+    );
+    assert_eq!(capped.edges[..2], [Nb201Op::SkipConnect; 2]);
+}
