@@ -22,8 +22,8 @@ use clap::Parser;
 use nas::estimate::tabular::{Nb201Dataset, Nb201Table};
 use nas::space::nb201::{Nb201Arch, Nb201Space};
 use nas::strategy::{
-    BayesianOptimization, BayesianOptimizationConfig, Hamming, RandomSearch,
-    RegularizedEvolution, RegularizedEvolutionConfig, Search, Strategy, WeisfeilerLehman,
+    BayesianOptimization, BayesianOptimizationConfig, Hamming, RandomSearch, RegularizedEvolution,
+    RegularizedEvolutionConfig, Search, Strategy, WeisfeilerLehman,
 };
 use plotters::prelude::*;
 

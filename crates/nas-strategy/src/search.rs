@@ -46,8 +46,8 @@ use std::time::{Duration, Instant};
 use nas_estimate::Estimator;
 use nas_space::SearchSpace;
 
-use crate::pruner::Pruner;
 use crate::observe::{Observer, Progress, StartInfo};
+use crate::pruner::Pruner;
 use crate::{Strategy, StrategyError, Trial, TrialId};
 use pool::{Done, Event, Pool};
 

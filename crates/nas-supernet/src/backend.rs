@@ -142,10 +142,12 @@ fn wgpu_adapter_present() -> Result<(), String> {
         }
     };
     if adapters.is_empty() {
-        Err("wgpu finds no GPU adapter (no Vulkan, Metal or DX12 driver); install your GPU's \
+        Err(
+            "wgpu finds no GPU adapter (no Vulkan, Metal or DX12 driver); install your GPU's \
              driver, or Mesa's software Vulkan driver (`apt-get install mesa-vulkan-drivers`) to \
              run it on the CPU, or choose a CPU backend"
-            .into())
+                .into(),
+        )
     } else {
         Ok(())
     }
