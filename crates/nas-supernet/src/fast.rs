@@ -125,19 +125,34 @@ pub enum ConvImpl {
     Decomposed,
 }
 
-/// The implementation [`Conv`] uses on backend `B`: `NAS_CONV=native` or `NAS_CONV=decomposed`
+/// The implementation forced by `NAS_CONV` (`native` or `decomposed`), if any.
+fn forced_impl() -> Option<ConvImpl> {
+    static FORCED: std::sync::OnceLock<Option<ConvImpl>> = std::sync::OnceLock::new();
+    *FORCED.get_or_init(|| match std::env::var("NAS_CONV").as_deref() {
+        Ok("native") => Some(ConvImpl::Native),
+        Ok("decomposed") => Some(ConvImpl::Decomposed),
+        _ => None,
+    })
+}
+
+/// The implementation [`Conv`] uses for depthwise convolutions: the one `NAS_CONV` forces,
+/// else Burn's own. The k² shifted multiply-adds of the decomposed form win only narrowly on
+/// large inputs (138 against 171 ms forward and backward for a 3×3 depthwise layer on
+/// 64×16×32×32, `docs/benchmarks.md`) and lose by far on small ones, where each of their
+/// 3k² autodiff operations costs more than the arithmetic: a DARTS supernet step (C = 4,
+/// 5 cells, 16×3×8×8, first order) took 10.7 s decomposed and 3.1 s native.
+pub fn depthwise_impl<B: Backend>(_device: &B::Device) -> ConvImpl {
+    forced_impl().unwrap_or(ConvImpl::Native)
+}
+
+/// The implementation [`Conv`] uses on backend `B` (for dense convolutions; see
+/// [`depthwise_impl`] for depthwise ones): `NAS_CONV=native` or `NAS_CONV=decomposed`
 /// forces one; by default (`auto`) the decomposed form is used when training (autodiff) on the
 /// pure-Rust CPU backends, whose convolution backward is slow, and Burn's own everywhere else
 /// (its forward pass is faster on CPU, and GPU backends have native kernels).
 pub fn conv_impl<B: Backend>(device: &B::Device) -> ConvImpl {
-    static FORCED: std::sync::OnceLock<Option<ConvImpl>> = std::sync::OnceLock::new();
-    let forced = FORCED.get_or_init(|| match std::env::var("NAS_CONV").as_deref() {
-        Ok("native") => Some(ConvImpl::Native),
-        Ok("decomposed") => Some(ConvImpl::Decomposed),
-        _ => None,
-    });
-    if let Some(f) = forced {
-        return *f;
+    if let Some(f) = forced_impl() {
+        return f;
     }
     let name = B::name(device);
     if B::ad_enabled(device) && (name.contains("ndarray") || name.contains("flex")) {
@@ -253,7 +268,12 @@ impl<B: Backend> Conv<B> {
 
     /// Applies the convolution.
     pub fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
-        match conv_impl::<B>(&x.device()) {
+        let choice = if self.depthwise {
+            depthwise_impl::<B>(&x.device())
+        } else {
+            conv_impl::<B>(&x.device())
+        };
+        match choice {
             ConvImpl::Native => self.inner.forward(x),
             ConvImpl::Decomposed => {
                 let g = self.geometry();

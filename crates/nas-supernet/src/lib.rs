@@ -9,6 +9,7 @@
 pub mod backend;
 pub mod chain_net;
 pub mod darts_net;
+pub mod darts_search;
 pub mod data;
 pub mod error;
 pub mod fast;

@@ -1,0 +1,910 @@
+//! The bi-level search driver every method plugs into.
+//!
+//! One step ([`Searcher::step`]) first updates the alphas on a validation batch (first order:
+//! `∇α L_val(w, α)`; second order: the unrolled gradient of DARTS), then the weights on a
+//! training batch with the new alphas. [`Searcher::run`] splits the training data in two halves
+//! (weights, alphas), runs the epochs (and P-DARTS' stages), applies the schedules, and reports
+//! every epoch. A NaN or infinite loss or gradient stops the search with
+//! [`SearchError::Diverged`]; the searcher then still holds the alphas and weights of the last
+//! good step.
+
+use std::time::Instant;
+
+use burn::data::dataloader::DataLoaderBuilder;
+use burn::module::{AutodiffModule, Module, ModuleMapper, ModuleVisitor, Param};
+use burn::nn::loss::CrossEntropyLossConfig;
+use burn::optim::adaptor::OptimizerAdaptor;
+use burn::optim::decay::WeightDecayConfig;
+use burn::optim::momentum::MomentumConfig;
+use burn::optim::{Adam, AdamConfig, GradientsParams, Optimizer, Sgd, SgdConfig};
+use burn::tensor::backend::{AutodiffBackend, Backend};
+use burn::tensor::{Device, ElementConversion, Int, Tensor};
+use serde::{Deserialize, Serialize};
+
+use super::SearchError;
+use super::alphas::{Alphas, ArchLayout, ArchMask, ArchProbabilities, ArchWeights, Relaxation};
+use super::memory;
+use super::method::Method;
+use super::supernet::{SearchNetwork, SupernetBuilder};
+use crate::data::{Augment, ImageBatch, ImageBatcher, ImageDataset};
+use crate::network::{mix_seed, seeded};
+
+/// The weights' optimizer: SGD with momentum, weight decay, cosine learning rate per step,
+/// gradient clipping by global norm (DARTS' settings by default).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WeightOptimConfig {
+    /// Initial learning rate (DARTS: 0.025).
+    pub learning_rate: f64,
+    /// Final learning rate of the cosine schedule (DARTS: 0.001).
+    pub min_learning_rate: f64,
+    /// Momentum (DARTS: 0.9).
+    pub momentum: f64,
+    /// L2 weight decay (DARTS: 3e-4).
+    pub weight_decay: f64,
+    /// Clip the weights' gradient to this global norm (DARTS: 5); `None`: off.
+    pub grad_clip: Option<f64>,
+}
+
+impl Default for WeightOptimConfig {
+    fn default() -> Self {
+        Self {
+            learning_rate: 0.025,
+            min_learning_rate: 0.001,
+            momentum: 0.9,
+            weight_decay: 3e-4,
+            grad_clip: Some(5.0),
+        }
+    }
+}
+
+/// The alphas' optimizer: Adam with L2 weight decay (DARTS' settings by default).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AlphaOptimConfig {
+    /// Learning rate (DARTS: 3e-4).
+    pub learning_rate: f64,
+    /// Adam's β1 (DARTS: 0.5).
+    pub beta1: f64,
+    /// Adam's β2 (DARTS: 0.999).
+    pub beta2: f64,
+    /// L2 weight decay (DARTS: 1e-3).
+    pub weight_decay: f64,
+    /// Standard deviation of the initial alphas (DARTS: 1e-3).
+    pub init_std: f64,
+}
+
+impl Default for AlphaOptimConfig {
+    fn default() -> Self {
+        Self {
+            learning_rate: 3e-4,
+            beta1: 0.5,
+            beta2: 0.999,
+            weight_decay: 1e-3,
+            init_std: 1e-3,
+        }
+    }
+}
+
+/// Configuration of a search.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SearchConfig {
+    /// The method.
+    pub method: Method,
+    /// Epochs (per stage for P-DARTS). DARTS: 50.
+    pub epochs: usize,
+    /// Batch size of both halves. DARTS: 64.
+    pub batch_size: usize,
+    /// The weights' optimizer.
+    pub weights: WeightOptimConfig,
+    /// The alphas' optimizer.
+    pub alphas: AlphaOptimConfig,
+    /// Fraction of the training data that trains the weights; the rest trains the alphas.
+    /// DARTS: 0.5.
+    pub train_portion: f64,
+    /// Augmentation of both halves (DARTS on CIFAR: random crop and flip).
+    pub augment: Augment,
+    /// Seed of initialization, data order, Gumbel noise and dropout.
+    pub seed: u64,
+}
+
+impl Default for SearchConfig {
+    /// First-order DARTS with the paper's settings (50 epochs, batch 64).
+    fn default() -> Self {
+        Self {
+            method: Method::Darts,
+            epochs: 50,
+            batch_size: 64,
+            weights: WeightOptimConfig::default(),
+            alphas: AlphaOptimConfig::default(),
+            train_portion: 0.5,
+            augment: Augment::default(),
+            seed: 0,
+        }
+    }
+}
+
+impl SearchConfig {
+    /// Checks every value; the error names the field.
+    pub fn check(&self) -> Result<(), SearchError> {
+        let bad = |field: &'static str, reason: &str| {
+            Err(SearchError::InvalidConfig {
+                field,
+                reason: reason.to_string(),
+            })
+        };
+        let positive = |v: f64| v > 0.0 && v.is_finite();
+        self.method.check()?;
+        if self.epochs == 0 {
+            return bad("epochs", "must be at least 1");
+        }
+        if self.batch_size == 0 {
+            return bad("batch_size", "must be at least 1");
+        }
+        let w = &self.weights;
+        if !positive(w.learning_rate) {
+            return bad("weights.learning_rate", "must be positive and finite");
+        }
+        if !(0.0..=w.learning_rate).contains(&w.min_learning_rate) {
+            return bad("weights.min_learning_rate", "must be in [0, learning_rate]");
+        }
+        if !(0.0..1.0).contains(&w.momentum) {
+            return bad("weights.momentum", "must be in [0, 1)");
+        }
+        if !(w.weight_decay >= 0.0 && w.weight_decay.is_finite()) {
+            return bad("weights.weight_decay", "must be ≥ 0 and finite");
+        }
+        if w.grad_clip.is_some_and(|c| !positive(c)) {
+            return bad("weights.grad_clip", "must be positive");
+        }
+        let a = &self.alphas;
+        if !positive(a.learning_rate) {
+            return bad("alphas.learning_rate", "must be positive and finite");
+        }
+        if !(0.0..1.0).contains(&a.beta1) || !(0.0..1.0).contains(&a.beta2) {
+            return bad("alphas.beta1/beta2", "must be in [0, 1)");
+        }
+        if !(a.weight_decay >= 0.0 && a.weight_decay.is_finite()) {
+            return bad("alphas.weight_decay", "must be ≥ 0 and finite");
+        }
+        if !(a.init_std >= 0.0 && a.init_std.is_finite()) {
+            return bad("alphas.init_std", "must be ≥ 0 and finite");
+        }
+        if !(self.train_portion > 0.0 && self.train_portion < 1.0) {
+            return bad("train_portion", "must be in (0, 1): both halves need data");
+        }
+        Ok(())
+    }
+
+    /// The weights' learning rate at `step` of `total` (cosine annealing).
+    pub fn learning_rate_at(&self, step: usize, total: usize) -> f64 {
+        let w = &self.weights;
+        let t = step as f64 / total.max(1) as f64;
+        w.min_learning_rate
+            + 0.5
+                * (w.learning_rate - w.min_learning_rate)
+                * (1.0 + (std::f64::consts::PI * t).cos())
+    }
+}
+
+/// The schedule values of one step.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct StepContext {
+    /// The weights' learning rate.
+    pub learning_rate: f64,
+    /// How alphas weight the operations.
+    pub relaxation: Relaxation,
+    /// Dropout on skip connections (P-DARTS).
+    pub skip_dropout: f64,
+    /// Whether the alphas learn in this step.
+    pub update_alphas: bool,
+}
+
+/// What one step measured.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct StepStats {
+    /// Loss of the weight step (training half).
+    pub train_loss: f64,
+    /// Correct predictions of the weight step.
+    pub train_correct: usize,
+    /// Images of the weight step.
+    pub train_seen: usize,
+    /// Loss of the alpha step (validation half; at the unrolled weights for second order;
+    /// NaN when the alphas did not learn in this step).
+    pub valid_loss: f64,
+    /// Correct predictions of the alpha step.
+    pub valid_correct: usize,
+    /// Images of the alpha step.
+    pub valid_seen: usize,
+    /// Wall time of the step, in seconds.
+    pub seconds: f64,
+    /// The most heap bytes in use during the step (with
+    /// [`memory::CountingAlloc`] installed).
+    pub peak_bytes: Option<usize>,
+    /// `peak_bytes` minus the bytes in use when the step began: what the step itself needed.
+    pub step_bytes: Option<usize>,
+}
+
+/// One epoch of a search.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EpochReport {
+    /// Stage (0 except for P-DARTS).
+    pub stage: usize,
+    /// Epoch within the stage (0-based).
+    pub epoch: usize,
+    /// Mean loss of the weight steps.
+    pub train_loss: f64,
+    /// Accuracy (%) of the weight steps.
+    pub train_accuracy: f64,
+    /// Mean loss of the alpha steps (NaN when the alphas did not learn).
+    pub valid_loss: f64,
+    /// Accuracy (%) of the alpha steps.
+    pub valid_accuracy: f64,
+    /// The relaxation's temperature.
+    pub tau: f64,
+    /// Dropout on skip connections.
+    pub skip_dropout: f64,
+    /// Candidate operations left, over all edges.
+    pub alive_ops: usize,
+    /// Mean wall time of a step, in seconds.
+    pub step_seconds: f64,
+    /// Wall time of the epoch, in seconds.
+    pub seconds: f64,
+    /// The largest [`StepStats::peak_bytes`] of the epoch.
+    pub peak_bytes: Option<usize>,
+    /// The largest [`StepStats::step_bytes`] of the epoch.
+    pub step_bytes: Option<usize>,
+    /// Softmaxed alphas after the epoch.
+    pub probabilities: ArchProbabilities,
+    /// The architecture derived after the epoch, in its published text format.
+    pub derived: String,
+}
+
+/// The result of a finished search.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SearchReport<A> {
+    /// The derived architecture.
+    pub derived: A,
+    /// Softmaxed final alphas.
+    pub probabilities: ArchProbabilities,
+    /// Final alphas, `[kind][edge][op]`.
+    pub alphas: Vec<Vec<Vec<f32>>>,
+    /// The final mask of candidate operations.
+    pub mask: ArchMask,
+    /// Every epoch.
+    pub epochs: Vec<EpochReport>,
+}
+
+type WeightOptim<B, N> = OptimizerAdaptor<Sgd<<B as AutodiffBackend>::InnerBackend>, N, B>;
+type AlphaOptim<B> = OptimizerAdaptor<Adam, Alphas<B>, B>;
+
+/// A differentiable architecture search over the space of `S`.
+pub struct Searcher<B, S>
+where
+    B: AutodiffBackend,
+    S: SupernetBuilder<B>,
+    S::Network: AutodiffModule<B>,
+{
+    builder: S,
+    config: SearchConfig,
+    layout: ArchLayout,
+    net: S::Network,
+    alphas: Alphas<B>,
+    mask: ArchMask,
+    w_optim: WeightOptim<B, S::Network>,
+    a_optim: AlphaOptim<B>,
+    device: Device<B>,
+    stage: usize,
+    epoch: usize,
+    steps: usize,
+}
+
+impl<B, S> Searcher<B, S>
+where
+    B: AutodiffBackend,
+    S: SupernetBuilder<B>,
+    S::Network: AutodiffModule<B>,
+{
+    /// A search over `builder`'s space with `config`, on `device`: the supernet of the first
+    /// stage with every operation alive, fresh alphas and optimizers, all seeded.
+    pub fn new(builder: S, config: SearchConfig, device: Device<B>) -> Result<Self, SearchError> {
+        config.check()?;
+        let layout = builder.layout();
+        let mask = layout.full_mask();
+        let extra = first_extra(&config.method);
+        let net = seeded(&device, config.seed, || {
+            builder.build(extra, &mask, &device)
+        })?;
+        let alphas = Alphas::new(
+            &layout,
+            config.alphas.init_std,
+            mix_seed(config.seed, 0, 3),
+            &device,
+        );
+        let (w_optim, a_optim) = optimizers(&config);
+        Ok(Self {
+            builder,
+            config,
+            layout,
+            net,
+            alphas,
+            mask,
+            w_optim,
+            a_optim,
+            device,
+            stage: 0,
+            epoch: 0,
+            steps: 0,
+        })
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &SearchConfig {
+        &self.config
+    }
+
+    /// The shape of the alphas.
+    pub fn layout(&self) -> &ArchLayout {
+        &self.layout
+    }
+
+    /// The candidate operations left.
+    pub fn mask(&self) -> &ArchMask {
+        &self.mask
+    }
+
+    /// The supernet (its weights after the last good step).
+    pub fn network(&self) -> &S::Network {
+        &self.net
+    }
+
+    /// The alphas (after the last good step).
+    pub fn alphas(&self) -> &Alphas<B> {
+        &self.alphas
+    }
+
+    /// The space's builder.
+    pub fn builder(&self) -> &S {
+        &self.builder
+    }
+
+    /// Steps taken so far.
+    pub fn steps(&self) -> usize {
+        self.steps
+    }
+
+    /// Softmaxed alphas over the alive operations.
+    pub fn probabilities(&self) -> ArchProbabilities {
+        ArchProbabilities::from_tables(&self.alphas.to_tables(), &self.mask)
+    }
+
+    /// The architecture the current alphas select.
+    pub fn derive(&self) -> S::Arch {
+        self.builder
+            .derive(&self.probabilities(), self.config.method.max_skip())
+    }
+
+    fn diverged(&self, what: &'static str, value: f64) -> SearchError {
+        SearchError::Diverged {
+            stage: self.stage,
+            epoch: self.epoch,
+            step: self.steps,
+            what,
+            value,
+        }
+    }
+
+    fn weights_of(
+        &self,
+        alphas: &Alphas<B>,
+        detach: bool,
+        ctx: &StepContext,
+        seed: u64,
+    ) -> ArchWeights<B> {
+        let values: Vec<Tensor<B, 2>> = alphas
+            .cells
+            .iter()
+            .map(|p| if detach { p.val().detach() } else { p.val() })
+            .collect();
+        ArchWeights::new(&values, &self.mask, ctx.relaxation, ctx.skip_dropout, seed)
+    }
+
+    /// One bi-level step: the alphas learn on `valid` (unless `ctx.update_alphas` is false),
+    /// then the weights on `train`. Nothing changes when it fails.
+    pub fn step(
+        &mut self,
+        train: &ImageBatch<B>,
+        valid: &ImageBatch<B>,
+        ctx: &StepContext,
+    ) -> Result<StepStats, SearchError> {
+        let start = Instant::now();
+        let base = memory::bytes_in_use();
+        memory::reset_peak();
+        let seed = mix_seed(self.config.seed, self.steps as u64, 5);
+        let loss_fn = CrossEntropyLossConfig::new().init(&self.device);
+        let mut stats = StepStats {
+            valid_loss: f64::NAN,
+            ..StepStats::default()
+        };
+
+        // Alpha step.
+        let (alphas, a_optim) = if ctx.update_alphas {
+            let (grads, loss, correct) = match self.config.method.unrolled() {
+                Some(u) => {
+                    let xi = u.xi.unwrap_or(ctx.learning_rate);
+                    self.unrolled_grads(train, valid, ctx, xi, u.epsilon, seed)?
+                }
+                None => {
+                    // The weights need no gradient here: only the alphas learn.
+                    let net = self.net.clone().no_grad();
+                    let w = self.weights_of(&self.alphas, false, ctx, mix_seed(seed, 1, 0));
+                    let logits = net.search_logits(valid.images.clone(), &w);
+                    let correct = count_correct(logits.clone(), valid.targets.clone());
+                    let loss = loss_fn.forward(logits, valid.targets.clone());
+                    let value = scalar(loss.clone());
+                    if !value.is_finite() {
+                        return Err(self.diverged("validation loss", value));
+                    }
+                    let grads = GradientsParams::from_grads(loss.backward(), &self.alphas);
+                    (grads, value, correct)
+                }
+            };
+            let norm = global_norm::<B, _>(&grads, &self.alphas);
+            if !norm.is_finite() {
+                return Err(self.diverged("alphas' gradient norm", norm));
+            }
+            stats.valid_loss = loss;
+            stats.valid_correct = correct;
+            stats.valid_seen = valid.targets.dims()[0];
+            let mut a_optim = self.a_optim.clone();
+            let alphas = a_optim.step(self.config.alphas.learning_rate, self.alphas.clone(), grads);
+            (alphas, Some(a_optim))
+        } else {
+            (self.alphas.clone(), None)
+        };
+
+        // Weight step, with the new alphas held fixed.
+        let w = self.weights_of(&alphas, true, ctx, mix_seed(seed, 2, 0));
+        let logits = self.net.search_logits(train.images.clone(), &w);
+        stats.train_correct = count_correct(logits.clone(), train.targets.clone());
+        stats.train_seen = train.targets.dims()[0];
+        let loss = loss_fn.forward(logits, train.targets.clone());
+        stats.train_loss = scalar(loss.clone());
+        if !stats.train_loss.is_finite() {
+            return Err(self.diverged("training loss", stats.train_loss));
+        }
+        let mut grads = GradientsParams::from_grads(loss.backward(), &self.net);
+        let norm = global_norm::<B, _>(&grads, &self.net);
+        if !norm.is_finite() {
+            return Err(self.diverged("weights' gradient norm", norm));
+        }
+        if let Some(max) = self.config.weights.grad_clip
+            && norm > max
+        {
+            scale_grads::<B, _>(&mut grads, &self.net, max / (norm + 1e-6));
+        }
+        let mut w_optim = self.w_optim.clone();
+        let net = w_optim.step(ctx.learning_rate, self.net.clone(), grads);
+
+        self.net = net;
+        self.w_optim = w_optim;
+        self.alphas = alphas;
+        if let Some(a) = a_optim {
+            self.a_optim = a;
+        }
+        self.steps += 1;
+        stats.seconds = start.elapsed().as_secs_f64();
+        stats.peak_bytes = memory::peak_bytes();
+        stats.step_bytes = match (stats.peak_bytes, base) {
+            (Some(p), Some(b)) => Some(p.saturating_sub(b)),
+            _ => None,
+        };
+        Ok(stats)
+    }
+
+    /// DARTS' unrolled gradient of the alphas (`architect.py`, `_backward_step_unrolled`):
+    /// `∇α L_val(w', α) − ξ · (∇α L_train(w⁺, α) − ∇α L_train(w⁻, α)) / 2ε` with
+    /// `w' = w − ξ(∇w L_train(w, α) + λw)`, `w± = w ± ε ∇w' L_val(w', α)` and
+    /// `ε = epsilon / ‖∇w' L_val(w', α)‖`. (The reference also adds the SGD momentum buffer to
+    /// the virtual step; the paper's equation, followed here, does not.)
+    fn unrolled_grads(
+        &self,
+        train: &ImageBatch<B>,
+        valid: &ImageBatch<B>,
+        ctx: &StepContext,
+        xi: f64,
+        epsilon: f64,
+        seed: u64,
+    ) -> Result<(GradientsParams, f64, usize), SearchError> {
+        let loss_fn = CrossEntropyLossConfig::new().init(&self.device);
+        // ∇w L_train(w, α), alphas fixed.
+        let w = self.weights_of(&self.alphas, true, ctx, mix_seed(seed, 3, 0));
+        let loss = loss_fn.forward(
+            self.net.search_logits(train.images.clone(), &w),
+            train.targets.clone(),
+        );
+        let value = scalar(loss.clone());
+        if !value.is_finite() {
+            return Err(self.diverged("training loss (unrolling)", value));
+        }
+        let g = GradientsParams::from_grads(loss.backward(), &self.net);
+        let unrolled = self.net.clone().map(&mut Shift::<B> {
+            grads: &g,
+            scale: -xi,
+            decay: self.config.weights.weight_decay,
+            require_grad: true,
+            _b: std::marker::PhantomData,
+        });
+
+        // L_val(w', α): gradients for the alphas and for w'.
+        let w = self.weights_of(&self.alphas, false, ctx, mix_seed(seed, 4, 0));
+        let logits = unrolled.search_logits(valid.images.clone(), &w);
+        let correct = count_correct(logits.clone(), valid.targets.clone());
+        let loss = loss_fn.forward(logits, valid.targets.clone());
+        let loss_value = scalar(loss.clone());
+        if !loss_value.is_finite() {
+            return Err(self.diverged("validation loss (unrolled)", loss_value));
+        }
+        let mut grads = loss.backward();
+        let d_alpha = GradientsParams::from_module(&mut grads, &self.alphas);
+        let d_w = GradientsParams::from_module(&mut grads, &unrolled);
+        let norm = global_norm::<B, _>(&d_w, &unrolled);
+        if !norm.is_finite() {
+            return Err(self.diverged("unrolled weights' gradient norm", norm));
+        }
+
+        // Hessian-vector product by central differences.
+        let hvp = if norm > 0.0 {
+            let r = epsilon / norm;
+            let alpha_grad_at = |scale: f64| {
+                let net = self.net.clone().map(&mut Shift::<B> {
+                    grads: &d_w,
+                    scale,
+                    decay: 0.0,
+                    require_grad: false,
+                    _b: std::marker::PhantomData,
+                });
+                // The same noise and masks for both sides of the difference.
+                let w = self.weights_of(&self.alphas, false, ctx, mix_seed(seed, 3, 1));
+                let loss = loss_fn.forward(
+                    net.search_logits(train.images.clone(), &w),
+                    train.targets.clone(),
+                );
+                GradientsParams::from_grads(loss.backward(), &self.alphas)
+            };
+            let plus = alpha_grad_at(r);
+            let minus = alpha_grad_at(-r);
+            Some((plus, minus, r))
+        } else {
+            None
+        };
+        let mut out = GradientsParams::new();
+        for p in &self.alphas.cells {
+            let Some(da) = d_alpha.get::<B::InnerBackend, 2>(p.id) else {
+                continue;
+            };
+            let g = match &hvp {
+                Some((plus, minus, r)) => {
+                    match (
+                        plus.get::<B::InnerBackend, 2>(p.id),
+                        minus.get::<B::InnerBackend, 2>(p.id),
+                    ) {
+                        (Some(gp), Some(gm)) => da - (gp - gm).mul_scalar(xi / (2.0 * r)),
+                        _ => da,
+                    }
+                }
+                None => da,
+            };
+            out.register::<B::InnerBackend, 2>(p.id, g);
+        }
+        Ok((out, loss_value, correct))
+    }
+
+    /// Runs the whole search on `data` (the training set: it is split into the weights' and
+    /// the alphas' halves), calling `observer` after every epoch. On
+    /// [`SearchError::Diverged`] the searcher keeps the last good alphas and weights.
+    pub fn run(
+        &mut self,
+        data: &ImageDataset,
+        mut observer: impl FnMut(&EpochReport),
+    ) -> Result<SearchReport<S::Arch>, SearchError> {
+        let cfg = self.config.clone();
+        let (w_data, a_data) = data.split(cfg.train_portion, cfg.seed)?;
+        if w_data.is_empty() || a_data.is_empty() {
+            return Err(SearchError::Data(format!(
+                "{} images are too few to split into two non-empty halves",
+                data.len()
+            )));
+        }
+        let normalize = data.channel_stats();
+        let batcher = |seed: u64| -> Result<ImageBatcher, SearchError> {
+            Ok(ImageBatcher::new(data.shape())
+                .with_normalize(normalize.clone())?
+                .with_augment(cfg.augment, seed))
+        };
+        let loader = |set: &ImageDataset, seed: u64| -> Result<_, SearchError> {
+            Ok(
+                DataLoaderBuilder::<B, _, ImageBatch<B>>::new(batcher(seed)?)
+                    .batch_size(cfg.batch_size)
+                    .shuffle(seed)
+                    .num_workers(1)
+                    .set_device(self.device.clone())
+                    .build(set.clone()),
+            )
+        };
+        let w_loader = loader(&w_data, mix_seed(cfg.seed, 1, 9))?;
+        let a_loader = loader(&a_data, mix_seed(cfg.seed, 2, 9))?;
+        let steps_per_epoch = w_data
+            .len()
+            .div_ceil(cfg.batch_size)
+            .min(a_data.len().div_ceil(cfg.batch_size));
+        let total = steps_per_epoch * cfg.epochs;
+        let mut epochs = Vec::new();
+        for stage in 0..cfg.method.stages() {
+            if stage > 0 {
+                self.next_stage(stage)?;
+            }
+            self.stage = stage;
+            for epoch in 0..cfg.epochs {
+                self.epoch = epoch;
+                let start = Instant::now();
+                if let Method::Asap(a) = &cfg.method
+                    && epoch > 0
+                {
+                    let tau = a.tau0 * a.beta.powi(epoch as i32);
+                    self.prune_below(a.threshold, tau);
+                }
+                let relaxation = cfg.method.relaxation(epoch, cfg.epochs);
+                let skip_dropout = cfg.method.skip_dropout(stage, epoch, cfg.epochs);
+                let update_alphas = cfg.method.updates_alphas(epoch);
+                let mut sum = StepStats::default();
+                let (mut tl, mut vl, mut n) = (0.0, 0.0, 0usize);
+                let (mut peak, mut step_peak) = (None::<usize>, None::<usize>);
+                for (i, (tb, vb)) in w_loader.iter().zip(a_loader.iter()).enumerate() {
+                    let ctx = StepContext {
+                        learning_rate: cfg.learning_rate_at(epoch * steps_per_epoch + i, total),
+                        relaxation,
+                        skip_dropout,
+                        update_alphas,
+                    };
+                    let s = self.step(&tb, &vb, &ctx)?;
+                    tl += s.train_loss * s.train_seen as f64;
+                    vl += s.valid_loss * s.valid_seen as f64;
+                    sum.train_seen += s.train_seen;
+                    sum.train_correct += s.train_correct;
+                    sum.valid_seen += s.valid_seen;
+                    sum.valid_correct += s.valid_correct;
+                    sum.seconds += s.seconds;
+                    peak = max_opt(peak, s.peak_bytes);
+                    step_peak = max_opt(step_peak, s.step_bytes);
+                    n += 1;
+                }
+                let pct = |c: usize, s: usize| 100.0 * c as f64 / s.max(1) as f64;
+                let report = EpochReport {
+                    stage,
+                    epoch,
+                    train_loss: tl / sum.train_seen.max(1) as f64,
+                    train_accuracy: pct(sum.train_correct, sum.train_seen),
+                    valid_loss: if sum.valid_seen > 0 {
+                        vl / sum.valid_seen as f64
+                    } else {
+                        f64::NAN
+                    },
+                    valid_accuracy: pct(sum.valid_correct, sum.valid_seen),
+                    tau: match relaxation {
+                        Relaxation::Softmax { tau }
+                        | Relaxation::GumbelSoft { tau }
+                        | Relaxation::GumbelHard { tau } => tau,
+                    },
+                    skip_dropout,
+                    alive_ops: self.mask.count(),
+                    step_seconds: sum.seconds / n.max(1) as f64,
+                    seconds: start.elapsed().as_secs_f64(),
+                    peak_bytes: peak,
+                    step_bytes: step_peak,
+                    probabilities: self.probabilities(),
+                    derived: self.derive().to_string(),
+                };
+                observer(&report);
+                epochs.push(report);
+            }
+        }
+        Ok(SearchReport {
+            derived: self.derive(),
+            probabilities: self.probabilities(),
+            alphas: self.alphas.to_tables(),
+            mask: self.mask.clone(),
+            epochs,
+        })
+    }
+
+    /// ASAP: masks the operations whose weight `softmax(α / τ)` is below `threshold / N`,
+    /// keeping at least the strongest operation of every edge.
+    fn prune_below(&mut self, threshold: f64, tau: f64) {
+        let tables = self.alphas.to_tables();
+        let scaled: Vec<Vec<Vec<f32>>> = tables
+            .iter()
+            .map(|c| {
+                c.iter()
+                    .map(|e| e.iter().map(|&a| (f64::from(a) / tau) as f32).collect())
+                    .collect()
+            })
+            .collect();
+        let probs = ArchProbabilities::from_tables(&scaled, &self.mask);
+        for (k, cell) in probs.cells.iter().enumerate() {
+            for (e, row) in cell.iter().enumerate() {
+                let limit = threshold / row.len().max(1) as f64;
+                let best = super::alphas::argmax_alive(
+                    &row.iter().map(|&p| p as f32).collect::<Vec<_>>(),
+                    |o| self.mask.alive(k, e, o),
+                );
+                for (o, &p) in row.iter().enumerate() {
+                    if o != best && p < limit {
+                        self.mask.cells[k][e][o] = false;
+                    }
+                }
+            }
+        }
+    }
+
+    /// P-DARTS: keeps the strongest `keep` operations of every edge, then builds the deeper
+    /// supernet of `stage` with those operations, fresh alphas and fresh optimizers.
+    fn next_stage(&mut self, stage: usize) -> Result<(), SearchError> {
+        let Method::Pdarts(p) = &self.config.method else {
+            return Ok(());
+        };
+        let keep = p.keep[stage - 1];
+        let extra = p.add_cells[stage];
+        let probs = self.probabilities();
+        for (k, cell) in probs.cells.iter().enumerate() {
+            for (e, row) in cell.iter().enumerate() {
+                let mut order: Vec<usize> = (0..row.len())
+                    .filter(|&o| self.mask.alive(k, e, o))
+                    .collect();
+                order.sort_by(|&a, &b| row[b].total_cmp(&row[a]));
+                for &o in order.iter().skip(keep) {
+                    self.mask.cells[k][e][o] = false;
+                }
+            }
+        }
+        let seed = mix_seed(self.config.seed, stage as u64, 4);
+        self.net = seeded(&self.device, seed, || {
+            self.builder.build(extra, &self.mask, &self.device)
+        })?;
+        self.alphas = Alphas::new(
+            &self.layout,
+            self.config.alphas.init_std,
+            mix_seed(seed, 0, 3),
+            &self.device,
+        );
+        let (w, a) = optimizers(&self.config);
+        self.w_optim = w;
+        self.a_optim = a;
+        Ok(())
+    }
+}
+
+fn first_extra(method: &Method) -> usize {
+    match method {
+        Method::Pdarts(p) => p.add_cells.first().copied().unwrap_or(0),
+        _ => 0,
+    }
+}
+
+fn optimizers<B: AutodiffBackend, N: AutodiffModule<B>>(
+    config: &SearchConfig,
+) -> (WeightOptim<B, N>, AlphaOptim<B>) {
+    let w = &config.weights;
+    let momentum = MomentumConfig::new()
+        .with_momentum(w.momentum)
+        .with_dampening(0.0);
+    let sgd = SgdConfig::new()
+        .with_momentum(Some(momentum))
+        .with_weight_decay(Some(WeightDecayConfig::new(w.weight_decay as f32)))
+        .init::<B, N>();
+    let a = &config.alphas;
+    let adam = AdamConfig::new()
+        .with_beta_1(a.beta1 as f32)
+        .with_beta_2(a.beta2 as f32)
+        .with_epsilon(1e-8)
+        .with_weight_decay(Some(WeightDecayConfig::new(a.weight_decay as f32)))
+        .init::<B, Alphas<B>>();
+    (sgd, adam)
+}
+
+fn max_opt(a: Option<usize>, b: Option<usize>) -> Option<usize> {
+    match (a, b) {
+        (Some(x), Some(y)) => Some(x.max(y)),
+        (x, None) => x,
+        (None, y) => y,
+    }
+}
+
+fn scalar<B: Backend>(t: Tensor<B, 1>) -> f64 {
+    t.into_scalar().elem()
+}
+
+fn count_correct<B: Backend>(logits: Tensor<B, 2>, targets: Tensor<B, 1, Int>) -> usize {
+    let pred = logits.argmax(1).flatten::<1>(0, 1);
+    let c: i64 = pred.equal(targets).int().sum().into_scalar().elem();
+    c as usize
+}
+
+/// The global L2 norm of the gradients of `module`'s parameters (one read back).
+fn global_norm<B: AutodiffBackend, M: AutodiffModule<B>>(
+    grads: &GradientsParams,
+    module: &M,
+) -> f64 {
+    struct Norm<'a, B: AutodiffBackend> {
+        grads: &'a GradientsParams,
+        sum: Option<Tensor<B::InnerBackend, 1>>,
+    }
+    impl<B: AutodiffBackend> ModuleVisitor<B> for Norm<'_, B> {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
+            if let Some(g) = self.grads.get::<B::InnerBackend, D>(param.id) {
+                let s = g.square().sum();
+                self.sum = Some(match self.sum.take() {
+                    Some(acc) => acc + s,
+                    None => s,
+                });
+            }
+        }
+    }
+    let mut v = Norm::<B> { grads, sum: None };
+    module.visit(&mut v);
+    v.sum.map_or(0.0, |s| scalar(s).sqrt())
+}
+
+/// Multiplies every gradient of `module`'s parameters by `factor`.
+fn scale_grads<B: AutodiffBackend, M: AutodiffModule<B>>(
+    grads: &mut GradientsParams,
+    module: &M,
+    factor: f64,
+) {
+    struct Scale<'a, B> {
+        grads: &'a mut GradientsParams,
+        factor: f64,
+        _b: std::marker::PhantomData<B>,
+    }
+    impl<B: AutodiffBackend> ModuleVisitor<B> for Scale<'_, B> {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
+            if let Some(g) = self.grads.remove::<B::InnerBackend, D>(param.id) {
+                self.grads
+                    .register::<B::InnerBackend, D>(param.id, g.mul_scalar(self.factor));
+            }
+        }
+    }
+    module.visit(&mut Scale::<B> {
+        grads,
+        factor,
+        _b: std::marker::PhantomData,
+    });
+}
+
+/// Maps every parameter `p` that has a gradient `g` to `p + scale · (g + decay · p)` (same
+/// parameter id), tracked by autodiff when `require_grad`; other parameters are unchanged.
+struct Shift<'a, B> {
+    grads: &'a GradientsParams,
+    scale: f64,
+    decay: f64,
+    require_grad: bool,
+    _b: std::marker::PhantomData<B>,
+}
+
+impl<B: AutodiffBackend> ModuleMapper<B> for Shift<'_, B> {
+    fn map_float<const D: usize>(&mut self, param: Param<Tensor<B, D>>) -> Param<Tensor<B, D>> {
+        let Some(g) = self.grads.get::<B::InnerBackend, D>(param.id) else {
+            return param;
+        };
+        let (id, tensor, mapper) = param.consume();
+        let p = tensor.inner();
+        let step = if self.decay != 0.0 {
+            g + p.clone().mul_scalar(self.decay)
+        } else {
+            g
+        };
+        let mut t = Tensor::<B, D>::from_inner(p + step.mul_scalar(self.scale));
+        if self.require_grad {
+            t = t.require_grad();
+        }
+        Param::from_mapped_value(id, t, mapper)
+    }
+}

@@ -1,0 +1,459 @@
+//! Differentiable search: the alphas find the clearly best operation of a synthetic task, every
+//! method runs on both supernets and is reproducible by seed, second order with ξ = 0 is first
+//! order, divergence is a typed error that keeps the last good state, and invalid settings
+//! name their field.
+
+use nas_supernet::backend::DefaultBackend;
+use nas_supernet::burn::module::{Module, ModuleVisitor, Param};
+use nas_supernet::burn::nn::{Linear, LinearConfig};
+use nas_supernet::burn::tensor::Tensor;
+use nas_supernet::burn::tensor::backend::Backend;
+use nas_supernet::darts_search::alphas::{ArchLayout, ArchMask, ArchProbabilities, CellLayout};
+use nas_supernet::darts_search::method::{PdartsConfig, UnrolledConfig};
+use nas_supernet::darts_search::mixed::MixedOp;
+use nas_supernet::darts_search::supernet::{DartsSupernetConfig, Nb201SupernetConfig};
+use nas_supernet::darts_search::{
+    AlphaOptimConfig, ArchWeights, DerivedArch, Method, SearchConfig, SearchError, SearchNetwork,
+    Searcher, SupernetBuilder, SupernetConfig, WeightOptimConfig,
+};
+use nas_supernet::data::ImageDataset;
+use nas_supernet::error::SupernetError;
+use nas_supernet::ops::{OpConfig, OpKind};
+use rand::{RngExt, SeedableRng};
+
+type B = DefaultBackend;
+
+/// One mixed edge (`none`, `skip_connect`, `avg_pool_3x3`) on the 8×8 input, then a linear
+/// classifier on the flattened map.
+#[derive(Module, Debug)]
+struct Toy<B: Backend> {
+    edge: MixedOp<B>,
+    head: Linear<B>,
+}
+
+impl<B: Backend> SearchNetwork<B> for Toy<B> {
+    fn search_logits(&self, images: Tensor<B, 4>, weights: &ArchWeights<B>) -> Tensor<B, 2> {
+        let y = self.edge.forward(images, weights.edge(0, 0, 0));
+        let [n, c, h, w] = y.dims();
+        self.head.forward(y.reshape([n, c * h * w]))
+    }
+}
+
+const TOY_OPS: [&str; 3] = ["none", "skip_connect", "avg_pool_3x3"];
+
+struct ToySpace;
+
+impl<B: Backend> SupernetBuilder<B> for ToySpace {
+    type Network = Toy<B>;
+    type Arch = String;
+
+    fn layout(&self) -> ArchLayout {
+        ArchLayout {
+            cells: vec![CellLayout {
+                name: "edge".into(),
+                edges: vec!["1<-0".into()],
+                ops: TOY_OPS.iter().map(|s| s.to_string()).collect(),
+            }],
+        }
+    }
+
+    fn build(
+        &self,
+        _extra: usize,
+        mask: &ArchMask,
+        device: &B::Device,
+    ) -> Result<Toy<B>, SupernetError> {
+        let configs = [
+            OpConfig::new(OpKind::Zero, 1, 1, 1),
+            OpConfig::new(OpKind::Identity, 1, 1, 1),
+            OpConfig::new(OpKind::AvgPool { kernel: 3 }, 1, 1, 1),
+        ];
+        Ok(Toy {
+            edge: MixedOp::new(&configs, &mask.cells[0][0], device)?,
+            head: LinearConfig::new(64, 2).init(device),
+        })
+    }
+
+    fn derive(&self, p: &ArchProbabilities, _max_skip: Option<usize>) -> String {
+        let row = &p.cells[0][0];
+        let best = (0..row.len())
+            .max_by(|&a, &b| row[a].total_cmp(&row[b]))
+            .unwrap();
+        TOY_OPS[best].to_string()
+    }
+}
+
+/// Labels are the sign of a checkerboard pattern buried in noise. The identity passes it to
+/// the linear classifier intact; 3×3 average pooling shrinks it ninefold relative to the
+/// noise; `none` removes it. So `skip_connect` is clearly the best operation.
+fn checkerboard_task(n: usize, seed: u64) -> ImageDataset {
+    let mut rng = rand::rngs::ChaCha8Rng::seed_from_u64(seed);
+    let mut pixels = Vec::with_capacity(n * 64);
+    let mut labels = Vec::with_capacity(n);
+    for _ in 0..n {
+        let label = rng.random_bool(0.5);
+        let sign = if label { 1.0 } else { -1.0 };
+        for y in 0..8 {
+            for x in 0..8 {
+                let checker = if (x + y) % 2 == 0 { 1.0 } else { -1.0 };
+                let noise = rng.random::<f32>() - 0.5;
+                pixels.push((0.5 + 0.15 * sign * checker + 0.3 * noise).clamp(0.0, 1.0));
+            }
+        }
+        labels.push(u32::from(label));
+    }
+    ImageDataset::new("checkerboard", [1, 8, 8], 2, pixels, labels).unwrap()
+}
+
+fn toy_config(method: Method) -> SearchConfig {
+    SearchConfig {
+        method,
+        epochs: 4,
+        batch_size: 32,
+        // A larger alpha step than DARTS' 3e-4 so that a handful of steps shows the trend.
+        alphas: AlphaOptimConfig {
+            learning_rate: 0.03,
+            ..AlphaOptimConfig::default()
+        },
+        weights: WeightOptimConfig {
+            learning_rate: 0.05,
+            ..WeightOptimConfig::default()
+        },
+        seed: 3,
+        ..SearchConfig::default()
+    }
+}
+
+#[test]
+fn alphas_move_toward_the_clearly_best_operation() {
+    let data = checkerboard_task(512, 1);
+    // GDAS is left out: its straight-through gradient rewards the sampled operation when
+    // scaling its output lowers the loss, which in a one-edge network favours the weaker
+    // operation (it gains most from a larger margin). Its runs are checked below.
+    for name in ["darts", "darts2", "snas", "asap"] {
+        let method = Method::from_name(name).unwrap();
+        let mut s =
+            Searcher::<B, _>::new(ToySpace, toy_config(method), Default::default()).unwrap();
+        let before = s.probabilities().cells[0][0].clone();
+        let report = s.run(&data, |_| {}).unwrap();
+        let after = &report.probabilities.cells[0][0];
+        assert_eq!(report.derived, "skip_connect", "{name}: {after:?}");
+        assert!(
+            after[1] > before[1] + 0.05,
+            "{name}: skip_connect went from {:.3} to {:.3}",
+            before[1],
+            after[1]
+        );
+        assert!(
+            after[1] > after[0] && after[1] > after[2],
+            "{name}: {after:?}"
+        );
+    }
+}
+
+fn digits() -> ImageDataset {
+    ImageDataset::digits().sample(32, 0)
+}
+
+fn tiny_nb201() -> SupernetConfig {
+    SupernetConfig::Nb201(Nb201SupernetConfig {
+        channels: 4,
+        cells_per_stage: 1,
+        in_channels: 1,
+        num_classes: 10,
+    })
+}
+
+fn tiny_darts() -> SupernetConfig {
+    SupernetConfig::Darts(DartsSupernetConfig {
+        channels: 4,
+        layers: 3,
+        steps: 2,
+        stem_multiplier: 2,
+        in_channels: 1,
+        num_classes: 10,
+    })
+}
+
+fn tiny_pdarts() -> Method {
+    Method::Pdarts(PdartsConfig {
+        add_cells: vec![0, 1],
+        keep: vec![3],
+        skip_dropout: vec![0.0, 0.3],
+        warmup_epochs: 0,
+        dropout_decay: 0.2,
+        max_skip: Some(1),
+    })
+}
+
+fn tiny_search(space: SupernetConfig, method: Method) -> (String, Vec<Vec<Vec<f32>>>) {
+    let config = SearchConfig {
+        method,
+        epochs: 1,
+        batch_size: 16,
+        seed: 5,
+        ..SearchConfig::default()
+    };
+    let mut s = Searcher::<B, _>::new(space, config, Default::default()).unwrap();
+    let mut epochs = 0;
+    let report = s.run(&digits(), |e| {
+        epochs += 1;
+        assert!(e.train_loss.is_finite(), "{e:?}");
+        assert!(e.step_seconds > 0.0);
+    });
+    let report = report.unwrap();
+    assert_eq!(epochs, report.epochs.len());
+    (report.derived.to_string(), report.alphas)
+}
+
+#[test]
+fn every_method_runs_on_both_spaces() {
+    for space in [tiny_nb201(), tiny_darts()] {
+        for name in Method::NAMES {
+            let method = if name == "pdarts" {
+                tiny_pdarts()
+            } else {
+                Method::from_name(name).unwrap()
+            };
+            let (derived, alphas) = tiny_search(space, method);
+            assert!(
+                alphas.iter().flatten().flatten().all(|a| a.is_finite()),
+                "{name}"
+            );
+            match space {
+                SupernetConfig::Nb201(_) => {
+                    assert!(derived.starts_with('|'), "{name}: {derived}");
+                }
+                SupernetConfig::Darts(_) => {
+                    assert!(
+                        derived.starts_with("Genotype(normal=["),
+                        "{name}: {derived}"
+                    );
+                    assert!(derived.contains("normal_concat=range(2, 4)"), "{derived}");
+                    assert!(!derived.contains("'none'"), "{name}: {derived}");
+                    if name == "pdarts" {
+                        let normal = derived.split("reduce=").next().unwrap();
+                        assert!(normal.matches("skip_connect").count() <= 1, "{derived}");
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn same_seed_same_search() {
+    for method in ["darts2", "gdas"] {
+        let a = tiny_search(tiny_nb201(), Method::from_name(method).unwrap());
+        let b = tiny_search(tiny_nb201(), Method::from_name(method).unwrap());
+        assert_eq!(a, b, "{method}");
+    }
+    let a = tiny_search(tiny_darts(), tiny_pdarts());
+    let b = tiny_search(tiny_darts(), tiny_pdarts());
+    assert_eq!(a, b);
+}
+
+#[test]
+fn second_order_with_zero_xi_is_first_order() {
+    let first = tiny_search(tiny_nb201(), Method::Darts).1;
+    let second = tiny_search(
+        tiny_nb201(),
+        Method::Darts2(UnrolledConfig {
+            xi: Some(0.0),
+            epsilon: 0.01,
+        }),
+    )
+    .1;
+    for (a, b) in first
+        .iter()
+        .flatten()
+        .flatten()
+        .zip(second.iter().flatten().flatten())
+    {
+        assert!((a - b).abs() < 1e-5, "{a} vs {b}");
+    }
+    // With the default ξ (the learning rate) the Hessian term changes the alphas.
+    let unrolled = tiny_search(tiny_nb201(), Method::from_name("darts2").unwrap()).1;
+    assert_ne!(first, unrolled);
+}
+
+#[test]
+fn divergence_keeps_the_last_good_state() {
+    let config = SearchConfig {
+        method: Method::Darts,
+        epochs: 2,
+        batch_size: 16,
+        weights: WeightOptimConfig {
+            learning_rate: 1e30,
+            min_learning_rate: 1e30,
+            grad_clip: None,
+            weight_decay: 0.0,
+            ..WeightOptimConfig::default()
+        },
+        ..SearchConfig::default()
+    };
+    let mut s = Searcher::<B, _>::new(tiny_nb201(), config, Default::default()).unwrap();
+    match s.run(&digits(), |_| {}) {
+        Err(SearchError::Diverged { step, value, .. }) => {
+            assert!(!value.is_finite());
+            assert_eq!(step, s.steps());
+        }
+        other => panic!("expected divergence, got {other:?}"),
+    }
+    assert!(
+        s.alphas()
+            .to_tables()
+            .iter()
+            .flatten()
+            .flatten()
+            .all(|a| a.is_finite())
+    );
+    struct Finite(bool);
+    impl<B: Backend> ModuleVisitor<B> for Finite {
+        fn visit_float<const D: usize>(&mut self, p: &Param<Tensor<B, D>>) {
+            let v: Vec<f32> = p.val().into_data().convert::<f32>().to_vec().unwrap();
+            self.0 &= v.iter().all(|x| x.is_finite());
+        }
+    }
+    let mut finite = Finite(true);
+    s.network().visit(&mut finite);
+    assert!(finite.0, "the kept weights must be finite");
+    // The kept state still derives an architecture.
+    assert!(matches!(s.derive(), DerivedArch::Nb201(_)));
+}
+
+#[test]
+fn invalid_settings_name_their_field() {
+    let cases: Vec<(SearchConfig, &str)> = vec![
+        (
+            SearchConfig {
+                epochs: 0,
+                ..SearchConfig::default()
+            },
+            "epochs",
+        ),
+        (
+            SearchConfig {
+                train_portion: 1.0,
+                ..SearchConfig::default()
+            },
+            "train_portion",
+        ),
+        (
+            SearchConfig {
+                weights: WeightOptimConfig {
+                    learning_rate: -1.0,
+                    ..WeightOptimConfig::default()
+                },
+                ..SearchConfig::default()
+            },
+            "weights.learning_rate",
+        ),
+        (
+            SearchConfig {
+                method: Method::Pdarts(PdartsConfig {
+                    keep: vec![5],
+                    ..PdartsConfig::default()
+                }),
+                ..SearchConfig::default()
+            },
+            "keep",
+        ),
+    ];
+    for (config, field) in cases {
+        match config.check() {
+            Err(SearchError::InvalidConfig { field: f, .. }) => assert_eq!(f, field),
+            other => panic!("expected an error on {field}, got {other:?}"),
+        }
+    }
+    assert!(matches!(
+        Method::from_name("enas"),
+        Err(SearchError::InvalidConfig {
+            field: "method",
+            ..
+        })
+    ));
+    let bad_space = SupernetConfig::Darts(DartsSupernetConfig {
+        layers: 2,
+        ..DartsSupernetConfig::default()
+    });
+    assert!(Searcher::<B, _>::new(bad_space, SearchConfig::default(), Default::default()).is_err());
+}
+
+#[test]
+fn derivation_follows_darts_and_nb201() {
+    use nas_space::darts::DartsOp;
+    use nas_space::nb201::Nb201Op;
+    use nas_supernet::darts_search::supernet::{derive_genotype, derive_nb201};
+    // Two nodes: edges (2←0), (2←1), (3←0), (3←1), (3←2); ops in PRIMITIVES order
+    // (none, max_pool, avg_pool, skip, sep3, sep5, dil3, dil5).
+    let row = |best: usize, p: f64| -> Vec<f64> {
+        let mut r = vec![(1.0 - p) / 7.0; 8];
+        r[best] = p;
+        r
+    };
+    let mut normal = vec![
+        row(4, 0.3),
+        row(3, 0.5),
+        row(6, 0.2),
+        row(3, 0.6),
+        row(5, 0.4),
+    ];
+    // `none` is strongest on (3←0) but never chosen: that edge's best other op counts.
+    normal[2] = vec![0.9, 0.0, 0.0, 0.0, 0.0, 0.0, 0.1, 0.0];
+    let reduce = vec![
+        row(1, 0.3),
+        row(2, 0.3),
+        row(1, 0.5),
+        row(2, 0.2),
+        row(7, 0.9),
+    ];
+    let g = derive_genotype(&normal, &reduce, 2, None);
+    assert_eq!(
+        g.normal,
+        vec![
+            (DartsOp::SkipConnect, 1),
+            (DartsOp::SepConv3x3, 0),
+            (DartsOp::SkipConnect, 1),
+            (DartsOp::SepConv5x5, 2),
+        ]
+    );
+    assert_eq!(
+        g.reduce[2..],
+        [(DartsOp::DilConv5x5, 2), (DartsOp::MaxPool3x3, 0)]
+    );
+    assert_eq!(g.normal_concat, vec![2, 3]);
+    // A cap of one skip connection replaces the weaker one (0.5 on (2←1)) by its next choice.
+    let capped = derive_genotype(&normal, &reduce, 2, Some(1));
+    assert_eq!(
+        capped
+            .normal
+            .iter()
+            .filter(|(o, _)| *o == DartsOp::SkipConnect)
+            .count(),
+        1
+    );
+    assert_eq!(capped.normal[2], (DartsOp::SkipConnect, 1));
+
+    // NAS-Bench-201: argmax per edge, `none` included.
+    let probs: Vec<Vec<f64>> = (0..6)
+        .map(|e| {
+            let mut r = vec![0.1; 5];
+            r[if e < 4 { 1 } else { e - 4 }] = 0.6 - e as f64 * 0.01;
+            r
+        })
+        .collect();
+    let a = derive_nb201(&probs, None);
+    assert_eq!(a.edges[..4], [Nb201Op::SkipConnect; 4]);
+    assert_eq!(a.edges[4], Nb201Op::None);
+    let capped = derive_nb201(&probs, Some(2));
+    assert_eq!(
+        capped
+            .edges
+            .iter()
+            .filter(|&&o| o == Nb201Op::SkipConnect)
+            .count(),
+        2
+    );
+    assert_eq!(capped.edges[..2], [Nb201Op::SkipConnect; 2]);
+}
