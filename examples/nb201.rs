@@ -22,7 +22,8 @@ use clap::Parser;
 use nas::estimate::tabular::{Nb201Dataset, Nb201Table};
 use nas::space::nb201::{Nb201Arch, Nb201Space};
 use nas::strategy::{
-    RandomSearch, RegularizedEvolution, RegularizedEvolutionConfig, Search, Strategy,
+    Ppo, PpoConfig, RandomSearch, RegularizedEvolution, RegularizedEvolutionConfig, Reinforce,
+    ReinforceConfig, Search, Strategy,
 };
 use plotters::prelude::*;
 
@@ -38,6 +39,22 @@ fn strategies() -> Vec<(&'static str, MakeStrategy)> {
         ("regularized evolution (P = 10, S = 3)", |seed| {
             Box::new(
                 RegularizedEvolution::<Nb201Space>::new(RegularizedEvolutionConfig::nb201(), seed)
+                    .expect("valid config"),
+            )
+        }),
+        ("REINFORCE, LSTM controller", |seed| {
+            Box::new(
+                Reinforce::<Nb201Space>::new(
+                    &Nb201Space::default(),
+                    ReinforceConfig::short_search(),
+                    seed,
+                )
+                .expect("valid config"),
+            )
+        }),
+        ("PPO, LSTM controller", |seed| {
+            Box::new(
+                Ppo::<Nb201Space>::new(&Nb201Space::default(), PpoConfig::short_search(), seed)
                     .expect("valid config"),
             )
         }),
