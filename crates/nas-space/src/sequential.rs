@@ -3,13 +3,13 @@
 //!
 //! | space | decisions, in order | choices |
 //! | --- | --- | --- |
-//! | NAS-Bench-201 | the operation of each edge, in string order | `|ops|` each |
-//! | DARTS | per cell (normal, then reduce), per node: first input, second input, first operation, second operation; then the concat if it is free | `i + 2`, `i + 1` (distinct inputs: the second input is counted among the states other than the first) or `i + 2`, `|ops|`, `|ops|`; concat `2^steps − 1` (a non-empty subset) |
-//! | NASNet | per cell (normal, then reduce), per block: the two hidden states, the two operations, the combiner (the paper's order) | `b + 2`, `b + 2`, `|ops|`, `|ops|`, `|combiners|` |
+//! | NAS-Bench-201 | the operation of each edge, in string order | the number of operations |
+//! | DARTS | per cell (normal, then reduce), per node `i`: first input, second input, first operation, second operation; then the concat if it is free | `i + 2`; `i + 1` with distinct inputs (the second input is ranked among the states other than the first), else `i + 2`; the number of operations, twice; concat `2^steps − 1` (a non-empty subset) |
+//! | NASNet | per cell (normal, then reduce), per block `b`: the two hidden states, the two operations, the combiner (the paper's order) | `b + 2` twice, the number of operations twice, the number of combiners |
 //! | ProxylessNAS | the block of each layer | the layer's choices (`zero` last where the layer may be skipped) |
 //! | SPOS | the block of each layer | 4 |
 //! | NAS-RL | per layer: filter height, filter width, number of filters, stride, then one yes/no per earlier layer (does this layer read it?) | the sizes of the sets; 2 |
-//! | DPC | per branch: its input, its operation | `b + 1` (0-based branch `b`), `|ops|` |
+//! | DPC | per branch `b` (0-based): its input, its operation | `b + 1`, the number of operations |
 //!
 //! NAS-RL's skip connections are independent yes/no decisions here; Zoph & Le compute them
 //! with a sigmoid over an attention between anchor points (one per earlier layer), which a

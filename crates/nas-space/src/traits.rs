@@ -179,6 +179,9 @@ pub trait Sequential: SearchSpace {
     fn decisions(&self) -> Vec<usize>;
     /// The architecture of `choices`. Fails when the length differs from
     /// [`Sequential::decisions`] or a choice is out of its range.
+    // The space converts its argument, not itself (like `Enumerable::arch_at`); the name pairs
+    // with `to_decisions`.
+    #[allow(clippy::wrong_self_convention)]
     fn from_decisions(&self, choices: &[usize]) -> Result<Self::Arch, SpaceError>;
     /// The choices of `arch`; the inverse of [`Sequential::from_decisions`]. Fails when `arch`
     /// is not in the space.

@@ -89,11 +89,13 @@ pub struct ControllerConfig {
     /// Parameters are initialized uniformly in `[-init_range, init_range]` (ENAS: 0.1; Zoph &
     /// Le: 0.08).
     pub init_range: f64,
-    /// Adam's learning rate (ENAS: 3.5e-4; Zoph & Le: 6e-4).
+    /// Adam's learning rate (ENAS: 3.5e-4; Zoph & Le: 6e-4). Adam's other settings are Burn's
+    /// defaults (β₁ = 0.9, β₂ = 0.999, ε = 1e-5).
     pub learning_rate: f64,
     /// Weight β of the entropy bonus: the loss subtracts `β·H`, where `H` is the summed entropy
     /// of the decisions of an architecture (ENAS: 1e-4, with rewards in `[0, 1]`; scale it
-    /// with the rewards).
+    /// with the rewards). ENAS adds `β·H` to the reward instead; a separate term of the loss
+    /// pushes towards higher entropy whatever the sign of the advantage.
     pub entropy_weight: f64,
     /// Decay of the exponential moving average of rewards used as the baseline: after each
     /// reward `R`, `b ← decay·b + (1 − decay)·R` (ENAS: 0.99). The baseline starts at the mean
@@ -717,7 +719,7 @@ fn to_hex(bytes: &[u8]) -> String {
 }
 
 fn from_hex(s: &str) -> Result<Vec<u8>, String> {
-    if s.len() % 2 != 0 || !s.is_ascii() {
+    if !s.len().is_multiple_of(2) || !s.is_ascii() {
         return Err("a record is an even number of hex digits".into());
     }
     (0..s.len() / 2)
@@ -850,7 +852,7 @@ mod tests {
             assert_eq!(c.baseline(), Some(0.0));
             let a = c.sample();
             let stats = c.ppo(&[Episode::new(a.clone(), 1.0)], clip, 60).unwrap();
-            let gain = c.log_probs(&[a.decisions.clone()]).unwrap()[0] - a.log_prob;
+            let gain = c.log_probs(std::slice::from_ref(&a.decisions)).unwrap()[0] - a.log_prob;
             (gain, stats.loss)
         };
         let ((clipped, loss), (loose, _)) = (run(0.2), run(0.9));

@@ -5,10 +5,13 @@
 //!
 //! Both follow the same ask/tell protocol:
 //!
-//! - `ask` samples an architecture from the current controller (repeats are possible and
-//!   expected once the policy concentrates; wrap the strategy in [`crate::Dedup`] to evaluate
-//!   each canonical form once: the stored outcome of a repeat is told back at once, and the
-//!   controller still learns from it).
+//! - `ask` samples an architecture from the current controller. Repeats are possible, and
+//!   frequent once the policy concentrates; each counts as a query, as in evolution. Wrapping
+//!   the strategy in [`crate::Dedup`] evaluates each canonical form once (a repeat's stored
+//!   outcome is told back at once, and the controller still learns from it), but a
+//!   concentrated policy then needs many samples, each a controller update, to find a new
+//!   architecture, and `Dedup` reports the space exhausted after its `max_skips` duplicates in
+//!   a row (docs/benchmarks.md).
 //! - `tell` turns the outcome into a reward: the objective of a complete trial, or of a pruned
 //!   one (a partial, pessimistic value: the trial looked bad enough to stop). A failed trial,
 //!   or one whose objective is not finite, is skipped by default (no reward, no update), or
@@ -21,6 +24,9 @@
 //! Rewards are the objectives as they are: with accuracies in percent the advantages are in
 //! percent too. Adam is insensitive to the scale of the gradient, but the entropy weight is
 //! relative to it.
+//!
+//! Cost on the CPU backend, NAS-Bench-201: sampling about 0.5 ms, an update about 3.5 ms for a
+//! batch of 4 (PPO runs `epochs` of them), see docs/benchmarks.md.
 
 use std::collections::BTreeMap;
 
