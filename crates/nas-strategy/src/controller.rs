@@ -357,12 +357,7 @@ impl<B: AutodiffBackend> Controller<B> {
 
     /// Samples one architecture's decisions, with their log-probability and entropy.
     pub fn sample(&mut self) -> Sample {
-        if self.sampler.is_none() {
-            self.sampler = Some(self.model.valid());
-        }
-        let Some(model) = &self.sampler else {
-            unreachable!("the sampler was just built")
-        };
+        let model = self.sampler.get_or_insert_with(|| self.model.valid());
         let hidden = self.config.hidden_size;
         let mut decisions = vec![0; self.decisions.len()];
         let (mut log_prob, mut entropy) = (0.0, 0.0);
@@ -370,7 +365,7 @@ impl<B: AutodiffBackend> Controller<B> {
         let mut state = None;
         for &(d, h) in &self.steps {
             let (_, s) = model.lstm.forward(x, state);
-            let logits = self.transform(model.heads[h].forward(s.hidden.clone()));
+            let logits = transform(&self.config, model.heads[h].forward(s.hidden.clone()));
             let logits: Vec<f64> = logits.into_data().iter::<f64>().collect();
             let probs = softmax(&logits);
             let u: f64 = self.rng.random();
@@ -422,7 +417,7 @@ impl<B: AutodiffBackend> Controller<B> {
     pub fn reinforce(&mut self, batch: &[Episode]) -> Result<UpdateStats, StrategyError> {
         let (baseline, advantages) = self.advantages(batch)?;
         let decisions: Vec<Vec<usize>> = batch.iter().map(|e| e.decisions.clone()).collect();
-        let (loss, entropy) = self.step(&decisions, |lp, _| {
+        let (loss, entropy) = self.step(&decisions, |lp| {
             let adv = vector::<B>(&advantages, &lp.device());
             lp.mul(adv).mean().neg()
         });
@@ -451,7 +446,7 @@ impl<B: AutodiffBackend> Controller<B> {
         let decisions: Vec<Vec<usize>> = batch.iter().map(|e| e.decisions.clone()).collect();
         let (mut loss, mut entropy) = (0.0, 0.0);
         for epoch in 0..epochs {
-            let (l, h) = self.step(&decisions, |lp, _| {
+            let (l, h) = self.step(&decisions, |lp| {
                 let device = lp.device();
                 let adv = vector::<B>(&advantages, &device);
                 let ratio = lp.sub(vector::<B>(&old, &device)).exp();
@@ -506,17 +501,17 @@ impl<B: AutodiffBackend> Controller<B> {
         }
     }
 
-    /// One Adam step on `objective(log π, H) − β·mean(H)`; returns the loss and the mean
+    /// One Adam step on `objective(log π) − β·mean(H)`; returns the loss and the mean
     /// entropy before the step.
     fn step(
         &mut self,
         decisions: &[Vec<usize>],
-        objective: impl FnOnce(Tensor<B, 1>, &Tensor<B, 1>) -> Tensor<B, 1>,
+        objective: impl FnOnce(Tensor<B, 1>) -> Tensor<B, 1>,
     ) -> (f64, f64) {
         let (lp, h) = self.evaluate(&self.model, decisions);
-        let mean_h = h.clone().mean();
+        let mean_h = h.mean();
         let entropy: f64 = mean_h.clone().into_scalar().elem();
-        let loss = objective(lp, &h) - mean_h.mul_scalar(self.config.entropy_weight);
+        let loss = objective(lp) - mean_h.mul_scalar(self.config.entropy_weight);
         let value: f64 = loss.clone().into_scalar().elem();
         if self.steps.is_empty() {
             // Nothing to learn: every decision has one choice.
@@ -564,7 +559,7 @@ impl<B: AutodiffBackend> Controller<B> {
                 &device,
             );
             let rows = out.clone().select(1, index).reshape([m * n, hidden]);
-            let logits = self.transform(model.heads[h].forward(rows));
+            let logits = transform(&self.config, model.heads[h].forward(rows));
             let lsm = log_softmax(logits, 1);
             let targets: Vec<i64> = decisions
                 .iter()
@@ -588,18 +583,6 @@ impl<B: AutodiffBackend> Controller<B> {
         (log_prob, entropy)
     }
 
-    /// Temperature and tanh squashing of logits.
-    fn transform<C: Backend>(&self, logits: Tensor<C, 2>) -> Tensor<C, 2> {
-        let logits = match self.config.temperature {
-            Some(t) => logits.div_scalar(t),
-            None => logits,
-        };
-        match self.config.tanh_constant {
-            Some(c) => logits.tanh().mul_scalar(c),
-            None => logits,
-        }
-    }
-
     fn check_decisions(&self, d: &[usize]) -> Result<(), StrategyError> {
         if d.len() != self.decisions.len() {
             return Err(StrategyError::Controller(format!(
@@ -615,6 +598,18 @@ impl<B: AutodiffBackend> Controller<B> {
             ))),
             None => Ok(()),
         }
+    }
+}
+
+/// Temperature and tanh squashing of logits.
+fn transform<C: Backend>(config: &ControllerConfig, logits: Tensor<C, 2>) -> Tensor<C, 2> {
+    let logits = match config.temperature {
+        Some(t) => logits.div_scalar(t),
+        None => logits,
+    };
+    match config.tanh_constant {
+        Some(c) => logits.tanh().mul_scalar(c),
+        None => logits,
     }
 }
 
@@ -912,6 +907,14 @@ mod tests {
         assert_eq!((s.decisions, s.log_prob, s.entropy), (vec![0, 0], 0.0, 0.0));
         let again = trivial.sample();
         assert!(trivial.reinforce(&[Episode::new(again, 1.0)]).is_ok());
+    }
+
+    #[test]
+    fn a_controller_can_move_between_threads() {
+        fn send<T: Send>() {}
+        send::<Controller>();
+        send::<crate::Reinforce<nas_space::nb201::Nb201Space>>();
+        send::<crate::Ppo<nas_space::nb201::Nb201Space>>();
     }
 
     #[test]
