@@ -22,8 +22,9 @@ use clap::Parser;
 use nas::estimate::tabular::{Nb201Dataset, Nb201Table};
 use nas::space::nb201::{Nb201Arch, Nb201Space};
 use nas::strategy::{
-    BayesianOptimization, BayesianOptimizationConfig, Hamming, RandomSearch, RegularizedEvolution,
-    RegularizedEvolutionConfig, Search, Strategy, WeisfeilerLehman,
+    BayesianOptimization, BayesianOptimizationConfig, Hamming, Ppo, PpoConfig, RandomSearch,
+    RegularizedEvolution, RegularizedEvolutionConfig, Reinforce, ReinforceConfig, Search,
+    Strategy, WeisfeilerLehman,
 };
 use plotters::prelude::*;
 
@@ -60,6 +61,22 @@ fn strategies() -> Vec<(&'static str, MakeStrategy)> {
                     seed,
                 )
                 .expect("valid config"),
+            )
+        }),
+        ("REINFORCE, LSTM controller", |seed| {
+            Box::new(
+                Reinforce::<Nb201Space>::new(
+                    &Nb201Space::default(),
+                    ReinforceConfig::short_search(),
+                    seed,
+                )
+                .expect("valid config"),
+            )
+        }),
+        ("PPO, LSTM controller", |seed| {
+            Box::new(
+                Ppo::<Nb201Space>::new(&Nb201Space::default(), PpoConfig::short_search(), seed)
+                    .expect("valid config"),
             )
         }),
     ]

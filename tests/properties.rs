@@ -1,6 +1,6 @@
 //! Property tests over every built-in space: print → parse round trips, serde round trips,
-//! "mutate gives a valid, different architecture", and parsers that never panic on arbitrary
-//! or corrupted input.
+//! "mutate gives a valid, different architecture", decision sequences that map to
+//! architectures and back, and parsers that never panic on arbitrary or corrupted input.
 
 use nas::space::darts::DartsSpace;
 use nas::space::dpc::DpcSpace;
@@ -9,7 +9,7 @@ use nas::space::nasrl::NasRlSpace;
 use nas::space::nb201::Nb201Space;
 use nas::space::proxyless::ProxylessSpace;
 use nas::space::spos::SposSpace;
-use nas::space::{Mutate, TextFormat};
+use nas::space::{Mutate, Sequential, TextFormat, laws};
 use proptest::prelude::*;
 use rand::{SeedableRng, rngs::ChaCha8Rng};
 
@@ -32,6 +32,14 @@ fn round_trips<S: TextFormat + Mutate>(space: &S, seed: u64) -> Result<(), TestC
     let child = child.unwrap();
     prop_assert_ne!(&child, &arch);
     prop_assert!(space.validate(&child).is_ok());
+    Ok(())
+}
+
+/// `from_decisions` and `to_decisions` are inverse on random decision vectors and samples
+/// (the [`laws::check_sequential`] checks from one seed).
+fn decision_laws<S: Sequential>(space: &S, seed: u64) -> Result<(), TestCaseError> {
+    let checked = laws::check_sequential(space, seed, 4);
+    prop_assert!(checked.is_ok(), "{}", checked.unwrap_err());
     Ok(())
 }
 
@@ -71,6 +79,11 @@ macro_rules! space_properties {
                 #[test]
                 fn round_trips_and_mutates(seed in any::<u64>()) {
                     round_trips(&$space, seed)?;
+                }
+
+                #[test]
+                fn decisions_round_trip(seed in any::<u64>()) {
+                    decision_laws(&$space, seed)?;
                 }
 
                 #[test]

@@ -8,7 +8,8 @@ use std::collections::HashSet;
 use rand::{SeedableRng, rngs::ChaCha8Rng};
 
 use crate::{
-    Canonicalize, Encode, Enumerable, Mutate, Neighborhood, SearchSpace, TextFormat, ToGraph,
+    Canonicalize, Encode, Enumerable, Mutate, Neighborhood, SearchSpace, Sequential, TextFormat,
+    ToGraph,
 };
 
 fn rng(seed: u64) -> ChaCha8Rng {
@@ -204,6 +205,57 @@ pub fn check_graph<S: ToGraph>(space: &S, seed: u64, n: usize) -> Result<(), Str
             return Err(format!(
                 "graph of {x:?} has a bad edge ({a}, {b}) over {len} nodes"
             ));
+        }
+    }
+    Ok(())
+}
+
+/// Every decision has at least one choice; random decision vectors give valid architectures
+/// whose decisions are the same vector; samples map to in-range vectors and back to themselves;
+/// a vector of the wrong length or with a choice out of range is an error.
+pub fn check_sequential<S: Sequential>(space: &S, seed: u64, n: usize) -> Result<(), String> {
+    use rand::RngExt;
+    let sizes = space.decisions();
+    if let Some(i) = sizes.iter().position(|&k| k == 0) {
+        return Err(format!("decision {i} has no choice"));
+    }
+    let mut r = rng(seed);
+    for _ in 0..n {
+        let c: Vec<usize> = sizes.iter().map(|&k| r.random_range(0..k)).collect();
+        let a = space
+            .from_decisions(&c)
+            .map_err(|e| format!("from_decisions({c:?}): {e}"))?;
+        space
+            .validate(&a)
+            .map_err(|e| format!("from_decisions({c:?}) = {a:?} does not validate: {e}"))?;
+        let back = space.to_decisions(&a).map_err(|e| e.to_string())?;
+        if back != c {
+            return Err(format!("to_decisions(from_decisions({c:?})) = {back:?}"));
+        }
+        let x = space.sample(&mut r);
+        let d = space
+            .to_decisions(&x)
+            .map_err(|e| format!("to_decisions({x:?}): {e}"))?;
+        if d.len() != sizes.len() || d.iter().zip(&sizes).any(|(&c, &k)| c >= k) {
+            return Err(format!(
+                "to_decisions({x:?}) = {d:?} does not fit the decisions {sizes:?}"
+            ));
+        }
+        let y = space.from_decisions(&d).map_err(|e| e.to_string())?;
+        if x != y {
+            return Err(format!("from_decisions(to_decisions({x:?})) = {y:?}"));
+        }
+    }
+    let mut long = vec![0; sizes.len()];
+    long.push(0);
+    if space.from_decisions(&long).is_ok() {
+        return Err("from_decisions accepted one decision too many".into());
+    }
+    if let Some(last) = sizes.len().checked_sub(1) {
+        let mut out = vec![0; sizes.len()];
+        out[last] = sizes[last];
+        if space.from_decisions(&out).is_ok() {
+            return Err(format!("from_decisions accepted the out-of-range {out:?}"));
         }
     }
     Ok(())

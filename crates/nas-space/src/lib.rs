@@ -6,7 +6,7 @@
 //!
 //! The core trait is [`SearchSpace`]; capabilities a space may offer are separate traits
 //! ([`Mutate`], [`Neighborhood`], [`Encode`], [`Enumerable`], [`Canonicalize`], [`TextFormat`],
-//! [`ToGraph`]). The spaces of the field:
+//! [`ToGraph`], [`Sequential`]). The spaces of the field:
 //!
 //! | family | space | text format |
 //! | --- | --- | --- |
@@ -29,6 +29,7 @@ pub mod nasnet;
 pub mod nasrl;
 pub mod nb201;
 pub mod proxyless;
+mod sequential;
 pub mod spos;
 pub mod text;
 mod traits;
@@ -36,5 +37,5 @@ mod traits;
 pub use error::{ParseError, ParseErrorKind, SpaceError};
 pub use traits::{
     ArchGraph, CanonicalForm, Canonicalize, Encode, Enumerable, Mutate, Neighborhood, SearchSpace,
-    TextFormat, ToGraph, radix,
+    Sequential, TextFormat, ToGraph, radix,
 };

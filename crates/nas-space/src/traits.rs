@@ -152,6 +152,71 @@ pub trait TextFormat: SearchSpace {
     fn parse(&self, text: &str) -> Result<Self::Arch, SpaceError>;
 }
 
+/// The space as a fixed sequence of categorical decisions: what an RNN controller samples one
+/// decision at a time (Zoph & Le, ICLR 2017; ENAS, Pham et al., ICML 2018).
+///
+/// Decision `i` has [`decisions`](Sequential::decisions)`()[i]` choices (at least one; a
+/// decision with one choice carries no information and a controller may skip it). The
+/// number of choices of each decision does not depend on earlier choices, and the mapping is
+/// a bijection: every vector `c` with `c[i] < decisions()[i]` is an architecture of the
+/// space ([`from_decisions`](Sequential::from_decisions)), and every architecture has exactly
+/// one vector ([`to_decisions`](Sequential::to_decisions)). Each space's docs give its order.
+///
+/// ```
+/// use nas_space::nb201::Nb201Space;
+/// use nas_space::{SearchSpace, Sequential};
+///
+/// let space = Nb201Space::default();
+/// assert_eq!(space.decisions(), vec![5; 6]); // 6 edges, 5 operations each
+/// let arch = space.from_decisions(&[3, 3, 3, 1, 3, 2])?;
+/// assert_eq!(arch.to_string(), "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_1x1~2|");
+/// assert_eq!(space.to_decisions(&arch)?, vec![3, 3, 3, 1, 3, 2]);
+/// assert!(space.from_decisions(&[3, 3, 3, 1, 3, 5]).is_err()); // 5 is out of range
+/// # Ok::<(), nas_space::SpaceError>(())
+/// ```
+pub trait Sequential: SearchSpace {
+    /// The number of choices of each decision, in the order a controller makes them.
+    fn decisions(&self) -> Vec<usize>;
+    /// The architecture of `choices`. Fails when the length differs from
+    /// [`Sequential::decisions`] or a choice is out of its range.
+    // The space converts its argument, not itself (like `Enumerable::arch_at`); the name pairs
+    // with `to_decisions`.
+    #[allow(clippy::wrong_self_convention)]
+    fn from_decisions(&self, choices: &[usize]) -> Result<Self::Arch, SpaceError>;
+    /// The choices of `arch`; the inverse of [`Sequential::from_decisions`]. Fails when `arch`
+    /// is not in the space.
+    fn to_decisions(&self, arch: &Self::Arch) -> Result<Vec<usize>, SpaceError>;
+}
+
+/// Checks a decision vector against the number of choices of each decision: the length, and
+/// every choice in range.
+pub(crate) fn check_choices(
+    space: &str,
+    decisions: &[usize],
+    choices: &[usize],
+) -> Result<(), SpaceError> {
+    if choices.len() != decisions.len() {
+        return Err(SpaceError::invalid(
+            space,
+            format!(
+                "expected {} decisions, found {}",
+                decisions.len(),
+                choices.len()
+            ),
+        ));
+    }
+    match choices.iter().zip(decisions).position(|(&c, &n)| c >= n) {
+        Some(i) => Err(SpaceError::invalid(
+            space,
+            format!(
+                "decision {i} is {}, but it has only {} choices (0..{})",
+                choices[i], decisions[i], decisions[i]
+            ),
+        )),
+        None => Ok(()),
+    }
+}
+
 /// The architecture as a labelled directed acyclic graph with operations on the nodes, the
 /// representation graph kernels (Weisfeiler-Lehman) and graph predictors work on.
 pub trait ToGraph: SearchSpace {

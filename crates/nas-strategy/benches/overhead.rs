@@ -22,7 +22,8 @@ use nas_estimate::tabular::{Nb201Dataset, Nb201Table};
 use nas_estimate::{Budget, EstimateError, Estimator, Metrics};
 use nas_space::nb201::{Nb201Arch, Nb201Space};
 use nas_strategy::{
-    Outcome, RandomSearch, RegularizedEvolution, RegularizedEvolutionConfig, Search, Strategy,
+    Outcome, Ppo, PpoConfig, RandomSearch, RegularizedEvolution, RegularizedEvolutionConfig,
+    Reinforce, ReinforceConfig, Search, Strategy,
 };
 
 type Make = fn() -> Box<dyn Strategy<Nb201Space>>;
@@ -72,6 +73,34 @@ fn cases() -> Vec<Case> {
             pairs: 2_000,
             target_ms: Some(1.0),
             make: || Box::new(RandomSearch::<Nb201Space>::new(0)),
+        },
+        Case {
+            name: "REINFORCE, LSTM controller (short search: batches of 4)",
+            warm: 500,
+            pairs: 1_000,
+            target_ms: None,
+            make: || {
+                Box::new(
+                    Reinforce::<Nb201Space>::new(
+                        &Nb201Space::default(),
+                        ReinforceConfig::short_search(),
+                        0,
+                    )
+                    .expect("valid config"),
+                )
+            },
+        },
+        Case {
+            name: "PPO, LSTM controller (short search: batches of 8, 4 epochs)",
+            warm: 500,
+            pairs: 1_000,
+            target_ms: None,
+            make: || {
+                Box::new(
+                    Ppo::<Nb201Space>::new(&Nb201Space::default(), PpoConfig::short_search(), 0)
+                        .expect("valid config"),
+                )
+            },
         },
         // One line per further strategy, e.g. GP-BO at 500 observations:
         // Case { name: "GP-BO", warm: 500, pairs: 20, target_ms: Some(50.0), make: || Box::new(..) },

@@ -78,6 +78,12 @@ pub enum StrategyError {
         /// The reason given by the last failure.
         last: String,
     },
+    /// A reinforcement-learning controller was given input that does not fit it: a decision
+    /// vector of the wrong length or with a choice out of range, a space whose decisions differ
+    /// from those the controller was built for, an empty batch or a non-finite reward. The
+    /// message says which.
+    #[error("controller: {0}")]
+    Controller(String),
     /// An error from the search space (an invalid architecture, a space that cannot mutate...).
     #[error(transparent)]
     Space(#[from] nas_space::SpaceError),

@@ -11,13 +11,15 @@
 //!
 //! Strategies: [`RandomSearch`], [`RegularizedEvolution`], Gaussian-process
 //! [`BayesianOptimization`] (kernels in [`kernel`]), and the multi-fidelity [`Hyperband`] and
-//! [`Bohb`]. Wrappers for any strategy: [`Dedup`] and [`RetryFailures`] ([`wrappers`]); the
+//! [`Bohb`], and the reinforcement-learning [`Reinforce`] and [`Ppo`] with an LSTM
+//! [`controller`] in Burn. Wrappers for any strategy: [`Dedup`] and [`RetryFailures`] ([`wrappers`]); the
 //! median stopping rule is a [`Pruner`] that a training estimator consults every epoch
 //! ([`pruner`]).
 #![warn(missing_docs)]
 
 pub mod bo;
 pub mod bohb;
+pub mod controller;
 pub mod error;
 pub mod evolution;
 mod gp;
@@ -26,6 +28,7 @@ pub mod kernel;
 pub mod observe;
 pub mod pruner;
 pub mod random;
+pub mod rl;
 pub mod rng_serde;
 pub mod search;
 mod trial;
@@ -39,6 +42,7 @@ pub use hyperband::{Evaluation, Hyperband, HyperbandConfig, Rung};
 pub use kernel::{ArchKernel, Hamming, WeisfeilerLehman};
 pub use pruner::{MedianStopping, MedianStoppingConfig, Pruner};
 pub use random::RandomSearch;
+pub use rl::{Ppo, PpoConfig, Reinforce, ReinforceConfig};
 pub use search::Search;
 pub use trial::{Outcome, Pending, Trial, TrialId};
 pub use wrappers::{Dedup, RetryConfig, RetryFailures};
