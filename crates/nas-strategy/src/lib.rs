@@ -10,24 +10,26 @@
 //! and their state serializes (serde), so a saved search resumes with the same proposals.
 //!
 //! Strategies: [`RandomSearch`], [`RegularizedEvolution`], Gaussian-process
-//! [`BayesianOptimization`] (kernels in [`kernel`]), and the multi-fidelity [`Hyperband`] and
-//! [`Bohb`]. Wrappers for any strategy: [`Dedup`] and [`RetryFailures`] ([`wrappers`]); the
-//! median stopping rule is a [`Pruner`] that a training estimator consults every epoch
-//! ([`pruner`]).
+//! [`BayesianOptimization`] (kernels in [`kernel`]), the multi-fidelity [`Hyperband`] and
+//! [`Bohb`], and SPOS's evolutionary search over a trained supernet ([`SposEvolution`]).
+//! Wrappers for any strategy: [`Dedup`] and [`RetryFailures`] ([`wrappers`]), [`Constrained`]
+//! (a hardware budget such as a FLOPs limit); the median stopping rule is a [`Pruner`] that a
+//! training estimator consults every epoch ([`pruner`]).
 #![warn(missing_docs)]
 
 pub mod bo;
 pub mod bohb;
 pub mod error;
 pub mod evolution;
-pub mod observe;
 mod gp;
 pub mod hyperband;
 pub mod kernel;
+pub mod observe;
 pub mod pruner;
 pub mod random;
 pub mod rng_serde;
 pub mod search;
+pub mod spos_evolution;
 mod trial;
 pub mod wrappers;
 
@@ -40,6 +42,7 @@ pub use kernel::{ArchKernel, Hamming, WeisfeilerLehman};
 pub use pruner::{MedianStopping, MedianStoppingConfig, Pruner};
 pub use random::RandomSearch;
 pub use search::Search;
+pub use spos_evolution::{Constrained, Genome, SposEvolution, SposEvolutionConfig};
 pub use trial::{Outcome, Pending, Trial, TrialId};
 pub use wrappers::{Dedup, RetryConfig, RetryFailures};
 

@@ -62,7 +62,10 @@ fn mobilenet_v2_has_torchvisions_parameter_count_and_the_papers_macs() {
     // MobileNetV2 paper, Table 4: 300 M multiply-adds at 224×224 (convolutions and the
     // classifier: 300.8 M by hand).
     let macs = net.macs([3, 224, 224]).unwrap();
-    eprintln!("MobileNetV2: {} parameters, {macs} MACs", count_params(&net));
+    eprintln!(
+        "MobileNetV2: {} parameters, {macs} MACs",
+        count_params(&net)
+    );
     assert!((299_000_000..302_000_000).contains(&macs), "{macs}");
 }
 
