@@ -42,7 +42,7 @@ struct Args {
     #[arg(long, default_value_t = 10)]
     epochs: usize,
     /// Final path-dropout rate r (each of k paths is dropped with probability r^(1/k)).
-    #[arg(long, default_value_t = 0.25)]
+    #[arg(long, default_value_t = 0.1)]
     dropout: f64,
     /// Channels of the first stage (the benchmark: 16).
     #[arg(long, default_value_t = 8)]

@@ -28,7 +28,7 @@ use nas::space::TextFormat;
 use nas::space::proxyless::{ProxylessArch, ProxylessSpace};
 use nas::supernet::Classifier;
 use nas::supernet::backend::{BackendKind, BackendTask, run_on};
-use nas::supernet::burn::module::{AutodiffModule, Module};
+use nas::supernet::burn::module::AutodiffModule;
 use nas::supernet::burn::nn::loss::CrossEntropyLossConfig;
 use nas::supernet::burn::optim::GradientsParams;
 use nas::supernet::burn::tensor::backend::AutodiffBackend;
@@ -55,16 +55,16 @@ static ALLOC: PeakAlloc = PeakAlloc;
 #[command(about = "ProxylessNAS on the MobileNetV2 chain space, with a measured latency table")]
 struct Args {
     /// Epochs in all (weights), warm-up included.
-    #[arg(long, default_value_t = 6)]
+    #[arg(long, default_value_t = 8)]
     epochs: usize,
     /// Warm-up epochs (weights only, uniform paths).
-    #[arg(long, default_value_t = 2)]
+    #[arg(long, default_value_t = 3)]
     warmup: usize,
     /// Width multiplier of the supernet (the paper's is 1.0).
     #[arg(long, default_value_t = 0.35)]
     width: f64,
     /// One architecture step every this many weight steps (the paper: 5).
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 2)]
     arch_every: usize,
     /// Adam learning rate of the architecture parameters (the paper: 1e-3 over 120 epochs of
     /// ImageNet; a short proxy run needs larger steps).
@@ -77,10 +77,10 @@ struct Args {
     #[arg(long, default_value_t = 15)]
     latency_runs: usize,
     /// Batch size of training and of the memory measurement.
-    #[arg(long, default_value_t = 64)]
+    #[arg(long, default_value_t = 32)]
     batch: usize,
     /// Epochs of the final from-scratch training of the derived architecture (0: skip).
-    #[arg(long, default_value_t = 4)]
+    #[arg(long, default_value_t = 3)]
     retrain_epochs: usize,
     /// Seed of everything.
     #[arg(long, default_value_t = 0)]
@@ -242,7 +242,11 @@ impl BackendTask for Proxyless {
         memory(&supernet, &net, &batch, args.seed, &device)?;
         drop(batch);
 
-        let table_path = args.out.join(format!("latency_{}.json", B::name(&device)));
+        let backend: String = B::name(&device)
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+            .collect();
+        let table_path = args.out.join(format!("latency_{backend}.json"));
         let t = Instant::now();
         let (table, cached) = LatencyTable::load_or_measure(
             &table_path,
@@ -277,7 +281,7 @@ impl BackendTask for Proxyless {
             train: TrainConfig {
                 epochs: args.epochs,
                 batch_size: args.batch,
-                learning_rate: 0.05,
+                learning_rate: 0.02,
                 weight_decay: 4e-5,
                 seed: args.seed,
                 ..TrainConfig::default()
@@ -361,7 +365,7 @@ impl BackendTask for Proxyless {
                 TrainConfig {
                     epochs: args.retrain_epochs,
                     batch_size: args.batch,
-                    learning_rate: 0.05,
+                    learning_rate: 0.02,
                     seed: args.seed,
                     ..TrainConfig::default()
                 },

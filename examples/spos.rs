@@ -38,31 +38,31 @@ use nas::supernet::train::TrainConfig;
 #[command(about = "SPOS: uniform single-path supernet training, then evolution under a MACs limit")]
 struct Args {
     /// Supernet training epochs.
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, default_value_t = 8)]
     epochs: usize,
     /// Width multiplier of the supernet (the paper's network is 1.0).
     #[arg(long, default_value_t = 0.25)]
     width: f64,
     /// Candidates per generation (the paper: 50).
-    #[arg(long, default_value_t = 16)]
+    #[arg(long, default_value_t = 12)]
     population: usize,
     /// Parents kept (the paper: 10).
-    #[arg(long, default_value_t = 5)]
+    #[arg(long, default_value_t = 4)]
     top_k: usize,
     /// Children by mutation and by crossover per generation (the paper: 25 each).
-    #[arg(long, default_value_t = 6)]
+    #[arg(long, default_value_t = 4)]
     children: usize,
     /// Generations (the paper: 20).
-    #[arg(long, default_value_t = 5)]
+    #[arg(long, default_value_t = 4)]
     generations: usize,
     /// MACs limit, as a fraction of the way from the cheapest to the most expensive path.
     #[arg(long, default_value_t = 0.5)]
     macs_fraction: f64,
     /// Training batches the batch norms of each candidate are recalibrated on.
-    #[arg(long, default_value_t = 8)]
+    #[arg(long, default_value_t = 4)]
     recalibration_batches: usize,
     /// Epochs of the final from-scratch training of the best architecture (0: skip).
-    #[arg(long, default_value_t = 4)]
+    #[arg(long, default_value_t = 3)]
     retrain_epochs: usize,
     /// Seed of everything.
     #[arg(long, default_value_t = 0)]
@@ -161,7 +161,8 @@ impl BackendTask for Spos {
         let config = TrainConfig {
             epochs: args.epochs,
             batch_size: 64,
-            learning_rate: 0.1,
+            // SPOS's 0.5 for batches of 1,024, scaled to 64.
+            learning_rate: 0.03,
             weight_decay: 4e-5,
             seed: args.seed,
             ..TrainConfig::default()
@@ -275,7 +276,7 @@ impl BackendTask for Spos {
             let retrain = TrainConfig {
                 epochs: args.retrain_epochs,
                 batch_size: 64,
-                learning_rate: 0.05,
+                learning_rate: 0.03,
                 seed: args.seed,
                 ..TrainConfig::default()
             };

@@ -82,9 +82,8 @@ fn collect<B: AutodiffBackend, M: AutodiffModule<B>>(model: &M) -> Stats {
     c.0
 }
 
-fn set<B: AutodiffBackend, M: AutodiffModule<B>>(model: &M, how: Set<'_>) {
+fn set<B: AutodiffBackend, M: AutodiffModule<B>>(model: &M, mut how: Set<'_>) {
     sync(model);
-    let mut how = how;
     // Running states share their storage between clones: mapping a clone sets the original's.
     let _ = model.clone().map(&mut how);
 }

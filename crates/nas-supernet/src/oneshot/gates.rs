@@ -76,7 +76,7 @@ impl ArchOptimConfig {
         if !(0.0..1.0).contains(&self.beta1) || !(0.0..1.0).contains(&self.beta2) {
             return bad("`beta1` and `beta2` must be in [0, 1)");
         }
-        if !(self.epsilon > 0.0) {
+        if self.epsilon.is_nan() || self.epsilon <= 0.0 {
             return bad("`epsilon` must be positive");
         }
         Ok(())
@@ -342,11 +342,11 @@ mod tests {
         let lat = [1.0, 2.0, 4.0];
         let expected = |a: &[f64]| -> f64 { softmax(a).iter().zip(&lat).map(|(p, l)| p * l).sum() };
         let g = latency_alpha_grads(&softmax(&alpha), &lat, 1.0);
-        for i in 0..3 {
+        for (i, gi) in g.iter().enumerate() {
             let mut up = alpha;
             up[i] += 1e-6;
             let numeric = (expected(&up) - expected(&alpha)) / 1e-6;
-            assert!((numeric - g[i]).abs() < 1e-5, "{numeric} vs {}", g[i]);
+            assert!((numeric - gi).abs() < 1e-5, "{numeric} vs {gi}");
         }
     }
 
