@@ -1,9 +1,10 @@
 //! Performance estimation for neural architecture search.
 //!
 //! An [`Estimator`] turns an architecture and a [`Budget`] into [`Metrics`]. This crate holds
-//! the trait, the tabular benchmark estimator ([`tabular::Nb201Table`]) and training from
-//! scratch ([`train::TrainEstimator`]); learning-curve extrapolation, weight sharing and
-//! hardware cost build on them.
+//! the trait, the tabular benchmark estimator ([`tabular::Nb201Table`]), training from
+//! scratch ([`train::TrainEstimator`]), weight sharing with a trained supernet
+//! ([`weight_sharing::WeightSharingEstimator`]) and rank correlation between estimators
+//! ([`rank::kendall_tau`]).
 #![warn(missing_docs)]
 
 use std::collections::BTreeMap;
@@ -11,8 +12,10 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 pub mod error;
+pub mod rank;
 pub mod tabular;
 pub mod train;
+pub mod weight_sharing;
 
 pub use error::EstimateError;
 

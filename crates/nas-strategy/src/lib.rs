@@ -10,11 +10,12 @@
 //! and their state serializes (serde), so a saved search resumes with the same proposals.
 //!
 //! Strategies: [`RandomSearch`], [`RegularizedEvolution`], Gaussian-process
-//! [`BayesianOptimization`] (kernels in [`kernel`]), and the multi-fidelity [`Hyperband`] and
-//! [`Bohb`], and the reinforcement-learning [`Reinforce`] and [`Ppo`] with an LSTM
-//! [`controller`] in Burn. Wrappers for any strategy: [`Dedup`] and [`RetryFailures`] ([`wrappers`]); the
-//! median stopping rule is a [`Pruner`] that a training estimator consults every epoch
-//! ([`pruner`]).
+//! [`BayesianOptimization`] (kernels in [`kernel`]), the multi-fidelity [`Hyperband`] and
+//! [`Bohb`], the reinforcement-learning [`Reinforce`] and [`Ppo`] with an LSTM [`controller`]
+//! in Burn, and SPOS's evolutionary search over a trained supernet ([`SposEvolution`]).
+//! Wrappers for any strategy: [`Dedup`] and [`RetryFailures`] ([`wrappers`]), [`Constrained`]
+//! (a hardware budget such as a FLOPs limit); the median stopping rule is a [`Pruner`] that a
+//! training estimator consults every epoch ([`pruner`]).
 #![warn(missing_docs)]
 
 pub mod bo;
@@ -31,6 +32,7 @@ pub mod random;
 pub mod rl;
 pub mod rng_serde;
 pub mod search;
+pub mod spos_evolution;
 mod trial;
 pub mod wrappers;
 
@@ -44,6 +46,7 @@ pub use pruner::{MedianStopping, MedianStoppingConfig, Pruner};
 pub use random::RandomSearch;
 pub use rl::{Ppo, PpoConfig, Reinforce, ReinforceConfig};
 pub use search::Search;
+pub use spos_evolution::{Constrained, Genome, SposEvolution, SposEvolutionConfig};
 pub use trial::{Outcome, Pending, Trial, TrialId};
 pub use wrappers::{Dedup, RetryConfig, RetryFailures};
 

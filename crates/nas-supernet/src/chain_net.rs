@@ -114,15 +114,10 @@ impl ChainNetConfig {
         r
     }
 
-    /// Builds the ProxylessNAS network of `arch` in `space`.
-    pub fn proxyless<B: Backend>(
-        &self,
-        space: &ProxylessSpace,
-        arch: &ProxylessArch,
-        device: &Device<B>,
-    ) -> Result<ProxylessNetwork<B>, SupernetError> {
+    /// The ProxylessNAS space with this configuration's widths and stem stride: the layers of
+    /// the network [`ChainNetConfig::proxyless`] builds (and of the one-shot supernet).
+    pub fn proxyless_space(&self, space: &ProxylessSpace) -> Result<ProxylessSpace, SupernetError> {
         self.check()?;
-        space.validate(arch)?;
         let base = space.config();
         let scaled = ProxylessConfig {
             stem_channels: self.scale(base.stem_channels, 8),
@@ -145,7 +140,20 @@ impl ChainNetConfig {
             },
             ..base.clone()
         };
-        let scaled_space = ProxylessSpace::new(scaled.clone())?;
+        Ok(ProxylessSpace::new(scaled)?)
+    }
+
+    /// Builds the ProxylessNAS network of `arch` in `space`.
+    pub fn proxyless<B: Backend>(
+        &self,
+        space: &ProxylessSpace,
+        arch: &ProxylessArch,
+        device: &Device<B>,
+    ) -> Result<ProxylessNetwork<B>, SupernetError> {
+        self.check()?;
+        space.validate(arch)?;
+        let scaled_space = self.proxyless_space(space)?;
+        let scaled = scaled_space.config().clone();
         let stem = scaled.stem_channels;
         let first = OpConfig::new(
             OpKind::MbConv {
@@ -189,15 +197,10 @@ impl ChainNetConfig {
         })
     }
 
-    /// Builds the SPOS network of `arch` in `space` (stem stride 2 unless overridden).
-    pub fn spos<B: Backend>(
-        &self,
-        space: &SposSpace,
-        arch: &SposArch,
-        device: &Device<B>,
-    ) -> Result<SposNetwork<B>, SupernetError> {
+    /// The SPOS space with this configuration's widths: the layers of the network
+    /// [`ChainNetConfig::spos`] builds (and of the one-shot supernet).
+    pub fn spos_space(&self, space: &SposSpace) -> Result<SposSpace, SupernetError> {
         self.check()?;
-        space.validate(arch)?;
         let base = space.config();
         let scaled = SposConfig {
             stem_channels: self.scale(base.stem_channels, 4),
@@ -213,7 +216,20 @@ impl ChainNetConfig {
             },
             ..base.clone()
         };
-        let scaled_space = SposSpace::new(scaled.clone())?;
+        Ok(SposSpace::new(scaled)?)
+    }
+
+    /// Builds the SPOS network of `arch` in `space` (stem stride 2 unless overridden).
+    pub fn spos<B: Backend>(
+        &self,
+        space: &SposSpace,
+        arch: &SposArch,
+        device: &Device<B>,
+    ) -> Result<SposNetwork<B>, SupernetError> {
+        self.check()?;
+        space.validate(arch)?;
+        let scaled_space = self.spos_space(space)?;
+        let scaled = scaled_space.config().clone();
         let units = scaled_space
             .layers()
             .iter()
@@ -258,19 +274,25 @@ pub struct Stem<B: Backend> {
 }
 
 impl<B: Backend> Stem<B> {
-    fn new(c_in: usize, c_out: usize, k: usize, stride: usize, device: &Device<B>) -> Self {
+    pub(crate) fn new(
+        c_in: usize,
+        c_out: usize,
+        k: usize,
+        stride: usize,
+        device: &Device<B>,
+    ) -> Self {
         Self {
             conv: Conv::new(c_in, c_out, k, stride, 1, 1, device),
             bn: BatchNormConfig::new(c_out).init(device),
         }
     }
 
-    fn forward(&self, x: Tensor<B, 4>, relu6: bool) -> Tensor<B, 4> {
+    pub(crate) fn forward(&self, x: Tensor<B, 4>, relu6: bool) -> Tensor<B, 4> {
         let y = self.bn.forward(self.conv.forward(x));
         if relu6 { y.clamp(0.0, 6.0) } else { relu(y) }
     }
 
-    fn macs(&self, [_, h, w]: [usize; 3]) -> (u64, [usize; 3]) {
+    pub(crate) fn macs(&self, [_, h, w]: [usize; 3]) -> (u64, [usize; 3]) {
         let (m, [ho, wo]) = self.conv.macs(h, w);
         (m, [self.conv.out_channels(), ho, wo])
     }

@@ -16,6 +16,7 @@ pub mod fast;
 pub mod multi_net;
 pub mod nb201_net;
 pub mod network;
+pub mod oneshot;
 pub mod ops;
 pub mod persist;
 pub mod train;

@@ -184,6 +184,14 @@ impl<B: Backend> ResidualReduce<B> {
         let residual = self.shortcut.forward(self.pool.forward(x.clone()));
         residual + self.conv_b.forward(self.conv_a.forward(x))
     }
+
+    /// Multiply-accumulates of one image of `h`×`w` pixels, and the output shape.
+    pub fn macs(&self, h: usize, w: usize) -> (u64, [usize; 3]) {
+        let (a, [co, ho, wo]) = self.conv_a.macs(h, w);
+        let (b, _) = self.conv_b.macs(ho, wo);
+        let (s, _) = self.shortcut.macs(h / 2, w / 2);
+        (a + b + s, [co, ho, wo])
+    }
 }
 
 /// A layer of the macro network.

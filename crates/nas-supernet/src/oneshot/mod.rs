@@ -1,0 +1,106 @@
+//! Single-path weight sharing: one-shot supernets, path samplers, binarized gates, path
+//! dropout, batch-norm recalibration, latency tables and peak-memory measurement.
+//!
+//! A *supernet* holds every candidate operation of every searchable layer; an architecture is a
+//! path through it that inherits its weights. Three methods are built on the same pieces:
+//!
+//! | method | supernet | what is sampled per training step | module |
+//! | --- | --- | --- | --- |
+//! | SPOS (Guo et al. 2019) | [`SposSupernet`] (ShuffleNetV2 blocks) | one path, uniformly ([`UniformSampler`]) | [`train`] |
+//! | ProxylessNAS (Cai et al. 2019) | [`ProxylessSupernet`] (MobileNetV2 blocks) | one path from the architecture distribution for weights, two paths with binary gates for the architecture parameters | [`gates`], [`proxyless`] |
+//! | One-Shot (Bender et al. 2018) | [`Nb201Supernet`] (NAS-Bench-201 cells) | every path, with path dropout on a linear schedule | [`path_dropout`] |
+//!
+//! Every supernet implements [`SinglePath`]: the logits and the multiply-accumulates of one
+//! architecture's path. The supernet training loop ([`train::train_supernet`]) asks a closure for
+//! each step's logits, so any way of choosing paths plugs in: a uniform sampler (SPOS), path
+//! dropout (One-Shot), or a learned controller. ENAS fits here: its LSTM controller is an
+//! [`ArchSampler`] whose samples train the shared weights through [`train::train_supernet`], and
+//! its reward for a sampled architecture is the path's validation accuracy
+//! ([`train::path_accuracy`], or the weight-sharing estimator of `nas-estimate`).
+//!
+//! Before an architecture is scored with inherited weights, its batch-norm statistics are
+//! recomputed on training batches ([`bn_recalibration::recalibrate_bn`]): the running statistics
+//! accumulated while other paths were trained do not describe this path.
+//!
+//! The examples `spos`, `proxylessnas` and `oneshot` run each method end to end on the embedded
+//! digits.
+
+pub mod bn_recalibration;
+pub mod chain_supernet;
+pub mod gates;
+pub mod latency;
+pub mod memory;
+pub mod nb201_supernet;
+pub mod path_dropout;
+pub mod proxyless;
+pub mod train;
+
+pub use chain_supernet::{ProxylessSupernet, SposSupernet};
+pub use nb201_supernet::Nb201Supernet;
+
+use burn::module::Module;
+use burn::tensor::Tensor;
+use burn::tensor::backend::Backend;
+use nas_space::SearchSpace;
+use rand::SeedableRng;
+use rand::rngs::ChaCha8Rng;
+
+/// A supernet that runs the path of one architecture, with the weights that path inherits.
+pub trait SinglePath<B: Backend>: Module<B> {
+    /// The architectures whose paths this supernet holds.
+    type Arch;
+
+    /// Logits `[batch, classes]` of the path of `arch` on `images` `[batch, c, h, w]`.
+    ///
+    /// `arch` must belong to the space the supernet was built for (check it with the space's
+    /// `validate`); a foreign architecture panics with a message naming the layer.
+    fn path_logits(&self, images: Tensor<B, 4>, arch: &Self::Arch) -> Tensor<B, 2>;
+
+    /// Multiply-accumulates of the path of `arch` for one image of shape `input`
+    /// (`[channels, height, width]`), counted as [`crate::Classifier::macs`] counts them: equal
+    /// to the MACs of the stand-alone network of `arch`.
+    fn path_macs(&self, arch: &Self::Arch, input: [usize; 3]) -> u64;
+
+    /// Checks that `arch` belongs to the space this supernet was built for; the error says
+    /// which layer does not fit. Call it before [`SinglePath::path_logits`] on architectures
+    /// from outside.
+    fn check_arch(&self, arch: &Self::Arch) -> Result<(), crate::SupernetError>;
+}
+
+/// Chooses the architecture (path) of each supernet training step.
+///
+/// [`UniformSampler`] is SPOS's; a learned controller (ENAS's LSTM) implements it too and is
+/// updated from rewards outside this trait.
+pub trait ArchSampler<A> {
+    /// The next architecture.
+    fn sample_arch(&mut self) -> A;
+}
+
+/// Uniform single-path sampling (SPOS): each step draws an architecture with the space's
+/// `sample` from a seeded generator, so the same seed gives the same sequence of paths.
+#[derive(Debug)]
+pub struct UniformSampler<S> {
+    space: S,
+    rng: ChaCha8Rng,
+}
+
+impl<S: SearchSpace> UniformSampler<S> {
+    /// A sampler over `space` seeded with `seed`.
+    pub fn new(space: S, seed: u64) -> Self {
+        Self {
+            space,
+            rng: ChaCha8Rng::seed_from_u64(seed),
+        }
+    }
+
+    /// The space sampled from.
+    pub fn space(&self) -> &S {
+        &self.space
+    }
+}
+
+impl<S: SearchSpace> ArchSampler<S::Arch> for UniformSampler<S> {
+    fn sample_arch(&mut self) -> S::Arch {
+        self.space.sample(&mut self.rng)
+    }
+}

@@ -1,0 +1,194 @@
+//! Training a supernet: the loop of SPOS, One-Shot and (with a controller) ENAS.
+//!
+//! [`train_supernet`] runs SGD over the training set with the settings of
+//! [`crate::train::TrainConfig`] (momentum, weight decay, cosine learning rate, gradient
+//! clipping); every step asks `forward` for the logits of that step's path, so the caller
+//! decides how paths are chosen. Parameters off the path get no gradient and are left alone by
+//! the optimizer that step. [`path_accuracy`] scores one architecture's path on batches.
+
+use std::time::Instant;
+
+use burn::grad_clipping::GradientClippingConfig;
+use burn::module::AutodiffModule;
+use burn::nn::loss::CrossEntropyLossConfig;
+use burn::optim::decay::WeightDecayConfig;
+use burn::optim::momentum::MomentumConfig;
+use burn::optim::{GradientsParams, Optimizer, SgdConfig};
+use burn::tensor::backend::{AutodiffBackend, Backend};
+use burn::tensor::{Device, ElementConversion, Int, Tensor};
+use rand::SeedableRng;
+use rand::rngs::ChaCha8Rng;
+use rand::seq::SliceRandom;
+use serde::{Deserialize, Serialize};
+
+use super::SinglePath;
+use crate::data::{ImageBatch, ImageBatcher, ImageDataset, Normalize};
+use crate::train::{TrainConfig, TrainError};
+use burn::data::dataloader::batcher::Batcher;
+use burn::data::dataset::Dataset;
+
+/// Where a training step is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StepInfo {
+    /// The epoch (0-based).
+    pub epoch: usize,
+    /// The step, counted over all epochs (0-based).
+    pub step: usize,
+    /// The number of steps of the whole training.
+    pub total_steps: usize,
+}
+
+/// Per-epoch results of supernet training.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SupernetReport {
+    /// Mean training loss per epoch.
+    pub train_loss: Vec<f64>,
+    /// Training accuracy (%) per epoch, of the paths trained.
+    pub train_accuracy: Vec<f64>,
+    /// Wall time per epoch, in seconds.
+    pub epoch_seconds: Vec<f64>,
+}
+
+/// The batches of `data` in the order of a shuffle by `seed` (`None`: in order), normalized
+/// with `normalize`, `batch_size` images each (the last may be smaller).
+pub fn batches<'a, B: Backend>(
+    data: &'a ImageDataset,
+    normalize: &Normalize,
+    batch_size: usize,
+    seed: Option<u64>,
+    device: &'a Device<B>,
+) -> Result<impl Iterator<Item = ImageBatch<B>> + 'a, crate::SupernetError> {
+    let batcher = ImageBatcher::new(data.shape()).with_normalize(normalize.clone())?;
+    let mut order: Vec<usize> = (0..data.len()).collect();
+    if let Some(seed) = seed {
+        order.shuffle(&mut ChaCha8Rng::seed_from_u64(seed));
+    }
+    let chunks: Vec<Vec<usize>> = order
+        .chunks(batch_size.max(1))
+        .map(<[usize]>::to_vec)
+        .collect();
+    Ok(chunks.into_iter().map(move |chunk| {
+        let items = chunk.iter().filter_map(|&i| data.get(i)).collect();
+        batcher.batch(items, device)
+    }))
+}
+
+/// The SGD optimizer of `config` (momentum, Nesterov, weight decay, clipping).
+pub(crate) fn sgd<B: AutodiffBackend, M: AutodiffModule<B>>(
+    config: &TrainConfig,
+) -> impl Optimizer<M, B> {
+    let mut momentum = MomentumConfig::new()
+        .with_momentum(config.momentum)
+        .with_dampening(0.0);
+    momentum.nesterov = config.nesterov;
+    SgdConfig::new()
+        .with_momentum(Some(momentum))
+        .with_weight_decay(Some(WeightDecayConfig::new(config.weight_decay as f32)))
+        .with_gradient_clipping(
+            config
+                .grad_clip
+                .map(|c| GradientClippingConfig::Norm(c as f32)),
+        )
+        .init::<B, M>()
+}
+
+/// Number of correct predictions of `logits` for `targets`.
+pub(crate) fn count_correct<B: Backend>(logits: Tensor<B, 2>, targets: Tensor<B, 1, Int>) -> usize {
+    let pred = logits.argmax(1).flatten::<1>(0, 1);
+    let c: i64 = pred.equal(targets).int().sum().into_scalar().elem();
+    c as usize
+}
+
+/// Trains `model` for `config.epochs` epochs over `train` (shuffled by `config.seed` every
+/// epoch), with the logits of each step given by `forward(model, images, step)`. Augmentation,
+/// drop-path and auxiliary settings of `config` are not used. `observer` is called after every
+/// epoch. A non-finite loss stops training with [`TrainError::Diverged`].
+pub fn train_supernet<B, M>(
+    mut model: M,
+    train: &ImageDataset,
+    normalize: &Normalize,
+    config: &TrainConfig,
+    device: &Device<B>,
+    mut forward: impl FnMut(&M, Tensor<B, 4>, StepInfo) -> Tensor<B, 2>,
+    mut observer: impl FnMut(usize, &SupernetReport),
+) -> Result<(M, SupernetReport), TrainError>
+where
+    B: AutodiffBackend,
+    M: AutodiffModule<B>,
+{
+    config.check()?;
+    if train.is_empty() {
+        return Err(TrainError::Data("the training set is empty".into()));
+    }
+    let mut optim = sgd::<B, M>(config);
+    let loss_fn = CrossEntropyLossConfig::new().init(device);
+    let steps_per_epoch = train.len().div_ceil(config.batch_size);
+    let total_steps = steps_per_epoch * config.epochs;
+    let mut report = SupernetReport::default();
+    let mut step = 0;
+    for epoch in 0..config.epochs {
+        let start = Instant::now();
+        let (mut loss_sum, mut correct, mut seen) = (0.0, 0usize, 0usize);
+        let seed = crate::network::mix_seed(config.seed, epoch as u64, 11);
+        let epoch_batches = batches(train, normalize, config.batch_size, Some(seed), device)
+            .map_err(|e| TrainError::Data(e.to_string()))?;
+        for (i, batch) in epoch_batches.enumerate() {
+            let n = batch.targets.dims()[0];
+            let info = StepInfo {
+                epoch,
+                step,
+                total_steps,
+            };
+            let logits = forward(&model, batch.images, info);
+            let loss = loss_fn.forward(logits.clone(), batch.targets.clone());
+            let value: f64 = loss.clone().into_scalar().elem();
+            if !value.is_finite() {
+                return Err(TrainError::Diverged {
+                    epoch,
+                    step: i,
+                    loss: value,
+                    report: Box::default(),
+                });
+            }
+            correct += count_correct(logits, batch.targets);
+            seen += n;
+            loss_sum += value * n as f64;
+            let grads = GradientsParams::from_grads(loss.backward(), &model);
+            model = optim.step(config.learning_rate_at(step, total_steps), model, grads);
+            step += 1;
+        }
+        report.train_loss.push(loss_sum / seen.max(1) as f64);
+        report
+            .train_accuracy
+            .push(100.0 * correct as f64 / seen.max(1) as f64);
+        report.epoch_seconds.push(start.elapsed().as_secs_f64());
+        observer(epoch, &report);
+    }
+    Ok((model, report))
+}
+
+/// Mean cross-entropy loss and accuracy (%) of the path of `arch` over `batches`.
+pub fn path_accuracy<B: Backend, N: SinglePath<B>>(
+    net: &N,
+    arch: &N::Arch,
+    batches: &[ImageBatch<B>],
+) -> (f64, f64) {
+    let (mut loss_sum, mut correct, mut seen) = (0.0, 0usize, 0usize);
+    for batch in batches {
+        let device = batch.images.device();
+        let loss_fn = CrossEntropyLossConfig::new().init(&device);
+        let n = batch.targets.dims()[0];
+        let logits = net.path_logits(batch.images.clone(), arch);
+        let l: f64 = loss_fn
+            .forward(logits.clone(), batch.targets.clone())
+            .into_scalar()
+            .elem();
+        loss_sum += l * n as f64;
+        correct += count_correct(logits, batch.targets.clone());
+        seen += n;
+    }
+    (
+        loss_sum / seen.max(1) as f64,
+        100.0 * correct as f64 / seen.max(1) as f64,
+    )
+}

@@ -1,0 +1,407 @@
+//! One-shot supernets: samplers, binarized paths and gates, batch-norm recalibration, and the
+//! agreement of supernet paths with stand-alone networks.
+
+use burn::module::{AutodiffModule, Module, ModuleVisitor, Param};
+use burn::nn::loss::CrossEntropyLossConfig;
+use burn::optim::GradientsParams;
+use burn::tensor::{Distribution, Int, Tensor, TensorData};
+use nas_space::SearchSpace;
+use nas_space::nb201::{Nb201Arch, Nb201Space};
+use nas_space::proxyless::{ProxylessConfig, ProxylessSpace, Stage};
+use nas_space::spos::{SposArch, SposConfig, SposSpace};
+use nas_supernet::Classifier;
+use nas_supernet::backend::DefaultBackend;
+use nas_supernet::chain_net::ChainNetConfig;
+use nas_supernet::data::ImageDataset;
+use nas_supernet::nb201_net::Nb201NetConfig;
+use nas_supernet::network::seeded;
+use nas_supernet::oneshot::bn_recalibration::recalibrate_bn;
+use nas_supernet::oneshot::gates::{ArchOptimConfig, ArchParams};
+use nas_supernet::oneshot::proxyless::{arch_step, gate_gradients, layer_choices};
+use nas_supernet::oneshot::train::train_supernet;
+use nas_supernet::oneshot::{ArchSampler, SinglePath, UniformSampler};
+use nas_supernet::train::TrainConfig;
+use rand::SeedableRng;
+use rand::rngs::ChaCha8Rng;
+
+type B = DefaultBackend;
+
+fn tiny_proxyless() -> ProxylessSpace {
+    ProxylessSpace::new(ProxylessConfig {
+        stem_channels: 8,
+        stem_stride: 1,
+        first_block_channels: 8,
+        stages: vec![
+            Stage {
+                width: 8,
+                depth: 2,
+                stride: 1,
+            },
+            Stage {
+                width: 16,
+                depth: 2,
+                stride: 2,
+            },
+        ],
+        feature_mix_channels: 32,
+        ..ProxylessConfig::default()
+    })
+    .unwrap()
+}
+
+fn tiny_spos() -> SposSpace {
+    SposSpace::new(SposConfig {
+        stem_channels: 8,
+        stage_repeats: vec![2, 2],
+        stage_channels: vec![16, 32],
+        last_channels: 32,
+    })
+    .unwrap()
+}
+
+fn images(n: usize) -> Tensor<B, 4> {
+    let device = Default::default();
+    seeded::<B, _, std::convert::Infallible>(&device, 5, || {
+        Ok(Tensor::<B, 4>::random(
+            [n, 1, 8, 8],
+            Distribution::Normal(0.0, 1.0),
+            &device,
+        ))
+    })
+    .unwrap()
+}
+
+fn targets(n: usize) -> Tensor<B, 1, Int> {
+    let t: Vec<i64> = (0..n as i64).map(|i| i % 4).collect();
+    Tensor::from_data(TensorData::new(t, [n]), &Default::default())
+}
+
+#[test]
+fn uniform_sampler_draws_only_allowed_choices_and_is_seeded() {
+    let space = ProxylessSpace::default();
+    let mut sampler = UniformSampler::new(space.clone(), 7);
+    let mut zeros = 0;
+    for _ in 0..200 {
+        let arch = sampler.sample_arch();
+        space.validate(&arch).unwrap();
+        for (l, c) in arch.layers.iter().enumerate() {
+            assert!(space.layer_choices(l).contains(c));
+            if c.is_zero() {
+                assert!(space.layers()[l].skippable, "zero in layer {l}");
+                zeros += 1;
+            }
+        }
+    }
+    assert!(zeros > 0);
+    let draw = |seed| {
+        let mut s = UniformSampler::new(SposSpace::default(), seed);
+        (0..20).map(|_| s.sample_arch()).collect::<Vec<SposArch>>()
+    };
+    assert_eq!(draw(3), draw(3));
+    assert_ne!(draw(3), draw(4));
+}
+
+#[test]
+fn supernet_paths_have_the_standalone_networks_macs_and_shapes() {
+    let device = Default::default();
+    let mut rng = ChaCha8Rng::seed_from_u64(1);
+    let cfg = ChainNetConfig::new(1, 4)
+        .with_width(0.5)
+        .with_stem_stride(1);
+
+    let space = tiny_proxyless();
+    let supernet = cfg.proxyless_supernet::<B>(&space, &device).unwrap();
+    for _ in 0..5 {
+        let arch = space.sample(&mut rng);
+        let child = cfg.proxyless::<B>(&space, &arch, &device).unwrap();
+        assert_eq!(
+            Some(supernet.path_macs(&arch, [1, 8, 8])),
+            child.macs([1, 8, 8])
+        );
+        assert_eq!(supernet.path_logits(images(2), &arch).dims(), [2, 4]);
+    }
+
+    let space = tiny_spos();
+    let cfg = ChainNetConfig::new(1, 4).with_stem_stride(1);
+    let supernet = cfg.spos_supernet::<B>(&space, &device).unwrap();
+    for _ in 0..5 {
+        let arch = space.sample(&mut rng);
+        let child = cfg.spos::<B>(&space, &arch, &device).unwrap();
+        assert_eq!(
+            Some(supernet.path_macs(&arch, [1, 8, 8])),
+            child.macs([1, 8, 8])
+        );
+    }
+    // A foreign architecture is a typed error, not a panic.
+    assert!(
+        supernet
+            .check_arch(&SposArch::from_indices(&[0, 1]).unwrap())
+            .is_err()
+    );
+
+    let space = Nb201Space::default();
+    let net = Nb201NetConfig {
+        channels: 4,
+        cells_per_stage: 1,
+        in_channels: 1,
+        num_classes: 4,
+    };
+    let supernet = net.supernet::<B>(&space, &device).unwrap();
+    for _ in 0..5 {
+        let arch: Nb201Arch = space.sample(&mut rng);
+        let child = net.init::<B>(&arch, &device).unwrap();
+        assert_eq!(
+            Some(supernet.path_macs(&arch, [1, 8, 8])),
+            child.macs([1, 8, 8])
+        );
+        assert_eq!(supernet.path_logits(images(2), &arch).dims(), [2, 4]);
+    }
+}
+
+/// Counts float parameters that require gradients, and those of them that got one.
+struct GradCount<'a> {
+    grads: &'a GradientsParams,
+    params: usize,
+    with_grad: usize,
+}
+
+impl ModuleVisitor<B> for GradCount<'_> {
+    fn visit_float<const D: usize>(&mut self, p: &Param<Tensor<B, D>>) {
+        if p.is_require_grad() {
+            self.params += 1;
+            if self.grads.get::<burn::backend::NdArray, D>(p.id).is_some() {
+                self.with_grad += 1;
+            }
+        }
+    }
+}
+
+fn count<M: Module<B>>(m: &M, grads: &GradientsParams) -> (usize, usize) {
+    let mut c = GradCount {
+        grads,
+        params: 0,
+        with_grad: 0,
+    };
+    m.visit(&mut c);
+    (c.params, c.with_grad)
+}
+
+#[test]
+fn a_binarized_path_computes_and_trains_only_the_sampled_candidates() {
+    let device = Default::default();
+    let space = tiny_proxyless();
+    let cfg = ChainNetConfig::new(1, 4).with_stem_stride(1);
+    let supernet = seeded(&device, 1, || cfg.proxyless_supernet::<B>(&space, &device)).unwrap();
+    let alphas = ArchParams::new(&layer_choices(&supernet), ArchOptimConfig::default()).unwrap();
+    let mut rng = ChaCha8Rng::seed_from_u64(2);
+    // Every sampled gate is a choice of its layer; zero only where the layer is skippable.
+    for _ in 0..50 {
+        for (l, &i) in alphas.sample_paths(&mut rng).iter().enumerate() {
+            let choice = space.layer_choices(l)[i];
+            assert!(!choice.is_zero() || space.layers()[l].skippable);
+        }
+    }
+    let path = alphas.sample_paths(&mut rng);
+    let loss = CrossEntropyLossConfig::new()
+        .init(&device)
+        .forward(supernet.forward_indices(images(4), &path), targets(4));
+    let grads = GradientsParams::from_grads(loss.backward(), &supernet);
+    for (l, (layer, &chosen)) in supernet.layers().iter().zip(&path).enumerate() {
+        for (i, op) in layer.candidates().iter().enumerate() {
+            let (params, with_grad) = count(op, &grads);
+            assert!(params > 0);
+            if i == chosen {
+                assert_eq!(with_grad, params, "layer {l}: the sampled candidate {i}");
+            } else {
+                assert_eq!(with_grad, 0, "layer {l}: candidate {i} was not sampled");
+            }
+        }
+    }
+}
+
+#[test]
+fn architecture_steps_use_two_gates_and_leave_weights_alone() {
+    let device = Default::default();
+    let space = tiny_proxyless();
+    let cfg = ChainNetConfig::new(1, 4).with_stem_stride(1);
+    let supernet = seeded(&device, 1, || cfg.proxyless_supernet::<B>(&space, &device)).unwrap();
+    let mut alphas = ArchParams::new(
+        &layer_choices(&supernet),
+        ArchOptimConfig {
+            learning_rate: 0.1,
+            ..ArchOptimConfig::default()
+        },
+    )
+    .unwrap();
+    let mut rng = ChaCha8Rng::seed_from_u64(4);
+    let pairs = alphas.sample_pairs(&mut rng);
+    let (gate_grads, ce) = gate_gradients(&supernet, images(4), targets(4), &pairs);
+    assert!(ce.is_finite());
+    for ((pair, g), layer) in pairs.iter().zip(&gate_grads).zip(supernet.layers()) {
+        assert_ne!(Some(pair.active), pair.inactive);
+        assert!(pair.active < layer.num_choices());
+        match g {
+            Some((a, b)) => assert!(a.is_finite() && b.is_finite()),
+            None => assert!(layer.is_zero(pair.active)),
+        }
+    }
+    let before = values(&supernet);
+    let probs_before = alphas.all_probs();
+    let r = arch_step(
+        &supernet,
+        &mut alphas,
+        images(4),
+        targets(4),
+        None,
+        0.0,
+        1.0,
+        &mut rng,
+    );
+    assert!(r.loss.is_finite());
+    assert_ne!(alphas.all_probs(), probs_before);
+    assert_eq!(values(&supernet), before);
+}
+
+/// Every trainable weight of a module (batch-norm statistics excluded), in visiting order.
+struct Values(Vec<f32>);
+
+impl ModuleVisitor<B> for Values {
+    fn visit_float<const D: usize>(&mut self, p: &Param<Tensor<B, D>>) {
+        if p.is_require_grad() {
+            self.0.extend(
+                p.val()
+                    .into_data()
+                    .convert::<f32>()
+                    .into_vec::<f32>()
+                    .unwrap(),
+            );
+        }
+    }
+}
+
+fn values<M: Module<B>>(m: &M) -> Vec<f32> {
+    let mut v = Values(Vec::new());
+    m.visit(&mut v);
+    v.0
+}
+
+/// Running means and variances of every batch norm, by visiting order.
+struct Stats(Vec<Vec<f32>>);
+
+impl ModuleVisitor<B> for Stats {
+    fn visit_float<const D: usize>(&mut self, p: &Param<Tensor<B, D>>) {
+        if !p.is_require_grad() {
+            self.0
+                .push(p.val().into_data().convert::<f32>().into_vec().unwrap());
+        }
+    }
+}
+
+fn stats<M: Module<B>>(m: &M) -> Vec<Vec<f32>> {
+    let mut s = Stats(Vec::new());
+    m.visit(&mut s);
+    s.0
+}
+
+#[test]
+fn batch_norm_recalibration_sets_the_paths_batch_statistics() {
+    let device = Default::default();
+    let space = tiny_spos();
+    let cfg = ChainNetConfig::new(1, 4).with_stem_stride(1);
+    let supernet = seeded(&device, 2, || cfg.spos_supernet::<B>(&space, &device)).unwrap();
+    let arch = SposArch::from_indices(&[0, 3, 1, 2]).unwrap();
+    let x = images(8);
+    let off_path_before = stats(&supernet.layers()[0].candidates()[1]);
+    recalibrate_bn(&supernet, std::slice::from_ref(&x), |net, b| {
+        let _ = net.path_logits(b, &arch);
+    });
+    // With one batch, inference (running statistics) equals training mode (batch statistics).
+    let inference = supernet.valid().path_logits(x.clone().inner(), &arch);
+    let training = supernet
+        .clone()
+        .no_grad()
+        .path_logits(x.clone(), &arch)
+        .inner();
+    let diff: f32 = (inference - training).abs().max().into_scalar();
+    assert!(diff < 1e-3, "max difference {diff}");
+    // Batch norms off the path keep their statistics.
+    assert_eq!(
+        stats(&supernet.layers()[0].candidates()[1]),
+        off_path_before
+    );
+    // The average of two batches is the mean of their statistics, whatever came before.
+    let y = images(8).mul_scalar(2.0).add_scalar(1.0);
+    recalibrate_bn(&supernet, &[x.clone(), y.clone()], |net, b| {
+        let _ = net.path_logits(b, &arch);
+    });
+    let first = stats(&supernet);
+    recalibrate_bn(&supernet, &[y, x], |net, b| {
+        let _ = net.path_logits(b, &arch);
+    });
+    let second = stats(&supernet);
+    for (a, b) in first.iter().flatten().zip(second.iter().flatten()) {
+        assert!((a - b).abs() < 1e-4 * (1.0 + a.abs()), "{a} vs {b}");
+    }
+}
+
+#[test]
+fn supernet_training_is_seeded_and_runs_every_method() {
+    let device = Default::default();
+    let data = ImageDataset::digits().sample(96, 0);
+    let normalize = data.channel_stats();
+    let config = TrainConfig {
+        epochs: 1,
+        batch_size: 32,
+        learning_rate: 0.05,
+        seed: 3,
+        ..TrainConfig::default()
+    };
+    let space = tiny_spos();
+    let cfg = ChainNetConfig::new(1, 10).with_stem_stride(1);
+    let run = || {
+        let net = seeded(&device, 3, || cfg.spos_supernet::<B>(&space, &device)).unwrap();
+        let mut sampler = UniformSampler::new(space.clone(), 3);
+        train_supernet(
+            net,
+            &data,
+            &normalize,
+            &config,
+            &device,
+            |n, x, _| n.path_logits(x, &sampler.sample_arch()),
+            |_, _| {},
+        )
+        .unwrap()
+        .1
+    };
+    let report = run();
+    assert!(report.train_loss[0].is_finite());
+    let mut again = run();
+    again.epoch_seconds = report.epoch_seconds.clone();
+    assert_eq!(again, report);
+
+    let nb = Nb201NetConfig {
+        channels: 4,
+        cells_per_stage: 1,
+        in_channels: 1,
+        num_classes: 10,
+    };
+    let net = nb.supernet::<B>(&Nb201Space::default(), &device).unwrap();
+    let mut rng = ChaCha8Rng::seed_from_u64(0);
+    let (_, report) = train_supernet(
+        net,
+        &data,
+        &normalize,
+        &config,
+        &device,
+        |n, x, info| {
+            n.dropout_logits(
+                x,
+                0.3 * info.step as f64 / info.total_steps as f64,
+                &mut rng,
+            )
+        },
+        |_, _| {},
+    )
+    .unwrap();
+    assert!(report.train_loss[0].is_finite());
+}

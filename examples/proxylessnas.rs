@@ -1,0 +1,421 @@
+//! ProxylessNAS (Cai et al., *ProxylessNAS: Direct Neural Architecture Search on Target Task
+//! and Hardware*): binarized paths on the MobileNetV2 chain space, architecture gradients from
+//! two-path binary gates, and an expected-latency term from a latency table measured on the
+//! chosen Burn device.
+//!
+//! First the peak memory of one training step is measured (a counting global allocator: on
+//! the CPU backends tensors are heap allocations) for a ProxylessNAS weight step (one path), a
+//! ProxylessNAS architecture step (two paths per layer, the inactive one without its graph),
+//! the stand-alone child network of the same path, and a DARTS-style step that computes every
+//! candidate of every layer. Then the search runs and prints the derived architecture, its
+//! predicted and measured latency, and its accuracy with inherited weights and trained from
+//! scratch.
+//!
+//! ```text
+//! cargo run --release --example proxylessnas             # a few minutes on 2 cores
+//! cargo run --release --example proxylessnas -- --epochs 20 --latency-weight 0.3
+//! ```
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use clap::Parser;
+use nas::estimate::train::TrainEstimator;
+use nas::estimate::weight_sharing::{WeightSharingConfig, WeightSharingEstimator};
+use nas::estimate::{Budget, Estimator};
+use nas::space::TextFormat;
+use nas::space::proxyless::{ProxylessArch, ProxylessSpace};
+use nas::supernet::Classifier;
+use nas::supernet::backend::{BackendKind, BackendTask, run_on};
+use nas::supernet::burn::module::AutodiffModule;
+use nas::supernet::burn::nn::loss::CrossEntropyLossConfig;
+use nas::supernet::burn::optim::GradientsParams;
+use nas::supernet::burn::tensor::backend::AutodiffBackend;
+use nas::supernet::burn::tensor::{Device, Tensor};
+use nas::supernet::chain_net::ChainNetConfig;
+use nas::supernet::data::{ImageBatch, ImageDataset};
+use nas::supernet::network::seeded;
+use nas::supernet::oneshot::gates::{ArchOptimConfig, ArchParams};
+use nas::supernet::oneshot::latency::LatencyTable;
+use nas::supernet::oneshot::memory::PeakAlloc;
+use nas::supernet::oneshot::proxyless::{
+    ProxylessSearchConfig, gate_gradients, layer_choices, search,
+};
+use nas::supernet::oneshot::train::batches;
+use nas::supernet::oneshot::{ProxylessSupernet, SinglePath};
+use nas::supernet::train::TrainConfig;
+use rand::SeedableRng;
+use rand::rngs::ChaCha8Rng;
+
+#[global_allocator]
+static ALLOC: PeakAlloc = PeakAlloc;
+
+#[derive(Parser, Debug, Clone)]
+#[command(about = "ProxylessNAS on the MobileNetV2 chain space, with a measured latency table")]
+struct Args {
+    /// Epochs in all (weights), warm-up included.
+    #[arg(long, default_value_t = 8)]
+    epochs: usize,
+    /// Warm-up epochs (weights only, uniform paths).
+    #[arg(long, default_value_t = 3)]
+    warmup: usize,
+    /// Width multiplier of the supernet (the paper's is 1.0).
+    #[arg(long, default_value_t = 0.35)]
+    width: f64,
+    /// One architecture step every this many weight steps (the paper: 5).
+    #[arg(long, default_value_t = 2)]
+    arch_every: usize,
+    /// Adam learning rate of the architecture parameters (the paper: 1e-3 over 120 epochs of
+    /// ImageNet; a short proxy run needs larger steps).
+    #[arg(long, default_value_t = 0.03)]
+    arch_lr: f64,
+    /// λ of the expected-latency term (0 disables it).
+    #[arg(long, default_value_t = 0.1)]
+    latency_weight: f64,
+    /// Timed runs per table entry (median).
+    #[arg(long, default_value_t = 15)]
+    latency_runs: usize,
+    /// Batch size of training and of the memory measurement.
+    #[arg(long, default_value_t = 32)]
+    batch: usize,
+    /// Epochs of the final from-scratch training of the derived architecture (0: skip).
+    #[arg(long, default_value_t = 3)]
+    retrain_epochs: usize,
+    /// Seed of everything.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Backend: ndarray, flex, wgpu or cuda (default: $NAS_BACKEND, else the CPU backend).
+    #[arg(long)]
+    backend: Option<String>,
+    /// Directory of the latency table cache.
+    #[arg(long, default_value = "runs/proxylessnas")]
+    out: PathBuf,
+}
+
+struct Proxyless(Args);
+
+fn mib(bytes: usize) -> f64 {
+    bytes as f64 / (1024.0 * 1024.0)
+}
+
+/// Peak bytes above the baseline of `step`, second of two runs (the first warms up lazily
+/// allocated state).
+fn peak(mut step: impl FnMut()) -> usize {
+    step();
+    PeakAlloc::measure(step).1
+}
+
+/// Peak memory of one forward + backward step of each kind, on the same batch and path.
+fn memory<B: AutodiffBackend>(
+    supernet: &ProxylessSupernet<B>,
+    net: &ChainNetConfig,
+    batch: &ImageBatch<B>,
+    seed: u64,
+    device: &Device<B>,
+) -> Result<(), String> {
+    let params = ArchParams::new(&layer_choices(supernet), ArchOptimConfig::default())
+        .map_err(|e| e.to_string())?;
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let pairs = params.sample_pairs(&mut rng);
+    let path: Vec<usize> = pairs.iter().map(|p| p.active).collect();
+    let arch = supernet.arch_of(&path).map_err(|e| e.to_string())?;
+    let child = seeded(device, seed, || {
+        net.proxyless::<B>(supernet.space(), &arch, device)
+    })
+    .map_err(|e| e.to_string())?;
+    let loss = |logits: Tensor<B, 2>| {
+        CrossEntropyLossConfig::new()
+            .init(device)
+            .forward(logits, batch.targets.clone())
+    };
+    let weight = peak(|| {
+        let l = loss(supernet.forward_indices(batch.images.clone(), &path));
+        let _ = GradientsParams::from_grads(l.backward(), supernet);
+    });
+    let arch_step = peak(|| {
+        let _ = gate_gradients(
+            supernet,
+            batch.images.clone(),
+            batch.targets.clone(),
+            &pairs,
+        );
+    });
+    let child_step = peak(|| {
+        let l = loss(child.logits(batch.images.clone()));
+        let _ = GradientsParams::from_grads(l.backward(), &child);
+    });
+    let darts = peak(|| {
+        let alphas: Vec<Tensor<B, 1>> = supernet
+            .layers()
+            .iter()
+            .map(|l| Tensor::zeros([l.num_choices()], device).require_grad())
+            .collect();
+        let l = loss(supernet.forward_mixture(batch.images.clone(), &alphas));
+        let _ = GradientsParams::from_grads(l.backward(), supernet);
+    });
+    let n = batch.targets.dims()[0];
+    println!(
+        "\npeak memory of one training step (forward + backward, batch {n}, heap bytes above the baseline):"
+    );
+    let rows = [
+        ("ProxylessNAS weight step (one path)", weight),
+        ("ProxylessNAS architecture step (two paths)", arch_step),
+        ("child network (the same path, stand-alone)", child_step),
+        (
+            "DARTS-style step (every candidate, softmax-weighted)",
+            darts,
+        ),
+    ];
+    for (name, bytes) in rows {
+        println!(
+            "  {name:<54} {:8.2} MiB  {:5.2}× the child",
+            mib(bytes),
+            bytes as f64 / child_step.max(1) as f64
+        );
+    }
+    let worst = weight.max(arch_step) as f64 / child_step.max(1) as f64;
+    println!(
+        "  ProxylessNAS / child: {worst:.2}× (target ≤ 1.5×: {})",
+        if worst <= 1.5 { "met" } else { "missed" }
+    );
+    Ok(())
+}
+
+fn median_latency_ms<B: AutodiffBackend, M: Classifier<B::InnerBackend>>(
+    model: &M,
+    input: [usize; 3],
+    device: &Device<B>,
+) -> f64 {
+    let x = Tensor::<B::InnerBackend, 4>::zeros([1, input[0], input[1], input[2]], device);
+    let _ = model.logits(x.clone()).into_data();
+    let mut t: Vec<f64> = (0..21)
+        .map(|_| {
+            let s = Instant::now();
+            let _ = model.logits(x.clone()).into_data();
+            s.elapsed().as_secs_f64() * 1e3
+        })
+        .collect();
+    t.sort_by(f64::total_cmp);
+    t[t.len() / 2]
+}
+
+impl BackendTask for Proxyless {
+    type Output = Result<(), String>;
+
+    fn run<B: AutodiffBackend>(self, device: Device<B>) -> Self::Output {
+        let args = self.0;
+        let start = Instant::now();
+        if !PeakAlloc::is_installed() {
+            return Err("the counting allocator is not installed".into());
+        }
+        let (train_all, valid) = ImageDataset::digits()
+            .split(0.7, args.seed)
+            .map_err(|e| e.to_string())?;
+        // ProxylessNAS trains the architecture on a held-out part of the training set.
+        let (train, arch_data) = train_all.split(0.8, args.seed).map_err(|e| e.to_string())?;
+        let normalize = train_all.channel_stats();
+        let input = train.shape();
+        let space = ProxylessSpace::default();
+        let net = ChainNetConfig::new(1, 10)
+            .with_width(args.width)
+            .with_stem_stride(1);
+        let supernet = seeded(&device, args.seed, || {
+            net.proxyless_supernet::<B>(&space, &device)
+        })
+        .map_err(|e| e.to_string())?;
+        println!(
+            "ProxylessNAS supernet: {} layers, {} to {} choices each, width {}; {} weight / {} architecture / {} validation digits",
+            space.num_layers(),
+            space.ops().len(),
+            space.ops().len() + 1,
+            args.width,
+            train.len(),
+            arch_data.len(),
+            valid.len()
+        );
+
+        let batch = batches::<B>(&train, &normalize, args.batch, Some(args.seed), &device)
+            .map_err(|e| e.to_string())?
+            .next()
+            .ok_or("empty training set")?;
+        memory(&supernet, &net, &batch, args.seed, &device)?;
+        drop(batch);
+
+        let backend: String = B::name(&device)
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+            .collect();
+        let table_path = args.out.join(format!("latency_{backend}.json"));
+        let t = Instant::now();
+        let (table, cached) = LatencyTable::load_or_measure(
+            &table_path,
+            &supernet.valid(),
+            input,
+            args.latency_runs,
+            &device,
+        )
+        .map_err(|e| e.to_string())?;
+        let entries: usize = table.layers.iter().map(Vec::len).sum();
+        println!(
+            "\nlatency table ({entries} entries, one image on {}): {} {} in {:.1}s; fixed layers {:.3} ms",
+            B::name(&device),
+            if cached {
+                "read from"
+            } else {
+                "measured, written to"
+            },
+            table_path.display(),
+            t.elapsed().as_secs_f64(),
+            table.fixed_ms
+        );
+        let mut alphas = ArchParams::new(
+            &layer_choices(&supernet),
+            ArchOptimConfig {
+                learning_rate: args.arch_lr,
+                ..ArchOptimConfig::default()
+            },
+        )
+        .map_err(|e| e.to_string())?;
+        let config = ProxylessSearchConfig {
+            train: TrainConfig {
+                epochs: args.epochs,
+                batch_size: args.batch,
+                learning_rate: 0.02,
+                weight_decay: 4e-5,
+                seed: args.seed,
+                ..TrainConfig::default()
+            },
+            warmup_epochs: args.warmup,
+            arch_update_every: args.arch_every,
+            arch_optim: alphas_config(args.arch_lr),
+            latency_weight: args.latency_weight,
+            latency_reference_ms: None,
+        };
+        println!(
+            "expected latency under uniform paths: {:.3} ms\n",
+            table.expected(&alphas.all_probs())
+        );
+        let (supernet, _) = search(
+            supernet,
+            &mut alphas,
+            &train,
+            &arch_data,
+            &normalize,
+            Some(&table),
+            &config,
+            &device,
+            |epoch, r, _| {
+                println!(
+                    "epoch {:>2}/{}{}: weight loss {:.3}, accuracy {:5.1}%, architecture loss {:.3}, expected latency {:.3} ms, entropy {:.3} ({:.1}s)",
+                    epoch + 1,
+                    args.epochs,
+                    if epoch < args.warmup { " (warm-up)" } else { "" },
+                    r.train_loss[epoch],
+                    r.train_accuracy[epoch],
+                    r.arch_loss[epoch],
+                    r.expected_latency_ms[epoch],
+                    r.entropy[epoch],
+                    r.epoch_seconds[epoch]
+                );
+            },
+        )
+        .map_err(|e| e.to_string())?;
+
+        let derived_indices = alphas.argmax();
+        let derived: ProxylessArch = supernet
+            .arch_of(&derived_indices)
+            .map_err(|e| e.to_string())?;
+        println!("\nderived architecture: {}", space.to_text(&derived));
+        let macs = supernet.path_macs(&derived, input);
+        let predicted = table.latency(&derived_indices);
+        let standalone = net
+            .proxyless::<B>(&space, &derived, &device)
+            .map_err(|e| e.to_string())?;
+        let measured = median_latency_ms::<B, _>(&standalone.valid(), input, &device);
+        println!(
+            "  {macs} MACs; latency predicted by the table {predicted:.3} ms, measured {measured:.3} ms (one image)"
+        );
+        let mut shared = WeightSharingEstimator::new(
+            supernet,
+            &train,
+            &valid,
+            &normalize,
+            WeightSharingConfig {
+                recalibration_batches: 8,
+                batch_size: args.batch,
+                seed: args.seed,
+            },
+            &device,
+        )
+        .map_err(|e| e.to_string())?;
+        let inherited = shared
+            .estimate(&derived, &Budget::full())
+            .map_err(|e| e.to_string())?;
+        println!(
+            "  validation accuracy with inherited weights (batch norm recalibrated): {:.2}%",
+            inherited.objective
+        );
+        if args.retrain_epochs > 0 {
+            let space_for_build = space.clone();
+            let mut scratch = TrainEstimator::new(
+                move |a: &ProxylessArch, d: &Device<B>| net.proxyless::<B>(&space_for_build, a, d),
+                train_all.clone(),
+                valid.clone(),
+                TrainConfig {
+                    epochs: args.retrain_epochs,
+                    batch_size: args.batch,
+                    learning_rate: 0.02,
+                    seed: args.seed,
+                    ..TrainConfig::default()
+                },
+                device.clone(),
+            )
+            .map_err(|e| e.to_string())?;
+            let m = scratch
+                .estimate(&derived, &Budget::full())
+                .map_err(|e| e.to_string())?;
+            println!(
+                "  trained from scratch for {} epochs: {:.2}% validation accuracy",
+                args.retrain_epochs, m.objective
+            );
+        }
+        println!("total {:.1} min", start.elapsed().as_secs_f64() / 60.0);
+        Ok(())
+    }
+}
+
+fn alphas_config(lr: f64) -> ArchOptimConfig {
+    ArchOptimConfig {
+        learning_rate: lr,
+        ..ArchOptimConfig::default()
+    }
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let kind = match args
+        .backend
+        .as_deref()
+        .map(str::parse)
+        .unwrap_or_else(BackendKind::from_env)
+    {
+        Ok(k) => k,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    println!("backend: {kind}");
+    match run_on(kind, Proxyless(args)) {
+        Ok(Ok(())) => ExitCode::SUCCESS,
+        Ok(Err(e)) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
