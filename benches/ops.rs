@@ -87,6 +87,10 @@ struct Args {
     /// Skip the PyTorch side.
     #[arg(long)]
     no_torch: bool,
+    /// Time with the process's CPU time (all threads) instead of wall time, both sides: less
+    /// sensitive to other processes on a busy machine, blind to idle waits.
+    #[arg(long)]
+    cpu_time: bool,
     /// Passed by `cargo bench`; ignored.
     #[arg(long, hide = true)]
     bench: bool,
@@ -199,16 +203,39 @@ fn op_module<B: AutodiffBackend>(name: &str, device: &Device<B>) -> Option<(OpFn
     }
 }
 
-/// Median of `reps` timings (ms) of `f` after `warmup` untimed calls.
-fn median_ms(warmup: usize, reps: usize, mut f: impl FnMut()) -> f64 {
+/// CPU time of this process so far (all its threads), in seconds, from the scheduler's
+/// per-thread statistics.
+fn cpu_seconds() -> f64 {
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return 0.0;
+    };
+    let ns: u64 = tasks
+        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("schedstat")).ok())
+        .filter_map(|s| s.split_whitespace().next()?.parse::<u64>().ok())
+        .sum();
+    ns as f64 * 1e-9
+}
+
+/// Median of `reps` timings (ms) of `f` after `warmup` untimed calls: wall time, or the
+/// process's CPU time when `cpu`.
+fn median_ms(warmup: usize, reps: usize, cpu: bool, mut f: impl FnMut()) -> f64 {
     for _ in 0..warmup {
         f();
     }
+    let now = || {
+        if cpu {
+            cpu_seconds()
+        } else {
+            Instant::now()
+                .duration_since(*START.get_or_init(Instant::now))
+                .as_secs_f64()
+        }
+    };
     let mut times: Vec<f64> = (0..reps.max(1))
         .map(|_| {
-            let t = Instant::now();
+            let t = now();
             f();
-            t.elapsed().as_secs_f64() * 1e3
+            (now() - t) * 1e3
         })
         .collect();
     times.sort_by(f64::total_cmp);
@@ -219,6 +246,8 @@ fn median_ms(warmup: usize, reps: usize, mut f: impl FnMut()) -> f64 {
         0.5 * (times[m - 1] + times[m])
     }
 }
+
+static START: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
 
 /// Our time (ms) and parameter count for one row.
 struct Ours {
@@ -252,7 +281,7 @@ impl BackendTask for Bench {
                 .require_grad();
                 let probe_shape = f(x.clone().detach()).dims();
                 let probe = Tensor::<B, 4>::random(probe_shape, Distribution::Default, &device);
-                let ms = median_ms(a.warmup, a.reps, || {
+                let ms = median_ms(a.warmup, a.reps, a.cpu_time, || {
                     let grads = (f(x.clone()) * probe.clone()).sum().backward();
                     drop(grads);
                     sync();
@@ -307,7 +336,7 @@ where
         .init::<B, M>();
     let loss_fn = CrossEntropyLossConfig::new().init(&images.device());
     let mut model = Some(model);
-    let ms = median_ms(a.warmup.min(1).max(1), a.step_reps, || {
+    let ms = median_ms(1, a.step_reps, a.cpu_time, || {
         let m = model
             .take()
             .unwrap_or_else(|| unreachable!("put back every step"));
@@ -328,7 +357,7 @@ fn torch_row(args: &Args, row: &str, threads: usize, device: &str) -> Result<(f6
         args.reps
     };
     let warmup = if row.ends_with("_step") {
-        args.warmup.clamp(1, 1)
+        1
     } else {
         args.warmup
     };
@@ -339,6 +368,7 @@ fn torch_row(args: &Args, row: &str, threads: usize, device: &str) -> Result<(f6
         .args(["--threads", &threads.to_string()])
         .args(["--warmup", &warmup.to_string()])
         .args(["--reps", &reps.to_string()])
+        .args(args.cpu_time.then_some("--cpu-time"))
         .output()
         .map_err(|e| format!("python3 not found ({e})"))?;
     if !out.status.success() {
@@ -431,8 +461,16 @@ fn main() {
         );
     }
     println!(
-        "batch {}, median of {} (operations) / {} (steps) after {} warm-up; input [batch, {C}, {HW}, {HW}] for operations, [batch, 3, {HW}, {HW}] for steps",
-        args.batch, args.reps, args.step_reps, args.warmup
+        "batch {}, median {} of {} (operations) / {} (steps) after {} warm-up; input [batch, {C}, {HW}, {HW}] for operations, [batch, 3, {HW}, {HW}] for steps",
+        args.batch,
+        if args.cpu_time {
+            "CPU time"
+        } else {
+            "wall time"
+        },
+        args.reps,
+        args.step_reps,
+        args.warmup
     );
     println!();
     println!("| row | what | ours ms | PyTorch ms | ours/PyTorch | ours img/s | PyTorch img/s |");

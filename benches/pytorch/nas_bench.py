@@ -2,6 +2,7 @@
 Rust rows, written to match `nas_supernet`'s definitions (NAS-Bench-201's and DARTS's code).
 
 Usage: python3 nas_bench.py --row ROW --batch 64 --threads 2 --warmup 2 --reps 10 [--device cpu]
+       [--cpu-time]
 Prints one JSON line: {"row", "ms" (median), "params"}. `--list` prints the row names.
 """
 import argparse
@@ -273,16 +274,16 @@ STEP_ROWS = {
 }
 
 
-def median_ms(fn, warmup, reps, sync):
+def median_ms(fn, warmup, reps, sync, clock=time.perf_counter):
     for _ in range(warmup):
         fn()
     sync()
     times = []
     for _ in range(reps):
-        t = time.perf_counter()
+        t = clock()
         fn()
         sync()
-        times.append((time.perf_counter() - t) * 1e3)
+        times.append((clock() - t) * 1e3)
     return statistics.median(times)
 
 
@@ -295,6 +296,7 @@ def main():
     p.add_argument("--reps", type=int, default=10)
     p.add_argument("--device", default="cpu")
     p.add_argument("--list", action="store_true")
+    p.add_argument("--cpu-time", action="store_true", help="process CPU time instead of wall time")
     a = p.parse_args()
     if a.list:
         print(" ".join(list(OP_ROWS) + list(STEP_ROWS)))
@@ -332,7 +334,8 @@ def main():
     else:
         sys.exit(f"unknown row {a.row!r}; rows: {' '.join(list(OP_ROWS) + list(STEP_ROWS))}")
     params = sum(p.numel() for p in m.parameters())
-    ms = median_ms(step, a.warmup, a.reps, sync)
+    clock = time.process_time if a.cpu_time else time.perf_counter
+    ms = median_ms(step, a.warmup, a.reps, sync, clock)
     print(json.dumps({"row": a.row, "ms": ms, "params": params}))
 
 

@@ -18,6 +18,33 @@ use rayon::prelude::*;
 /// Images per chunk of work: partial weight gradients are summed per chunk, in order.
 const CHUNK: usize = 4;
 
+/// Partial sums kept by the reductions below: independent accumulators let the compiler use
+/// vector registers (a single running sum is a chain of dependent scalar additions).
+const LANES: usize = 16;
+
+/// `Σ f(a[i], b[i])` over the common length, in a fixed order (lanes, then the tail).
+#[inline(always)]
+fn reduce2(a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> f32) -> f32 {
+    let n = a.len().min(b.len());
+    let (a, b) = (&a[..n], &b[..n]);
+    let mut acc = [0.0f32; LANES];
+    let (ca, cb) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
+    let (ra, rb) = (ca.remainder(), cb.remainder());
+    for (x, y) in ca.zip(cb) {
+        for i in 0..LANES {
+            acc[i] += f(x[i], y[i]);
+        }
+    }
+    let tail: f32 = ra.iter().zip(rb).map(|(&x, &y)| f(x, y)).sum();
+    acc.iter().sum::<f32>() + tail
+}
+
+/// `Σ a[i]·b[i]`.
+#[inline(always)]
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    reduce2(a, b, |x, y| x * y)
+}
+
 /// Geometry of a 2-D convolution on `[n, c, h, w]` inputs with `[o, c / groups, kh, kw]`
 /// weights.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -61,12 +88,6 @@ impl ConvShape {
         self.taps() == 1 && self.stride == [1, 1] && self.pad == [0, 0] && !self.relu
     }
 
-    /// The input value as the convolution sees it.
-    #[inline(always)]
-    fn act(&self, v: f32) -> f32 {
-        if self.relu { v.max(0.0) } else { v }
-    }
-
     /// Input position of output coordinate `out` and tap `tap` along `axis`, if inside.
     #[inline]
     fn input_at(&self, axis: usize, out: usize, tap: usize) -> Option<usize> {
@@ -74,15 +95,23 @@ impl ConvShape {
         (i >= 0 && (i as usize) < self.hw[axis]).then_some(i as usize)
     }
 
-    /// The output range `[lo, hi)` along the width whose input column for tap `kx` is
-    /// inside, for stride 1, and the offset `input = output + off`.
+    /// Height and width of a plane with its padding border, and the length of its buffer:
+    /// a few elements past the last row let stride-1 taps read whole padded-width rows.
+    fn padded(&self) -> [usize; 3] {
+        let (hp, wp) = (self.hw[0] + 2 * self.pad[0], self.hw[1] + 2 * self.pad[1]);
+        [hp, wp, hp * wp + (self.k[1] - 1) * self.dil[1]]
+    }
+
+    /// Offset of tap `(ky, kx)` in a padded plane of row pitch `wp`.
     #[inline]
-    fn row_span(&self, kx: usize) -> (usize, usize, isize) {
-        let wo = self.out_hw()[1];
-        let off = (kx * self.dil[1]) as isize - self.pad[1] as isize;
-        let lo = (-off).max(0) as usize;
-        let hi = ((self.hw[1] as isize - off).max(0) as usize).min(wo);
-        (lo.min(hi), hi, off)
+    fn tap_offset(&self, wp: usize, ky: usize, kx: usize) -> usize {
+        ky * self.dil[0] * wp + kx * self.dil[1]
+    }
+
+    /// Offset in a padded plane of the first input that output row `oy` reads for tap `ky`.
+    #[inline]
+    fn row_offset(&self, wp: usize, oy: usize, ky: usize) -> usize {
+        (oy * self.stride[0] + ky * self.dil[0]) * wp
     }
 }
 
@@ -147,89 +176,125 @@ fn matmul(
     }
 }
 
+/// Copies one plane `[h, w]` into `buf` inside a border of `fill` (the padding), applying the
+/// ReLU when the shape has one, so that taps read whole rows without bounds checks.
+fn pad_plane(s: &ConvShape, x: &[f32], fill: f32, buf: &mut Vec<f32>) {
+    let [h, w] = s.hw;
+    let [_, wp, len] = s.padded();
+    buf.clear();
+    buf.resize(len, fill);
+    for (iy, src) in x.chunks_exact(w).take(h).enumerate() {
+        let dst = &mut buf[(iy + s.pad[0]) * wp + s.pad[1]..][..w];
+        if s.relu {
+            for (d, &v) in dst.iter_mut().zip(src) {
+                *d = v.max(0.0);
+            }
+        } else {
+            dst.copy_from_slice(src);
+        }
+    }
+}
+
+/// Writes the interior of a padded plane gradient to `dx` `[h, w]`, masked where the
+/// (pre-ReLU) input `x` is not positive when the shape has a ReLU.
+fn unpad_plane(s: &ConvShape, padded: &[f32], x: &[f32], dx: &mut [f32]) {
+    let [h, w] = s.hw;
+    let [_, wp, _] = s.padded();
+    for iy in 0..h {
+        let src = &padded[(iy + s.pad[0]) * wp + s.pad[1]..][..w];
+        let dst = &mut dx[iy * w..(iy + 1) * w];
+        if s.relu {
+            let xr = &x[iy * w..(iy + 1) * w];
+            for ((d, &g), &v) in dst.iter_mut().zip(src).zip(xr) {
+                *d = if v > 0.0 { g } else { 0.0 };
+            }
+        } else {
+            dst.copy_from_slice(src);
+        }
+    }
+}
+
+/// `dst[i] op= src[i·stride]` for every `i` of `dst`.
+#[inline(always)]
+fn strided(dst: &mut [f32], src: &[f32], stride: usize, op: impl Fn(&mut f32, f32)) {
+    if stride == 1 {
+        let n = dst.len();
+        for (d, &v) in dst.iter_mut().zip(&src[..n]) {
+            op(d, v);
+        }
+    } else {
+        for (d, &v) in dst.iter_mut().zip(src.iter().step_by(stride)) {
+            op(d, v);
+        }
+    }
+}
+
+/// `dst[i·stride] += scale · src[i]` for every `i` of `src`.
+#[inline(always)]
+fn scatter(dst: &mut [f32], src: &[f32], stride: usize, scale: f32) {
+    if stride == 1 {
+        for (d, &v) in dst[..src.len()].iter_mut().zip(src) {
+            *d += scale * v;
+        }
+    } else {
+        for (d, &v) in dst.iter_mut().step_by(stride).zip(src) {
+            *d += scale * v;
+        }
+    }
+}
+
+/// Per-thread buffers of the kernels.
+#[derive(Default)]
+struct Scratch {
+    a: Vec<f32>,
+    b: Vec<f32>,
+    c: Vec<f32>,
+}
+
 /// The im2col matrix `[c·kh·kw, ho·wo]` of one image `[c, h, w]`.
-fn im2col(s: &ConvShape, x: &[f32], cols: &mut [f32]) {
+#[inline(never)]
+fn im2col(s: &ConvShape, x: &[f32], cols: &mut [f32], buf: &mut Vec<f32>) {
     let [h, w] = s.hw;
     let [ho, wo] = s.out_hw();
+    let [_, wp, _] = s.padded();
     let p = ho * wo;
-    for c in 0..s.c {
-        let plane = &x[c * h * w..(c + 1) * h * w];
+    for (c, plane) in x.chunks_exact(h * w).take(s.c).enumerate() {
+        pad_plane(s, plane, 0.0, buf);
         for ky in 0..s.k[0] {
             for kx in 0..s.k[1] {
                 let r = (c * s.k[0] + ky) * s.k[1] + kx;
                 let dst = &mut cols[r * p..(r + 1) * p];
-                let (lo, hi, off) = s.row_span(kx);
-                for oy in 0..ho {
-                    let d = &mut dst[oy * wo..(oy + 1) * wo];
-                    let Some(iy) = s.input_at(0, oy, ky) else {
-                        d.fill(0.0);
-                        continue;
-                    };
-                    let src = &plane[iy * w..(iy + 1) * w];
-                    if s.stride[1] == 1 {
-                        d[..lo].fill(0.0);
-                        d[hi..].fill(0.0);
-                        let a = (lo as isize + off) as usize;
-                        if s.relu {
-                            for (dv, &v) in d[lo..hi].iter_mut().zip(&src[a..a + (hi - lo)]) {
-                                *dv = v.max(0.0);
-                            }
-                        } else {
-                            d[lo..hi].copy_from_slice(&src[a..a + (hi - lo)]);
-                        }
-                    } else {
-                        for (ox, v) in d.iter_mut().enumerate() {
-                            *v = s.input_at(1, ox, kx).map_or(0.0, |ix| s.act(src[ix]));
-                        }
-                    }
+                for (oy, d) in dst.chunks_exact_mut(wo).enumerate() {
+                    let base = s.row_offset(wp, oy, ky) + kx * s.dil[1];
+                    strided(d, &buf[base..], s.stride[1], |d, v| *d = v);
                 }
             }
         }
     }
 }
 
-/// Adds the im2col-shaped `cols` back into the image gradient `dx` `[c, h, w]` (col2im).
-fn col2im(s: &ConvShape, cols: &[f32], dx: &mut [f32]) {
+/// The input gradient of one image from its im2col-shaped gradient `cols` (col2im), masked
+/// by the ReLU when the shape has one.
+#[inline(never)]
+fn col2im(s: &ConvShape, cols: &[f32], x: &[f32], dx: &mut [f32], buf: &mut Vec<f32>) {
     let [h, w] = s.hw;
     let [ho, wo] = s.out_hw();
+    let [_, wp, len] = s.padded();
     let p = ho * wo;
     for c in 0..s.c {
-        let plane = &mut dx[c * h * w..(c + 1) * h * w];
+        buf.clear();
+        buf.resize(len, 0.0);
         for ky in 0..s.k[0] {
             for kx in 0..s.k[1] {
                 let r = (c * s.k[0] + ky) * s.k[1] + kx;
-                let src = &cols[r * p..(r + 1) * p];
-                let (lo, hi, off) = s.row_span(kx);
-                for oy in 0..ho {
-                    let Some(iy) = s.input_at(0, oy, ky) else {
-                        continue;
-                    };
-                    let g = &src[oy * wo..(oy + 1) * wo];
-                    let d = &mut plane[iy * w..(iy + 1) * w];
-                    if s.stride[1] == 1 {
-                        let a = (lo as isize + off) as usize;
-                        for (dv, gv) in d[a..a + (hi - lo)].iter_mut().zip(&g[lo..hi]) {
-                            *dv += gv;
-                        }
-                    } else {
-                        for (ox, gv) in g.iter().enumerate() {
-                            if let Some(ix) = s.input_at(1, ox, kx) {
-                                d[ix] += gv;
-                            }
-                        }
-                    }
+                for (oy, g) in cols[r * p..(r + 1) * p].chunks_exact(wo).enumerate() {
+                    let base = s.row_offset(wp, oy, ky) + kx * s.dil[1];
+                    scatter(&mut buf[base..], g, s.stride[1], 1.0);
                 }
             }
         }
-    }
-}
-
-/// Zeroes the gradient where the (pre-ReLU) input is not positive.
-fn relu_mask(x: &[f32], dx: &mut [f32]) {
-    for (d, &v) in dx.iter_mut().zip(x) {
-        if v <= 0.0 {
-            *d = 0.0;
-        }
+        let plane = c * h * w..(c + 1) * h * w;
+        unpad_plane(s, buf, &x[plane.clone()], &mut dx[plane]);
     }
 }
 
@@ -240,18 +305,14 @@ pub(crate) fn conv2d(s: &ConvShape, x: &[f32], weight: &[f32]) -> Vec<f32> {
     let mut out = vec![0.0f32; s.n * s.o * p];
     out.par_chunks_mut(CHUNK * s.o * p)
         .zip(x.par_chunks(CHUNK * img))
-        .for_each(|(out, x)| {
-            let mut cols = if s.pointwise() {
-                Vec::new()
-            } else {
-                vec![0.0f32; ck * p]
-            };
+        .for_each_init(Scratch::default, |sc, (out, x)| {
             for (out, x) in out.chunks_mut(s.o * p).zip(x.chunks(img)) {
                 let src = if s.pointwise() {
                     x
                 } else {
-                    im2col(s, x, &mut cols);
-                    &cols
+                    sc.a.resize(ck * p, 0.0);
+                    im2col(s, x, &mut sc.a, &mut sc.b);
+                    &sc.a
                 };
                 matmul(
                     [s.o, p, ck],
@@ -283,17 +344,16 @@ pub(crate) fn conv2d_backward(
     let mut dx = vec![0.0f32; if need_dx { s.n * img } else { 0 }];
     let chunks = s.n.div_ceil(CHUNK);
     let mut partial = vec![0.0f32; if need_dw { chunks * s.o * ck } else { 0 }];
-    let work = |(((dx, dw), x), dy): (((&mut [f32], &mut [f32]), &[f32]), &[f32])| {
-        let scratch = if s.pointwise() { 0 } else { ck * p };
-        let mut cols = vec![0.0f32; if need_dw { scratch } else { 0 }];
-        let mut dcols = vec![0.0f32; if need_dx { scratch } else { 0 }];
+    let work = |sc: &mut Scratch,
+                (((dx, dw), x), dy): (((&mut [f32], &mut [f32]), &[f32]), &[f32])| {
         for (i, (x, dy)) in x.chunks(img).zip(dy.chunks(s.o * p)).enumerate() {
             if need_dw {
                 let src = if s.pointwise() {
                     x
                 } else {
-                    im2col(s, x, &mut cols);
-                    &cols
+                    sc.a.resize(ck * p, 0.0);
+                    im2col(s, x, &mut sc.a, &mut sc.c);
+                    &sc.a
                 };
                 // dW (o×ck) += dY (o×p) · colsᵀ (p×ck)
                 matmul([s.o, ck, p], dw, [ck, 1], i > 0, dy, [p, 1], src, [1, p]);
@@ -302,26 +362,30 @@ pub(crate) fn conv2d_backward(
                 let dxi = &mut dx[i * img..(i + 1) * img];
                 // dcols (ck×p) = Wᵀ (ck×o) · dY (o×p), then col2im; a pointwise convolution
                 // writes the image gradient directly.
-                let wt = |dst: &mut [f32]| {
+                if s.pointwise() {
                     matmul(
                         [ck, p, s.o],
-                        dst,
+                        dxi,
                         [p, 1],
                         false,
                         weight,
                         [1, ck],
                         dy,
                         [p, 1],
-                    )
-                };
-                if s.pointwise() {
-                    wt(dxi);
+                    );
                 } else {
-                    wt(&mut dcols);
-                    col2im(s, &dcols, dxi);
-                }
-                if s.relu {
-                    relu_mask(x, dxi);
+                    sc.b.resize(ck * p, 0.0);
+                    matmul(
+                        [ck, p, s.o],
+                        &mut sc.b,
+                        [p, 1],
+                        false,
+                        weight,
+                        [1, ck],
+                        dy,
+                        [p, 1],
+                    );
+                    col2im(s, &sc.b, x, dxi, &mut sc.c);
                 }
             }
         }
@@ -341,7 +405,7 @@ pub(crate) fn conv2d_backward(
         .zip(dw_chunks)
         .zip(x.par_chunks(CHUNK * img))
         .zip(dy.par_chunks(CHUNK * s.o * p))
-        .for_each(work);
+        .for_each_init(Scratch::default, work);
     let dw = need_dw.then(|| {
         let mut dw = vec![0.0f32; s.o * ck];
         for part in partial.chunks(s.o * ck) {
@@ -354,28 +418,113 @@ pub(crate) fn conv2d_backward(
     (need_dx.then_some(dx), dw)
 }
 
-/// Adds `scale · src[i + off]` to `dst[i]` over the valid span of one row (stride 1 along the
-/// width) or gathers strided inputs (other strides).
-#[inline]
-fn tap_row(s: &ConvShape, kx: usize, scale: f32, src: &[f32], dst: &mut [f32]) {
-    if s.stride[1] == 1 {
-        let (lo, hi, off) = s.row_span(kx);
-        let a = (lo as isize + off) as usize;
-        let src = &src[a..a + (hi - lo)];
-        if s.relu {
-            for (d, v) in dst[lo..hi].iter_mut().zip(src) {
-                *d += scale * v.max(0.0);
-            }
-        } else {
-            for (d, v) in dst[lo..hi].iter_mut().zip(src) {
-                *d += scale * v;
+/// One output plane of a depthwise (or window-sum) operation from the padded input plane
+/// `xp`: every tap adds its weight times the shifted input. At stride 1 the taps run over the
+/// padded-width rows as one contiguous sweep each (`acc`), then the valid columns are kept.
+#[inline(never)]
+fn depthwise_plane(s: &ConvShape, xp: &[f32], wk: &[f32], acc: &mut Vec<f32>, out: &mut [f32]) {
+    let [ho, wo] = s.out_hw();
+    let [_, wp, _] = s.padded();
+    if s.stride == [1, 1] {
+        let l = ho * wp;
+        acc.clear();
+        acc.resize(l, 0.0);
+        for ky in 0..s.k[0] {
+            for kx in 0..s.k[1] {
+                let src = &xp[s.tap_offset(wp, ky, kx)..][..l];
+                let scale = wk[ky * s.k[1] + kx];
+                for (a, &v) in acc.iter_mut().zip(src) {
+                    *a += scale * v;
+                }
             }
         }
+        for (dst, src) in out.chunks_exact_mut(wo).zip(acc.chunks_exact(wp)) {
+            dst.copy_from_slice(&src[..wo]);
+        }
     } else {
-        for (ox, d) in dst.iter_mut().enumerate() {
-            if let Some(ix) = s.input_at(1, ox, kx) {
-                *d += scale * s.act(src[ix]);
+        for (oy, dst) in out.chunks_exact_mut(wo).enumerate() {
+            dst.fill(0.0);
+            for ky in 0..s.k[0] {
+                for kx in 0..s.k[1] {
+                    let base = s.row_offset(wp, oy, ky) + kx * s.dil[1];
+                    let scale = wk[ky * s.k[1] + kx];
+                    strided(dst, &xp[base..], s.stride[1], |d, v| *d += scale * v);
+                }
             }
+        }
+    }
+}
+
+/// Backward pass of one depthwise plane: the weight-gradient contribution of every tap
+/// (`dw`, from the padded input `xp`) and the input gradient (`dx`, through the padded
+/// buffer `dxp`; masked by the ReLU).
+#[allow(clippy::too_many_arguments)]
+#[inline(never)]
+fn depthwise_back_plane(
+    s: &ConvShape,
+    x: &[f32],
+    xp: Option<&[f32]>,
+    dy: &[f32],
+    wk: &[f32],
+    gp: &mut Vec<f32>,
+    dxp: &mut Vec<f32>,
+    dx: Option<&mut [f32]>,
+    dw: Option<&mut [f32]>,
+) {
+    let [ho, wo] = s.out_hw();
+    let [_, wp, len] = s.padded();
+    if s.stride == [1, 1] {
+        // The output gradient on the padded-width grid, zero in the columns past `wo`.
+        let l = ho * wp;
+        gp.clear();
+        gp.resize(l, 0.0);
+        for (dst, src) in gp.chunks_exact_mut(wp).zip(dy.chunks_exact(wo)) {
+            dst[..wo].copy_from_slice(src);
+        }
+        if let (Some(dw), Some(xp)) = (dw, xp) {
+            for ky in 0..s.k[0] {
+                for kx in 0..s.k[1] {
+                    dw[ky * s.k[1] + kx] = dot(gp, &xp[s.tap_offset(wp, ky, kx)..][..l]);
+                }
+            }
+        }
+        if let Some(dx) = dx {
+            dxp.clear();
+            dxp.resize(len, 0.0);
+            for ky in 0..s.k[0] {
+                for kx in 0..s.k[1] {
+                    let dst = &mut dxp[s.tap_offset(wp, ky, kx)..][..l];
+                    scatter(dst, gp, 1, wk[ky * s.k[1] + kx]);
+                }
+            }
+            unpad_plane(s, dxp, x, dx);
+        }
+    } else {
+        if let (Some(dw), Some(xp)) = (dw, xp) {
+            for ky in 0..s.k[0] {
+                for kx in 0..s.k[1] {
+                    let mut sum = 0.0f32;
+                    for (oy, g) in dy.chunks_exact(wo).enumerate() {
+                        let base = s.row_offset(wp, oy, ky) + kx * s.dil[1];
+                        let src = xp[base..].iter().step_by(s.stride[1]);
+                        sum += g.iter().zip(src).map(|(g, v)| g * v).sum::<f32>();
+                    }
+                    dw[ky * s.k[1] + kx] = sum;
+                }
+            }
+        }
+        if let Some(dx) = dx {
+            dxp.clear();
+            dxp.resize(len, 0.0);
+            for (oy, g) in dy.chunks_exact(wo).enumerate() {
+                for ky in 0..s.k[0] {
+                    for kx in 0..s.k[1] {
+                        let base = s.row_offset(wp, oy, ky) + kx * s.dil[1];
+                        scatter(&mut dxp[base..], g, s.stride[1], wk[ky * s.k[1] + kx]);
+                    }
+                }
+            }
+            unpad_plane(s, dxp, x, dx);
         }
     }
 }
@@ -389,20 +538,10 @@ pub(crate) fn depthwise(s: &ConvShape, x: &[f32], weight: &[f32]) -> Vec<f32> {
     out.par_chunks_mut(ho * wo)
         .zip(x.par_chunks(h * w))
         .enumerate()
-        .for_each(|(q, (out, x))| {
+        .for_each_init(Scratch::default, |sc, (q, (out, x))| {
+            pad_plane(s, x, 0.0, &mut sc.a);
             let wk = &weight[(q % s.c) * taps..][..taps];
-            for ky in 0..s.k[0] {
-                for oy in 0..ho {
-                    let Some(iy) = s.input_at(0, oy, ky) else {
-                        continue;
-                    };
-                    let src = &x[iy * w..(iy + 1) * w];
-                    let dst = &mut out[oy * wo..(oy + 1) * wo];
-                    for kx in 0..s.k[1] {
-                        tap_row(s, kx, wk[ky * s.k[1] + kx], src, dst);
-                    }
-                }
-            }
+            depthwise_plane(s, &sc.a, wk, &mut sc.b, out);
         });
     out
 }
@@ -418,94 +557,54 @@ pub(crate) fn depthwise_backward(
 ) -> (Option<Vec<f32>>, Option<Vec<f32>>) {
     let [h, w] = s.hw;
     let [ho, wo] = s.out_hw();
-    let taps = s.taps();
-    let dx = need_dx.then(|| {
-        let mut dx = vec![0.0f32; s.n * s.c * h * w];
-        dx.par_chunks_mut(h * w)
-            .zip(dy.par_chunks(ho * wo))
-            .enumerate()
-            .for_each(|(q, (dx, dy))| {
-                let wk = &weight[(q % s.c) * taps..][..taps];
-                for ky in 0..s.k[0] {
-                    for oy in 0..ho {
-                        let Some(iy) = s.input_at(0, oy, ky) else {
-                            continue;
-                        };
-                        let g = &dy[oy * wo..(oy + 1) * wo];
-                        let d = &mut dx[iy * w..(iy + 1) * w];
-                        for kx in 0..s.k[1] {
-                            let scale = wk[ky * s.k[1] + kx];
-                            if s.stride[1] == 1 {
-                                let (lo, hi, off) = s.row_span(kx);
-                                let a = (lo as isize + off) as usize;
-                                for (dv, gv) in d[a..a + (hi - lo)].iter_mut().zip(&g[lo..hi]) {
-                                    *dv += scale * gv;
-                                }
-                            } else {
-                                for (ox, gv) in g.iter().enumerate() {
-                                    if let Some(ix) = s.input_at(1, ox, kx) {
-                                        d[ix] += scale * gv;
-                                    }
-                                }
-                            }
-                        }
-                    }
-                }
-                if s.relu {
-                    relu_mask(&x[q * h * w..(q + 1) * h * w], dx);
-                }
-            });
-        dx
-    });
-    let dw = need_dw.then(|| {
-        let mut dw = vec![0.0f32; s.c * taps];
-        dw.par_chunks_mut(taps).enumerate().for_each(|(c, dw)| {
-            let mut acc = vec![0.0f64; taps];
-            for i in 0..s.n {
-                let q = i * s.c + c;
-                let xp = &x[q * h * w..(q + 1) * h * w];
-                let gp = &dy[q * ho * wo..(q + 1) * ho * wo];
-                for ky in 0..s.k[0] {
-                    for oy in 0..ho {
-                        let Some(iy) = s.input_at(0, oy, ky) else {
-                            continue;
-                        };
-                        let src = &xp[iy * w..(iy + 1) * w];
-                        let g = &gp[oy * wo..(oy + 1) * wo];
-                        for kx in 0..s.k[1] {
-                            let mut sum = 0.0f32;
-                            if s.stride[1] == 1 {
-                                let (lo, hi, off) = s.row_span(kx);
-                                let a = (lo as isize + off) as usize;
-                                let src = &src[a..a + (hi - lo)];
-                                if s.relu {
-                                    for (gv, xv) in g[lo..hi].iter().zip(src) {
-                                        sum += gv * xv.max(0.0);
-                                    }
-                                } else {
-                                    for (gv, xv) in g[lo..hi].iter().zip(src) {
-                                        sum += gv * xv;
-                                    }
-                                }
-                            } else {
-                                for (ox, gv) in g.iter().enumerate() {
-                                    if let Some(ix) = s.input_at(1, ox, kx) {
-                                        sum += gv * s.act(src[ix]);
-                                    }
-                                }
-                            }
-                            acc[ky * s.k[1] + kx] += sum as f64;
-                        }
-                    }
-                }
-            }
-            for (d, a) in dw.iter_mut().zip(acc) {
-                *d = a as f32;
-            }
+    let (img, out, taps, planes) = (h * w, ho * wo, s.taps(), s.n * s.c);
+    let mut dx = vec![0.0f32; if need_dx { planes * img } else { 0 }];
+    // Per-plane weight-gradient contributions, summed per channel in image order below.
+    let mut part = vec![0.0f32; if need_dw { planes * taps } else { 0 }];
+    let plane = |sc: &mut Scratch, q: usize, dx: Option<&mut [f32]>, dw: Option<&mut [f32]>| {
+        // Pooling passes no input: its backward pass neither masks nor needs weight gradients.
+        let xq = if x.is_empty() {
+            &[][..]
+        } else {
+            &x[q * img..(q + 1) * img]
+        };
+        let xp = dw.is_some().then(|| {
+            pad_plane(s, xq, 0.0, &mut sc.a);
+            &sc.a[..]
         });
-        dw
+        let wk = &weight[(q % s.c) * taps..][..taps];
+        let dyq = &dy[q * out..(q + 1) * out];
+        depthwise_back_plane(s, xq, xp, dyq, wk, &mut sc.b, &mut sc.c, dx, dw);
+    };
+    match (need_dx, need_dw) {
+        (true, true) => dx
+            .par_chunks_mut(img)
+            .zip(part.par_chunks_mut(taps))
+            .enumerate()
+            .for_each_init(Scratch::default, |sc, (q, (d, p))| {
+                plane(sc, q, Some(d), Some(p))
+            }),
+        (true, false) => dx
+            .par_chunks_mut(img)
+            .enumerate()
+            .for_each_init(Scratch::default, |sc, (q, d)| plane(sc, q, Some(d), None)),
+        (false, true) => part
+            .par_chunks_mut(taps)
+            .enumerate()
+            .for_each_init(Scratch::default, |sc, (q, p)| plane(sc, q, None, Some(p))),
+        (false, false) => {}
+    }
+    let dw = need_dw.then(|| {
+        let mut dw = vec![0.0f64; s.c * taps];
+        for (q, p) in part.chunks_exact(taps).enumerate() {
+            let c = q % s.c;
+            for (d, &v) in dw[c * taps..(c + 1) * taps].iter_mut().zip(p) {
+                *d += v as f64;
+            }
+        }
+        dw.into_iter().map(|v| v as f32).collect()
     });
-    (dx, dw)
+    (need_dx.then_some(dx), dw)
 }
 
 /// Average pooling forward (the kernel, stride and padding of `s`; `o == c`): window sums
@@ -528,7 +627,7 @@ pub(crate) fn avg_pool_backward(s: &ConvShape, include_pad: bool, dy: &[f32]) ->
         .flat_map_iter(|plane| plane.iter().zip(&inv).map(|(g, k)| g * k))
         .collect();
     let ones = vec![1.0f32; s.c * s.taps()];
-    // Inputs are not needed for a linear operation: `x` only sizes the ReLU mask, off here.
+    // A linear operation without ReLU: the input is not read.
     let (dx, _) = depthwise_backward(s, &[], &ones, &scaled, true, false);
     dx.unwrap_or_default()
 }
@@ -555,50 +654,96 @@ fn pool_scale(s: &ConvShape, include_pad: bool) -> Vec<f32> {
     inv
 }
 
+/// Max pooling of one plane from its (−∞-)padded input `xp`: the maxima and, per output,
+/// the index in the unpadded plane of the first maximum of its window (taps in row-major
+/// order, ties keep the earlier). Branch-free selects, so that it vectorizes.
+#[inline(never)]
+fn max_pool_plane(
+    s: &ConvShape,
+    xp: &[f32],
+    acc: &mut Vec<f32>,
+    arg: &mut Vec<f32>,
+    out: &mut [f32],
+    idx: &mut [u32],
+) {
+    let [ho, wo] = s.out_hw();
+    let [_, wp, _] = s.padded();
+    // Candidate indices travel as f32 (exact below 2²⁴) so that the select vectorizes with
+    // the values; they are positions in the padded plane.
+    let l = if s.stride == [1, 1] { ho * wp } else { wo };
+    let run = |acc: &mut [f32], arg: &mut [f32], base: usize, step: usize| {
+        for (j, (a, i)) in acc.iter_mut().zip(arg.iter_mut()).enumerate() {
+            let v = xp[base + j * step];
+            // NaN propagates, as in PyTorch.
+            let gt = v > *a || v.is_nan();
+            *a = if gt { v } else { *a };
+            *i = if gt { (base + j * step) as f32 } else { *i };
+        }
+    };
+    let [h, w] = s.hw;
+    let emit = |acc: &[f32], arg: &[f32], out: &mut [f32], idx: &mut [u32]| {
+        for ((o, id), (&a, &p)) in out.iter_mut().zip(idx.iter_mut()).zip(acc.iter().zip(arg)) {
+            let p = p as usize;
+            // Clamped: a window of −∞ only (never in a padding smaller than the kernel, but
+            // possible in the data) must still name a position inside the plane.
+            let iy = (p / wp).saturating_sub(s.pad[0]).min(h - 1);
+            let ix = (p % wp).saturating_sub(s.pad[1]).min(w - 1);
+            *o = a;
+            *id = (iy * w + ix) as u32;
+        }
+    };
+    acc.clear();
+    acc.resize(l, f32::NEG_INFINITY);
+    arg.clear();
+    arg.resize(l, 0.0);
+    if s.stride == [1, 1] {
+        for ky in 0..s.k[0] {
+            for kx in 0..s.k[1] {
+                run(acc, arg, s.tap_offset(wp, ky, kx), 1);
+            }
+        }
+        for ((o, id), (a, p)) in out
+            .chunks_exact_mut(wo)
+            .zip(idx.chunks_exact_mut(wo))
+            .zip(acc.chunks_exact(wp).zip(arg.chunks_exact(wp)))
+        {
+            emit(&a[..wo], &p[..wo], o, id);
+        }
+    } else {
+        for (oy, (o, id)) in out
+            .chunks_exact_mut(wo)
+            .zip(idx.chunks_exact_mut(wo))
+            .enumerate()
+        {
+            acc.fill(f32::NEG_INFINITY);
+            for ky in 0..s.k[0] {
+                for kx in 0..s.k[1] {
+                    run(
+                        acc,
+                        arg,
+                        s.row_offset(wp, oy, ky) + kx * s.dil[1],
+                        s.stride[1],
+                    );
+                }
+            }
+            emit(acc, arg, o, id);
+        }
+    }
+}
+
 /// Max pooling forward: the maxima and, per output, the index of the (first) maximum inside
 /// its input plane.
 pub(crate) fn max_pool(s: &ConvShape, x: &[f32]) -> (Vec<f32>, Vec<u32>) {
     let [h, w] = s.hw;
     let [ho, wo] = s.out_hw();
-    let mut out = vec![f32::NEG_INFINITY; s.n * s.c * ho * wo];
+    let mut out = vec![0.0f32; s.n * s.c * ho * wo];
     let mut idx = vec![0u32; s.n * s.c * ho * wo];
     out.par_chunks_mut(ho * wo)
         .zip(idx.par_chunks_mut(ho * wo))
         .zip(x.par_chunks(h * w))
-        .for_each(|((out, idx), x)| {
-            for oy in 0..ho {
-                let out = &mut out[oy * wo..(oy + 1) * wo];
-                let idx = &mut idx[oy * wo..(oy + 1) * wo];
-                for ky in 0..s.k[0] {
-                    let Some(iy) = s.input_at(0, oy, ky) else {
-                        continue;
-                    };
-                    let src = &x[iy * w..(iy + 1) * w];
-                    for kx in 0..s.k[1] {
-                        if s.stride[1] == 1 {
-                            let (lo, hi, off) = s.row_span(kx);
-                            for ox in lo..hi {
-                                let ix = (ox as isize + off) as usize;
-                                let v = src[ix];
-                                if v > out[ox] {
-                                    out[ox] = v;
-                                    idx[ox] = (iy * w + ix) as u32;
-                                }
-                            }
-                        } else {
-                            for ox in 0..wo {
-                                if let Some(ix) = s.input_at(1, ox, kx) {
-                                    let v = src[ix];
-                                    if v > out[ox] {
-                                        out[ox] = v;
-                                        idx[ox] = (iy * w + ix) as u32;
-                                    }
-                                }
-                            }
-                        }
-                    }
-                }
-            }
+        .for_each_init(Scratch::default, |sc, ((out, idx), x)| {
+            pad_plane(s, x, f32::NEG_INFINITY, &mut sc.a);
+            max_pool_plane(s, &sc.a, &mut sc.b, &mut sc.c, out, idx);
         });
     (out, idx)
 }
@@ -640,21 +785,15 @@ pub(crate) fn batch_norm(
         .into_par_iter()
         .map(|ch| {
             let planes = || (0..n).map(|i| &x[(i * c + ch) * hw..(i * c + ch + 1) * hw]);
-            let sum: f64 = planes()
-                .map(|p| p.iter().map(|&v| v as f64).sum::<f64>())
-                .sum();
+            // Per plane in f32 lanes, across planes in f64.
+            let sum: f64 = planes().map(|p| reduce2(p, p, |v, _| v) as f64).sum();
             let mean = sum / m;
+            let mu = mean as f32;
             let sq: f64 = planes()
-                .map(|p| {
-                    p.iter()
-                        .map(|&v| {
-                            let d = v as f64 - mean;
-                            d * d
-                        })
-                        .sum::<f64>()
-                })
+                .map(|p| reduce2(p, p, |v, _| (v - mu) * (v - mu)) as f64)
                 .sum();
-            let var = sq / m;
+            // The mean's rounding to f32 shifts the centred sum by m·(mean - mu)².
+            let var = (sq / m - (mean - mu as f64).powi(2)).max(0.0);
             (mean as f32, var as f32, (1.0 / (var + eps).sqrt()) as f32)
         })
         .collect();
@@ -697,13 +836,9 @@ pub(crate) fn batch_norm_backward(
             let (mut sd, mut sdx) = (0.0f64, 0.0f64);
             for i in 0..n {
                 let r = (i * c + ch) * hw..(i * c + ch + 1) * hw;
-                let (mut a, mut b) = (0.0f32, 0.0f32);
-                for (&g, &v) in dy[r.clone()].iter().zip(&x[r]) {
-                    a += g;
-                    b += g * (v - mu);
-                }
-                sd += a as f64;
-                sdx += b as f64 * inv as f64;
+                let (g, v) = (&dy[r.clone()], &x[r]);
+                sd += reduce2(g, g, |g, _| g) as f64;
+                sdx += reduce2(g, v, |g, v| g * (v - mu)) as f64 * inv as f64;
             }
             (sd, sdx)
         })
@@ -804,7 +939,10 @@ mod tests {
                 } else {
                     (conv2d(&s, &x, &wt), 1)
                 };
-                let xr: Vec<f32> = x.iter().map(|&v| s.act(v)).collect();
+                let xr: Vec<f32> = x
+                    .iter()
+                    .map(|&v| if relu { v.max(0.0) } else { v })
+                    .collect();
                 let want = reference(&s, &xr, &wt, groups);
                 let diff = ours
                     .iter()
