@@ -30,7 +30,7 @@ use nas_space::spos::{SposArch, SposChoice, SposConfig, SposSpace};
 use serde::{Deserialize, Serialize};
 
 use crate::error::SupernetError;
-use crate::fast::Conv;
+use crate::fast::{Conv, batch_norm};
 use crate::network::{Classifier, global_avg_pool, linear_macs};
 use crate::ops::{Op, OpConfig, OpKind};
 
@@ -288,7 +288,7 @@ impl<B: Backend> Stem<B> {
     }
 
     pub(crate) fn forward(&self, x: Tensor<B, 4>, relu6: bool) -> Tensor<B, 4> {
-        let y = self.bn.forward(self.conv.forward(x));
+        let y = batch_norm(&self.bn, self.conv.forward(x));
         if relu6 { y.clamp(0.0, 6.0) } else { relu(y) }
     }
 

@@ -22,7 +22,7 @@ use nas_space::nasnet::{Combiner, NasNetArch, NasNetOp};
 use serde::{Deserialize, Serialize};
 
 use crate::error::SupernetError;
-use crate::fast::Conv;
+use crate::fast::{Conv, batch_norm};
 use crate::network::{Classifier, TrainOptions, drop_path, global_avg_pool, linear_macs, mix_seed};
 use crate::ops::{Op, OpConfig, OpKind};
 
@@ -481,8 +481,8 @@ impl<B: Backend> AuxiliaryHead<B> {
 
     fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 2> {
         let x = self.pool.forward(relu(x));
-        let x = relu(self.bn1.forward(self.conv1.forward(x)));
-        let x = relu(self.bn2.forward(self.conv2.forward(x)));
+        let x = relu(batch_norm(&self.bn1, self.conv1.forward(x)));
+        let x = relu(batch_norm(&self.bn2, self.conv2.forward(x)));
         let [n, c, _, _] = x.dims();
         self.classifier.forward(x.reshape([n, c]))
     }
@@ -506,7 +506,7 @@ impl<B: Backend> DartsNetwork<B> {
         options: &TrainOptions,
         aux: bool,
     ) -> (Tensor<B, 2>, Option<Tensor<B, 2>>) {
-        let s = self.stem_bn.forward(self.stem_conv.forward(images));
+        let s = batch_norm(&self.stem_bn, self.stem_conv.forward(images));
         let (mut s0, mut s1) = (s.clone(), s);
         let mut aux_logits = None;
         for (i, cell) in self.cells.iter().enumerate() {

@@ -15,6 +15,7 @@
 //! (`[out, in / groups, k, k]`), so modules store them in `Conv2d` and records stay compatible.
 //! `tests/fast_ops.rs` checks outputs and gradients against Burn's own `conv2d`.
 
+use burn::tensor::activation::relu;
 use burn::tensor::backend::Backend;
 use burn::tensor::ops::PadMode;
 use burn::tensor::{Slice, Tensor};
@@ -72,8 +73,53 @@ fn shifted<B: Backend>(x: Tensor<B, 4>, k: [usize; 2], g: ConvGeometry) -> Vec<T
 }
 
 /// Dense 2-D convolution (groups = 1, no bias) of `x` `[n, c, h, w]` with `weight`
-/// `[o, c, kh, kw]`, as im2col + matrix product.
+/// `[o, c, kh, kw]`: on the `ndarray` backend one operation whose forward and backward passes
+/// are CPU kernels (im2col + matrix product, col2im), elsewhere [`conv2d_tensor_ops`].
 pub fn conv2d<B: Backend>(x: Tensor<B, 4>, weight: Tensor<B, 4>, g: ConvGeometry) -> Tensor<B, 4> {
+    #[cfg(feature = "ndarray")]
+    let (x, weight) = match crate::native::conv(x, weight, g, false, false) {
+        Ok(y) => return y,
+        Err(args) => args,
+    };
+    conv2d_tensor_ops(x, weight, g)
+}
+
+/// [`conv2d`] of `relu(x)`; on the `ndarray` backend the ReLU is fused into the
+/// convolution (no separate activation tensor, the input gradient is masked in place).
+pub fn relu_conv2d<B: Backend>(
+    x: Tensor<B, 4>,
+    weight: Tensor<B, 4>,
+    g: ConvGeometry,
+) -> Tensor<B, 4> {
+    #[cfg(feature = "ndarray")]
+    let (x, weight) = match crate::native::conv(x, weight, g, false, true) {
+        Ok(y) => return y,
+        Err(args) => args,
+    };
+    conv2d_tensor_ops(relu(x), weight, g)
+}
+
+/// [`depthwise_conv2d`] of `relu(x)`, fused on the `ndarray` backend like [`relu_conv2d`].
+pub fn relu_depthwise_conv2d<B: Backend>(
+    x: Tensor<B, 4>,
+    weight: Tensor<B, 4>,
+    g: ConvGeometry,
+) -> Tensor<B, 4> {
+    #[cfg(feature = "ndarray")]
+    let (x, weight) = match crate::native::conv(x, weight, g, true, true) {
+        Ok(y) => return y,
+        Err(args) => args,
+    };
+    depthwise_conv2d_tensor_ops(relu(x), weight, g)
+}
+
+/// [`conv2d`] written with Burn tensor operations, for any backend: im2col from shifted
+/// strided slices of the padded input, then one batched matrix product.
+pub fn conv2d_tensor_ops<B: Backend>(
+    x: Tensor<B, 4>,
+    weight: Tensor<B, 4>,
+    g: ConvGeometry,
+) -> Tensor<B, 4> {
     let [n, c, h, w] = x.dims();
     let [o, ci, kh, kw] = weight.dims();
     assert_eq!(c, ci, "conv2d: input has {c} channels, weight expects {ci}");
@@ -90,8 +136,24 @@ pub fn conv2d<B: Backend>(x: Tensor<B, 4>, weight: Tensor<B, 4>, g: ConvGeometry
 }
 
 /// Depthwise 2-D convolution (groups = channels, no bias) of `x` `[n, c, h, w]` with `weight`
-/// `[c, 1, kh, kw]`, as a sum of shifted slices scaled per channel.
+/// `[c, 1, kh, kw]`: on the `ndarray` backend one operation with CPU kernels (shifted
+/// multiply-adds per channel plane), elsewhere [`depthwise_conv2d_tensor_ops`].
 pub fn depthwise_conv2d<B: Backend>(
+    x: Tensor<B, 4>,
+    weight: Tensor<B, 4>,
+    g: ConvGeometry,
+) -> Tensor<B, 4> {
+    #[cfg(feature = "ndarray")]
+    let (x, weight) = match crate::native::conv(x, weight, g, true, false) {
+        Ok(y) => return y,
+        Err(args) => args,
+    };
+    depthwise_conv2d_tensor_ops(x, weight, g)
+}
+
+/// [`depthwise_conv2d`] written with Burn tensor operations, for any backend: a sum of
+/// shifted slices scaled per channel.
+pub fn depthwise_conv2d_tensor_ops<B: Backend>(
     x: Tensor<B, 4>,
     weight: Tensor<B, 4>,
     g: ConvGeometry,
@@ -121,7 +183,8 @@ pub fn depthwise_conv2d<B: Backend>(
 pub enum ConvImpl {
     /// Burn's own `conv2d`.
     Native,
-    /// [`conv2d`] / [`depthwise_conv2d`] (im2col + matmul, shifted multiply-adds).
+    /// [`conv2d`] / [`depthwise_conv2d`]: this library's CPU kernels on `ndarray`, the
+    /// tensor-operation decomposition (im2col + matmul, shifted multiply-adds) elsewhere.
     Decomposed,
 }
 
@@ -136,26 +199,33 @@ fn forced_impl() -> Option<ConvImpl> {
 }
 
 /// The implementation [`Conv`] uses for depthwise convolutions: the one `NAS_CONV` forces,
-/// else Burn's own. The k² shifted multiply-adds of the decomposed form win only narrowly on
-/// large inputs (138 against 171 ms forward and backward for a 3×3 depthwise layer on
-/// 64×16×32×32, `docs/benchmarks.md`) and lose by far on small ones, where each of their
-/// 3k² autodiff operations costs more than the arithmetic: a DARTS supernet step (C = 4,
-/// 5 cells, 16×3×8×8, first order) took 10.7 s decomposed and 3.1 s native.
-pub fn depthwise_impl<B: Backend>(_device: &B::Device) -> ConvImpl {
-    forced_impl().unwrap_or(ConvImpl::Native)
+/// else [`ConvImpl::Decomposed`] on `ndarray` (one operation with this library's CPU kernel)
+/// and Burn's own everywhere else. Elsewhere the decomposed form is k² shifted multiply-adds,
+/// 3k² autodiff operations whose fixed cost exceeds the arithmetic on small maps: a DARTS
+/// supernet step (C = 4, 5 cells, 16×3×8×8, first order) took 10.7 s that way on `flex` and
+/// 3.1 s with Burn's kernel.
+pub fn depthwise_impl<B: Backend>(device: &B::Device) -> ConvImpl {
+    if let Some(f) = forced_impl() {
+        return f;
+    }
+    if B::name(device).contains("ndarray") {
+        ConvImpl::Decomposed
+    } else {
+        ConvImpl::Native
+    }
 }
 
-/// The implementation [`Conv`] uses on backend `B` (for dense convolutions; see
+/// The implementation [`Conv`] uses on backend `B` for dense convolutions (see
 /// [`depthwise_impl`] for depthwise ones): `NAS_CONV=native` or `NAS_CONV=decomposed`
-/// forces one; by default (`auto`) the decomposed form is used when training (autodiff) on the
-/// pure-Rust CPU backends, whose convolution backward is slow, and Burn's own everywhere else
-/// (its forward pass is faster on CPU, and GPU backends have native kernels).
+/// forces one; by default (`auto`) [`ConvImpl::Decomposed`] on `ndarray` (our kernels beat
+/// Burn's CPU convolution in both directions) and when training on `flex` (whose convolution
+/// backward is slow), Burn's own everywhere else (GPU backends have native kernels).
 pub fn conv_impl<B: Backend>(device: &B::Device) -> ConvImpl {
     if let Some(f) = forced_impl() {
         return f;
     }
     let name = B::name(device);
-    if B::ad_enabled(device) && (name.contains("ndarray") || name.contains("flex")) {
+    if name.contains("ndarray") || (B::ad_enabled(device) && name.contains("flex")) {
         ConvImpl::Decomposed
     } else {
         ConvImpl::Native
@@ -266,6 +336,26 @@ impl<B: Backend> Conv<B> {
         ((o * ci * kh * kw * ho * wo) as u64, [ho, wo])
     }
 
+    /// Applies ReLU, then the convolution (fused where [`relu_conv2d`] fuses them).
+    pub fn forward_relu(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
+        let choice = if self.depthwise {
+            depthwise_impl::<B>(&x.device())
+        } else {
+            conv_impl::<B>(&x.device())
+        };
+        match choice {
+            ConvImpl::Native => self.inner.forward(relu(x)),
+            ConvImpl::Decomposed => {
+                let g = self.geometry();
+                if self.depthwise {
+                    relu_depthwise_conv2d(x, self.inner.weight.val(), g)
+                } else {
+                    relu_conv2d(x, self.inner.weight.val(), g)
+                }
+            }
+        }
+    }
+
     /// Applies the convolution.
     pub fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
         let choice = if self.depthwise {
@@ -285,4 +375,86 @@ impl<B: Backend> Conv<B> {
             }
         }
     }
+}
+
+/// Batch norm of `x` `[n, c, h, w]` with `bn`'s parameters and running statistics: the same
+/// result as `bn.forward(x)` (training mode on autodiff backends, running statistics
+/// otherwise). When training on the `ndarray` backend it is one operation with CPU kernels
+/// (Burn's composes a dozen tensor operations, each with its own backward step).
+pub fn batch_norm<B: Backend>(bn: &burn::nn::BatchNorm<B>, x: Tensor<B, 4>) -> Tensor<B, 4> {
+    #[cfg(feature = "ndarray")]
+    let x = match crate::native::batch_norm(bn, x) {
+        Ok(y) => return y,
+        Err(x) => x,
+    };
+    bn.forward(x)
+}
+
+/// Stride and symmetric padding of a pooling module, when the kernels can run it: explicit
+/// symmetric (or no) padding smaller than the kernel, no dilation, no ceil mode.
+#[cfg(feature = "ndarray")]
+fn pool_geometry(
+    kernel: [usize; 2],
+    stride: [usize; 2],
+    padding: &burn::nn::PaddingConfig2d,
+    dilation: [usize; 2],
+    ceil_mode: bool,
+) -> Option<ConvGeometry> {
+    use burn::nn::PaddingConfig2d;
+    let pad = match *padding {
+        PaddingConfig2d::Valid => [0, 0],
+        PaddingConfig2d::Explicit(top, left, bottom, right) if top == bottom && left == right => {
+            [top, left]
+        }
+        _ => return None,
+    };
+    let ok = !ceil_mode && dilation == [1, 1] && pad[0] < kernel[0] && pad[1] < kernel[1];
+    ok.then_some(ConvGeometry {
+        stride,
+        padding: pad,
+        dilation: [1, 1],
+    })
+}
+
+/// Average pooling with `pool`'s settings: the same result as `pool.forward(x)`, through CPU
+/// kernels (window sums as multiply-adds of shifted rows) on the `ndarray` backend.
+pub fn avg_pool2d<B: Backend>(pool: &burn::nn::pool::AvgPool2d, x: Tensor<B, 4>) -> Tensor<B, 4> {
+    #[cfg(feature = "ndarray")]
+    let x = match pool_geometry(
+        pool.kernel_size,
+        pool.stride,
+        &pool.padding,
+        [1, 1],
+        pool.ceil_mode,
+    ) {
+        Some(g) => {
+            match crate::native::pool(x, pool.kernel_size, g, Some(pool.count_include_pad)) {
+                Ok(y) => return y,
+                Err(x) => x,
+            }
+        }
+        None => x,
+    };
+    pool.forward(x)
+}
+
+/// Max pooling with `pool`'s settings: the same result as `pool.forward(x)`, through CPU
+/// kernels on the `ndarray` backend (the backward pass routes each gradient to the first
+/// maximum of its window).
+pub fn max_pool2d<B: Backend>(pool: &burn::nn::pool::MaxPool2d, x: Tensor<B, 4>) -> Tensor<B, 4> {
+    #[cfg(feature = "ndarray")]
+    let x = match pool_geometry(
+        pool.kernel_size,
+        pool.stride,
+        &pool.padding,
+        pool.dilation,
+        pool.ceil_mode,
+    ) {
+        Some(g) => match crate::native::pool(x, pool.kernel_size, g, None) {
+            Ok(y) => return y,
+            Err(x) => x,
+        },
+        None => x,
+    };
+    pool.forward(x)
 }

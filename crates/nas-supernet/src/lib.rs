@@ -13,7 +13,11 @@ pub mod darts_search;
 pub mod data;
 pub mod error;
 pub mod fast;
+#[cfg(feature = "ndarray")]
+mod kernels;
 pub mod multi_net;
+#[cfg(feature = "ndarray")]
+mod native;
 pub mod nb201_net;
 pub mod network;
 pub mod oneshot;

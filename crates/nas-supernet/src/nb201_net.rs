@@ -15,7 +15,7 @@ use nas_space::nb201::{EDGES, NODES, Nb201Arch, Nb201Op, edge_nodes};
 use serde::{Deserialize, Serialize};
 
 use crate::error::SupernetError;
-use crate::fast::Conv;
+use crate::fast::{Conv, avg_pool2d, batch_norm};
 use crate::network::{Classifier, global_avg_pool, linear_macs};
 use crate::ops::{Op, OpConfig, OpKind, ReluConvBn};
 
@@ -181,7 +181,7 @@ impl<B: Backend> ResidualReduce<B> {
 
     /// Applies the block.
     pub fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
-        let residual = self.shortcut.forward(self.pool.forward(x.clone()));
+        let residual = self.shortcut.forward(avg_pool2d(&self.pool, x.clone()));
         residual + self.conv_b.forward(self.conv_a.forward(x))
     }
 
@@ -240,14 +240,14 @@ impl<B: Backend> Classifier<B> for Nb201Network<B> {
     }
 
     fn logits(&self, images: Tensor<B, 4>) -> Tensor<B, 2> {
-        let mut x = self.stem_bn.forward(self.stem_conv.forward(images));
+        let mut x = batch_norm(&self.stem_bn, self.stem_conv.forward(images));
         for layer in &self.layers {
             x = match layer {
                 Nb201Layer::Cell(c) => c.forward(x),
                 Nb201Layer::Reduce(r) => r.forward(x),
             };
         }
-        let x = relu(self.last_bn.forward(x));
+        let x = relu(batch_norm(&self.last_bn, x));
         self.classifier.forward(global_avg_pool(x))
     }
 }

@@ -34,7 +34,7 @@ use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
 use crate::error::SupernetError;
-use crate::fast::{Conv, ConvGeometry};
+use crate::fast::{Conv, ConvGeometry, avg_pool2d, batch_norm, max_pool2d};
 
 /// The kind of a candidate operation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -466,7 +466,7 @@ impl<B: Backend> ReluConvBn<B> {
 
     /// Applies the block.
     pub fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
-        self.bn.forward(self.conv.forward(relu(x)))
+        batch_norm(&self.bn, self.conv.forward_relu(x))
     }
 
     /// Multiply-accumulates and output shape for one input of `h`×`w` pixels.
@@ -502,8 +502,10 @@ impl<B: Backend> DilConv<B> {
 
     /// Applies the block.
     pub fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
-        self.bn
-            .forward(self.pointwise.forward(self.depthwise.forward(relu(x))))
+        batch_norm(
+            &self.bn,
+            self.pointwise.forward(self.depthwise.forward_relu(x)),
+        )
     }
 }
 
@@ -578,12 +580,12 @@ impl<B: Backend> Pool<B> {
     /// Applies the pooling.
     pub fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
         let y = match (&self.avg, &self.max) {
-            (Some(p), _) => p.forward(x),
-            (None, Some(p)) => p.forward(x),
+            (Some(p), _) => avg_pool2d(p, x),
+            (None, Some(p)) => max_pool2d(p, x),
             (None, None) => x,
         };
         match &self.bn {
-            Some(bn) => bn.forward(y),
+            Some(bn) => batch_norm(bn, y),
             None => y,
         }
     }
@@ -610,15 +612,14 @@ impl<B: Backend> FactorizedReduce<B> {
 
     /// Applies the reduction; odd sizes are padded so both paths give `ceil(size / 2)`.
     pub fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
-        let x = relu(x);
         let [_, _, h, w] = x.dims();
         let shifted = x
             .clone()
             .pad([(0, h % 2), (0, w % 2)], PadMode::Constant(0.0))
             .slice([0.., 0.., 1.., 1..]);
-        let a = self.conv_a.forward(x);
-        let b = self.conv_b.forward(shifted);
-        self.bn.forward(Tensor::cat(vec![a, b], 1))
+        let a = self.conv_a.forward_relu(x);
+        let b = self.conv_b.forward_relu(shifted);
+        batch_norm(&self.bn, Tensor::cat(vec![a, b], 1))
     }
 }
 
@@ -666,8 +667,7 @@ impl<B: Backend> SpatialConv<B> {
 
     /// Applies the block.
     pub fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
-        self.bn
-            .forward(self.column.forward(self.row.forward(relu(x))))
+        batch_norm(&self.bn, self.column.forward(self.row.forward_relu(x)))
     }
 }
 
@@ -701,7 +701,7 @@ impl<B: Backend> ConvBnRelu<B> {
 
     /// Applies the block.
     pub fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
-        relu(self.bn.forward(self.conv.forward(x)))
+        relu(batch_norm(&self.bn, self.conv.forward(x)))
     }
 
     /// Multiply-accumulates and output shape for one input of `h`×`w` pixels.
@@ -755,11 +755,11 @@ impl<B: Backend> MbConv<B> {
     /// Applies the block.
     pub fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
         let h = match &self.expand {
-            Some((conv, bn)) => relu6(bn.forward(conv.forward(x.clone()))),
+            Some((conv, bn)) => relu6(batch_norm(bn, conv.forward(x.clone()))),
             None => x.clone(),
         };
-        let h = relu6(self.bn_depthwise.forward(self.depthwise.forward(h)));
-        let h = self.bn_project.forward(self.project.forward(h));
+        let h = relu6(batch_norm(&self.bn_depthwise, self.depthwise.forward(h)));
+        let h = batch_norm(&self.bn_project, self.project.forward(h));
         if self.residual { h + x } else { h }
     }
 }
@@ -819,7 +819,7 @@ impl<B: Backend> ShuffleUnit<B> {
 
     fn branch(layers: &[(Conv<B>, BatchNorm<B>, bool)], mut x: Tensor<B, 4>) -> Tensor<B, 4> {
         for (conv, bn, act) in layers {
-            x = bn.forward(conv.forward(x));
+            x = batch_norm(bn, conv.forward(x));
             if *act {
                 x = relu(x);
             }
@@ -890,8 +890,8 @@ impl<B: Backend> SepAtrous<B> {
 
     /// Applies the block.
     pub fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
-        let x = relu(self.bn_depthwise.forward(self.depthwise.forward(x)));
-        relu(self.bn_pointwise.forward(self.pointwise.forward(x)))
+        let x = relu(batch_norm(&self.bn_depthwise, self.depthwise.forward(x)));
+        relu(batch_norm(&self.bn_pointwise, self.pointwise.forward(x)))
     }
 }
 
@@ -925,7 +925,7 @@ impl<B: Backend> PyramidPool<B> {
         use burn::tensor::ops::{InterpolateMode, InterpolateOptions};
         let [_, _, h, w] = x.dims();
         let pooled = adaptive_avg_pool2d(x, self.grid(h, w));
-        let y = relu(self.bn.forward(self.conv.forward(pooled)));
+        let y = relu(batch_norm(&self.bn, self.conv.forward(pooled)));
         let [_, _, gh, gw] = y.dims();
         if [gh, gw] == [h, w] {
             return y;

@@ -1,11 +1,27 @@
-//! The decomposed convolutions equal Burn's own, forward and backward, on random inputs of
-//! several shapes, kernels, strides and dilations.
+//! The fast operations equal plain Burn, forward and backward, on random inputs of several
+//! shapes, kernels, strides and dilations: the convolutions (the `ndarray` kernels and the
+//! tensor-operation decomposition other backends use) against Burn's `conv2d`, the fused
+//! ReLU → convolution against ReLU then Burn's `conv2d`, and batch norm against Burn's
+//! `BatchNorm` (output, gradients and running statistics), pooling against Burn's pooling
+//! modules.
 
+use burn::backend::NdArray;
+use burn::module::Param;
+use burn::nn::BatchNormConfig;
+use burn::nn::PaddingConfig2d;
+use burn::nn::pool::{AvgPool2dConfig, MaxPool2dConfig};
+use burn::tensor::activation::relu;
+use burn::tensor::backend::Backend;
+use burn::tensor::ops::ConvOptions;
 use burn::tensor::{Distribution, Tensor};
 use nas_supernet::backend::DefaultBackend as B;
-use nas_supernet::fast::{Conv, ConvGeometry, conv2d, depthwise_conv2d};
+use nas_supernet::burn;
+use nas_supernet::fast::{
+    Conv, ConvGeometry, avg_pool2d, batch_norm, conv2d, conv2d_tensor_ops, depthwise_conv2d,
+    depthwise_conv2d_tensor_ops, max_pool2d, relu_conv2d, relu_depthwise_conv2d,
+};
 
-fn max_diff(a: Tensor<B, 4>, b: Tensor<B, 4>) -> f32 {
+fn max_diff<BE: Backend, const D: usize>(a: Tensor<BE, D>, b: Tensor<BE, D>) -> f32 {
     let a = a.into_data().to_vec::<f32>().unwrap();
     let b = b.into_data().to_vec::<f32>().unwrap();
     assert_eq!(a.len(), b.len());
@@ -13,6 +29,54 @@ fn max_diff(a: Tensor<B, 4>, b: Tensor<B, 4>) -> f32 {
         .zip(&b)
         .map(|(x, y)| (x - y).abs())
         .fold(0.0, f32::max)
+}
+
+type ConvFn = fn(Tensor<B, 4>, Tensor<B, 4>, ConvGeometry) -> Tensor<B, 4>;
+
+/// Output, input gradient and weight gradient of `f` against Burn's convolution (after a ReLU
+/// when `relu_first`), for the gradient of a random linear functional.
+fn compare(
+    conv: &Conv<B>,
+    x: Tensor<B, 4>,
+    g: ConvGeometry,
+    f: ConvFn,
+    relu_first: bool,
+    label: &str,
+) {
+    // Fresh leaves per comparison: clones of one tensor (or of a parameter) share its
+    // autodiff node, and Burn frees a node's graph after the first backward pass through it.
+    let device = x.device();
+    let x = Tensor::<B, 4>::from_data(x.to_data(), &device).require_grad();
+    let w = Tensor::<B, 4>::from_data(conv.inner.weight.val().to_data(), &device).require_grad();
+    let [_, c_in, _, _] = x.dims();
+    let [_, per_group, _, _] = w.dims();
+    let options = ConvOptions::new(g.stride, g.padding, g.dilation, c_in / per_group);
+    let input = if relu_first {
+        relu(x.clone())
+    } else {
+        x.clone()
+    };
+    let reference = burn::tensor::module::conv2d(input, w.clone(), None, options);
+    let ours = f(x.clone(), w.clone(), g);
+    assert_eq!(reference.dims(), ours.dims(), "{label}");
+    let d = max_diff(reference.clone(), ours.clone());
+    assert!(d < 1e-4, "forward {label}: {d}");
+
+    let probe = Tensor::<B, 4>::random(ours.dims(), Distribution::Normal(0.0, 1.0), &x.device());
+    let gr = (reference * probe.clone()).sum().backward();
+    let go = (ours * probe).sum().backward();
+    let grad = |t: &Tensor<B, 4>,
+                g: &<B as burn::tensor::backend::AutodiffBackend>::Gradients,
+                what: &str| {
+        t.grad(g)
+            .unwrap_or_else(|| panic!("no {what} gradient: {label}"))
+    };
+    let dx = max_diff(grad(&x, &gr, "reference x"), grad(&x, &go, "x"));
+    let dw = max_diff(grad(&w, &gr, "reference w"), grad(&w, &go, "w"));
+    assert!(
+        dx < 1e-3 && dw < 1e-3,
+        "gradients {label}: dx {dx}, dw {dw}"
+    );
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -34,37 +98,48 @@ fn check(
         [n, c_in, hw, hw + 1],
         Distribution::Normal(0.0, 1.0),
         &device,
-    )
-    .require_grad();
-    let w = conv.inner.weight.val();
-
-    let native = conv.inner.forward(x.clone());
-    let ours = if depthwise {
-        depthwise_conv2d(x.clone(), w.clone(), g)
-    } else {
-        conv2d(x.clone(), w.clone(), g)
-    };
+    );
     let label = format!(
         "n{n} {c_in}->{c_out} {hw}x{} k{k} s{stride} d{dilation} dw{depthwise}",
         hw + 1
     );
-    assert_eq!(native.dims(), ours.dims(), "{label}");
-    assert!(
-        max_diff(native.clone(), ours.clone()) < 1e-4,
-        "forward {label}"
+    let fns: [(ConvFn, bool, &str); 3] = if depthwise {
+        [
+            (depthwise_conv2d, false, "kernels"),
+            (depthwise_conv2d_tensor_ops, false, "tensor ops"),
+            (relu_depthwise_conv2d, true, "relu fused"),
+        ]
+    } else {
+        [
+            (conv2d, false, "kernels"),
+            (conv2d_tensor_ops, false, "tensor ops"),
+            (relu_conv2d, true, "relu fused"),
+        ]
+    };
+    for (f, relu_first, what) in fns {
+        compare(
+            &conv,
+            x.clone(),
+            g,
+            f,
+            relu_first,
+            &format!("{label} {what}"),
+        );
+    }
+    // A non-contiguous input (a slice of a wider tensor) takes the same path.
+    let wide = Tensor::<B, 4>::random(
+        [n, c_in, hw + 2, hw + 3],
+        Distribution::Normal(0.0, 1.0),
+        &device,
     );
-
-    // Gradients of a random linear functional, for the input and the weight.
-    let probe = Tensor::<B, 4>::random(native.dims(), Distribution::Normal(0.0, 1.0), &device);
-    let gn = (native * probe.clone()).sum().backward();
-    let go = (ours * probe).sum().backward();
-    let (xn, xo) = (x.grad(&gn).unwrap(), x.grad(&go).unwrap());
-    let (wn, wo) = (w.grad(&gn).unwrap(), w.grad(&go).unwrap());
-    let dx = max_diff(Tensor::from_inner(xn), Tensor::from_inner(xo));
-    let dw = max_diff(Tensor::from_inner(wn), Tensor::from_inner(wo));
-    assert!(
-        dx < 1e-3 && dw < 1e-3,
-        "gradients {label}: dx {dx}, dw {dw}"
+    let sliced = wide.slice([0..n, 0..c_in, 1..hw + 1, 2..hw + 3]);
+    compare(
+        &conv,
+        sliced,
+        g,
+        fns[0].0,
+        false,
+        &format!("{label} sliced"),
     );
 }
 
@@ -78,6 +153,7 @@ fn dense_convolutions_match_burn() {
         (2, 2, 3, 9, 5, 1, 1),
         (2, 3, 3, 10, 3, 1, 2),
         (1, 3, 2, 11, 5, 2, 2),
+        (9, 5, 7, 6, 3, 1, 1),
     ] {
         check(n, ci, co, hw, k, s, d, false);
     }
@@ -91,6 +167,7 @@ fn depthwise_convolutions_match_burn() {
         (1, 5, 9, 5, 1, 1),
         (2, 4, 10, 3, 1, 2),
         (1, 2, 11, 5, 2, 2),
+        (9, 3, 6, 3, 1, 1),
     ] {
         check(n, c, c, hw, k, s, d, true);
     }
@@ -116,22 +193,139 @@ fn rectangular_kernels_match_burn() {
         for groups in [1, 3] {
             let conv = Conv::<B>::with_geometry([3, 3], kernel, geometry, groups, &device);
             let x = Tensor::<B, 4>::random([2, 3, 9, 11], Distribution::Normal(0.0, 1.0), &device);
-            let w = conv.inner.weight.val();
-            let native = conv.inner.forward(x.clone());
-            let ours = if groups == 1 {
-                conv2d(x, w, geometry)
+            let f: ConvFn = if groups == 1 {
+                conv2d
             } else {
-                depthwise_conv2d(x, w, geometry)
+                depthwise_conv2d
             };
-            assert_eq!(
-                native.dims(),
-                ours.dims(),
-                "{kernel:?} {stride:?} g{groups}"
-            );
-            assert!(
-                max_diff(native, ours) < 1e-4,
-                "{kernel:?} {stride:?} g{groups}"
+            compare(
+                &conv,
+                x,
+                geometry,
+                f,
+                false,
+                &format!("{kernel:?} {stride:?} g{groups}"),
             );
         }
+    }
+}
+
+#[test]
+fn inference_backend_matches_burn() {
+    // Plain `NdArray` (no autodiff): the forward kernels, against Burn's convolution.
+    type I = NdArray;
+    let device = Default::default();
+    for (k, stride, groups) in [(3, 1, 1), (1, 2, 1), (3, 2, 4), (5, 1, 4)] {
+        let conv = Conv::<I>::new(4, 4, k, stride, 1, groups, &device);
+        let x = Tensor::<I, 4>::random([3, 4, 9, 8], Distribution::Normal(0.0, 1.0), &device);
+        let d = max_diff(conv.inner.forward(x.clone()), conv.forward(x));
+        assert!(d < 1e-4, "k{k} s{stride} g{groups}: {d}");
+    }
+}
+
+#[test]
+fn batch_norm_matches_burn() {
+    let device = Default::default();
+    for &[n, c, h, w] in &[[4, 3, 5, 6], [1, 2, 3, 3], [16, 8, 4, 4]] {
+        let label = format!("{n}x{c}x{h}x{w}");
+        // Two modules with the same non-trivial affine parameters (clones would share their
+        // running statistics).
+        let gamma = Tensor::<B, 1>::random([c], Distribution::Uniform(0.5, 1.5), &device);
+        let beta = Tensor::<B, 1>::random([c], Distribution::Uniform(-1.0, 1.0), &device);
+        let make = || {
+            let mut bn = BatchNormConfig::new(c).init::<B>(&device);
+            bn.gamma = Param::from_tensor(Tensor::from_data(gamma.to_data(), &device));
+            bn.beta = Param::from_tensor(Tensor::from_data(beta.to_data(), &device));
+            bn
+        };
+        let (reference, bn) = (make(), make());
+        let x = Tensor::<B, 4>::random([n, c, h, w], Distribution::Normal(1.0, 2.0), &device)
+            .require_grad();
+
+        let ya = reference.forward(x.clone());
+        let yb = batch_norm(&bn, x.clone());
+        let d = max_diff(ya.clone(), yb.clone());
+        assert!(d < 1e-4, "forward {label}: {d}");
+
+        let probe = Tensor::<B, 4>::random([n, c, h, w], Distribution::Normal(0.0, 1.0), &device);
+        let ga = (ya * probe.clone()).sum().backward();
+        let gb = (yb * probe).sum().backward();
+        let dx = max_diff(x.grad(&ga).unwrap(), x.grad(&gb).unwrap());
+        let dg = max_diff(
+            reference.gamma.val().grad(&ga).unwrap(),
+            bn.gamma.val().grad(&gb).unwrap(),
+        );
+        let db = max_diff(
+            reference.beta.val().grad(&ga).unwrap(),
+            bn.beta.val().grad(&gb).unwrap(),
+        );
+        assert!(
+            dx < 1e-3 && dg < 1e-3 && db < 1e-3,
+            "gradients {label}: dx {dx}, dgamma {dg}, dbeta {db}"
+        );
+
+        let rm = max_diff(reference.running_mean.value(), bn.running_mean.value());
+        let rv = max_diff(reference.running_var.value(), bn.running_var.value());
+        assert!(
+            rm < 1e-5 && rv < 1e-4,
+            "running statistics {label}: {rm}, {rv}"
+        );
+    }
+}
+
+/// Output and input gradient of `ours` against `reference` on `x`.
+fn compare_unary(
+    x: Tensor<B, 4>,
+    reference: impl Fn(Tensor<B, 4>) -> Tensor<B, 4>,
+    ours: impl Fn(Tensor<B, 4>) -> Tensor<B, 4>,
+    label: &str,
+) {
+    let x = Tensor::<B, 4>::from_data(x.to_data(), &x.device()).require_grad();
+    let (ya, yb) = (reference(x.clone()), ours(x.clone()));
+    assert_eq!(ya.dims(), yb.dims(), "{label}");
+    let d = max_diff(ya.clone(), yb.clone());
+    assert!(d < 1e-5, "forward {label}: {d}");
+    let probe = Tensor::<B, 4>::random(ya.dims(), Distribution::Normal(0.0, 1.0), &x.device());
+    let ga = (ya * probe.clone()).sum().backward();
+    let gb = (yb * probe).sum().backward();
+    let dx = max_diff(x.grad(&ga).unwrap(), x.grad(&gb).unwrap());
+    assert!(dx < 1e-5, "gradient {label}: {dx}");
+}
+
+#[test]
+fn pooling_matches_burn() {
+    let device = Default::default();
+    for &(k, s, p, hw) in &[
+        (3, 1, 1, 7),
+        (3, 2, 1, 8),
+        (3, 2, 1, 7),
+        (2, 2, 0, 8),
+        (5, 1, 2, 6),
+    ] {
+        let x = Tensor::<B, 4>::random([3, 4, hw, hw + 1], Distribution::Normal(0.0, 1.0), &device);
+        let padding = PaddingConfig2d::Explicit(p, p, p, p);
+        for include_pad in [false, true] {
+            let pool = AvgPool2dConfig::new([k, k])
+                .with_strides([s, s])
+                .with_padding(padding.clone())
+                .with_count_include_pad(include_pad)
+                .init();
+            compare_unary(
+                x.clone(),
+                |x| pool.forward(x),
+                |x| avg_pool2d(&pool, x),
+                &format!("avg k{k} s{s} p{p} {hw} include_pad {include_pad}"),
+            );
+        }
+        let pool = MaxPool2dConfig::new([k, k])
+            .with_strides([s, s])
+            .with_padding(padding)
+            .init();
+        compare_unary(
+            x.clone(),
+            |x| pool.forward(x),
+            |x| max_pool2d(&pool, x),
+            &format!("max k{k} s{s} p{p} {hw}"),
+        );
     }
 }
