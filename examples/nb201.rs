@@ -23,8 +23,8 @@ use nas::estimate::tabular::{Nb201Dataset, Nb201Table};
 use nas::space::nb201::{Nb201Arch, Nb201Space};
 use nas::strategy::{
     BayesianOptimization, BayesianOptimizationConfig, Hamming, Ppo, PpoConfig, RandomSearch,
-    RegularizedEvolution, RegularizedEvolutionConfig, Reinforce, ReinforceConfig, Search,
-    Strategy, WeisfeilerLehman,
+    RegularizedEvolution, RegularizedEvolutionConfig, Reinforce, ReinforceConfig, Search, Strategy,
+    WeisfeilerLehman,
 };
 use plotters::prelude::*;
 

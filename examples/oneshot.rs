@@ -134,7 +134,7 @@ impl BackendTask for OneShot {
         let mut archs: Vec<Nb201Arch> = Vec::new();
         while archs.len() < args.archs {
             let a = space.sample(&mut sample_rng);
-            if seen.insert(a.clone()) {
+            if seen.insert(a) {
                 archs.push(a);
             }
         }

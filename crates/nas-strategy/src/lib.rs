@@ -46,7 +46,7 @@ pub use pruner::{MedianStopping, MedianStoppingConfig, Pruner};
 pub use random::RandomSearch;
 pub use rl::{Ppo, PpoConfig, Reinforce, ReinforceConfig};
 pub use search::Search;
-pub use spos_evolution::{Constrained, Genome, SposEvolution, SposEvolutionConfig};
+pub use spos_evolution::{Constrained, SposEvolution, SposEvolutionConfig};
 pub use trial::{Outcome, Pending, Trial, TrialId};
 pub use wrappers::{Dedup, RetryConfig, RetryFailures};
 

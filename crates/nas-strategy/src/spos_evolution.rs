@@ -10,118 +10,18 @@
 //! fills up with random architectures, and never proposes an architecture twice; 20 generations.
 //! This is why it is written here rather than reused from [`crate::RegularizedEvolution`]:
 //! aging evolution mutates one decision of a tournament winner per trial and has no crossover;
-//! SPOS's operators need the layer-wise view of an architecture that [`Genome`] gives.
+//! SPOS's operators need the layer-wise view of an architecture that [`Sequential`] gives
+//! (one decision per layer for the chain spaces; any sequential space works, children that the
+//! space rejects are redrawn).
 
 use std::collections::HashSet;
 use std::marker::PhantomData;
 
-use nas_space::nb201::{Nb201Arch, Nb201Space};
-use nas_space::proxyless::{ProxylessArch, ProxylessSpace};
-use nas_space::spos::{SposArch, SposChoice, SposSpace};
-use nas_space::{SearchSpace, SpaceError};
+use nas_space::{SearchSpace, Sequential};
 use rand::{RngExt, SeedableRng, rngs::ChaCha8Rng};
 use serde::{Deserialize, Serialize};
 
 use crate::{Outcome, Pending, Strategy, StrategyError, Trial, TrialId};
-
-/// A space whose architectures are one choice per layer: the view that SPOS's mutation and
-/// crossover work on.
-pub trait Genome: SearchSpace {
-    /// The number of choices of every layer.
-    fn gene_sizes(&self) -> Vec<usize>;
-    /// The choice index of every layer of `arch`.
-    fn genes(&self, arch: &Self::Arch) -> Result<Vec<usize>, SpaceError>;
-    /// The architecture with choice `genes[l]` in layer `l`.
-    fn from_genes(&self, genes: &[usize]) -> Result<Self::Arch, SpaceError>;
-}
-
-impl Genome for SposSpace {
-    fn gene_sizes(&self) -> Vec<usize> {
-        vec![SposChoice::ALL.len(); self.num_layers()]
-    }
-
-    fn genes(&self, arch: &SposArch) -> Result<Vec<usize>, SpaceError> {
-        self.validate(arch)?;
-        Ok(arch.to_indices())
-    }
-
-    fn from_genes(&self, genes: &[usize]) -> Result<SposArch, SpaceError> {
-        let arch = SposArch::from_indices(genes)?;
-        self.validate(&arch)?;
-        Ok(arch)
-    }
-}
-
-impl Genome for ProxylessSpace {
-    fn gene_sizes(&self) -> Vec<usize> {
-        (0..self.num_layers())
-            .map(|l| self.layer_choices(l).len())
-            .collect()
-    }
-
-    fn genes(&self, arch: &ProxylessArch) -> Result<Vec<usize>, SpaceError> {
-        self.validate(arch)?;
-        Ok(arch
-            .layers
-            .iter()
-            .enumerate()
-            .map(|(l, c)| {
-                self.layer_choices(l)
-                    .iter()
-                    .position(|x| x == c)
-                    .unwrap_or_default()
-            })
-            .collect())
-    }
-
-    fn from_genes(&self, genes: &[usize]) -> Result<ProxylessArch, SpaceError> {
-        let layers = genes
-            .iter()
-            .enumerate()
-            .map(|(l, &g)| {
-                self.layer_choices(l).get(g).copied().ok_or_else(|| {
-                    SpaceError::invalid("proxyless", format!("layer {l} has no choice {g}"))
-                })
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        let arch = ProxylessArch::new(layers);
-        self.validate(&arch)?;
-        Ok(arch)
-    }
-}
-
-impl Genome for Nb201Space {
-    fn gene_sizes(&self) -> Vec<usize> {
-        vec![self.ops().len(); nas_space::nb201::EDGES]
-    }
-
-    fn genes(&self, arch: &Nb201Arch) -> Result<Vec<usize>, SpaceError> {
-        self.validate(arch)?;
-        Ok(arch
-            .edges
-            .iter()
-            .map(|op| self.ops().iter().position(|o| o == op).unwrap_or_default())
-            .collect())
-    }
-
-    fn from_genes(&self, genes: &[usize]) -> Result<Nb201Arch, SpaceError> {
-        let ops = self.ops();
-        if genes.len() != nas_space::nb201::EDGES || genes.iter().any(|&g| g >= ops.len()) {
-            return Err(SpaceError::invalid(
-                "nas-bench-201",
-                format!(
-                    "genes {genes:?} are not 6 operation indices below {}",
-                    ops.len()
-                ),
-            ));
-        }
-        let mut edges = [ops[0]; nas_space::nb201::EDGES];
-        for (e, &g) in edges.iter_mut().zip(genes) {
-            *e = ops[g];
-        }
-        Ok(Nb201Arch { edges })
-    }
-}
 
 /// Configuration of [`SposEvolution`].
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -253,7 +153,7 @@ impl<S: SearchSpace> SposEvolution<S> {
     }
 }
 
-impl<S: Genome> SposEvolution<S> {
+impl<S: Sequential> SposEvolution<S> {
     fn fresh(&mut self, arch: S::Arch) -> Option<S::Arch> {
         (!self.seen.contains(&arch) && !self.queue.contains(&arch)).then_some(arch)
     }
@@ -269,16 +169,16 @@ impl<S: Genome> SposEvolution<S> {
     }
 
     fn mutation(&mut self, space: &S) -> Result<Option<S::Arch>, StrategyError> {
-        let sizes = space.gene_sizes();
+        let sizes = space.decisions();
         for _ in 0..self.config.max_attempts {
             let parent = &self.top[self.rng.random_range(0..self.top.len())].0;
-            let mut genes = space.genes(parent)?;
+            let mut genes = space.to_decisions(parent)?;
             for (g, &n) in genes.iter_mut().zip(&sizes) {
                 if self.rng.random_bool(self.config.mutation_probability) {
                     *g = self.rng.random_range(0..n);
                 }
             }
-            let child = space.from_genes(&genes)?;
+            let child = space.from_decisions(&genes)?;
             if let Some(c) = self.fresh(child) {
                 return Ok(Some(c));
             }
@@ -289,14 +189,14 @@ impl<S: Genome> SposEvolution<S> {
     fn crossover(&mut self, space: &S) -> Result<Option<S::Arch>, StrategyError> {
         for _ in 0..self.config.max_attempts {
             let n = self.top.len();
-            let a = space.genes(&self.top[self.rng.random_range(0..n)].0)?;
-            let b = space.genes(&self.top[self.rng.random_range(0..n)].0)?;
+            let a = space.to_decisions(&self.top[self.rng.random_range(0..n)].0)?;
+            let b = space.to_decisions(&self.top[self.rng.random_range(0..n)].0)?;
             let genes: Vec<usize> = a
                 .iter()
                 .zip(&b)
                 .map(|(&x, &y)| if self.rng.random_bool(0.5) { x } else { y })
                 .collect();
-            let child = space.from_genes(&genes)?;
+            let child = space.from_decisions(&genes)?;
             if let Some(c) = self.fresh(child) {
                 return Ok(Some(c));
             }
@@ -357,7 +257,7 @@ impl<S: Genome> SposEvolution<S> {
     }
 }
 
-impl<S: Genome> Strategy<S> for SposEvolution<S> {
+impl<S: Sequential> Strategy<S> for SposEvolution<S> {
     fn ask(&mut self, space: &S) -> Result<Trial<S::Arch>, StrategyError> {
         if self.queue.is_empty() {
             let have = self.evaluated.len() + self.pending.len();
@@ -469,29 +369,13 @@ where
 mod tests {
     use super::*;
     use nas_estimate::Metrics;
+    use nas_space::spos::{SposArch, SposChoice, SposSpace};
 
     fn convs(a: &SposArch) -> f64 {
         a.choices
             .iter()
             .filter(|&&c| c == SposChoice::Shufflenet7x7)
             .count() as f64
-    }
-
-    #[test]
-    fn genomes_round_trip() {
-        let mut rng = ChaCha8Rng::seed_from_u64(0);
-        let spos = SposSpace::default();
-        let a = spos.sample(&mut rng);
-        assert_eq!(spos.from_genes(&spos.genes(&a).unwrap()).unwrap(), a);
-        let prox = ProxylessSpace::default();
-        let p = prox.sample(&mut rng);
-        let genes = prox.genes(&p).unwrap();
-        assert!(genes.iter().zip(prox.gene_sizes()).all(|(&g, n)| g < n));
-        assert_eq!(prox.from_genes(&genes).unwrap(), p);
-        let nb = Nb201Space::default();
-        let c = nb.sample(&mut rng);
-        assert_eq!(nb.from_genes(&nb.genes(&c).unwrap()).unwrap(), c);
-        assert!(nb.from_genes(&[9; 6]).is_err());
     }
 
     #[test]

@@ -344,8 +344,9 @@ pub(crate) fn conv2d_backward(
     let mut dx = vec![0.0f32; if need_dx { s.n * img } else { 0 }];
     let chunks = s.n.div_ceil(CHUNK);
     let mut partial = vec![0.0f32; if need_dw { chunks * s.o * ck } else { 0 }];
-    let work = |sc: &mut Scratch,
-                (((dx, dw), x), dy): (((&mut [f32], &mut [f32]), &[f32]), &[f32])| {
+    // One chunk of images: (its dX, its partial dW), its X, its dY.
+    type Chunk<'a> = (((&'a mut [f32], &'a mut [f32]), &'a [f32]), &'a [f32]);
+    let work = |sc: &mut Scratch, (((dx, dw), x), dy): Chunk| {
         for (i, (x, dy)) in x.chunks(img).zip(dy.chunks(s.o * p)).enumerate() {
             if need_dw {
                 let src = if s.pointwise() {

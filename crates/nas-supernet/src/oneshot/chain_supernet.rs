@@ -82,7 +82,7 @@ impl<B: Backend> ChoiceLayer<B> {
         let w = softmax(alpha, 0);
         let mut sum: Option<Tensor<B, 4>> = None;
         for i in 0..n {
-            let wi = w.clone().slice([i..i + 1]).reshape([1, 1, 1, 1]);
+            let wi = w.clone().slice(i..i + 1).reshape([1, 1, 1, 1]);
             let y = self.forward_choice(x.clone(), i) * wi;
             sum = Some(match sum {
                 Some(s) => s + y,
