@@ -26,7 +26,6 @@ use nas::supernet::backend::{BackendKind, BackendTask, run_on};
 use nas::supernet::burn::tensor::Device;
 use nas::supernet::burn::tensor::backend::AutodiffBackend;
 use nas::supernet::darts_net::DartsNetConfig;
-use nas::supernet::darts_search::memory::CountingAlloc;
 use nas::supernet::darts_search::method::PdartsConfig;
 use nas::supernet::darts_search::supernet::{DartsSupernetConfig, Nb201SupernetConfig};
 use nas::supernet::darts_search::{
@@ -34,6 +33,7 @@ use nas::supernet::darts_search::{
     SupernetConfig,
 };
 use nas::supernet::data::{Augment, ImageDataset};
+use nas::supernet::memory::CountingAlloc;
 use nas::supernet::nb201_net::Nb201NetConfig;
 use nas::supernet::network::seeded;
 use nas::supernet::train::{TrainConfig, TrainReport, fit};

@@ -712,6 +712,25 @@ impl DartsConfig {
             concat: ConcatRule::Unused,
         }
     }
+
+    /// ENAS' micro search space (Pham et al. 2018, Section 2.3 and `micro_child.py` of
+    /// `melodyguan/enas`): 5 nodes, the 5 operations `sep_conv_3x3`, `sep_conv_5x5`,
+    /// `avg_pool_3x3`, `max_pool_3x3` and `skip_connect` (identity), each node's two inputs
+    /// drawn independently (they may repeat), concat of the nodes no node reads ("loose ends").
+    pub fn enas() -> Self {
+        Self {
+            steps: 5,
+            ops: vec![
+                DartsOp::SepConv3x3,
+                DartsOp::SepConv5x5,
+                DartsOp::AvgPool3x3,
+                DartsOp::MaxPool3x3,
+                DartsOp::SkipConnect,
+            ],
+            distinct_inputs: false,
+            concat: ConcatRule::Unused,
+        }
+    }
 }
 
 /// The DARTS cell space.
@@ -1391,6 +1410,7 @@ mod tests {
     #[test]
     fn laws_hold_nasnet_style_and_free_concat() {
         all_laws(&DartsSpace::new(DartsConfig::nasnet_style()).unwrap());
+        all_laws(&DartsSpace::new(DartsConfig::enas()).unwrap());
         all_laws(&free_space());
     }
 

@@ -411,6 +411,7 @@ mod tests {
             200,
         )
         .unwrap();
+        laws::check_sequential(&DartsSpace::new(DartsConfig::enas()).unwrap(), 6, 200).unwrap();
         laws::check_sequential(&NasNetSpace::default(), 5, 200).unwrap();
         let add_only = NasNetConfig {
             combiners: vec![crate::nasnet::Combiner::Add],

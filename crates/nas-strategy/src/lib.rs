@@ -21,6 +21,7 @@
 pub mod bo;
 pub mod bohb;
 pub mod controller;
+pub mod enas;
 pub mod error;
 pub mod evolution;
 mod gp;
@@ -38,6 +39,7 @@ pub mod wrappers;
 
 pub use bo::{BayesianOptimization, BayesianOptimizationConfig, TargetTransform};
 pub use bohb::{Bohb, BohbConfig};
+pub use enas::{Enas, EnasConfig, EnasDerived, EnasEpoch, EnasError};
 pub use error::StrategyError;
 pub use evolution::{RegularizedEvolution, RegularizedEvolutionConfig};
 pub use hyperband::{Evaluation, Hyperband, HyperbandConfig, Rung};

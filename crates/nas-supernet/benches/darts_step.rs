@@ -19,12 +19,12 @@ use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use nas_supernet::backend::{BackendKind, BackendTask, run_on};
 use nas_supernet::burn;
-use nas_supernet::darts_search::memory::{self, CountingAlloc};
 use nas_supernet::darts_search::supernet::{DartsSupernetConfig, Nb201SupernetConfig};
 use nas_supernet::darts_search::{
     Method, Relaxation, SearchConfig, Searcher, StepContext, SupernetConfig,
 };
 use nas_supernet::data::ImageBatch;
+use nas_supernet::memory::{self, CountingAlloc};
 use rand::{RngExt, SeedableRng};
 
 #[global_allocator]

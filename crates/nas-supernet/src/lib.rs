@@ -15,6 +15,7 @@ pub mod error;
 pub mod fast;
 #[cfg(feature = "ndarray")]
 mod kernels;
+pub mod memory;
 pub mod multi_net;
 #[cfg(feature = "ndarray")]
 mod native;

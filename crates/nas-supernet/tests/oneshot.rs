@@ -110,10 +110,10 @@ fn supernet_paths_have_the_standalone_networks_macs_and_shapes() {
         .with_stem_stride(1);
 
     let space = tiny_proxyless();
-    let supernet = cfg.proxyless_supernet::<B>(&space, &device).unwrap();
+    let supernet = seeded(&device, 0, || cfg.proxyless_supernet::<B>(&space, &device)).unwrap();
     for _ in 0..5 {
         let arch = space.sample(&mut rng);
-        let child = cfg.proxyless::<B>(&space, &arch, &device).unwrap();
+        let child = seeded(&device, 0, || cfg.proxyless::<B>(&space, &arch, &device)).unwrap();
         assert_eq!(
             Some(supernet.path_macs(&arch, [1, 8, 8])),
             child.macs([1, 8, 8])
@@ -123,10 +123,10 @@ fn supernet_paths_have_the_standalone_networks_macs_and_shapes() {
 
     let space = tiny_spos();
     let cfg = ChainNetConfig::new(1, 4).with_stem_stride(1);
-    let supernet = cfg.spos_supernet::<B>(&space, &device).unwrap();
+    let supernet = seeded(&device, 0, || cfg.spos_supernet::<B>(&space, &device)).unwrap();
     for _ in 0..5 {
         let arch = space.sample(&mut rng);
-        let child = cfg.spos::<B>(&space, &arch, &device).unwrap();
+        let child = seeded(&device, 0, || cfg.spos::<B>(&space, &arch, &device)).unwrap();
         assert_eq!(
             Some(supernet.path_macs(&arch, [1, 8, 8])),
             child.macs([1, 8, 8])
@@ -146,16 +146,84 @@ fn supernet_paths_have_the_standalone_networks_macs_and_shapes() {
         in_channels: 1,
         num_classes: 4,
     };
-    let supernet = net.supernet::<B>(&space, &device).unwrap();
+    let supernet = seeded(&device, 0, || net.supernet::<B>(&space, &device)).unwrap();
     for _ in 0..5 {
         let arch: Nb201Arch = space.sample(&mut rng);
-        let child = net.init::<B>(&arch, &device).unwrap();
+        let child = seeded(&device, 0, || net.init::<B>(&arch, &device)).unwrap();
         assert_eq!(
             Some(supernet.path_macs(&arch, [1, 8, 8])),
             child.macs([1, 8, 8])
         );
         assert_eq!(supernet.path_logits(images(2), &arch).dims(), [2, 4]);
     }
+}
+
+/// ENAS' single-path DARTS supernet: every sampled genotype's path has the logits' shape and
+/// the stand-alone network's MACs (loose-end concats included), only the path's operations get
+/// gradients, and genotypes that do not fit are typed errors.
+#[test]
+fn darts_single_path_supernet_matches_standalone_networks() {
+    use nas_space::darts::{DartsConfig, DartsOp, DartsSpace};
+    use nas_supernet::darts_net::DartsNetConfig;
+    use nas_supernet::darts_search::supernet::{DartsSupernet, DartsSupernetConfig};
+
+    let device = Default::default();
+    let mut rng = ChaCha8Rng::seed_from_u64(3);
+    let space = DartsSpace::new(DartsConfig::enas()).unwrap();
+    let config = DartsSupernetConfig {
+        channels: 4,
+        layers: 3,
+        steps: 5,
+        stem_multiplier: 2,
+        in_channels: 1,
+        num_classes: 4,
+    };
+    // Under `seeded`: Burn's generator is process-wide and the other tests run in parallel.
+    let supernet = seeded(&device, 4, || {
+        DartsSupernet::<B>::single_path(&config, &space, &device)
+    })
+    .unwrap();
+    let net = DartsNetConfig {
+        channels: 4,
+        layers: 3,
+        stem_multiplier: 2,
+        in_channels: 1,
+        num_classes: 4,
+        auxiliary: false,
+    };
+    for _ in 0..6 {
+        let g = space.sample(&mut rng);
+        supernet.check_arch(&g).unwrap();
+        let child = seeded(&device, 5, || net.init::<B>(&g, &device)).unwrap();
+        assert_eq!(
+            Some(supernet.path_macs(&g, [1, 8, 8])),
+            child.macs([1, 8, 8]),
+            "{g}"
+        );
+        assert_eq!(supernet.path_logits(images(2), &g).dims(), [2, 4]);
+    }
+
+    // Only the sampled path's operations are trained.
+    let g = space.sample(&mut rng);
+    let loss = CrossEntropyLossConfig::new()
+        .init(&device)
+        .forward(supernet.path_logits(images(4), &g), targets(4));
+    let grads = GradientsParams::from_grads(loss.backward(), &supernet);
+    let (params, with_grad) = count(&supernet, &grads);
+    assert!(
+        with_grad > 0 && with_grad < params / 2,
+        "{with_grad} of {params}"
+    );
+
+    // An operation outside the space, a wrong number of nodes, a bad concat: typed errors.
+    let mut other = g.clone();
+    other.normal[0].0 = DartsOp::DilConv3x3;
+    assert!(supernet.check_arch(&other).is_err());
+    let small = DartsSpace::default().sample(&mut rng);
+    assert!(supernet.check_arch(&small).is_err());
+    let mut bad = g.clone();
+    bad.normal_concat = vec![1, 2];
+    assert!(supernet.check_arch(&bad).is_err());
 }
 
 /// Counts float parameters that require gradients, and those of them that got one.
@@ -385,7 +453,10 @@ fn supernet_training_is_seeded_and_runs_every_method() {
         in_channels: 1,
         num_classes: 10,
     };
-    let net = nb.supernet::<B>(&Nb201Space::default(), &device).unwrap();
+    let net = seeded(&device, 0, || {
+        nb.supernet::<B>(&Nb201Space::default(), &device)
+    })
+    .unwrap();
     let mut rng = ChaCha8Rng::seed_from_u64(0);
     let (_, report) = train_supernet(
         net,

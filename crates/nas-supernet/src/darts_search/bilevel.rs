@@ -23,10 +23,10 @@ use serde::{Deserialize, Serialize};
 
 use super::SearchError;
 use super::alphas::{Alphas, ArchLayout, ArchMask, ArchProbabilities, ArchWeights, Relaxation};
-use super::memory;
 use super::method::Method;
 use super::supernet::{SearchNetwork, SupernetBuilder};
 use crate::data::{Augment, ImageBatch, ImageBatcher, ImageDataset};
+use crate::memory;
 use crate::network::{mix_seed, seeded};
 
 /// The weights' optimizer: SGD with momentum, weight decay, cosine learning rate per step,

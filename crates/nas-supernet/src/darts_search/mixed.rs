@@ -80,6 +80,12 @@ impl<B: Backend> MixedOp<B> {
         self.ops.get(i).is_some_and(Option::is_some)
     }
 
+    /// Operation `i`, when it was built (single-path use: ENAS computes one operation of an
+    /// edge, with the weights it shares with every architecture that picks it).
+    pub fn op(&self, i: usize) -> Option<&Op<B>> {
+        self.ops.get(i)?.as_ref()
+    }
+
     fn apply(&self, i: usize, x: Tensor<B, 4>, w: &EdgeWeights<'_, B>) -> Option<Tensor<B, 4>> {
         let op = self.ops.get(i)?.as_ref()?;
         let y = op.forward(x);

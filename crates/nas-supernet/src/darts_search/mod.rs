@@ -37,7 +37,8 @@
 
 pub mod alphas;
 pub mod bilevel;
-pub mod memory;
+/// The counting allocator behind the peak-memory figures (moved to [`crate::memory`]).
+pub use crate::memory;
 pub mod method;
 pub mod mixed;
 pub mod supernet;

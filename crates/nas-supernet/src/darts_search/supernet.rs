@@ -15,7 +15,7 @@ use burn::nn::{BatchNorm, BatchNormConfig, Linear, LinearConfig};
 use burn::tensor::activation::relu;
 use burn::tensor::backend::Backend;
 use burn::tensor::{Device, Tensor};
-use nas_space::darts::{DartsOp, Genotype};
+use nas_space::darts::{CellKind, DartsOp, DartsSpace, Genotype};
 use nas_space::nb201::{EDGES, NODES, Nb201Arch, Nb201Op, edge_nodes};
 use serde::{Deserialize, Serialize};
 
@@ -632,6 +632,138 @@ impl<B: Backend> DartsSearchCell<B> {
     }
 }
 
+impl<B: Backend> DartsSearchCell<B> {
+    /// The edge index and operation of each input of `inputs` (`(operation, predecessor)`, two
+    /// per node), or what does not fit this cell.
+    fn path_edges(&self, inputs: &[(DartsOp, usize)]) -> Result<Vec<(usize, usize)>, String> {
+        if inputs.len() != 2 * self.steps {
+            return Err(format!(
+                "{} inputs for a cell of {} nodes (two per node)",
+                inputs.len(),
+                self.steps
+            ));
+        }
+        let mut offset = 0;
+        let mut out = Vec::with_capacity(inputs.len());
+        for node in 0..self.steps {
+            for &(op, from) in &inputs[2 * node..2 * node + 2] {
+                if from >= node + 2 {
+                    return Err(format!(
+                        "node {} reads state {from}, but only states 0..{} precede it",
+                        node + 2,
+                        node + 2
+                    ));
+                }
+                let k = DartsOp::PRIMITIVES
+                    .iter()
+                    .position(|&p| p == op)
+                    .unwrap_or_else(|| unreachable!("PRIMITIVES holds every DartsOp"));
+                if !self.edges[offset + from].is_built(k) {
+                    return Err(format!(
+                        "operation {} on edge {}<-{from} is not in this supernet",
+                        op.name(),
+                        node + 2
+                    ));
+                }
+                out.push((offset + from, k));
+            }
+            offset += node + 2;
+        }
+        Ok(out)
+    }
+
+    /// The channels of each intermediate node (C of the cell).
+    fn node_channels(&self) -> usize {
+        self.preprocess1.macs([1, 1, 1]).1[0]
+    }
+
+    /// Checks a concat: increasing intermediate states.
+    fn check_concat(&self, concat: &[usize]) -> Result<(), String> {
+        let ok = !concat.is_empty()
+            && concat.iter().all(|&c| (2..self.steps + 2).contains(&c))
+            && concat.windows(2).all(|w| w[0] < w[1]);
+        if ok {
+            Ok(())
+        } else {
+            Err(format!(
+                "concat {concat:?} is not an increasing list of intermediate states 2..{}",
+                self.steps + 1
+            ))
+        }
+    }
+
+    /// The cell computing only the inputs of a discrete cell. The output keeps the supernet's
+    /// width (every intermediate node's channels): nodes outside `concat` contribute zeros, so
+    /// the next cell's 1×1 preprocessing uses only the weights of the concatenated nodes, as
+    /// ENAS selects them (`tf.gather` of the used rows in `micro_child.py`).
+    fn forward_path(
+        &self,
+        s0: Tensor<B, 4>,
+        s1: Tensor<B, 4>,
+        path: &[(usize, usize)],
+        froms: &[(DartsOp, usize)],
+        concat: &[usize],
+    ) -> Tensor<B, 4> {
+        let mut states = vec![self.preprocess0.forward(s0), self.preprocess1.forward(s1)];
+        for node in 0..self.steps {
+            let mut sum: Option<Tensor<B, 4>> = None;
+            for i in 2 * node..2 * node + 2 {
+                let (edge, k) = path[i];
+                let op = self.edges[edge]
+                    .op(k)
+                    .unwrap_or_else(|| unreachable!("checked by path_edges"));
+                let y = op.forward(states[froms[i].1].clone());
+                sum = Some(match sum {
+                    Some(s) => s + y,
+                    None => y,
+                });
+            }
+            states.push(sum.unwrap_or_else(|| unreachable!("a node has two inputs")));
+        }
+        let outputs: Vec<Tensor<B, 4>> = (2..self.steps + 2)
+            .map(|n| {
+                if concat.contains(&n) {
+                    states[n].clone()
+                } else {
+                    states[n].zeros_like()
+                }
+            })
+            .collect();
+        Tensor::cat(outputs, 1)
+    }
+
+    /// MACs of [`Self::forward_path`] for one image, counted as the stand-alone network counts
+    /// them: the preprocessing of a state built by a concat of `k` of `n` nodes reads `k/n` of
+    /// the channels. Returns the MACs and the output `[h, w]`.
+    fn path_macs(
+        &self,
+        path: &[(usize, usize)],
+        froms: &[(DartsOp, usize)],
+        inputs: [[usize; 3]; 2],
+        fractions: [(usize, usize); 2],
+    ) -> (u64, [usize; 2]) {
+        let scaled = |m: u64, (k, n): (usize, usize)| m * k as u64 / n.max(1) as u64;
+        let (m0, out0) = self.preprocess0.macs(inputs[0]);
+        let (m1, out1) = self.preprocess1.macs(inputs[1]);
+        let mut total = scaled(m0, fractions[0]) + scaled(m1, fractions[1]);
+        let mut shapes = vec![out0, out1];
+        for node in 0..self.steps {
+            let mut out = shapes[1];
+            for i in 2 * node..2 * node + 2 {
+                let (edge, k) = path[i];
+                if let Some(op) = self.edges[edge].op(k) {
+                    let (m, o) = op.macs(shapes[froms[i].1]);
+                    total += m;
+                    out = o;
+                }
+            }
+            shapes.push(out);
+        }
+        let [_, h, w] = shapes[shapes.len() - 1];
+        (total, [h, w])
+    }
+}
+
 /// The DARTS supernet.
 #[derive(Module, Debug)]
 pub struct DartsSupernet<B: Backend> {
@@ -691,5 +823,131 @@ impl<B: Backend> SearchNetwork<B> for DartsSupernet<B> {
             s1 = next;
         }
         self.classifier.forward(global_avg_pool(s1))
+    }
+}
+
+impl<B: Backend> DartsSupernet<B> {
+    /// The single-path (ENAS) supernet of `space` with this network configuration: on every
+    /// edge, the operations of `space` (DARTS' `none` left out, it computes nothing), each
+    /// with its own weights shared by every architecture that picks that operation on that
+    /// edge. `config.steps` is taken from the space.
+    pub fn single_path(
+        config: &DartsSupernetConfig,
+        space: &DartsSpace,
+        device: &Device<B>,
+    ) -> Result<Self, SupernetError> {
+        let config = DartsSupernetConfig {
+            steps: space.steps(),
+            ..*config
+        };
+        SupernetConfig::Darts(config).check()?;
+        let layout = SupernetBuilder::<B>::layout(&SupernetConfig::Darts(config));
+        let alive: Vec<bool> = DartsOp::PRIMITIVES
+            .iter()
+            .map(|op| *op != DartsOp::None && space.ops().contains(op))
+            .collect();
+        let mask = ArchMask {
+            cells: layout
+                .cells
+                .iter()
+                .map(|c| vec![alive.clone(); c.edges.len()])
+                .collect(),
+        };
+        Self::new(&config, &mask, device)
+    }
+
+    /// The path of each cell of `genotype`, or what does not fit.
+    fn genotype_paths(&self, genotype: &Genotype) -> Result<[Vec<(usize, usize)>; 2], String> {
+        let normal = self.cells.iter().find(|c| !c.reduction);
+        let reduce = self.cells.iter().find(|c| c.reduction);
+        let mut paths = [Vec::new(), Vec::new()];
+        for (kind, cell) in [(CellKind::Normal, normal), (CellKind::Reduce, reduce)] {
+            if let Some(cell) = cell {
+                let name = if kind == CellKind::Normal {
+                    "normal"
+                } else {
+                    "reduction"
+                };
+                paths[usize::from(kind == CellKind::Reduce)] = cell
+                    .path_edges(genotype.cell(kind))
+                    .map_err(|e| format!("{name} cell: {e}"))?;
+                cell.check_concat(genotype.concat(kind))
+                    .map_err(|e| format!("{name} cell: {e}"))?;
+            }
+        }
+        Ok(paths)
+    }
+}
+
+impl<B: Backend> crate::oneshot::SinglePath<B> for DartsSupernet<B> {
+    type Arch = Genotype;
+
+    /// # Panics
+    /// If `arch` does not fit the supernet ([`SinglePath::check_arch`] says why).
+    ///
+    /// [`SinglePath::check_arch`]: crate::oneshot::SinglePath::check_arch
+    fn path_logits(&self, images: Tensor<B, 4>, arch: &Genotype) -> Tensor<B, 2> {
+        let paths = self
+            .genotype_paths(arch)
+            .unwrap_or_else(|e| panic!("DARTS supernet: {e}"));
+        let s = self.stem_bn.forward(self.stem_conv.forward(images));
+        let (mut s0, mut s1) = (s.clone(), s);
+        for cell in &self.cells {
+            let kind = if cell.reduction {
+                CellKind::Reduce
+            } else {
+                CellKind::Normal
+            };
+            let next = cell.forward_path(
+                s0,
+                s1.clone(),
+                &paths[usize::from(cell.reduction)],
+                arch.cell(kind),
+                arch.concat(kind),
+            );
+            s0 = s1;
+            s1 = next;
+        }
+        self.classifier.forward(global_avg_pool(s1))
+    }
+
+    fn path_macs(&self, arch: &Genotype, input: [usize; 3]) -> u64 {
+        let Ok(paths) = self.genotype_paths(arch) else {
+            return 0;
+        };
+        let (mut total, [h, w]) = self.stem_conv.macs(input[1], input[2]);
+        let stem_c = self.stem_conv.out_channels();
+        // Shape and concat fraction of the two states a cell reads.
+        let mut prev = ([stem_c, h, w], (1, 1));
+        let mut last = ([stem_c, h, w], (1, 1));
+        for cell in &self.cells {
+            let kind = if cell.reduction {
+                CellKind::Reduce
+            } else {
+                CellKind::Normal
+            };
+            let (m, [ho, wo]) = cell.path_macs(
+                &paths[usize::from(cell.reduction)],
+                arch.cell(kind),
+                [prev.0, last.0],
+                [prev.1, last.1],
+            );
+            total += m;
+            let c_out = cell.steps * cell.node_channels();
+            prev = last;
+            last = ([c_out, ho, wo], (arch.concat(kind).len(), cell.steps));
+        }
+        // The classifier reads the concat of the last cell.
+        let (k, n) = last.1;
+        total + crate::network::linear_macs(&self.classifier) * k as u64 / n.max(1) as u64
+    }
+
+    fn check_arch(&self, arch: &Genotype) -> Result<(), SupernetError> {
+        self.genotype_paths(arch).map(|_| ()).map_err(|reason| {
+            SupernetError::Space(nas_space::SpaceError::invalid(
+                "darts",
+                format!("the genotype does not fit the supernet: {reason}"),
+            ))
+        })
     }
 }

@@ -11,9 +11,10 @@ use std::time::Instant;
 use burn::grad_clipping::GradientClippingConfig;
 use burn::module::AutodiffModule;
 use burn::nn::loss::CrossEntropyLossConfig;
+use burn::optim::adaptor::OptimizerAdaptor;
 use burn::optim::decay::WeightDecayConfig;
 use burn::optim::momentum::MomentumConfig;
-use burn::optim::{GradientsParams, Optimizer, SgdConfig};
+use burn::optim::{GradientsParams, Optimizer, Sgd, SgdConfig};
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{Device, ElementConversion, Int, Tensor};
 use rand::SeedableRng;
@@ -77,6 +78,12 @@ pub fn batches<'a, B: Backend>(
 pub(crate) fn sgd<B: AutodiffBackend, M: AutodiffModule<B>>(
     config: &TrainConfig,
 ) -> impl Optimizer<M, B> {
+    sgd_optimizer::<B, M>(config)
+}
+
+fn sgd_optimizer<B: AutodiffBackend, M: AutodiffModule<B>>(
+    config: &TrainConfig,
+) -> OptimizerAdaptor<Sgd<B::InnerBackend>, M, B> {
     let mut momentum = MomentumConfig::new()
         .with_momentum(config.momentum)
         .with_dampening(0.0);
@@ -103,6 +110,9 @@ pub(crate) fn count_correct<B: Backend>(logits: Tensor<B, 2>, targets: Tensor<B,
 /// epoch), with the logits of each step given by `forward(model, images, step)`. Augmentation,
 /// drop-path and auxiliary settings of `config` are not used. `observer` is called after every
 /// epoch. A non-finite loss stops training with [`TrainError::Diverged`].
+///
+/// To interleave other work between epochs (ENAS trains its controller after each), drive a
+/// [`SupernetTrainer`] epoch by epoch instead.
 pub fn train_supernet<B, M>(
     mut model: M,
     train: &ImageDataset,
@@ -116,35 +126,98 @@ where
     B: AutodiffBackend,
     M: AutodiffModule<B>,
 {
-    config.check()?;
-    if train.is_empty() {
-        return Err(TrainError::Data("the training set is empty".into()));
-    }
-    let mut optim = sgd::<B, M>(config);
-    let loss_fn = CrossEntropyLossConfig::new().init(device);
-    let steps_per_epoch = train.len().div_ceil(config.batch_size);
-    let total_steps = steps_per_epoch * config.epochs;
-    let mut report = SupernetReport::default();
-    let mut step = 0;
+    let mut trainer = SupernetTrainer::new(config, train.len())?;
     for epoch in 0..config.epochs {
+        model = trainer.epoch(model, train, normalize, device, &mut forward)?;
+        observer(epoch, trainer.report());
+    }
+    Ok((model, trainer.into_report()))
+}
+
+/// SGD on a supernet one epoch at a time, with the optimizer's state (momentum) and the
+/// cosine learning-rate schedule running across epochs as in [`train_supernet`].
+pub struct SupernetTrainer<B: AutodiffBackend, M: AutodiffModule<B>> {
+    optim: OptimizerAdaptor<Sgd<B::InnerBackend>, M, B>,
+    config: TrainConfig,
+    epoch: usize,
+    step: usize,
+    total_steps: usize,
+    report: SupernetReport,
+}
+
+impl<B: AutodiffBackend, M: AutodiffModule<B>> std::fmt::Debug for SupernetTrainer<B, M> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SupernetTrainer")
+            .field("epoch", &self.epoch)
+            .field("step", &self.step)
+            .field("total_steps", &self.total_steps)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<B: AutodiffBackend, M: AutodiffModule<B>> SupernetTrainer<B, M> {
+    /// A trainer for `config.epochs` epochs over a training set of `train_len` images (the
+    /// length sets the learning-rate schedule). Fails on an invalid `config` or an empty set.
+    pub fn new(config: &TrainConfig, train_len: usize) -> Result<Self, TrainError> {
+        config.check()?;
+        if train_len == 0 {
+            return Err(TrainError::Data("the training set is empty".into()));
+        }
+        Ok(Self {
+            optim: sgd_optimizer::<B, M>(config),
+            config: config.clone(),
+            epoch: 0,
+            step: 0,
+            total_steps: train_len.div_ceil(config.batch_size) * config.epochs,
+            report: SupernetReport::default(),
+        })
+    }
+
+    /// The epochs trained so far.
+    pub fn epochs_done(&self) -> usize {
+        self.epoch
+    }
+
+    /// The results of the epochs so far.
+    pub fn report(&self) -> &SupernetReport {
+        &self.report
+    }
+
+    /// The results of all epochs.
+    pub fn into_report(self) -> SupernetReport {
+        self.report
+    }
+
+    /// One epoch over `train` (shuffled by the configuration's seed and the epoch), each step's
+    /// logits given by `forward`. A non-finite loss fails with [`TrainError::Diverged`], whose
+    /// report holds nothing; the epochs finished before stay in [`Self::report`].
+    pub fn epoch(
+        &mut self,
+        mut model: M,
+        train: &ImageDataset,
+        normalize: &Normalize,
+        device: &Device<B>,
+        mut forward: impl FnMut(&M, Tensor<B, 4>, StepInfo) -> Tensor<B, 2>,
+    ) -> Result<M, TrainError> {
         let start = Instant::now();
+        let loss_fn = CrossEntropyLossConfig::new().init(device);
         let (mut loss_sum, mut correct, mut seen) = (0.0, 0usize, 0usize);
-        let seed = crate::network::mix_seed(config.seed, epoch as u64, 11);
-        let epoch_batches = batches(train, normalize, config.batch_size, Some(seed), device)
+        let seed = crate::network::mix_seed(self.config.seed, self.epoch as u64, 11);
+        let epoch_batches = batches(train, normalize, self.config.batch_size, Some(seed), device)
             .map_err(|e| TrainError::Data(e.to_string()))?;
         for (i, batch) in epoch_batches.enumerate() {
             let n = batch.targets.dims()[0];
             let info = StepInfo {
-                epoch,
-                step,
-                total_steps,
+                epoch: self.epoch,
+                step: self.step,
+                total_steps: self.total_steps,
             };
             let logits = forward(&model, batch.images, info);
             let loss = loss_fn.forward(logits.clone(), batch.targets.clone());
             let value: f64 = loss.clone().into_scalar().elem();
             if !value.is_finite() {
                 return Err(TrainError::Diverged {
-                    epoch,
+                    epoch: self.epoch,
                     step: i,
                     loss: value,
                     report: Box::default(),
@@ -154,17 +227,22 @@ where
             seen += n;
             loss_sum += value * n as f64;
             let grads = GradientsParams::from_grads(loss.backward(), &model);
-            model = optim.step(config.learning_rate_at(step, total_steps), model, grads);
-            step += 1;
+            let lr = self
+                .config
+                .learning_rate_at(self.step.min(self.total_steps), self.total_steps);
+            model = self.optim.step(lr, model, grads);
+            self.step += 1;
         }
-        report.train_loss.push(loss_sum / seen.max(1) as f64);
-        report
+        self.report.train_loss.push(loss_sum / seen.max(1) as f64);
+        self.report
             .train_accuracy
             .push(100.0 * correct as f64 / seen.max(1) as f64);
-        report.epoch_seconds.push(start.elapsed().as_secs_f64());
-        observer(epoch, &report);
+        self.report
+            .epoch_seconds
+            .push(start.elapsed().as_secs_f64());
+        self.epoch += 1;
+        Ok(model)
     }
-    Ok((model, report))
 }
 
 /// Mean cross-entropy loss and accuracy (%) of the path of `arch` over `batches`.

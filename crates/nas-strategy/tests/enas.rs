@@ -1,0 +1,289 @@
+//! ENAS on tiny supernets: the alternation runs, the controller learns from shared-weight
+//! rewards, derivation returns a valid architecture, the same seed gives the same search, and
+//! bad input is a typed error that keeps the finished work.
+
+use nas_space::darts::{DartsConfig, DartsSpace};
+use nas_space::nb201::Nb201Space;
+use nas_space::{SearchSpace, Sequential};
+use nas_strategy::controller::ControllerConfig;
+use nas_strategy::{Enas, EnasConfig, EnasError};
+use nas_supernet::backend::DefaultBackend;
+use nas_supernet::darts_search::supernet::{DartsSupernet, DartsSupernetConfig};
+use nas_supernet::data::ImageDataset;
+use nas_supernet::nb201_net::Nb201NetConfig;
+use nas_supernet::network::seeded;
+use nas_supernet::oneshot::Nb201Supernet;
+use nas_supernet::oneshot::SinglePath;
+use nas_supernet::train::{TrainConfig, TrainError};
+
+type B = DefaultBackend;
+
+fn data() -> (ImageDataset, ImageDataset) {
+    ImageDataset::digits().sample(240, 0).split(0.5, 0).unwrap()
+}
+
+fn config(seed: u64) -> EnasConfig {
+    EnasConfig {
+        child: TrainConfig {
+            epochs: 2,
+            batch_size: 40,
+            learning_rate: 0.05,
+            seed,
+            ..EnasConfig::default().child
+        },
+        controller: ControllerConfig {
+            hidden_size: 16,
+            learning_rate: 3.5e-3,
+            ..ControllerConfig::default()
+        },
+        controller_steps: 2,
+        controller_batch: 3,
+        reward_batch_size: 40,
+        derive_samples: 6,
+        derive_top: 2,
+        seed,
+    }
+}
+
+fn nb201_supernet(seed: u64) -> Nb201Supernet<B> {
+    let device = Default::default();
+    let net = Nb201NetConfig {
+        channels: 4,
+        cells_per_stage: 1,
+        in_channels: 1,
+        num_classes: 10,
+    };
+    seeded(&device, seed, || {
+        net.supernet::<B>(&Nb201Space::default(), &device)
+    })
+    .unwrap()
+}
+
+/// Runs a whole search on NAS-Bench-201; returns the per-epoch rewards and the derived cell.
+fn run_nb201(seed: u64) -> (Vec<f64>, String, f64) {
+    let (train, valid) = data();
+    let normalize = train.channel_stats();
+    let device = Default::default();
+    let mut enas: Enas<Nb201Space, B, Nb201Supernet<B>> = Enas::new(
+        Nb201Space::default(),
+        nb201_supernet(seed),
+        config(seed),
+        train.len(),
+        &valid,
+        &normalize,
+        &device,
+    )
+    .unwrap();
+    let mut seen = 0;
+    enas.run(&train, &normalize, |e| {
+        assert_eq!(e.epoch, seen);
+        seen += 1;
+        assert!((0.0..=1.0).contains(&e.mean_reward), "{}", e.mean_reward);
+        assert!((0.0..=1.0).contains(&e.best.1));
+        assert!(e.best.1 >= e.mean_reward);
+        assert!(e.train_loss.is_finite() && e.entropy > 0.0);
+        assert!(Nb201Space::default().validate(&e.best.0).is_ok());
+    })
+    .unwrap();
+    assert_eq!(seen, 2);
+    assert!(enas.is_done());
+    // 2 epochs × 2 controller updates.
+    assert_eq!(enas.controller().updates(), 4);
+    assert!(enas.controller().baseline().is_some());
+    let derived = enas.derive().unwrap();
+    assert!(Nb201Space::default().validate(&derived.arch).is_ok());
+    assert!(!derived.candidates.is_empty() && derived.candidates.len() <= 2);
+    assert!(
+        derived
+            .candidates
+            .windows(2)
+            .all(|w| w[0].2 >= w[1].2 && w[0].0 != w[1].0)
+    );
+    assert_eq!(derived.validation_accuracy, derived.candidates[0].2);
+    assert!((0.0..=100.0).contains(&derived.validation_accuracy));
+    let rewards = enas.history().iter().map(|e| e.mean_reward).collect();
+    (
+        rewards,
+        derived.arch.to_string(),
+        derived.validation_accuracy,
+    )
+}
+
+#[test]
+fn enas_on_nb201_runs_and_is_seeded() {
+    let a = run_nb201(3);
+    let b = run_nb201(3);
+    assert_eq!(a, b, "same seed, same search");
+}
+
+#[test]
+fn enas_on_the_micro_space_derives_a_genotype() {
+    let (train, valid) = data();
+    let normalize = train.channel_stats();
+    let device = Default::default();
+    let space = DartsSpace::new(DartsConfig::enas()).unwrap();
+    let sc = DartsSupernetConfig {
+        channels: 4,
+        layers: 3,
+        steps: 5,
+        stem_multiplier: 1,
+        in_channels: 1,
+        num_classes: 10,
+    };
+    // Every parameter initialization under `seeded`: Burn's generator is process-wide, and
+    // tests run in parallel threads.
+    let supernet = seeded(&device, 1, || {
+        DartsSupernet::<B>::single_path(&sc, &space, &device)
+    })
+    .unwrap();
+    let mut cfg = config(1);
+    cfg.child.epochs = 1;
+    cfg.controller_steps = 1;
+    let mut enas = Enas::<_, B, _>::new(
+        space.clone(),
+        supernet,
+        cfg,
+        train.len(),
+        &valid,
+        &normalize,
+        &device,
+    )
+    .unwrap();
+    enas.run(&train, &normalize, |_| {}).unwrap();
+    let derived = enas.derive().unwrap();
+    assert!(space.validate(&derived.arch).is_ok());
+    assert!(enas.supernet().check_arch(&derived.arch).is_ok());
+    // The controller's decisions round-trip through the space.
+    let d = space.to_decisions(&derived.arch).unwrap();
+    assert_eq!(space.from_decisions(&d).unwrap(), derived.arch);
+}
+
+#[test]
+fn bad_input_is_a_typed_error_and_keeps_finished_work() {
+    let (train, valid) = data();
+    let normalize = train.channel_stats();
+    let device = Default::default();
+
+    // Invalid configuration.
+    let mut bad = config(0);
+    bad.controller_steps = 0;
+    let e = Enas::<Nb201Space, B, _>::new(
+        Nb201Space::default(),
+        nb201_supernet(0),
+        bad,
+        train.len(),
+        &valid,
+        &normalize,
+        &device,
+    )
+    .unwrap_err();
+    assert!(
+        matches!(e, EnasError::Config(ref m) if m.contains("controller_steps")),
+        "{e}"
+    );
+
+    // An empty validation set.
+    let empty = valid.subset(&[]);
+    let e = Enas::<Nb201Space, B, _>::new(
+        Nb201Space::default(),
+        nb201_supernet(0),
+        config(0),
+        train.len(),
+        &empty,
+        &normalize,
+        &device,
+    )
+    .unwrap_err();
+    assert!(matches!(e, EnasError::Data(_)), "{e}");
+
+    // A supernet built for another space: the DARTS space has operations (dil_conv, ...)
+    // that the ENAS-space supernet does not hold.
+    let sc = DartsSupernetConfig {
+        channels: 4,
+        layers: 3,
+        steps: 4,
+        stem_multiplier: 1,
+        in_channels: 1,
+        num_classes: 10,
+    };
+    let enas_space = DartsSpace::new(DartsConfig {
+        steps: 4,
+        ..DartsConfig::enas()
+    })
+    .unwrap();
+    let supernet = seeded(&device, 0, || {
+        DartsSupernet::<B>::single_path(&sc, &enas_space, &device)
+    })
+    .unwrap();
+    let e = Enas::<DartsSpace, B, _>::new(
+        DartsSpace::default(),
+        supernet,
+        config(0),
+        train.len(),
+        &valid,
+        &normalize,
+        &device,
+    )
+    .unwrap_err();
+    assert!(matches!(e, EnasError::Mismatch { .. }), "{e}");
+
+    // A diverging loss: the epoch fails with a typed error, the supernet is restored to its
+    // state before the epoch, the controller is untouched, and derivation still works.
+    let mut cfg = config(0);
+    cfg.child.learning_rate = 1e38;
+    cfg.child.min_learning_rate = 1e38;
+    cfg.child.grad_clip = None;
+    cfg.child.weight_decay = 0.0;
+    cfg.child.epochs = 5;
+    let mut enas = Enas::<Nb201Space, B, _>::new(
+        Nb201Space::default(),
+        nb201_supernet(0),
+        cfg,
+        train.len(),
+        &valid,
+        &normalize,
+        &device,
+    )
+    .unwrap();
+    let arch = Nb201Space::default()
+        .sample(&mut <rand::rngs::ChaCha8Rng as rand::SeedableRng>::seed_from_u64(0));
+    let mut before = logits(enas.supernet(), &arch);
+    let mut done = 0;
+    let error = loop {
+        match enas.epoch(&train, &normalize) {
+            Ok(_) => {
+                done += 1;
+                before = logits(enas.supernet(), &arch);
+            }
+            Err(e) => break e,
+        }
+        assert!(
+            done < 5,
+            "the loss did not diverge at a learning rate of 1e38"
+        );
+    };
+    assert!(
+        matches!(error, EnasError::Train(TrainError::Diverged { .. })),
+        "{error:?}"
+    );
+    assert_eq!(enas.history().len(), done);
+    assert_eq!(enas.controller().updates(), 2 * done);
+    assert_eq!(logits(enas.supernet(), &arch), before);
+    assert!(enas.derive().is_ok());
+}
+
+/// The supernet's logits for `arch` on a fixed batch (inference mode).
+fn logits(net: &Nb201Supernet<B>, arch: &nas_space::nb201::Nb201Arch) -> Vec<f32> {
+    use nas_supernet::burn::module::AutodiffModule;
+    use nas_supernet::burn::tensor::Tensor;
+    let device = Default::default();
+    let x = Tensor::<<B as nas_supernet::burn::tensor::backend::AutodiffBackend>::InnerBackend, 4>::ones(
+        [2, 1, 8, 8],
+        &device,
+    );
+    net.valid()
+        .path_logits(x, arch)
+        .into_data()
+        .to_vec::<f32>()
+        .unwrap()
+}
