@@ -306,14 +306,20 @@ impl BackendTask for Proxyless {
             &config,
             &device,
             |epoch, r, _| {
+                // No architecture step runs in a warm-up epoch: its loss is NaN.
+                let arch_loss = r.arch_loss[epoch];
+                let arch_loss = if arch_loss.is_finite() {
+                    format!("{arch_loss:.3}")
+                } else {
+                    "n/a".to_string()
+                };
                 println!(
-                    "epoch {:>2}/{}{}: weight loss {:.3}, accuracy {:5.1}%, architecture loss {:.3}, expected latency {:.3} ms, entropy {:.3} ({:.1}s)",
+                    "epoch {:>2}/{}{}: weight loss {:.3}, accuracy {:5.1}%, architecture loss {arch_loss}, expected latency {:.3} ms, entropy {:.3} ({:.1}s)",
                     epoch + 1,
                     args.epochs,
                     if epoch < args.warmup { " (warm-up)" } else { "" },
                     r.train_loss[epoch],
                     r.train_accuracy[epoch],
-                    r.arch_loss[epoch],
                     r.expected_latency_ms[epoch],
                     r.entropy[epoch],
                     r.epoch_seconds[epoch]
