@@ -16,6 +16,9 @@
 //! clipping and an SGD step (Nesterov momentum, weight decay), as `nas_supernet::train::fit`
 //! does, on a random batch of 32×32 RGB images: the NAS-Bench-201 network of the published best
 //! cell (C = 16, N = 5) and the DARTS (V2 genotype) search-size network (C = 16, 8 cells).
+//! The last row is a first-order DARTS search step (alphas on a validation batch, then the
+//! weights; `nas_supernet::darts_search`) of a smaller supernet (C = 8, 5 cells, 16×16 inputs,
+//! a quarter of the batch), against `benches/pytorch/darts_step.py`'s step.
 //!
 //! The PyTorch side is `benches/pytorch/nas_bench.py`, started once per row with the same
 //! batch, repetitions and thread count (`torch.set_num_threads`); the Burn side runs its CPU
@@ -28,11 +31,18 @@ use std::process::Command;
 use std::time::Instant;
 
 use clap::Parser;
+use nas::space::darts::DartsOp;
 use nas::space::darts::darts_v2;
 use nas::space::nb201::Nb201Arch;
 use nas::supernet::backend::{BackendKind, BackendTask, run_on};
 use nas::supernet::burn;
-use nas::supernet::darts_net::DartsNetConfig;
+use nas::supernet::darts_net::{DartsNetConfig, darts_op_kind};
+use nas::supernet::darts_search::mixed::{EdgeWeights, MixedOp};
+use nas::supernet::darts_search::supernet::DartsSupernetConfig;
+use nas::supernet::darts_search::{
+    Method, Relaxation, SearchConfig, Searcher, StepContext, SupernetConfig,
+};
+use nas::supernet::data::ImageBatch;
 use nas::supernet::fast::Conv;
 use nas::supernet::nb201_net::Nb201NetConfig;
 use nas::supernet::network::{Classifier, count_params};
@@ -101,7 +111,6 @@ struct Args {
 enum Kind {
     Op,
     Step,
-    Pending(&'static str),
 }
 
 /// The rows, in print order: name (shared with the PyTorch script), description, kind.
@@ -120,19 +129,13 @@ const ROWS: &[(&str, &str, Kind)] = &[
     ("batch_norm", "batch norm (training)", Kind::Op),
     ("factorized_reduce", "factorized reduce 16→32, /2", Kind::Op),
     ("mbconv_3x3_e6", "MBConv 3×3, expansion 6", Kind::Op),
-    (
-        "mixed_op",
-        "DARTS MixedOp (8 candidates)",
-        // Hook: when the DARTS supernet lands, build its `MixedOp` in `op_module` and make
-        // this `Kind::Op` (the PyTorch script then needs the same row).
-        Kind::Pending("pending: the DARTS supernet (MixedOp) is not merged yet"),
-    ),
+    ("mixed_op", "DARTS MixedOp (8 candidates)", Kind::Op),
     ("nb201_step", "NB201 best cell, C=16, N=5", Kind::Step),
     ("darts_step", "DARTS V2, C=16, 8 cells", Kind::Step),
     (
         "darts_bilevel_step",
-        "DARTS supernet bi-level step",
-        Kind::Pending("pending: the DARTS supernet is not merged yet"),
+        "DARTS supernet bi-level step, 1st order (C=8, 5 cells, 16×16, batch/4)",
+        Kind::Step,
     ),
 ];
 
@@ -199,6 +202,37 @@ fn op_module<B: AutodiffBackend>(name: &str, device: &Device<B>) -> Option<(OpFn
             C,
             1,
         ),
+        "mixed_op" => {
+            // DARTS' search edge: the 8 primitives (pooling followed by batch norm, batch
+            // norms without affine parameters), weighted by a fixed softmax.
+            let configs: Vec<OpConfig> = DartsOp::PRIMITIVES
+                .iter()
+                .map(|&op| OpConfig::new(darts_op_kind(op), C, C, 1).with_pool_bn(true))
+                .collect();
+            let m = MixedOp::<B>::new(&configs, &[true; 8], device).ok()?;
+            let p = count_params(&m);
+            let w = burn::tensor::activation::softmax(
+                Tensor::<B, 1>::random([8], Distribution::Normal(0.0, 1.0), device),
+                0,
+            );
+            let weights: Vec<Option<Tensor<B, 4>>> = (0..8)
+                .map(|i| Some(w.clone().slice(i..i + 1).reshape([1, 1, 1, 1])))
+                .collect();
+            Some((
+                Box::new(move |x| {
+                    m.forward(
+                        x,
+                        EdgeWeights {
+                            weights: &weights,
+                            sampled: None,
+                            skip_dropout: 0.0,
+                            seed: 0,
+                        },
+                    )
+                }),
+                p,
+            ))
+        }
         _ => None,
     }
 }
@@ -270,7 +304,6 @@ impl BackendTask for Bench {
             let _ = B::sync(&device);
         };
         match self.kind {
-            Kind::Pending(_) => None,
             Kind::Op => {
                 let (f, params) = op_module::<B>(self.row, &device)?;
                 let x = Tensor::<B, 4>::random(
@@ -299,6 +332,9 @@ impl BackendTask for Bench {
                     Distribution::Uniform(0.0, 10.0),
                     &device,
                 );
+                if self.row == "darts_bilevel_step" {
+                    return bilevel_step::<B>(a, &device, sync);
+                }
                 if self.row == "nb201_step" {
                     let arch: Nb201Arch = NB201_BEST.parse().ok()?;
                     let model = Nb201NetConfig::default().init::<B>(&arch, &device).ok()?;
@@ -312,6 +348,58 @@ impl BackendTask for Bench {
             }
         }
     }
+}
+
+/// The images per step of a row: the bi-level row runs a quarter of the batch.
+fn row_batch(row: &str, batch: usize) -> usize {
+    if row == "darts_bilevel_step" {
+        (batch / 4).max(1)
+    } else {
+        batch
+    }
+}
+
+/// Times first-order DARTS search steps (alphas on a validation batch, then the weights on a
+/// training batch; DARTS' optimizers) of the search network at C = 8, 5 cells, 4 nodes, on
+/// 16×16 inputs, as `benches/pytorch/darts_step.py` does.
+fn bilevel_step<B: AutodiffBackend>(a: &Args, device: &Device<B>, sync: impl Fn()) -> Option<Ours> {
+    let space = SupernetConfig::Darts(DartsSupernetConfig {
+        channels: 8,
+        layers: 5,
+        steps: 4,
+        stem_multiplier: 3,
+        in_channels: 3,
+        num_classes: 10,
+    });
+    let n = row_batch("darts_bilevel_step", a.batch);
+    let config = SearchConfig {
+        method: Method::from_name("darts").ok()?,
+        batch_size: n,
+        ..SearchConfig::default()
+    };
+    let mut s = Searcher::<B, _>::new(space, config, device.clone()).ok()?;
+    let params = count_params(s.network());
+    let batch = || ImageBatch {
+        images: Tensor::<B, 4>::random(
+            [n, 3, HW / 2, HW / 2],
+            Distribution::Normal(0.0, 1.0),
+            device,
+        ),
+        targets: Tensor::<B, 1, Int>::random([n], Distribution::Uniform(0.0, 10.0), device),
+    };
+    let (train, valid) = (batch(), batch());
+    let ctx = StepContext {
+        learning_rate: 0.025,
+        relaxation: Relaxation::Softmax { tau: 1.0 },
+        skip_dropout: 0.0,
+        update_alphas: true,
+    };
+    let mut failed = false;
+    let ms = median_ms(1, a.step_reps, a.cpu_time, || {
+        failed |= s.step(&train, &valid, &ctx).is_err();
+        sync();
+    });
+    (!failed).then_some(Ours { ms, params })
 }
 
 /// Times training steps of `model` as `train::fit` runs them (SGD with Nesterov momentum,
@@ -480,10 +568,6 @@ fn main() {
         if !args.rows.is_empty() && !args.rows.iter().any(|w| row.contains(w.as_str())) {
             continue;
         }
-        if let Kind::Pending(why) = kind_of {
-            println!("| {row} | {what} | {why} | | | | |");
-            continue;
-        }
         let ours = match run_on(
             kind,
             Bench {
@@ -510,7 +594,7 @@ fn main() {
         let step = matches!(kind_of, Kind::Step);
         let ips = |ms: f64| {
             if step {
-                format!("{:.0}", args.batch as f64 / (ms / 1e3))
+                format!("{:.0}", row_batch(row, args.batch) as f64 / (ms / 1e3))
             } else {
                 String::new()
             }

@@ -6,6 +6,7 @@ Usage: python3 nas_bench.py --row ROW --batch 64 --threads 2 --warmup 2 --reps 1
 Prints one JSON line: {"row", "ms" (median), "params"}. `--list` prints the row names.
 """
 import argparse
+import os
 import json
 import statistics
 import sys
@@ -250,6 +251,25 @@ class DartsNetwork(nn.Module):
 
 C, HW = 16, 32
 
+# The DARTS search network and bi-level step: the same reference as `cargo bench --bench
+# darts_step` (benches/pytorch/darts_step.py, beside this file).
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import darts_step  # noqa: E402
+
+
+class MixedRow(nn.Module):
+    """A DARTS MixedOp over the 8 primitives (batch norms without affine parameters, pooling
+    followed by a batch norm, as `model_search.py`), with fixed softmax weights."""
+
+    def __init__(self, c):
+        super().__init__()
+        self.mixed = darts_step.MixedOp([darts_step.darts_op(p, c, 1)
+                                         for p in darts_step.DARTS_PRIMITIVES])
+        self.register_buffer("weights", torch.softmax(torch.randn(8), 0))
+
+    def forward(self, x):
+        return self.mixed(x, self.weights)
+
 # name -> (module factory, input channels, spatial size); see benches/ops.rs for the same list.
 OP_ROWS = {
     "conv3x3": (lambda: nn.Conv2d(C, C, 3, padding=1, bias=False), C, HW),
@@ -266,11 +286,15 @@ OP_ROWS = {
     "batch_norm": (lambda: nn.BatchNorm2d(C), C, HW),
     "factorized_reduce": (lambda: FactorizedReduce(C, 2 * C), C, HW),
     "mbconv_3x3_e6": (lambda: MBConv(C, C, 3, 1, 6), C, HW),
+    "mixed_op": (lambda: MixedRow(C), C, HW),
 }
 
 STEP_ROWS = {
     "nb201_step": lambda: Nb201Network(),
     "darts_step": lambda: DartsNetwork(),
+    # DARTS' search network at C = 8, 5 cells, 4 nodes, on 16×16 inputs and a quarter of the
+    # batch (the full-size search step takes a minute on a 2-core CPU), first order.
+    "darts_bilevel_step": lambda: darts_step.DartsNetwork(8, 10, 5, 4, 3),
 }
 
 
@@ -317,6 +341,20 @@ def main():
             m.zero_grad(set_to_none=True)
             x.grad = None
             (m(x) * probe).sum().backward()
+    elif a.row == "darts_bilevel_step":
+        m = STEP_ROWS[a.row]().to(dev).train()
+        m.alphas = [al.detach().to(dev).requires_grad_() for al in m.alphas]
+        n = max(1, a.batch // 4)
+        shape = (n, 3, HW // 2, HW // 2)
+        xt, xv = torch.randn(shape, device=dev), torch.randn(shape, device=dev)
+        yt = torch.randint(0, 10, (n,), device=dev)
+        yv = torch.randint(0, 10, (n,), device=dev)
+        lr, wd = 0.025, 3e-4
+        w_opt = torch.optim.SGD(darts_step.weight_params(m), lr, momentum=0.9, weight_decay=wd)
+        a_opt = torch.optim.Adam(m.alphas, lr=3e-4, betas=(0.5, 0.999), weight_decay=1e-3)
+
+        def step():
+            darts_step.step(m, w_opt, a_opt, xt, yt, xv, yv, False, lr, wd)
     elif a.row in STEP_ROWS:
         m = STEP_ROWS[a.row]().to(dev).train()
         x = torch.randn(a.batch, 3, HW, HW, device=dev)
