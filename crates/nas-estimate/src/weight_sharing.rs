@@ -1,7 +1,7 @@
 //! Weight sharing: scoring architectures with weights inherited from a trained supernet.
 //!
 //! [`WeightSharingEstimator`] holds a trained supernet (any
-//! [`SinglePath`](nas_supernet::oneshot::SinglePath) supernet of `nas-supernet`: SPOS,
+//! [`SinglePath`] supernet of `nas-supernet`: SPOS, the DARTS-space one of ENAS,
 //! ProxylessNAS, NAS-Bench-201 one-shot, or your own). To estimate an architecture it
 //! recomputes the batch-norm statistics of the architecture's path on a fixed set of training
 //! batches ([`recalibrate_bn`]), then measures the path's accuracy and loss on the validation
