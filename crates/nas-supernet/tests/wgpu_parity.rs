@@ -12,7 +12,7 @@ use burn::backend::{Autodiff, NdArray, Wgpu};
 use burn::module::Module;
 use burn::record::{BinBytesRecorder, FullPrecisionSettings, Recorder};
 use burn::tensor::backend::{AutodiffBackend, Backend};
-use burn::tensor::{Distribution, Tensor, TensorData};
+use burn::tensor::{Device, Distribution, Tensor, TensorData};
 use nas_space::nb201::Nb201Arch;
 use nas_space::proxyless::{ProxylessArch, ProxylessConfig, ProxylessSpace, Stage};
 use nas_supernet::Classifier;
@@ -23,7 +23,7 @@ type Cpu = Autodiff<NdArray>;
 type Gpu = Autodiff<Wgpu>;
 
 /// Copies `module`'s parameters from the CPU to a freshly built GPU module of the same shape.
-fn to_gpu<MC, MG>(cpu: MC, gpu: MG, device: &<Gpu as Backend>::Device) -> MG
+fn to_gpu<MC, MG>(cpu: MC, gpu: MG, device: &Device<Gpu>) -> MG
 where
     MC: Module<Cpu>,
     MG: Module<Gpu>,
@@ -56,7 +56,7 @@ fn run<B: AutodiffBackend, M: Classifier<B>>(
     shape: [usize; 4],
 ) -> (Vec<f32>, Vec<f32>)
 where
-    B::Device: Default,
+    Device<B>: Default,
 {
     let device = Default::default();
     let x = Tensor::<B, 4>::from_data(TensorData::new(x.to_vec(), shape), &device).require_grad();
@@ -64,10 +64,7 @@ where
     let out = values(logits.clone());
     let grads = logits.powf_scalar(2.0).mean().backward();
     let gx = x.grad(&grads).expect("input gradient");
-    (
-        out,
-        values(Tensor::<B::InnerBackend, 4>::from_inner(gx).inner()),
-    )
+    (out, values(gx))
 }
 
 fn check<MC, MG>(name: &str, cpu: MC, gpu: MG, shape: [usize; 4])
