@@ -18,6 +18,7 @@ use nas_space::proxyless::{ProxylessArch, ProxylessConfig, ProxylessSpace, Stage
 use nas_supernet::Classifier;
 use nas_supernet::chain_net::ChainNetConfig;
 use nas_supernet::nb201_net::Nb201NetConfig;
+use nas_supernet::network::seeded;
 
 type Cpu = Autodiff<NdArray>;
 type Gpu = Autodiff<Wgpu>;
@@ -102,7 +103,9 @@ fn networks_agree_on_wgpu_and_cpu() {
     };
     check(
         "NB201",
-        config.init::<Cpu>(&arch, &cpu_device).unwrap(),
+        // Under `seeded`, which draws every parameter: Burn initializes lazily, and a clone of
+        // an uninitialized module draws its own values.
+        seeded(&cpu_device, 0, || config.init::<Cpu>(&arch, &cpu_device)).unwrap(),
         config.init::<Gpu>(&arch, &gpu_device).unwrap(),
         [2, 1, 8, 8],
     );
@@ -131,8 +134,78 @@ fn networks_agree_on_wgpu_and_cpu() {
     let config = ChainNetConfig::new(1, 3);
     check(
         "ProxylessNAS",
-        config.proxyless::<Cpu>(&space, &arch, &cpu_device).unwrap(),
+        seeded(&cpu_device, 0, || {
+            config.proxyless::<Cpu>(&space, &arch, &cpu_device)
+        })
+        .unwrap(),
         config.proxyless::<Gpu>(&space, &arch, &gpu_device).unwrap(),
         [2, 1, 8, 8],
+    );
+}
+
+/// Layer by layer: which building block differs between wgpu and the CPU.
+#[test]
+fn layers_agree_on_wgpu_and_cpu() {
+    use burn::nn::conv::Conv2dConfig;
+    use burn::nn::{BatchNormConfig, PaddingConfig2d};
+    let shape = [2, 4, 8, 8];
+    let x = values(Tensor::<NdArray, 4>::random(
+        shape,
+        Distribution::Normal(0.0, 1.0),
+        &Default::default(),
+    ));
+    let cpu_device = Default::default();
+    let gpu_device: Device<Gpu> = Default::default();
+    let forward = |name: &str, yc: Vec<f32>, yg: Vec<f32>| {
+        let d = max_rel_diff(&yc, &yg);
+        eprintln!("{name}: outputs differ by {d:.2e} (relative)");
+        d
+    };
+    let xc = Tensor::<Cpu, 4>::from_data(TensorData::new(x.clone(), shape), &cpu_device);
+    let xg = Tensor::<Gpu, 4>::from_data(TensorData::new(x.clone(), shape), &gpu_device);
+    let d_id = forward("identity", values(xc.clone()), values(xg.clone()));
+
+    let conv = seeded::<Cpu, _, std::convert::Infallible>(&cpu_device, 0, || {
+        Ok(Conv2dConfig::new([4, 4], [3, 3])
+            .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
+            .init::<Cpu>(&cpu_device))
+    })
+    .unwrap();
+    let conv_g = to_gpu(
+        conv.clone(),
+        Conv2dConfig::new([4, 4], [3, 3])
+            .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
+            .init::<Gpu>(&gpu_device),
+        &gpu_device,
+    );
+    let d_weights = forward(
+        "conv weights after the transfer",
+        values(conv.weight.val()),
+        values(conv_g.weight.val()),
+    );
+    let d_conv = forward(
+        "conv 3x3 (Burn's)",
+        values(conv.forward(xc.clone())),
+        values(conv_g.forward(xg.clone())),
+    );
+    let bn = BatchNormConfig::new(4).init::<Cpu>(&cpu_device);
+    let bn_g = to_gpu(
+        bn.clone(),
+        BatchNormConfig::new(4).init::<Gpu>(&gpu_device),
+        &gpu_device,
+    );
+    let d_bn = forward(
+        "batch norm (training)",
+        values(bn.forward(xc.clone())),
+        values(bn_g.forward(xg.clone())),
+    );
+    let d_mean = forward(
+        "mean over all",
+        values(xc.clone().mean().reshape([1])),
+        values(xg.clone().mean().reshape([1])),
+    );
+    assert!(
+        d_id < 1e-6 && d_weights < 1e-6 && d_conv < 1e-3 && d_bn < 1e-3 && d_mean < 1e-3,
+        "identity {d_id}, weights {d_weights}, conv {d_conv}, batch norm {d_bn}, mean {d_mean}"
     );
 }
