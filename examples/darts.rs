@@ -15,13 +15,13 @@
 //! NAS_BACKEND=wgpu cargo run --release --features wgpu --example darts
 //! ```
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
 
 use clap::Parser;
-use nas::estimate::tabular::{Nb201Dataset, Nb201Table};
-use nas::space::nb201::{Nb201Arch, Nb201Op};
 use nas::supernet::backend::{BackendKind, BackendTask, run_on};
 use nas::supernet::burn::tensor::Device;
 use nas::supernet::burn::tensor::backend::AutodiffBackend;
@@ -32,7 +32,7 @@ use nas::supernet::darts_search::{
     DerivedArch, EpochReport, Method, SearchConfig, SearchError, SearchReport, Searcher,
     SupernetConfig,
 };
-use nas::supernet::data::{Augment, ImageDataset};
+use nas::supernet::data::Augment;
 use nas::supernet::memory::CountingAlloc;
 use nas::supernet::nb201_net::Nb201NetConfig;
 use nas::supernet::network::seeded;
@@ -92,31 +92,6 @@ struct Args {
     /// Write the search report (JSON) here.
     #[arg(long)]
     out: Option<PathBuf>,
-}
-
-/// Training and test images: Fashion-MNIST or CIFAR-10 from `dir`, else the digits split
-/// 70 / 30.
-fn load(dir: Option<&Path>, seed: u64) -> Result<(ImageDataset, ImageDataset), String> {
-    let Some(dir) = dir else {
-        return ImageDataset::digits()
-            .split(0.7, seed)
-            .map_err(|e| e.to_string());
-    };
-    let fashion = ImageDataset::fashion_mnist(dir, true);
-    if let Ok(train) = fashion {
-        let test = ImageDataset::fashion_mnist(dir, false).map_err(|e| e.to_string())?;
-        return Ok((train, test));
-    }
-    match ImageDataset::cifar10(dir, true) {
-        Ok(train) => Ok((
-            train,
-            ImageDataset::cifar10(dir, false).map_err(|e| e.to_string())?,
-        )),
-        Err(e) => Err(format!(
-            "{} holds neither Fashion-MNIST IDX files nor CIFAR-10 binary batches ({e})",
-            dir.display()
-        )),
-    }
 }
 
 fn method(args: &Args) -> Result<Method, SearchError> {
@@ -182,7 +157,7 @@ impl BackendTask for Run {
 
     fn run<B: AutodiffBackend>(self, device: Device<B>) -> Self::Output {
         let args = self.0;
-        let (train, test) = load(args.data.as_deref(), args.seed)?;
+        let (train, test) = common::load(args.data.as_deref(), args.seed)?;
         let search_data = match args.samples {
             Some(n) => train.sample(n, args.seed),
             None => train.clone(),
@@ -316,49 +291,6 @@ impl BackendTask for Run {
     }
 }
 
-fn nb201_lookup(arch: &Nb201Arch, path: Option<PathBuf>) {
-    let path = path
-        .or_else(Nb201Table::path_from_env)
-        .unwrap_or_else(|| PathBuf::from("../shared/data/nb201/nats_bench_tss_200ep.csv"));
-    let table = match Nb201Table::open(&path) {
-        Ok(t) => t,
-        Err(e) => {
-            println!("NAS-Bench-201 table not read ({e}); pass --nb201 PATH to look the cell up");
-            return;
-        }
-    };
-    let all_skip = arch.edges.iter().all(|&o| o == Nb201Op::SkipConnect);
-    let skips = arch
-        .edges
-        .iter()
-        .filter(|&&o| o == Nb201Op::SkipConnect)
-        .count();
-    if let Some(row) = table.get(arch) {
-        let acc = row.accuracy(Nb201Dataset::Cifar10);
-        let rank = table
-            .rows()
-            .iter()
-            .filter(|r| r.accuracy(Nb201Dataset::Cifar10) > acc)
-            .count();
-        println!(
-            "NAS-Bench-201 (200 epochs): CIFAR-10 {:.2}%, CIFAR-100 {:.2}%, ImageNet16-120 {:.2}%; CIFAR-10 rank {} of {}",
-            acc,
-            row.accuracy(Nb201Dataset::Cifar100),
-            row.accuracy(Nb201Dataset::ImageNet16_120),
-            rank + 1,
-            table.rows().len()
-        );
-        println!(
-            "skip connections: {skips} of 6 edges; {} (the paper's DARTS collapses to all skip connections: 54.30%)",
-            if all_skip {
-                "collapsed to all skip connections"
-            } else {
-                "no all-skip collapse"
-            }
-        );
-    }
-}
-
 fn main() -> ExitCode {
     let args = Args::parse();
     let kind = match args
@@ -386,7 +318,7 @@ fn main() -> ExitCode {
         }
     };
     if let DerivedArch::Nb201(arch) = &outcome.report.derived {
-        nb201_lookup(arch, args.nb201.clone());
+        common::nb201_lookup(arch, args.nb201.clone(), "DARTS");
     }
     if let Some(t) = &outcome.train {
         println!(

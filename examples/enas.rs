@@ -16,12 +16,13 @@
 //! (70 % searched on, split in half for the shared weights and the controller's rewards, 30 %
 //! held out for the from-scratch test), or Fashion-MNIST / CIFAR-10 from `--data`.
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
 
 use clap::Parser;
-use nas::estimate::tabular::{Nb201Dataset, Nb201Table};
 use nas::space::darts::{DartsConfig, DartsSpace, Genotype};
 use nas::space::nb201::{Nb201Arch, Nb201Space};
 use nas::space::{Enumerable, Sequential};
@@ -87,30 +88,6 @@ struct Args {
     /// ../shared/data/nb201/nats_bench_tss_200ep.csv; skipped when absent).
     #[arg(long)]
     nb201: Option<PathBuf>,
-}
-
-/// Training and test images: Fashion-MNIST or CIFAR-10 from `dir`, else the digits split
-/// 70 / 30.
-fn load(dir: Option<&Path>, seed: u64) -> Result<(ImageDataset, ImageDataset), String> {
-    let Some(dir) = dir else {
-        return ImageDataset::digits()
-            .split(0.7, seed)
-            .map_err(|e| e.to_string());
-    };
-    if let Ok(train) = ImageDataset::fashion_mnist(dir, true) {
-        let test = ImageDataset::fashion_mnist(dir, false).map_err(|e| e.to_string())?;
-        return Ok((train, test));
-    }
-    match ImageDataset::cifar10(dir, true) {
-        Ok(train) => Ok((
-            train,
-            ImageDataset::cifar10(dir, false).map_err(|e| e.to_string())?,
-        )),
-        Err(e) => Err(format!(
-            "{} holds neither Fashion-MNIST IDX files nor CIFAR-10 binary batches ({e})",
-            dir.display()
-        )),
-    }
 }
 
 fn print_epoch<A: std::fmt::Display>(e: &EnasEpoch<A>, epochs: usize) {
@@ -214,7 +191,7 @@ impl BackendTask for Run {
 
     fn run<B: AutodiffBackend>(self, device: Device<B>) -> Self::Output {
         let args = self.0;
-        let (train, test) = load(args.data.as_deref(), args.seed)?;
+        let (train, test) = common::load(args.data.as_deref(), args.seed)?;
         let search_data = match args.samples {
             Some(n) => train.sample(n, args.seed),
             None => train.clone(),
@@ -346,35 +323,6 @@ impl BackendTask for Run {
     }
 }
 
-fn nb201_lookup(arch: &Nb201Arch, path: Option<PathBuf>) {
-    let path = path
-        .or_else(Nb201Table::path_from_env)
-        .unwrap_or_else(|| PathBuf::from("../shared/data/nb201/nats_bench_tss_200ep.csv"));
-    let table = match Nb201Table::open(&path) {
-        Ok(t) => t,
-        Err(e) => {
-            println!("NAS-Bench-201 table not read ({e}); pass --nb201 PATH to look the cell up");
-            return;
-        }
-    };
-    let accs: Vec<String> = [
-        Nb201Dataset::Cifar10,
-        Nb201Dataset::Cifar100,
-        Nb201Dataset::ImageNet16_120,
-    ]
-    .iter()
-    .map(|&d| {
-        table
-            .get(arch)
-            .map_or("n/a".into(), |row| format!("{:.2}", row.accuracy(d)))
-    })
-    .collect();
-    println!(
-        "NAS-Bench-201 200-epoch test accuracy of the derived cell: CIFAR-10 {}, CIFAR-100 {}, ImageNet16-120 {}",
-        accs[0], accs[1], accs[2]
-    );
-}
-
 fn main() -> ExitCode {
     let args = Args::parse();
     let kind = match args
@@ -394,7 +342,7 @@ fn main() -> ExitCode {
     match run_on(kind, Run(args)) {
         Ok(Ok((derived, _))) => {
             if let Derived::Nb201(arch) = derived {
-                nb201_lookup(&arch, nb201_path);
+                common::nb201_lookup(&arch, nb201_path, "ENAS");
             }
             ExitCode::SUCCESS
         }

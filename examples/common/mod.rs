@@ -1,0 +1,79 @@
+//! Helpers shared by the `darts` and `enas` examples (a module, not an example: Cargo only
+//! builds subdirectories of `examples/` that hold a `main.rs`).
+
+use std::path::{Path, PathBuf};
+
+use nas::estimate::tabular::{Nb201Dataset, Nb201Table};
+use nas::space::nb201::{Nb201Arch, Nb201Op};
+use nas::supernet::data::ImageDataset;
+
+/// Training and test images: Fashion-MNIST or CIFAR-10 from `dir`, else the digits split
+/// 70 / 30.
+pub fn load(dir: Option<&Path>, seed: u64) -> Result<(ImageDataset, ImageDataset), String> {
+    let Some(dir) = dir else {
+        return ImageDataset::digits()
+            .split(0.7, seed)
+            .map_err(|e| e.to_string());
+    };
+    let fashion = ImageDataset::fashion_mnist(dir, true);
+    if let Ok(train) = fashion {
+        let test = ImageDataset::fashion_mnist(dir, false).map_err(|e| e.to_string())?;
+        return Ok((train, test));
+    }
+    match ImageDataset::cifar10(dir, true) {
+        Ok(train) => Ok((
+            train,
+            ImageDataset::cifar10(dir, false).map_err(|e| e.to_string())?,
+        )),
+        Err(e) => Err(format!(
+            "{} holds neither Fashion-MNIST IDX files nor CIFAR-10 binary batches ({e})",
+            dir.display()
+        )),
+    }
+}
+
+/// Looks `arch` up in the NAS-Bench-201 table (`path`, else `$NAS_NB201_CSV`, else
+/// `../shared/data/nb201/`) and prints its accuracies, CIFAR-10 rank and skip connections;
+/// `method`'s collapse in the NAS-Bench-201 paper (54.30 % on CIFAR-10) is the comparison.
+pub fn nb201_lookup(arch: &Nb201Arch, path: Option<PathBuf>, method: &str) {
+    let path = path
+        .or_else(Nb201Table::path_from_env)
+        .unwrap_or_else(|| PathBuf::from("../shared/data/nb201/nats_bench_tss_200ep.csv"));
+    let table = match Nb201Table::open(&path) {
+        Ok(t) => t,
+        Err(e) => {
+            println!("NAS-Bench-201 table not read ({e}); pass --nb201 PATH to look the cell up");
+            return;
+        }
+    };
+    let all_skip = arch.edges.iter().all(|&o| o == Nb201Op::SkipConnect);
+    let skips = arch
+        .edges
+        .iter()
+        .filter(|&&o| o == Nb201Op::SkipConnect)
+        .count();
+    if let Some(row) = table.get(arch) {
+        let acc = row.accuracy(Nb201Dataset::Cifar10);
+        let rank = table
+            .rows()
+            .iter()
+            .filter(|r| r.accuracy(Nb201Dataset::Cifar10) > acc)
+            .count();
+        println!(
+            "NAS-Bench-201 (200 epochs): CIFAR-10 {:.2}%, CIFAR-100 {:.2}%, ImageNet16-120 {:.2}%; CIFAR-10 rank {} of {}",
+            acc,
+            row.accuracy(Nb201Dataset::Cifar100),
+            row.accuracy(Nb201Dataset::ImageNet16_120),
+            rank + 1,
+            table.rows().len()
+        );
+        println!(
+            "skip connections: {skips} of 6 edges; {} (the paper's {method} collapses to all skip connections: 54.30%)",
+            if all_skip {
+                "collapsed to all skip connections"
+            } else {
+                "no all-skip collapse"
+            }
+        );
+    }
+}
