@@ -22,7 +22,7 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use clap::Parser;
-use nas::supernet::backend::{BackendKind, BackendTask, run_on};
+use nas::supernet::backend::BackendTask;
 use nas::supernet::burn::tensor::Device;
 use nas::supernet::burn::tensor::backend::AutodiffBackend;
 use nas::supernet::darts_net::DartsNetConfig;
@@ -92,6 +92,8 @@ struct Args {
     /// Write the search report (JSON) here.
     #[arg(long)]
     out: Option<PathBuf>,
+    #[command(flatten)]
+    checkpoint: common::CheckpointArgs,
 }
 
 fn method(args: &Args) -> Result<Method, SearchError> {
@@ -213,17 +215,29 @@ impl BackendTask for Run {
         let layout = searcher.layout().clone();
         let start = Instant::now();
         let epochs = config.epochs * config.method.stages();
-        let mut seen = 0;
-        let result = searcher.run(&search_data, |e| {
-            seen += 1;
-            print_epoch(e, &layout, args.quiet && seen < epochs);
-        });
+        let default_path = format!(
+            "runs/darts/{}-{}-seed{}/checkpoint.bin",
+            args.method, args.space, args.seed
+        );
+        let mut solver = searcher.epochs(&search_data).map_err(|e| e.to_string())?;
+        let mut driver = args.checkpoint.driver(&mut solver, default_path).observer(
+            |i: usize, e: &EpochReport| {
+                print_epoch(e, &layout, args.quiet && i + 1 < epochs);
+            },
+        );
+        let result = driver.run();
+        if let Ok(summary) = &result
+            && let Some(at) = summary.resumed_at
+        {
+            println!("resumed after epoch {at} of {epochs}");
+        }
+        let history = driver.into_history();
         let search_seconds = start.elapsed().as_secs_f64();
-        let report = match result {
-            Ok(r) => r,
+        let report = match result.map_err(SearchError::from_driver) {
+            Ok(_) => solver.report(history),
             Err(e @ SearchError::Diverged { .. }) => {
                 println!("{e}");
-                println!("last good architecture: {}", searcher.derive());
+                println!("last good architecture: {}", solver.searcher().derive());
                 return Err("the search diverged".into());
             }
             Err(e) => return Err(e.to_string()),
@@ -293,29 +307,9 @@ impl BackendTask for Run {
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    let kind = match args
-        .backend
-        .as_deref()
-        .map(str::parse)
-        .unwrap_or_else(BackendKind::from_env)
-    {
-        Ok(k) => k,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::from(2);
-        }
-    };
-    println!("backend: {kind}");
-    let outcome = match run_on(kind, Run(args.clone())) {
-        Ok(Ok(o)) => o,
-        Ok(Err(e)) => {
-            eprintln!("error: {e}");
-            return ExitCode::FAILURE;
-        }
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::from(2);
-        }
+    let outcome = match common::run_task(args.backend.as_deref(), Run(args.clone())) {
+        Ok(o) => o,
+        Err(code) => return code,
     };
     if let DerivedArch::Nb201(arch) = &outcome.report.derived {
         common::nb201_lookup(arch, args.nb201.clone(), "DARTS");
@@ -329,13 +323,12 @@ fn main() -> ExitCode {
         );
     }
     if let Some(out) = &args.out {
-        match serde_json::to_string_pretty(&outcome.report) {
-            Ok(json) => {
-                if let Err(e) = std::fs::write(out, json) {
-                    eprintln!("cannot write {}: {e}", out.display());
-                }
-            }
-            Err(e) => eprintln!("cannot serialize the report: {e}"),
+        let written = serde_json::to_string_pretty(&outcome.report)
+            .map_err(|e| e.to_string())
+            .and_then(|json| std::fs::write(out, json).map_err(|e| e.to_string()));
+        if let Err(e) = written {
+            eprintln!("error: cannot write the report to {}: {e}", out.display());
+            return ExitCode::FAILURE;
         }
     }
     ExitCode::SUCCESS

@@ -28,7 +28,7 @@ use nas::space::nb201::{Nb201Arch, Nb201Space};
 use nas::space::{Enumerable, Sequential};
 use nas::strategy::controller::ControllerConfig;
 use nas::strategy::{Enas, EnasConfig, EnasEpoch};
-use nas::supernet::backend::{BackendKind, BackendTask, run_on};
+use nas::supernet::backend::BackendTask;
 use nas::supernet::burn::module::AutodiffModule;
 use nas::supernet::burn::tensor::Device;
 use nas::supernet::burn::tensor::backend::AutodiffBackend;
@@ -88,6 +88,8 @@ struct Args {
     /// ../shared/data/nb201/nats_bench_tss_200ep.csv; skipped when absent).
     #[arg(long)]
     nb201: Option<PathBuf>,
+    #[command(flatten)]
+    checkpoint: common::CheckpointArgs,
 }
 
 fn print_epoch<A: std::fmt::Display>(e: &EnasEpoch<A>, epochs: usize) {
@@ -153,7 +155,20 @@ where
     )
     .map_err(|e| e.to_string())?;
     let start = Instant::now();
-    let result = enas.run(search_train, &normalize, |e| print_epoch(e, args.epochs));
+    let path = format!("runs/enas/{}-seed{}/checkpoint.bin", args.space, args.seed);
+    let mut epochs = enas.epochs(search_train, &normalize);
+    let mut driver = args
+        .checkpoint
+        .driver(&mut epochs, path)
+        .observer(|_: usize, e: &EnasEpoch<S::Arch>| print_epoch(e, args.epochs));
+    let result = driver.run();
+    drop(driver);
+    drop(epochs);
+    if let Ok(summary) = &result
+        && let Some(at) = summary.resumed_at
+    {
+        println!("resumed after epoch {at} of {}", args.epochs);
+    }
     if let Err(e) = result {
         // The epochs that finished are kept: derive from them.
         eprintln!(
@@ -325,34 +340,15 @@ impl BackendTask for Run {
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    let kind = match args
-        .backend
-        .as_deref()
-        .map(str::parse)
-        .unwrap_or_else(BackendKind::from_env)
-    {
-        Ok(k) => k,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::from(2);
-        }
-    };
-    println!("backend: {kind}");
+    let backend = args.backend.clone();
     let nb201_path = args.nb201.clone();
-    match run_on(kind, Run(args)) {
-        Ok(Ok((derived, _))) => {
+    match common::run_task(backend.as_deref(), Run(args)) {
+        Ok((derived, _)) => {
             if let Derived::Nb201(arch) = derived {
                 common::nb201_lookup(&arch, nb201_path, "ENAS");
             }
             ExitCode::SUCCESS
         }
-        Ok(Err(e)) => {
-            eprintln!("error: {e}");
-            ExitCode::FAILURE
-        }
-        Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::from(2)
-        }
+        Err(code) => code,
     }
 }

@@ -11,6 +11,8 @@
 //! ```
 
 use std::collections::HashSet;
+mod common;
+
 use std::process::ExitCode;
 use std::time::Instant;
 
@@ -21,14 +23,15 @@ use nas::estimate::weight_sharing::{WeightSharingConfig, WeightSharingEstimator}
 use nas::estimate::{Budget, Estimator};
 use nas::space::nb201::{Nb201Arch, Nb201Space};
 use nas::space::{SearchSpace, TextFormat};
-use nas::supernet::backend::{BackendKind, BackendTask, run_on};
+use nas::supernet::backend::BackendTask;
 use nas::supernet::burn::tensor::Device;
 use nas::supernet::burn::tensor::backend::AutodiffBackend;
 use nas::supernet::data::ImageDataset;
 use nas::supernet::nb201_net::Nb201NetConfig;
 use nas::supernet::network::{mix_seed, seeded};
+use nas::supernet::oneshot::Nb201Supernet;
 use nas::supernet::oneshot::path_dropout::PathDropout;
-use nas::supernet::oneshot::train::train_supernet;
+use nas::supernet::oneshot::train::{StepInfo, SupernetEpoch, SupernetTraining};
 use nas::supernet::train::TrainConfig;
 use rand::SeedableRng;
 use rand::rngs::ChaCha8Rng;
@@ -65,6 +68,8 @@ struct Args {
     /// Backend: ndarray, flex, wgpu or cuda (default: $NAS_BACKEND, else the CPU backend).
     #[arg(long)]
     backend: Option<String>,
+    #[command(flatten)]
+    checkpoint: common::CheckpointArgs,
 }
 
 struct OneShot(Args);
@@ -103,29 +108,40 @@ impl BackendTask for OneShot {
             seed: args.seed,
             ..TrainConfig::default()
         };
-        let mut rng = ChaCha8Rng::seed_from_u64(mix_seed(args.seed, 1, 0));
-        let (supernet, _) = train_supernet(
+        // Each step's dropout draws from a generator seeded by the step, so that a resumed
+        // training drops the same paths as an uninterrupted one.
+        let mut training = SupernetTraining::new(
             supernet,
             &train,
             &normalize,
             &config,
             &device,
-            |net, images, info| {
+            |net: &Nb201Supernet<B>, images, info: StepInfo| {
                 let rate = dropout.rate_at(info.step, info.total_steps);
+                let mut rng = ChaCha8Rng::seed_from_u64(mix_seed(args.seed, 1, info.step as u64));
                 net.dropout_logits(images, rate, &mut rng)
             },
-            |epoch, report| {
+        )
+        .map_err(|e| e.to_string())?;
+        let path = format!("runs/oneshot/seed{}/supernet.ckpt", args.seed);
+        let mut driver = args.checkpoint.driver(&mut training, path).observer(
+            |epoch: usize, e: &SupernetEpoch| {
                 println!(
                     "supernet epoch {:>2}/{}: loss {:.3}, accuracy {:5.1}% ({:.1}s)",
                     epoch + 1,
                     args.epochs,
-                    report.train_loss[epoch],
-                    report.train_accuracy[epoch],
-                    report.epoch_seconds[epoch]
+                    e.train_loss,
+                    e.train_accuracy,
+                    e.seconds
                 );
             },
-        )
-        .map_err(|e| e.to_string())?;
+        );
+        let summary = driver.run().map_err(|e| e.to_string())?;
+        drop(driver);
+        if let Some(at) = summary.resumed_at {
+            println!("resumed after supernet epoch {at}");
+        }
+        let (supernet, _) = training.into_parts();
         let train_seconds = start.elapsed().as_secs_f64();
 
         // Distinct random architectures.
@@ -151,8 +167,8 @@ impl BackendTask for OneShot {
             &device,
         )
         .map_err(|e| e.to_string())?;
-        let mut standalone = TrainEstimator::new(
-            move |a: &Nb201Arch, d: &Device<B>| net.init::<B>(a, d),
+        let mut standalone = TrainEstimator::<B, _, _>::new(
+            net,
             train.clone(),
             valid.clone(),
             TrainConfig {
@@ -214,28 +230,9 @@ impl BackendTask for OneShot {
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    let kind = match args
-        .backend
-        .as_deref()
-        .map(str::parse)
-        .unwrap_or_else(BackendKind::from_env)
-    {
-        Ok(k) => k,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::from(2);
-        }
-    };
-    println!("backend: {kind}");
-    match run_on(kind, OneShot(args)) {
-        Ok(Ok(())) => ExitCode::SUCCESS,
-        Ok(Err(e)) => {
-            eprintln!("error: {e}");
-            ExitCode::FAILURE
-        }
-        Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::from(2)
-        }
+    let backend = args.backend.clone();
+    match common::run_task(backend.as_deref(), OneShot(args)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(code) => code,
     }
 }

@@ -17,6 +17,8 @@
 //! ```
 
 use std::path::PathBuf;
+mod common;
+
 use std::process::ExitCode;
 use std::time::Instant;
 
@@ -27,7 +29,7 @@ use nas::estimate::{Budget, Estimator};
 use nas::space::TextFormat;
 use nas::space::proxyless::{ProxylessArch, ProxylessSpace};
 use nas::supernet::Classifier;
-use nas::supernet::backend::{BackendKind, BackendTask, run_on};
+use nas::supernet::backend::BackendTask;
 use nas::supernet::burn::module::AutodiffModule;
 use nas::supernet::burn::nn::loss::CrossEntropyLossConfig;
 use nas::supernet::burn::optim::GradientsParams;
@@ -363,9 +365,8 @@ impl BackendTask for Proxyless {
             inherited.objective
         );
         if args.retrain_epochs > 0 {
-            let space_for_build = space.clone();
-            let mut scratch = TrainEstimator::new(
-                move |a: &ProxylessArch, d: &Device<B>| net.proxyless::<B>(&space_for_build, a, d),
+            let mut scratch = TrainEstimator::<B, _, _>::new(
+                net.with_space(space.clone()),
                 train_all.clone(),
                 valid.clone(),
                 TrainConfig {
@@ -400,28 +401,9 @@ fn alphas_config(lr: f64) -> ArchOptimConfig {
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    let kind = match args
-        .backend
-        .as_deref()
-        .map(str::parse)
-        .unwrap_or_else(BackendKind::from_env)
-    {
-        Ok(k) => k,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::from(2);
-        }
-    };
-    println!("backend: {kind}");
-    match run_on(kind, Proxyless(args)) {
-        Ok(Ok(())) => ExitCode::SUCCESS,
-        Ok(Err(e)) => {
-            eprintln!("error: {e}");
-            ExitCode::FAILURE
-        }
-        Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::from(2)
-        }
+    let backend = args.backend.clone();
+    match common::run_task(backend.as_deref(), Proxyless(args)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(code) => code,
     }
 }

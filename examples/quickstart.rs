@@ -15,6 +15,8 @@
 //! ```
 
 use std::path::PathBuf;
+mod common;
+
 use std::process::ExitCode;
 use std::time::Instant;
 
@@ -25,7 +27,7 @@ use nas::space::nb201::{Nb201Arch, Nb201Space};
 use nas::space::{Canonicalize, TextFormat};
 use nas::strategy::search::{self, TrialRecord};
 use nas::strategy::{Outcome, RegularizedEvolution, RegularizedEvolutionConfig};
-use nas::supernet::backend::{BackendKind, BackendTask, run_on};
+use nas::supernet::backend::BackendTask;
 use nas::supernet::burn::tensor::Device;
 use nas::supernet::burn::tensor::backend::AutodiffBackend;
 use nas::supernet::data::ImageDataset;
@@ -103,14 +105,8 @@ impl BackendTask for Search {
             args.cells,
             args.epochs
         );
-        let mut estimator = TrainEstimator::new(
-            move |arch: &Nb201Arch, device: &Device<B>| net.init::<B>(arch, device),
-            train,
-            valid,
-            config,
-            device,
-        )
-        .map_err(|e| e.to_string())?;
+        let mut estimator = TrainEstimator::<B, _, _>::new(net, train, valid, config, device)
+            .map_err(|e| e.to_string())?;
         let space = Nb201Space::default();
         let mut strategy = RegularizedEvolution::<Nb201Space>::new(
             RegularizedEvolutionConfig {
@@ -182,29 +178,9 @@ impl BackendTask for Search {
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    let kind = match args
-        .backend
-        .as_deref()
-        .map(str::parse)
-        .unwrap_or_else(BackendKind::from_env)
-    {
-        Ok(k) => k,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::from(2);
-        }
-    };
-    println!("backend: {kind}");
-    let trials = match run_on(kind, Search(args.clone())) {
-        Ok(Ok(t)) => t,
-        Ok(Err(e)) => {
-            eprintln!("error: {e}");
-            return ExitCode::FAILURE;
-        }
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::from(2);
-        }
+    let trials = match common::run_task(args.backend.clone().as_deref(), Search(args.clone())) {
+        Ok(t) => t,
+        Err(code) => return code,
     };
     let result = search::SearchResult::from_trials(trials);
     let Some(best) = result.best() else {
@@ -247,9 +223,13 @@ fn main() -> ExitCode {
         );
     }
     let out = args.out.join("best.json");
-    if let Ok(json) = serde_json::to_string_pretty(best) {
-        let _ = std::fs::write(&out, json);
-        println!("result: {}", out.display());
+    let written = serde_json::to_string_pretty(best)
+        .map_err(|e| e.to_string())
+        .and_then(|json| std::fs::write(&out, json).map_err(|e| e.to_string()));
+    if let Err(e) = written {
+        eprintln!("error: cannot write {}: {e}", out.display());
+        return ExitCode::FAILURE;
     }
+    println!("result: {}", out.display());
     ExitCode::SUCCESS
 }

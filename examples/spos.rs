@@ -13,6 +13,8 @@
 //! cargo run --release --example spos -- --epochs 20 --population 50 --generations 20
 //! ```
 
+mod common;
+
 use std::process::ExitCode;
 use std::time::Instant;
 
@@ -24,14 +26,14 @@ use nas::space::spos::{SposArch, SposChoice, SposSpace};
 use nas::space::{SearchSpace, TextFormat};
 use nas::strategy::search::{self, TrialRecord};
 use nas::strategy::{Constrained, Outcome, SposEvolution, SposEvolutionConfig};
-use nas::supernet::backend::{BackendKind, BackendTask, run_on};
+use nas::supernet::backend::BackendTask;
 use nas::supernet::burn::tensor::Device;
 use nas::supernet::burn::tensor::backend::AutodiffBackend;
 use nas::supernet::chain_net::ChainNetConfig;
 use nas::supernet::data::ImageDataset;
 use nas::supernet::network::seeded;
-use nas::supernet::oneshot::train::train_supernet;
-use nas::supernet::oneshot::{ArchSampler, SinglePath, UniformSampler};
+use nas::supernet::oneshot::train::{StepInfo, SupernetEpoch, SupernetTraining};
+use nas::supernet::oneshot::{SinglePath, SposSupernet, UniformSampler};
 use nas::supernet::train::TrainConfig;
 
 #[derive(Parser, Debug, Clone)]
@@ -70,6 +72,8 @@ struct Args {
     /// Backend: ndarray, flex, wgpu or cuda (default: $NAS_BACKEND, else the CPU backend).
     #[arg(long)]
     backend: Option<String>,
+    #[command(flatten)]
+    checkpoint: common::CheckpointArgs,
 }
 
 struct Spos(Args);
@@ -167,26 +171,39 @@ impl BackendTask for Spos {
             seed: args.seed,
             ..TrainConfig::default()
         };
-        let mut sampler = UniformSampler::new(space.clone(), args.seed);
-        let (supernet, _) = train_supernet(
+        // Each step's path is drawn from the seed and the step alone, so that a resumed
+        // training draws the same paths as an uninterrupted one.
+        let sampler = UniformSampler::new(space.clone(), args.seed);
+        let mut training = SupernetTraining::new(
             supernet,
             &train,
             &normalize,
             &config,
             &device,
-            |net, images, _| net.path_logits(images, &sampler.sample_arch()),
-            |epoch, report| {
+            |net: &SposSupernet<B>, images, info: StepInfo| {
+                net.path_logits(images, &sampler.sample_at(info.step))
+            },
+        )
+        .map_err(|e| e.to_string())?;
+        let path = format!("runs/spos/seed{}/supernet.ckpt", args.seed);
+        let mut driver = args.checkpoint.driver(&mut training, path).observer(
+            |epoch: usize, e: &SupernetEpoch| {
                 println!(
                     "supernet epoch {:>2}/{}: loss {:.3}, accuracy of sampled paths {:5.1}% ({:.1}s)",
                     epoch + 1,
                     args.epochs,
-                    report.train_loss[epoch],
-                    report.train_accuracy[epoch],
-                    report.epoch_seconds[epoch]
+                    e.train_loss,
+                    e.train_accuracy,
+                    e.seconds
                 );
             },
-        )
-        .map_err(|e| e.to_string())?;
+        );
+        let summary = driver.run().map_err(|e| e.to_string())?;
+        drop(driver);
+        if let Some(at) = summary.resumed_at {
+            println!("resumed after supernet epoch {at}");
+        }
+        let (supernet, _) = training.into_parts();
 
         // 2. Evolution under a MACs limit, scored with inherited weights.
         let table = MacsTable::new(&supernet, space.num_layers(), input);
@@ -280,9 +297,8 @@ impl BackendTask for Spos {
                 seed: args.seed,
                 ..TrainConfig::default()
             };
-            let space_for_build = space.clone();
-            let mut scratch = TrainEstimator::new(
-                move |a: &SposArch, d: &Device<B>| net.spos::<B>(&space_for_build, a, d),
+            let mut scratch = TrainEstimator::<B, _, _>::new(
+                net.with_space(space.clone()),
                 train.clone(),
                 valid.clone(),
                 retrain,
@@ -306,28 +322,9 @@ impl BackendTask for Spos {
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    let kind = match args
-        .backend
-        .as_deref()
-        .map(str::parse)
-        .unwrap_or_else(BackendKind::from_env)
-    {
-        Ok(k) => k,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::from(2);
-        }
-    };
-    println!("backend: {kind}");
-    match run_on(kind, Spos(args)) {
-        Ok(Ok(())) => ExitCode::SUCCESS,
-        Ok(Err(e)) => {
-            eprintln!("error: {e}");
-            ExitCode::FAILURE
-        }
-        Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::from(2)
-        }
+    let backend = args.backend.clone();
+    match common::run_task(backend.as_deref(), Spos(args)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(code) => code,
     }
 }

@@ -146,3 +146,40 @@ fn proxy_settings_shrink_the_task() {
     assert!(train_estimator().with_data_fraction(0.0).is_err());
     assert!(train_estimator().with_resolution(0, 4).is_err());
 }
+
+/// A network configuration builds the networks directly, the backend named once, and the
+/// estimates equal those of the closure that calls the same configuration.
+#[test]
+fn a_network_config_builds_the_networks() {
+    let (train, valid) = ImageDataset::digits().split(0.7, 0).unwrap();
+    let net = Nb201NetConfig {
+        channels: 4,
+        cells_per_stage: 1,
+        in_channels: 1,
+        num_classes: 10,
+    };
+    let config = TrainConfig {
+        epochs: 1,
+        batch_size: 64,
+        learning_rate: 0.05,
+        ..TrainConfig::default()
+    };
+    let device = Default::default();
+    let mut from_config = TrainEstimator::<DefaultBackend, _, _>::new(
+        net,
+        train.sample(256, 1),
+        valid.sample(128, 2),
+        config,
+        device,
+    )
+    .unwrap();
+    let arch: Nb201Arch =
+        "|nor_conv_3x3~0|+|nor_conv_3x3~0|skip_connect~1|+|skip_connect~0|nor_conv_1x1~1|avg_pool_3x3~2|"
+            .parse()
+            .unwrap();
+    let a = from_config.estimate(&arch, &Budget::full()).unwrap();
+    let b = train_estimator().estimate(&arch, &Budget::full()).unwrap();
+    assert_eq!(a.objective, b.objective);
+    assert_eq!(a.get("params"), b.get("params"));
+    assert_eq!(a.get("macs"), b.get("macs"));
+}

@@ -1,7 +1,92 @@
-//! Helpers shared by the `darts` and `enas` examples (a module, not an example: Cargo only
-//! builds subdirectories of `examples/` that hold a `main.rs`).
+//! Helpers shared by the examples (a module, not an example: Cargo only builds subdirectories
+//! of `examples/` that hold a `main.rs`). Each example uses some of them.
+#![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use nas::supernet::backend::{BackendKind, BackendTask, run_on};
+use nas::supernet::driver::{Driver, EpochSolver};
+
+/// Runs `task` on the backend named by `backend` (else `$NAS_BACKEND`, else the CPU), printing
+/// it. An unknown or unavailable backend exits with code 2, a failed task with code 1, each
+/// with its message on standard error.
+pub fn run_task<T, O>(backend: Option<&str>, task: T) -> Result<O, ExitCode>
+where
+    T: BackendTask<Output = Result<O, String>>,
+{
+    let kind = match backend
+        .map(str::parse)
+        .unwrap_or_else(BackendKind::from_env)
+    {
+        Ok(k) => k,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Err(ExitCode::from(2));
+        }
+    };
+    println!("backend: {kind}");
+    match run_on(kind, task) {
+        Ok(Ok(o)) => Ok(o),
+        Ok(Err(e)) => {
+            eprintln!("error: {e}");
+            Err(ExitCode::FAILURE)
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            Err(ExitCode::from(2))
+        }
+    }
+}
+
+/// The checkpoint flags of the examples that train epoch by epoch.
+#[derive(clap::Args, Debug, Clone)]
+pub struct CheckpointArgs {
+    /// Continue from the checkpoint when there is one: a killed run resumes at its last
+    /// checkpointed epoch and ends as if never interrupted.
+    #[arg(long, conflicts_with = "fresh")]
+    pub resume: bool,
+    /// Overwrite an existing checkpoint (by default a run refuses to start over one).
+    #[arg(long)]
+    pub fresh: bool,
+    /// Checkpoint file (default: under runs/<example>/).
+    #[arg(long)]
+    pub checkpoint: Option<PathBuf>,
+    /// Write the checkpoint every N epochs (and at the end).
+    #[arg(long, default_value_t = 1)]
+    pub checkpoint_every: usize,
+}
+
+impl CheckpointArgs {
+    /// The checkpoint file: `--checkpoint`, else `default`.
+    pub fn path(&self, default: impl Into<PathBuf>) -> PathBuf {
+        self.checkpoint.clone().unwrap_or_else(|| default.into())
+    }
+
+    /// A driver for `solver` that checkpoints to [`CheckpointArgs::path`] as the flags say,
+    /// and says where.
+    pub fn driver<'s, S: EpochSolver>(
+        &self,
+        solver: &'s mut S,
+        default: impl Into<PathBuf>,
+    ) -> Driver<'s, S> {
+        let path = self.path(default);
+        println!(
+            "checkpoint: {} (every {} epoch(s){})",
+            path.display(),
+            self.checkpoint_every,
+            if self.resume {
+                "; resuming when present"
+            } else {
+                ""
+            }
+        );
+        Driver::new(solver)
+            .checkpoint(path, self.checkpoint_every)
+            .resume(self.resume)
+            .fresh(self.fresh)
+    }
+}
 
 use nas::estimate::tabular::{Nb201Dataset, Nb201Table};
 use nas::space::nb201::{Nb201Arch, Nb201Op};

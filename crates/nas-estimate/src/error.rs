@@ -50,6 +50,7 @@ pub enum EstimateError {
     Failed(String),
     /// An error from the network crate (an architecture that cannot be built, a backend that
     /// is missing, unreadable data).
+    #[cfg(feature = "train")]
     #[error(transparent)]
     Supernet(#[from] nas_supernet::SupernetError),
     /// An error from the search-space crate.

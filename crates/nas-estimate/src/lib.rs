@@ -5,6 +5,10 @@
 //! scratch ([`train::TrainEstimator`]), weight sharing with a trained supernet
 //! ([`weight_sharing::WeightSharingEstimator`]) and rank correlation between estimators
 //! ([`rank::kendall_tau`]).
+//!
+//! The two estimators that train networks need Burn and sit behind the default `train`
+//! feature; `default-features = false` leaves the Burn-free part (the trait and its vocabulary,
+//! the table, rank correlation), which builds in seconds.
 #![warn(missing_docs)]
 
 use std::collections::BTreeMap;
@@ -14,7 +18,9 @@ use serde::{Deserialize, Serialize};
 pub mod error;
 pub mod rank;
 pub mod tabular;
+#[cfg(feature = "train")]
 pub mod train;
+#[cfg(feature = "train")]
 pub mod weight_sharing;
 
 pub use error::EstimateError;

@@ -1,7 +1,8 @@
 //! Training from scratch with proxy settings: the estimator that multi-trial searches call.
 //!
-//! [`TrainEstimator`] builds the network of an architecture (with a function you give, so any
-//! network of `nas-supernet` or your own works), seeds it, trains it with
+//! [`TrainEstimator`] builds the network of an architecture (with a network configuration such
+//! as `Nb201NetConfig`, any [`BuildNetwork`], or a closure, so any network of `nas-supernet` or
+//! your own works), seeds it, trains it with
 //! [`nas_supernet::train::fit`] and reports validation accuracy and loss per epoch, parameters,
 //! multiply-accumulates of one inference (`macs`, where the network counts them: every network
 //! of `nas-supernet` does), inference latency measured on the device and wall time. The
@@ -17,12 +18,12 @@
 use std::marker::PhantomData;
 use std::time::Instant;
 
-use nas_supernet::SupernetError;
 use nas_supernet::burn::module::AutodiffModule;
 use nas_supernet::burn::tensor::backend::AutodiffBackend;
 use nas_supernet::burn::tensor::{Device, Tensor, TensorData};
 use nas_supernet::data::{ImageDataset, Normalize};
 use nas_supernet::network::{Classifier, count_params, seeded};
+use nas_supernet::network_config::BuildNetwork;
 use nas_supernet::train::{TrainConfig, TrainError, TrainObserver, TrainReport, fit};
 
 use crate::{Budget, Estimate, EstimateError, Estimator, Metrics};
@@ -44,8 +45,33 @@ impl<B, M, F> TrainEstimator<B, M, F>
 where
     B: AutodiffBackend,
 {
-    /// An estimator that builds networks with `build(arch, device)` and trains them with
-    /// `config` (its `epochs` are the full budget). Normalization statistics come from `train`.
+    /// An estimator that builds networks with `build` and trains them with `config` (its
+    /// `epochs` are the full budget). Normalization statistics come from `train`.
+    ///
+    /// `build` is a network configuration of `nas-supernet` (e.g. `Nb201NetConfig`, or
+    /// `ChainNetConfig::with_space(space)`), your own configuration wrapped in
+    /// [`nas_supernet::network_config::Configured`], or a closure `|arch, device| ...`. Name
+    /// the backend once, as `TrainEstimator::<MyBackend, _, _>::new` (Rust cannot infer it
+    /// from the device type alone).
+    ///
+    /// ```no_run
+    /// use nas_estimate::train::TrainEstimator;
+    /// use nas_estimate::{Budget, Estimator};
+    /// use nas_supernet::backend::DefaultBackend;
+    /// use nas_supernet::data::ImageDataset;
+    /// use nas_supernet::nb201_net::Nb201NetConfig;
+    /// use nas_supernet::train::TrainConfig;
+    ///
+    /// let (train, valid) = ImageDataset::digits().split(0.7, 0)?;
+    /// let net = Nb201NetConfig { channels: 8, cells_per_stage: 1, in_channels: 1, num_classes: 10 };
+    /// let mut estimator = TrainEstimator::<DefaultBackend, _, _>::new(
+    ///     net, train, valid, TrainConfig::default(), Default::default(),
+    /// )?;
+    /// let arch = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|".parse()?;
+    /// let metrics = estimator.estimate(&arch, &Budget::fidelity(2.0))?;
+    /// println!("{}", metrics.objective);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn new<A>(
         build: F,
         train: ImageDataset,
@@ -54,7 +80,7 @@ where
         device: Device<B>,
     ) -> Result<Self, EstimateError>
     where
-        F: FnMut(&A, &Device<B>) -> Result<M, SupernetError>,
+        F: BuildNetwork<A, B, Network = M>,
     {
         config
             .check()
@@ -128,7 +154,7 @@ where
     B: AutodiffBackend,
     M: AutodiffModule<B> + Classifier<B>,
     M::InnerModule: Classifier<B::InnerBackend>,
-    F: FnMut(&A, &Device<B>) -> Result<M, SupernetError>,
+    F: BuildNetwork<A, B, Network = M>,
 {
     /// Trains for `budget.fidelity` epochs (rounded, at least 1), or the configured epochs.
     fn estimate(&mut self, arch: &A, budget: &Budget) -> Result<Metrics, EstimateError> {
@@ -160,7 +186,7 @@ where
         report: &mut dyn FnMut(usize, f64) -> bool,
     ) -> Result<Estimate, EstimateError>
     where
-        F: FnMut(&A, &Device<B>) -> Result<M, SupernetError>,
+        F: BuildNetwork<A, B, Network = M>,
     {
         let mut config = self.config.clone();
         if let Some(f) = budget.fidelity {
@@ -174,7 +200,7 @@ where
         let start = Instant::now();
         let device = self.device.clone();
         let build = &mut self.build;
-        let model = seeded(&device, config.seed, || build(arch, &device))?;
+        let model = seeded(&device, config.seed, || build.build_network(arch, &device))?;
         let params = count_params(&model);
         let progress = self.progress;
         let epochs = config.epochs;

@@ -37,6 +37,7 @@ use nas_space::{Sequential, SpaceError};
 use nas_supernet::backend::DefaultBackend;
 use nas_supernet::burn;
 use nas_supernet::data::{ImageBatch, ImageDataset, Normalize};
+use nas_supernet::driver::{Checkpoint, Driver, DriverError, EpochSolver};
 use nas_supernet::oneshot::SinglePath;
 use nas_supernet::oneshot::train::{SupernetTrainer, batches, path_accuracy};
 use nas_supernet::train::{TrainConfig, TrainError};
@@ -167,6 +168,9 @@ pub enum EnasError {
     /// The data cannot be used (an empty validation set, a shape the supernet does not take).
     #[error("data: {0}")]
     Data(String),
+    /// A checkpoint could not be written, read or resumed.
+    #[error(transparent)]
+    Checkpoint(#[from] nas_supernet::driver::CheckpointError),
 }
 
 /// What one ENAS epoch did.
@@ -445,11 +449,27 @@ where
         normalize: &Normalize,
         mut observer: impl FnMut(&EnasEpoch<S::Arch>),
     ) -> Result<(), EnasError> {
-        while !self.is_done() {
-            let e = self.epoch(train, normalize)?;
-            observer(e);
-        }
+        let mut epochs = self.epochs(train, normalize);
+        Driver::new(&mut epochs)
+            .observer(|_: usize, e: &EnasEpoch<S::Arch>| observer(e))
+            .run()
+            .map_err(EnasError::from_driver)?;
         Ok(())
+    }
+
+    /// The remaining epochs over `train` as an [`EpochSolver`], for a [`Driver`] that
+    /// checkpoints and resumes them: the shared weights, the trainer's momentum and schedule,
+    /// the controller (parameters, Adam moments, baseline, generator) and the history.
+    pub fn epochs<'a>(
+        &'a mut self,
+        train: &'a ImageDataset,
+        normalize: &'a Normalize,
+    ) -> EnasEpochs<'a, S, B, N, C> {
+        EnasEpochs {
+            enas: self,
+            train,
+            normalize,
+        }
     }
 
     /// Derives the final architecture (see the [module docs](self)): samples
@@ -485,5 +505,111 @@ where
             validation_accuracy,
             candidates,
         })
+    }
+}
+
+/// The epochs of an [`Enas`] search over one training set, for the
+/// [`nas_supernet::driver::Driver`]: made by [`Enas::epochs`].
+pub struct EnasEpochs<'a, S, B, N, C>
+where
+    S: Sequential,
+    B: AutodiffBackend,
+    N: AutodiffModule<B> + SinglePath<B, Arch = S::Arch>,
+    C: AutodiffBackend,
+{
+    enas: &'a mut Enas<S, B, N, C>,
+    train: &'a ImageDataset,
+    normalize: &'a Normalize,
+}
+
+impl<S, B, N, C> std::fmt::Debug for EnasEpochs<'_, S, B, N, C>
+where
+    S: Sequential,
+    B: AutodiffBackend,
+    N: AutodiffModule<B> + SinglePath<B, Arch = S::Arch>,
+    C: AutodiffBackend,
+{
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EnasEpochs")
+            .field("enas", &self.enas)
+            .field("train_images", &self.train.len())
+            .finish()
+    }
+}
+
+impl<S, B, N, C> EnasEpochs<'_, S, B, N, C>
+where
+    S: Sequential,
+    B: AutodiffBackend,
+    N: AutodiffModule<B> + SinglePath<B, Arch = S::Arch>,
+    C: AutodiffBackend,
+{
+    /// The search.
+    pub fn enas(&mut self) -> &mut Enas<S, B, N, C> {
+        self.enas
+    }
+}
+
+impl<S, B, N, C> EpochSolver for EnasEpochs<'_, S, B, N, C>
+where
+    S: Sequential,
+    B: AutodiffBackend,
+    N: AutodiffModule<B> + SinglePath<B, Arch = S::Arch>,
+    N::InnerModule: SinglePath<B::InnerBackend, Arch = S::Arch>,
+    C: AutodiffBackend,
+{
+    type Report = EnasEpoch<S::Arch>;
+    type Error = EnasError;
+
+    fn kind(&self) -> &'static str {
+        "enas"
+    }
+
+    fn fingerprint(&self) -> serde_json::Value {
+        serde_json::json!({
+            "space": self.enas.space.name(),
+            "decisions": self.enas.space.decisions(),
+            "config": self.enas.config,
+            "train_images": self.train.len(),
+        })
+    }
+
+    fn total_epochs(&self) -> usize {
+        self.enas.config.child.epochs
+    }
+
+    fn epochs_done(&self) -> usize {
+        self.enas.history.len()
+    }
+
+    fn epoch(&mut self) -> Result<EnasEpoch<S::Arch>, EnasError> {
+        self.enas.epoch(self.train, self.normalize).cloned()
+    }
+
+    fn save(&self, c: &mut Checkpoint) -> Result<(), EnasError> {
+        let e = &*self.enas;
+        c.put_module::<B, N>("supernet", &e.supernet)?;
+        e.trainer.save(c, "supernet_")?;
+        c.put("controller", &e.controller)?;
+        c.put("history", &e.history)?;
+        c.put("next_valid", &e.next_valid)?;
+        Ok(())
+    }
+
+    fn load(&mut self, c: &Checkpoint) -> Result<(), EnasError> {
+        let e = &mut *self.enas;
+        e.supernet = c.module::<B, N>("supernet", e.supernet.clone(), &e.device)?;
+        e.trainer.load(c, "supernet_", &e.device)?;
+        e.controller = c.get("controller")?;
+        e.history = c.get("history")?;
+        e.next_valid = c.get("next_valid")?;
+        Ok(())
+    }
+}
+
+impl EnasError {
+    /// The error of a driven search, flattened.
+    pub fn from_driver(e: DriverError<EnasError>) -> Self {
+        e.flatten()
     }
 }

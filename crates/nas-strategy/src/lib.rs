@@ -16,11 +16,17 @@
 //! Wrappers for any strategy: [`Dedup`] and [`RetryFailures`] ([`wrappers`]), [`Constrained`]
 //! (a hardware budget such as a FLOPs limit); the median stopping rule is a [`Pruner`] that a
 //! training estimator consults every epoch ([`pruner`]).
+//!
+//! The strategies that hold tensors (the LSTM controller, REINFORCE, PPO, ENAS) need Burn and
+//! sit behind the default `burn` feature; with `default-features = false` the crate builds
+//! without any Burn crate.
 #![warn(missing_docs)]
 
 pub mod bo;
 pub mod bohb;
+#[cfg(feature = "burn")]
 pub mod controller;
+#[cfg(feature = "burn")]
 pub mod enas;
 pub mod error;
 pub mod evolution;
@@ -30,6 +36,7 @@ pub mod kernel;
 pub mod observe;
 pub mod pruner;
 pub mod random;
+#[cfg(feature = "burn")]
 pub mod rl;
 pub mod rng_serde;
 pub mod search;
@@ -39,6 +46,7 @@ pub mod wrappers;
 
 pub use bo::{BayesianOptimization, BayesianOptimizationConfig, TargetTransform};
 pub use bohb::{Bohb, BohbConfig};
+#[cfg(feature = "burn")]
 pub use enas::{Enas, EnasConfig, EnasDerived, EnasEpoch, EnasError};
 pub use error::StrategyError;
 pub use evolution::{RegularizedEvolution, RegularizedEvolutionConfig};
@@ -46,6 +54,7 @@ pub use hyperband::{Evaluation, Hyperband, HyperbandConfig, Rung};
 pub use kernel::{ArchKernel, Hamming, WeisfeilerLehman};
 pub use pruner::{MedianStopping, MedianStoppingConfig, Pruner};
 pub use random::RandomSearch;
+#[cfg(feature = "burn")]
 pub use rl::{Ppo, PpoConfig, Reinforce, ReinforceConfig};
 pub use search::Search;
 pub use spos_evolution::{Constrained, SposEvolution, SposEvolutionConfig};

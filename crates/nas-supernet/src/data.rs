@@ -617,3 +617,31 @@ impl<B: Backend> Batcher<B, ImageItem, ImageBatch<B>> for ImageBatcher {
         }
     }
 }
+
+/// The batches of one epoch over `set`, made lazily by `batcher`, `batch_size` images each (the
+/// last may be smaller), in the order of a shuffle seeded by `shuffle` (`None`: in order).
+///
+/// Every training loop of the library draws its epochs through this with a seed derived from
+/// the run's seed and the epoch index, so an epoch's batches do not depend on the epochs
+/// before it: a run resumed from a checkpoint sees the same batches as an uninterrupted one.
+pub fn epoch_batches<'a, B: Backend>(
+    set: &'a ImageDataset,
+    batcher: ImageBatcher,
+    batch_size: usize,
+    shuffle: Option<u64>,
+    device: &'a B::Device,
+) -> impl Iterator<Item = ImageBatch<B>> + 'a {
+    let mut order: Vec<usize> = (0..set.len()).collect();
+    if let Some(seed) = shuffle {
+        order.shuffle(&mut ChaCha8Rng::seed_from_u64(seed));
+    }
+    let size = batch_size.max(1);
+    let chunks = order.len().div_ceil(size);
+    (0..chunks).map(move |c| {
+        let items = order[c * size..((c + 1) * size).min(order.len())]
+            .iter()
+            .filter_map(|&i| set.get(i))
+            .collect();
+        batcher.batch(items, device)
+    })
+}

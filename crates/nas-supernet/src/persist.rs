@@ -148,7 +148,7 @@ where
             reason: e.to_string(),
         })?;
     let network = build(&saved.arch, &saved.config, device)?;
-    let expected = shapes(&network);
+    let expected = param_shapes(&network);
     let weights: PathBuf = dir.join(WEIGHTS_STEM);
     let network = network
         .load_file(weights.clone(), &recorder(), device)
@@ -166,7 +166,7 @@ where
             },
         })?;
     // Burn replaces parameters by whatever the record holds: check that every shape fits.
-    let found = shapes(&network);
+    let found = param_shapes(&network);
     if found != expected {
         let (i, (want, got)) = expected
             .iter()
@@ -196,7 +196,7 @@ where
 
 /// The shapes of every float tensor of `module` (parameters and batch-norm statistics), in
 /// visiting order.
-fn shapes<B: Backend, M: Module<B>>(module: &M) -> Vec<Vec<usize>> {
+pub(crate) fn param_shapes<B: Backend, M: Module<B>>(module: &M) -> Vec<Vec<usize>> {
     struct Shapes(Vec<Vec<usize>>);
     impl<B: Backend> burn::module::ModuleVisitor<B> for Shapes {
         fn visit_float<const D: usize>(

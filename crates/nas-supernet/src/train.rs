@@ -7,18 +7,19 @@
 
 use std::time::Instant;
 
-use burn::data::dataloader::DataLoaderBuilder;
-use burn::grad_clipping::GradientClippingConfig;
 use burn::module::AutodiffModule;
 use burn::nn::loss::CrossEntropyLossConfig;
+use burn::optim::adaptor::OptimizerAdaptor;
 use burn::optim::decay::WeightDecayConfig;
 use burn::optim::momentum::MomentumConfig;
-use burn::optim::{GradientsParams, Optimizer, SgdConfig};
+use burn::optim::{GradientsParams, Optimizer, Sgd, SgdConfig};
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{Device, ElementConversion, Tensor};
 use serde::{Deserialize, Serialize};
 
-use crate::data::{Augment, ImageBatch, ImageBatcher, ImageDataset, Normalize};
+use crate::data::{Augment, ImageBatch, ImageBatcher, ImageDataset, Normalize, epoch_batches};
+use crate::driver::{Checkpoint, Control, Driver, EpochSolver, WithHistory};
+use crate::grad::ClipGlobalNorm;
 use crate::network::{Classifier, TrainOptions, mix_seed};
 
 /// Hyperparameters of training from scratch.
@@ -175,6 +176,16 @@ pub enum TrainError {
         /// The finished epochs.
         report: Box<TrainReport>,
     },
+    /// A checkpoint could not be written, read or resumed.
+    #[error(transparent)]
+    Checkpoint(#[from] crate::driver::CheckpointError),
+}
+
+impl TrainError {
+    /// The error of a driven run, flattened.
+    pub fn from_driver(e: crate::driver::DriverError<TrainError>) -> Self {
+        e.flatten()
+    }
 }
 
 /// Called after every epoch with the epoch index and the report so far.
@@ -197,86 +208,192 @@ impl<F: FnMut(usize, &TrainReport)> TrainObserver for F {
     }
 }
 
-/// Trains `model` on `train` and evaluates it on `valid` after each epoch.
+/// One epoch of training from scratch.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct TrainEpoch {
+    /// Mean training loss.
+    pub train_loss: f64,
+    /// Training accuracy (%), on augmented batches.
+    pub train_accuracy: f64,
+    /// Validation loss.
+    pub valid_loss: f64,
+    /// Validation accuracy (%).
+    pub valid_accuracy: f64,
+    /// Wall time (training and validation), in seconds.
+    pub seconds: f64,
+}
+
+impl TrainReport {
+    /// The report of `epochs`, in order.
+    pub fn from_epochs(epochs: &[TrainEpoch]) -> Self {
+        Self {
+            train_loss: epochs.iter().map(|e| e.train_loss).collect(),
+            train_accuracy: epochs.iter().map(|e| e.train_accuracy).collect(),
+            valid_loss: epochs.iter().map(|e| e.valid_loss).collect(),
+            valid_accuracy: epochs.iter().map(|e| e.valid_accuracy).collect(),
+            epoch_seconds: epochs.iter().map(|e| e.seconds).collect(),
+            stopped_early: false,
+        }
+    }
+}
+
+type TrainOptim<B, M> =
+    ClipGlobalNorm<OptimizerAdaptor<Sgd<<B as AutodiffBackend>::InnerBackend>, M, B>>;
+
+/// Training from scratch as an [`EpochSolver`]: one epoch of SGD over `train` then an
+/// evaluation on `valid`, checkpointed and resumed by the [`Driver`]. [`fit`] drives it to the
+/// end with no checkpoint.
 ///
-/// `normalize` (usually `train.channel_stats()`) applies to both sets; augmentation only to
-/// training batches. Returns the trained model and the report.
-pub fn fit<B, M>(
-    mut model: M,
-    train: &ImageDataset,
-    valid: &ImageDataset,
-    normalize: &Normalize,
-    config: &TrainConfig,
-    device: &Device<B>,
-    mut observer: impl TrainObserver,
-) -> Result<(M, TrainReport), TrainError>
+/// Each epoch's data order and augmentation come from seeds of the configuration's seed and
+/// the epoch, drop-path masks from the step: a resumed training ends with the weights of an
+/// uninterrupted one. A diverging epoch leaves the model and optimizer as they were before it.
+pub struct Trainer<'d, B, M>
 where
     B: AutodiffBackend,
     M: AutodiffModule<B> + Classifier<B>,
     M::InnerModule: Classifier<B::InnerBackend>,
 {
-    config.check()?;
-    if train.is_empty() || valid.is_empty() {
-        return Err(TrainError::Data(
-            "the training and validation sets must not be empty".into(),
-        ));
-    }
-    if train.shape() != valid.shape() {
-        return Err(TrainError::Data(format!(
-            "training images are {:?} but validation images are {:?}",
-            train.shape(),
-            valid.shape()
-        )));
-    }
-    let batcher = ImageBatcher::new(train.shape())
-        .with_normalize(normalize.clone())
-        .map_err(|e| TrainError::Data(e.to_string()))?;
-    let train_batcher = ImageBatcher::new(train.shape())
-        .with_normalize(normalize.clone())
-        .map_err(|e| TrainError::Data(e.to_string()))?
-        .with_augment(config.augment, config.seed);
-    let train_loader = DataLoaderBuilder::<B, _, ImageBatch<B>>::new(train_batcher)
-        .batch_size(config.batch_size)
-        .shuffle(config.seed)
-        .num_workers(1)
-        .set_device(device.clone())
-        .build(train.clone());
-    let valid_loader =
-        DataLoaderBuilder::<B::InnerBackend, _, ImageBatch<B::InnerBackend>>::new(batcher)
-            .batch_size(config.batch_size)
-            .num_workers(1)
-            .set_device(device.clone())
-            .build(valid.clone());
+    model: M,
+    optim: TrainOptim<B, M>,
+    train: &'d ImageDataset,
+    valid: &'d ImageDataset,
+    normalize: Normalize,
+    config: TrainConfig,
+    device: Device<B>,
+    epoch: usize,
+    step: usize,
+    report: TrainReport,
+}
 
+impl<B, M> std::fmt::Debug for Trainer<'_, B, M>
+where
+    B: AutodiffBackend,
+    M: AutodiffModule<B> + Classifier<B>,
+    M::InnerModule: Classifier<B::InnerBackend>,
+{
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Trainer")
+            .field("epoch", &self.epoch)
+            .field("step", &self.step)
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The SGD optimizer of `config` (momentum, Nesterov, weight decay), its gradients clipped to
+/// the global norm `config.grad_clip` first (as PyTorch's `clip_grad_norm_`; Burn's own
+/// clipping would clip each parameter tensor on its own).
+pub(crate) fn sgd_optimizer<B: AutodiffBackend, M: AutodiffModule<B>>(
+    config: &TrainConfig,
+) -> TrainOptim<B, M> {
     let mut momentum = MomentumConfig::new()
         .with_momentum(config.momentum)
         .with_dampening(0.0);
     momentum.nesterov = config.nesterov;
-    let mut optim = SgdConfig::new()
+    let sgd = SgdConfig::new()
         .with_momentum(Some(momentum))
         .with_weight_decay(Some(WeightDecayConfig::new(config.weight_decay as f32)))
-        .with_gradient_clipping(
-            config
-                .grad_clip
-                .map(|c| GradientClippingConfig::Norm(c as f32)),
-        )
         .init::<B, M>();
-    let loss_fn = CrossEntropyLossConfig::new().init(device);
-    let steps_per_epoch = train.len().div_ceil(config.batch_size);
-    let total_steps = steps_per_epoch * config.epochs;
-    let mut report = TrainReport::default();
-    let mut step = 0;
-    for epoch in 0..config.epochs {
-        let start = Instant::now();
+    ClipGlobalNorm::new(sgd, config.grad_clip)
+}
+
+impl<'d, B, M> Trainer<'d, B, M>
+where
+    B: AutodiffBackend,
+    M: AutodiffModule<B> + Classifier<B>,
+    M::InnerModule: Classifier<B::InnerBackend>,
+{
+    /// Training of `model` on `train`, evaluated on `valid` after each epoch; `normalize`
+    /// (usually `train.channel_stats()`) applies to both sets, augmentation only to training
+    /// batches. Fails on an invalid configuration or unusable data.
+    pub fn new(
+        model: M,
+        train: &'d ImageDataset,
+        valid: &'d ImageDataset,
+        normalize: &Normalize,
+        config: &TrainConfig,
+        device: &Device<B>,
+    ) -> Result<Self, TrainError> {
+        config.check()?;
+        if train.is_empty() || valid.is_empty() {
+            return Err(TrainError::Data(
+                "the training and validation sets must not be empty".into(),
+            ));
+        }
+        if train.shape() != valid.shape() {
+            return Err(TrainError::Data(format!(
+                "training images are {:?} but validation images are {:?}",
+                train.shape(),
+                valid.shape()
+            )));
+        }
+        // Fails early on a normalization that does not fit the images.
+        ImageBatcher::new(train.shape())
+            .with_normalize(normalize.clone())
+            .map_err(|e| TrainError::Data(e.to_string()))?;
+        Ok(Self {
+            model,
+            optim: sgd_optimizer::<B, M>(config),
+            train,
+            valid,
+            normalize: normalize.clone(),
+            config: config.clone(),
+            device: device.clone(),
+            epoch: 0,
+            step: 0,
+            report: TrainReport::default(),
+        })
+    }
+
+    /// The model.
+    pub fn model(&self) -> &M {
+        &self.model
+    }
+
+    /// The results of the epochs so far.
+    pub fn report(&self) -> &TrainReport {
+        &self.report
+    }
+
+    /// The model and the report.
+    pub fn into_parts(self) -> (M, TrainReport) {
+        (self.model, self.report)
+    }
+
+    fn batcher(&self) -> ImageBatcher {
+        // Checked in `new`.
+        let b = ImageBatcher::new(self.train.shape());
+        match b.with_normalize(self.normalize.clone()) {
+            Ok(b) => b,
+            Err(_) => ImageBatcher::new(self.train.shape()),
+        }
+    }
+
+    fn train_epoch(&mut self) -> Result<(f64, f64), TrainError> {
+        let config = &self.config;
+        let epoch = self.epoch;
+        let steps_per_epoch = self.train.len().div_ceil(config.batch_size);
+        let total_steps = steps_per_epoch * config.epochs;
         let drop_path = config.drop_path * epoch as f64 / config.epochs as f64;
+        let loss_fn = CrossEntropyLossConfig::new().init(&self.device);
+        let batcher = self
+            .batcher()
+            .with_augment(config.augment, mix_seed(config.seed, epoch as u64, 31));
+        let batches = epoch_batches::<B>(
+            self.train,
+            batcher,
+            config.batch_size,
+            Some(mix_seed(config.seed, epoch as u64, 30)),
+            &self.device,
+        );
         let (mut loss_sum, mut correct, mut seen) = (0.0, 0usize, 0usize);
-        for (i, batch) in train_loader.iter().enumerate() {
+        for (i, batch) in batches.enumerate() {
             let n = batch.targets.dims()[0];
             let options = TrainOptions {
                 drop_path,
-                seed: mix_seed(config.seed, step as u64, 2),
+                seed: mix_seed(config.seed, self.step as u64, 2),
             };
-            let (logits, aux) = model.train_logits(batch.images, &options);
+            let (logits, aux) = self.model.train_logits(batch.images, &options);
             let mut loss = loss_fn.forward(logits.clone(), batch.targets.clone());
             if let Some(aux) = aux
                 && config.auxiliary_weight > 0.0
@@ -292,38 +409,158 @@ where
                     epoch,
                     step: i,
                     loss: loss_value,
-                    report: Box::new(report),
+                    report: Box::new(self.report.clone()),
                 });
             }
             correct += count_correct(logits, batch.targets);
             seen += n;
             loss_sum += loss_value * n as f64;
-            let grads = GradientsParams::from_grads(loss.backward(), &model);
-            model = optim.step(config.learning_rate_at(step, total_steps), model, grads);
-            step += 1;
+            let grads = GradientsParams::from_grads(loss.backward(), &self.model);
+            let lr = config.learning_rate_at(self.step, total_steps);
+            self.model = self.optim.step(lr, self.model.clone(), grads);
+            self.step += 1;
         }
-        report.train_loss.push(loss_sum / seen.max(1) as f64);
-        report
-            .train_accuracy
-            .push(100.0 * correct as f64 / seen.max(1) as f64);
-        let (vl, va) = evaluate(
-            &model.valid(),
-            valid_loader.iter(),
-            &CrossEntropyLossConfig::new().init(device),
-        );
-        report.valid_loss.push(vl);
-        report.valid_accuracy.push(va);
-        report.epoch_seconds.push(start.elapsed().as_secs_f64());
-        observer.epoch_end(epoch, &report);
-        if epoch + 1 < config.epochs && observer.should_stop(epoch, &report) {
-            report.stopped_early = true;
-            break;
-        }
+        Ok((
+            loss_sum / seen.max(1) as f64,
+            100.0 * correct as f64 / seen.max(1) as f64,
+        ))
     }
+}
+
+impl<B, M> EpochSolver for Trainer<'_, B, M>
+where
+    B: AutodiffBackend,
+    M: AutodiffModule<B> + Classifier<B>,
+    M::InnerModule: Classifier<B::InnerBackend>,
+{
+    type Report = TrainEpoch;
+    type Error = TrainError;
+
+    fn kind(&self) -> &'static str {
+        "train"
+    }
+
+    fn fingerprint(&self) -> serde_json::Value {
+        serde_json::json!({
+            "config": self.config,
+            "train_images": self.train.len(),
+            "valid_images": self.valid.len(),
+            "image_shape": self.train.shape(),
+        })
+    }
+
+    fn total_epochs(&self) -> usize {
+        self.config.epochs
+    }
+
+    fn epochs_done(&self) -> usize {
+        self.epoch
+    }
+
+    fn epoch(&mut self) -> Result<TrainEpoch, TrainError> {
+        let start = Instant::now();
+        // Restored on failure (see `SupernetTraining::epoch`).
+        let before = self.model.valid();
+        let optim_before = self.optim.to_record();
+        let step_before = self.step;
+        let (train_loss, train_accuracy) = match self.train_epoch() {
+            Ok(v) => v,
+            Err(e) => {
+                self.model = M::from_inner(before);
+                self.optim = sgd_optimizer::<B, M>(&self.config).load_record(optim_before);
+                self.step = step_before;
+                return Err(e);
+            }
+        };
+        let valid_batches = epoch_batches::<B::InnerBackend>(
+            self.valid,
+            self.batcher(),
+            self.config.batch_size,
+            None,
+            &self.device,
+        );
+        let (valid_loss, valid_accuracy) = evaluate(
+            &self.model.valid(),
+            valid_batches,
+            &CrossEntropyLossConfig::new().init(&self.device),
+        );
+        let e = TrainEpoch {
+            train_loss,
+            train_accuracy,
+            valid_loss,
+            valid_accuracy,
+            seconds: start.elapsed().as_secs_f64(),
+        };
+        self.report.train_loss.push(e.train_loss);
+        self.report.train_accuracy.push(e.train_accuracy);
+        self.report.valid_loss.push(e.valid_loss);
+        self.report.valid_accuracy.push(e.valid_accuracy);
+        self.report.epoch_seconds.push(e.seconds);
+        self.epoch += 1;
+        Ok(e)
+    }
+
+    fn save(&self, c: &mut Checkpoint) -> Result<(), TrainError> {
+        c.put_module::<B, M>("model", &self.model)?;
+        c.put_optimizer::<B, M, _>("optimizer", &self.optim)?;
+        c.put("trainer", &(self.epoch, self.step, &self.report))?;
+        Ok(())
+    }
+
+    fn load(&mut self, c: &Checkpoint) -> Result<(), TrainError> {
+        let (epoch, step, report): (usize, usize, TrainReport) = c.get("trainer")?;
+        self.model = c.module::<B, M>("model", self.model.clone(), &self.device)?;
+        self.optim = c.optimizer::<B, M, _>(
+            "optimizer",
+            sgd_optimizer::<B, M>(&self.config),
+            &self.device,
+        )?;
+        (self.epoch, self.step, self.report) = (epoch, step, report);
+        Ok(())
+    }
+}
+
+/// Trains `model` on `train` and evaluates it on `valid` after each epoch.
+///
+/// `normalize` (usually `train.channel_stats()`) applies to both sets; augmentation only to
+/// training batches. Returns the trained model and the report. To checkpoint and resume,
+/// drive a [`Trainer`] with a [`Driver`] instead.
+pub fn fit<B, M>(
+    model: M,
+    train: &ImageDataset,
+    valid: &ImageDataset,
+    normalize: &Normalize,
+    config: &TrainConfig,
+    device: &Device<B>,
+    mut observer: impl TrainObserver,
+) -> Result<(M, TrainReport), TrainError>
+where
+    B: AutodiffBackend,
+    M: AutodiffModule<B> + Classifier<B>,
+    M::InnerModule: Classifier<B::InnerBackend>,
+{
+    let mut trainer = Trainer::new(model, train, valid, normalize, config, device)?;
+    let epochs = config.epochs;
+    let mut driver = Driver::new(&mut trainer).observer(WithHistory(
+        |epoch: usize, _: &TrainEpoch, history: &[TrainEpoch]| {
+            let report = TrainReport::from_epochs(history);
+            observer.epoch_end(epoch, &report);
+            if epoch + 1 < epochs && observer.should_stop(epoch, &report) {
+                Control::Stop
+            } else {
+                Control::Continue
+            }
+        },
+    ));
+    let summary = driver.run().map_err(TrainError::from_driver)?;
+    drop(driver);
+    let (model, mut report) = trainer.into_parts();
+    report.stopped_early = summary.stopped_early;
     Ok((model, report))
 }
 
-fn count_correct<B: Backend>(
+/// Number of correct predictions of `logits` for `targets`.
+pub(crate) fn count_correct<B: Backend>(
     logits: Tensor<B, 2>,
     targets: Tensor<B, 1, burn::tensor::Int>,
 ) -> usize {

@@ -10,24 +10,25 @@
 
 use std::time::Instant;
 
-use burn::data::dataloader::DataLoaderBuilder;
-use burn::module::{AutodiffModule, Module, ModuleMapper, ModuleVisitor, Param};
+use burn::module::{AutodiffModule, Module, ModuleMapper, Param};
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::optim::adaptor::OptimizerAdaptor;
 use burn::optim::decay::WeightDecayConfig;
 use burn::optim::momentum::MomentumConfig;
 use burn::optim::{Adam, AdamConfig, GradientsParams, Optimizer, Sgd, SgdConfig};
-use burn::tensor::backend::{AutodiffBackend, Backend};
-use burn::tensor::{Device, ElementConversion, Int, Tensor};
+use burn::tensor::backend::AutodiffBackend;
+use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
 use super::SearchError;
 use super::alphas::{Alphas, ArchLayout, ArchMask, ArchProbabilities, ArchWeights, Relaxation};
 use super::method::Method;
 use super::supernet::{SearchNetwork, SupernetBuilder};
-use crate::data::{Augment, ImageBatch, ImageBatcher, ImageDataset};
+use crate::data::{Augment, ImageBatch, ImageDataset};
+use crate::grad::{global_norm, scalar, scale_grads};
 use crate::memory;
 use crate::network::{mix_seed, seeded};
+use crate::train::count_correct;
 
 /// The weights' optimizer: SGD with momentum, weight decay, cosine learning rate per step,
 /// gradient clipping by global norm (DARTS' settings by default).
@@ -273,8 +274,9 @@ pub struct SearchReport<A> {
     pub epochs: Vec<EpochReport>,
 }
 
-type WeightOptim<B, N> = OptimizerAdaptor<Sgd<<B as AutodiffBackend>::InnerBackend>, N, B>;
-type AlphaOptim<B> = OptimizerAdaptor<Adam, Alphas<B>, B>;
+pub(super) type WeightOptim<B, N> =
+    OptimizerAdaptor<Sgd<<B as AutodiffBackend>::InnerBackend>, N, B>;
+pub(super) type AlphaOptim<B> = OptimizerAdaptor<Adam, Alphas<B>, B>;
 
 /// A differentiable architecture search over the space of `S`.
 pub struct Searcher<B, S>
@@ -283,18 +285,20 @@ where
     S: SupernetBuilder<B>,
     S::Network: AutodiffModule<B>,
 {
-    builder: S,
-    config: SearchConfig,
-    layout: ArchLayout,
-    net: S::Network,
-    alphas: Alphas<B>,
-    mask: ArchMask,
-    w_optim: WeightOptim<B, S::Network>,
-    a_optim: AlphaOptim<B>,
-    device: Device<B>,
-    stage: usize,
-    epoch: usize,
-    steps: usize,
+    pub(super) builder: S,
+    pub(super) config: SearchConfig,
+    pub(super) layout: ArchLayout,
+    pub(super) net: S::Network,
+    pub(super) alphas: Alphas<B>,
+    pub(super) mask: ArchMask,
+    pub(super) w_optim: WeightOptim<B, S::Network>,
+    pub(super) a_optim: AlphaOptim<B>,
+    pub(super) device: Device<B>,
+    pub(super) stage: usize,
+    pub(super) epoch: usize,
+    pub(super) steps: usize,
+    /// Epochs finished, over all stages.
+    pub(super) epochs_done: usize,
 }
 
 impl<B, S> Searcher<B, S>
@@ -309,7 +313,7 @@ where
         config.check()?;
         let layout = builder.layout();
         let mask = layout.full_mask();
-        let extra = first_extra(&config.method);
+        let extra = extra_cells(&config.method, 0);
         let net = seeded(&device, config.seed, || {
             builder.build(extra, &mask, &device)
         })?;
@@ -333,6 +337,7 @@ where
             stage: 0,
             epoch: 0,
             steps: 0,
+            epochs_done: 0,
         })
     }
 
@@ -601,124 +606,25 @@ where
     /// Runs the whole search on `data` (the training set: it is split into the weights' and
     /// the alphas' halves), calling `observer` after every epoch. On
     /// [`SearchError::Diverged`] the searcher keeps the last good alphas and weights.
+    ///
+    /// To checkpoint and resume, drive [`Searcher::epochs`] with a [`crate::driver::Driver`]
+    /// instead.
     pub fn run(
         &mut self,
         data: &ImageDataset,
         mut observer: impl FnMut(&EpochReport),
     ) -> Result<SearchReport<S::Arch>, SearchError> {
-        let cfg = self.config.clone();
-        let (w_data, a_data) = data.split(cfg.train_portion, cfg.seed)?;
-        if w_data.is_empty() || a_data.is_empty() {
-            return Err(SearchError::Data(format!(
-                "{} images are too few to split into two non-empty halves",
-                data.len()
-            )));
-        }
-        let normalize = data.channel_stats();
-        let batcher = |seed: u64| -> Result<ImageBatcher, SearchError> {
-            Ok(ImageBatcher::new(data.shape())
-                .with_normalize(normalize.clone())?
-                .with_augment(cfg.augment, seed))
-        };
-        let loader = |set: &ImageDataset, seed: u64| -> Result<_, SearchError> {
-            Ok(
-                DataLoaderBuilder::<B, _, ImageBatch<B>>::new(batcher(seed)?)
-                    .batch_size(cfg.batch_size)
-                    .shuffle(seed)
-                    .num_workers(1)
-                    .set_device(self.device.clone())
-                    .build(set.clone()),
-            )
-        };
-        let w_loader = loader(&w_data, mix_seed(cfg.seed, 1, 9))?;
-        let a_loader = loader(&a_data, mix_seed(cfg.seed, 2, 9))?;
-        let steps_per_epoch = w_data
-            .len()
-            .div_ceil(cfg.batch_size)
-            .min(a_data.len().div_ceil(cfg.batch_size));
-        let total = steps_per_epoch * cfg.epochs;
-        let mut epochs = Vec::new();
-        for stage in 0..cfg.method.stages() {
-            if stage > 0 {
-                self.next_stage(stage)?;
-            }
-            self.stage = stage;
-            for epoch in 0..cfg.epochs {
-                self.epoch = epoch;
-                let start = Instant::now();
-                if let Method::Asap(a) = &cfg.method
-                    && epoch > 0
-                {
-                    let tau = a.tau0 * a.beta.powi(epoch as i32);
-                    self.prune_below(a.threshold, tau);
-                }
-                let relaxation = cfg.method.relaxation(epoch, cfg.epochs);
-                let skip_dropout = cfg.method.skip_dropout(stage, epoch, cfg.epochs);
-                let update_alphas = cfg.method.updates_alphas(epoch);
-                let mut sum = StepStats::default();
-                let (mut tl, mut vl, mut n) = (0.0, 0.0, 0usize);
-                let (mut peak, mut step_peak) = (None::<usize>, None::<usize>);
-                for (i, (tb, vb)) in w_loader.iter().zip(a_loader.iter()).enumerate() {
-                    let ctx = StepContext {
-                        learning_rate: cfg.learning_rate_at(epoch * steps_per_epoch + i, total),
-                        relaxation,
-                        skip_dropout,
-                        update_alphas,
-                    };
-                    let s = self.step(&tb, &vb, &ctx)?;
-                    tl += s.train_loss * s.train_seen as f64;
-                    vl += s.valid_loss * s.valid_seen as f64;
-                    sum.train_seen += s.train_seen;
-                    sum.train_correct += s.train_correct;
-                    sum.valid_seen += s.valid_seen;
-                    sum.valid_correct += s.valid_correct;
-                    sum.seconds += s.seconds;
-                    peak = max_opt(peak, s.peak_bytes);
-                    step_peak = max_opt(step_peak, s.step_bytes);
-                    n += 1;
-                }
-                let pct = |c: usize, s: usize| 100.0 * c as f64 / s.max(1) as f64;
-                let report = EpochReport {
-                    stage,
-                    epoch,
-                    train_loss: tl / sum.train_seen.max(1) as f64,
-                    train_accuracy: pct(sum.train_correct, sum.train_seen),
-                    valid_loss: if sum.valid_seen > 0 {
-                        vl / sum.valid_seen as f64
-                    } else {
-                        f64::NAN
-                    },
-                    valid_accuracy: pct(sum.valid_correct, sum.valid_seen),
-                    tau: match relaxation {
-                        Relaxation::Softmax { tau }
-                        | Relaxation::GumbelSoft { tau }
-                        | Relaxation::GumbelHard { tau } => tau,
-                    },
-                    skip_dropout,
-                    alive_ops: self.mask.count(),
-                    step_seconds: sum.seconds / n.max(1) as f64,
-                    seconds: start.elapsed().as_secs_f64(),
-                    peak_bytes: peak,
-                    step_bytes: step_peak,
-                    probabilities: self.probabilities(),
-                    derived: self.derive().to_string(),
-                };
-                observer(&report);
-                epochs.push(report);
-            }
-        }
-        Ok(SearchReport {
-            derived: self.derive(),
-            probabilities: self.probabilities(),
-            alphas: self.alphas.to_tables(),
-            mask: self.mask.clone(),
-            epochs,
-        })
+        let mut epochs = self.epochs(data)?;
+        let mut driver = crate::driver::Driver::new(&mut epochs)
+            .observer(|_: usize, r: &EpochReport| observer(r));
+        driver.run().map_err(SearchError::from_driver)?;
+        let history = driver.into_history();
+        Ok(epochs.report(history))
     }
 
     /// ASAP: masks the operations whose weight `softmax(α / τ)` is below `threshold / N`,
     /// keeping at least the strongest operation of every edge.
-    fn prune_below(&mut self, threshold: f64, tau: f64) {
+    pub(super) fn prune_below(&mut self, threshold: f64, tau: f64) {
         let tables = self.alphas.to_tables();
         let scaled: Vec<Vec<Vec<f32>>> = tables
             .iter()
@@ -747,7 +653,7 @@ where
 
     /// P-DARTS: keeps the strongest `keep` operations of every edge, then builds the deeper
     /// supernet of `stage` with those operations, fresh alphas and fresh optimizers.
-    fn next_stage(&mut self, stage: usize) -> Result<(), SearchError> {
+    pub(super) fn next_stage(&mut self, stage: usize) -> Result<(), SearchError> {
         let Method::Pdarts(p) = &self.config.method else {
             return Ok(());
         };
@@ -782,14 +688,15 @@ where
     }
 }
 
-fn first_extra(method: &Method) -> usize {
+/// The cells P-DARTS adds in `stage` (0 for the other methods).
+pub(super) fn extra_cells(method: &Method, stage: usize) -> usize {
     match method {
-        Method::Pdarts(p) => p.add_cells.first().copied().unwrap_or(0),
+        Method::Pdarts(p) => p.add_cells.get(stage).copied().unwrap_or(0),
         _ => 0,
     }
 }
 
-fn optimizers<B: AutodiffBackend, N: AutodiffModule<B>>(
+pub(super) fn optimizers<B: AutodiffBackend, N: AutodiffModule<B>>(
     config: &SearchConfig,
 ) -> (WeightOptim<B, N>, AlphaOptim<B>) {
     let w = &config.weights;
@@ -810,73 +717,12 @@ fn optimizers<B: AutodiffBackend, N: AutodiffModule<B>>(
     (sgd, adam)
 }
 
-fn max_opt(a: Option<usize>, b: Option<usize>) -> Option<usize> {
+pub(super) fn max_opt(a: Option<usize>, b: Option<usize>) -> Option<usize> {
     match (a, b) {
         (Some(x), Some(y)) => Some(x.max(y)),
         (x, None) => x,
         (None, y) => y,
     }
-}
-
-fn scalar<B: Backend>(t: Tensor<B, 1>) -> f64 {
-    t.into_scalar().elem()
-}
-
-fn count_correct<B: Backend>(logits: Tensor<B, 2>, targets: Tensor<B, 1, Int>) -> usize {
-    let pred = logits.argmax(1).flatten::<1>(0, 1);
-    let c: i64 = pred.equal(targets).int().sum().into_scalar().elem();
-    c as usize
-}
-
-/// The global L2 norm of the gradients of `module`'s parameters (one read back).
-fn global_norm<B: AutodiffBackend, M: AutodiffModule<B>>(
-    grads: &GradientsParams,
-    module: &M,
-) -> f64 {
-    struct Norm<'a, B: AutodiffBackend> {
-        grads: &'a GradientsParams,
-        sum: Option<Tensor<B::InnerBackend, 1>>,
-    }
-    impl<B: AutodiffBackend> ModuleVisitor<B> for Norm<'_, B> {
-        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
-            if let Some(g) = self.grads.get::<B::InnerBackend, D>(param.id) {
-                let s = g.square().sum();
-                self.sum = Some(match self.sum.take() {
-                    Some(acc) => acc + s,
-                    None => s,
-                });
-            }
-        }
-    }
-    let mut v = Norm::<B> { grads, sum: None };
-    module.visit(&mut v);
-    v.sum.map_or(0.0, |s| scalar(s).sqrt())
-}
-
-/// Multiplies every gradient of `module`'s parameters by `factor`.
-fn scale_grads<B: AutodiffBackend, M: AutodiffModule<B>>(
-    grads: &mut GradientsParams,
-    module: &M,
-    factor: f64,
-) {
-    struct Scale<'a, B> {
-        grads: &'a mut GradientsParams,
-        factor: f64,
-        _b: std::marker::PhantomData<B>,
-    }
-    impl<B: AutodiffBackend> ModuleVisitor<B> for Scale<'_, B> {
-        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
-            if let Some(g) = self.grads.remove::<B::InnerBackend, D>(param.id) {
-                self.grads
-                    .register::<B::InnerBackend, D>(param.id, g.mul_scalar(self.factor));
-            }
-        }
-    }
-    module.visit(&mut Scale::<B> {
-        grads,
-        factor,
-        _b: std::marker::PhantomData,
-    });
 }
 
 /// Maps every parameter `p` that has a gradient `g` to `p + scale · (g + decay · p)` (same

@@ -37,6 +37,7 @@
 
 pub mod alphas;
 pub mod bilevel;
+pub mod epochs;
 /// The counting allocator behind the peak-memory figures (moved to [`crate::memory`]).
 pub use crate::memory;
 pub mod method;
@@ -48,6 +49,7 @@ pub use bilevel::{
     AlphaOptimConfig, EpochReport, SearchConfig, SearchReport, Searcher, StepContext, StepStats,
     WeightOptimConfig,
 };
+pub use epochs::SearchEpochs;
 pub use method::Method;
 pub use supernet::{DerivedArch, SearchNetwork, Supernet, SupernetBuilder, SupernetConfig};
 
@@ -88,4 +90,7 @@ pub enum SearchError {
     /// A supernet, data or space error.
     #[error(transparent)]
     Supernet(#[from] SupernetError),
+    /// A checkpoint could not be written, read or resumed.
+    #[error(transparent)]
+    Checkpoint(crate::driver::CheckpointError),
 }

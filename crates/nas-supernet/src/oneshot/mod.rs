@@ -81,6 +81,7 @@ pub trait ArchSampler<A> {
 #[derive(Debug)]
 pub struct UniformSampler<S> {
     space: S,
+    seed: u64,
     rng: ChaCha8Rng,
 }
 
@@ -89,8 +90,18 @@ impl<S: SearchSpace> UniformSampler<S> {
     pub fn new(space: S, seed: u64) -> Self {
         Self {
             space,
+            seed,
             rng: ChaCha8Rng::seed_from_u64(seed),
         }
+    }
+
+    /// The architecture of training step `step`: a draw from a generator seeded by the
+    /// sampler's seed and the step alone, so a resumed training draws the same paths as an
+    /// uninterrupted one (use it with [`train::StepInfo::step`]).
+    pub fn sample_at(&self, step: usize) -> S::Arch {
+        let mut rng =
+            ChaCha8Rng::seed_from_u64(crate::network::mix_seed(self.seed, step as u64, 23));
+        self.space.sample(&mut rng)
     }
 
     /// The space sampled from.

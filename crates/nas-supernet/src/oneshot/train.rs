@@ -8,25 +8,19 @@
 
 use std::time::Instant;
 
-use burn::grad_clipping::GradientClippingConfig;
 use burn::module::AutodiffModule;
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::optim::adaptor::OptimizerAdaptor;
-use burn::optim::decay::WeightDecayConfig;
-use burn::optim::momentum::MomentumConfig;
-use burn::optim::{GradientsParams, Optimizer, Sgd, SgdConfig};
+use burn::optim::{GradientsParams, Optimizer, Sgd};
 use burn::tensor::backend::{AutodiffBackend, Backend};
-use burn::tensor::{Device, ElementConversion, Int, Tensor};
-use rand::SeedableRng;
-use rand::rngs::ChaCha8Rng;
-use rand::seq::SliceRandom;
+use burn::tensor::{Device, ElementConversion, Tensor};
 use serde::{Deserialize, Serialize};
 
 use super::SinglePath;
 use crate::data::{ImageBatch, ImageBatcher, ImageDataset, Normalize};
-use crate::train::{TrainConfig, TrainError};
-use burn::data::dataloader::batcher::Batcher;
-use burn::data::dataset::Dataset;
+use crate::driver::{Checkpoint, CheckpointError, Control, Driver, EpochSolver, WithHistory};
+pub(crate) use crate::train::count_correct;
+use crate::train::{TrainConfig, TrainError, sgd_optimizer};
 
 /// Where a training step is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,6 +31,17 @@ pub struct StepInfo {
     pub step: usize,
     /// The number of steps of the whole training.
     pub total_steps: usize,
+}
+
+/// One epoch of supernet training.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct SupernetEpoch {
+    /// Mean training loss.
+    pub train_loss: f64,
+    /// Training accuracy (%) of the paths trained.
+    pub train_accuracy: f64,
+    /// Wall time, in seconds.
+    pub seconds: f64,
 }
 
 /// Per-epoch results of supernet training.
@@ -50,6 +55,28 @@ pub struct SupernetReport {
     pub epoch_seconds: Vec<f64>,
 }
 
+impl SupernetReport {
+    /// The report of `epochs`, in order.
+    pub fn from_epochs(epochs: &[SupernetEpoch]) -> Self {
+        Self {
+            train_loss: epochs.iter().map(|e| e.train_loss).collect(),
+            train_accuracy: epochs.iter().map(|e| e.train_accuracy).collect(),
+            epoch_seconds: epochs.iter().map(|e| e.seconds).collect(),
+        }
+    }
+
+    /// The report's epochs.
+    pub fn epochs(&self) -> Vec<SupernetEpoch> {
+        (0..self.train_loss.len())
+            .map(|i| SupernetEpoch {
+                train_loss: self.train_loss[i],
+                train_accuracy: self.train_accuracy.get(i).copied().unwrap_or(f64::NAN),
+                seconds: self.epoch_seconds.get(i).copied().unwrap_or(f64::NAN),
+            })
+            .collect()
+    }
+}
+
 /// The batches of `data` in the order of a shuffle by `seed` (`None`: in order), normalized
 /// with `normalize`, `batch_size` images each (the last may be smaller).
 pub fn batches<'a, B: Backend>(
@@ -60,18 +87,9 @@ pub fn batches<'a, B: Backend>(
     device: &'a Device<B>,
 ) -> Result<impl Iterator<Item = ImageBatch<B>> + 'a, crate::SupernetError> {
     let batcher = ImageBatcher::new(data.shape()).with_normalize(normalize.clone())?;
-    let mut order: Vec<usize> = (0..data.len()).collect();
-    if let Some(seed) = seed {
-        order.shuffle(&mut ChaCha8Rng::seed_from_u64(seed));
-    }
-    let chunks: Vec<Vec<usize>> = order
-        .chunks(batch_size.max(1))
-        .map(<[usize]>::to_vec)
-        .collect();
-    Ok(chunks.into_iter().map(move |chunk| {
-        let items = chunk.iter().filter_map(|&i| data.get(i)).collect();
-        batcher.batch(items, device)
-    }))
+    Ok(crate::data::epoch_batches(
+        data, batcher, batch_size, seed, device,
+    ))
 }
 
 /// The SGD optimizer of `config` (momentum, Nesterov, weight decay, clipping).
@@ -79,31 +97,6 @@ pub(crate) fn sgd<B: AutodiffBackend, M: AutodiffModule<B>>(
     config: &TrainConfig,
 ) -> impl Optimizer<M, B> {
     sgd_optimizer::<B, M>(config)
-}
-
-fn sgd_optimizer<B: AutodiffBackend, M: AutodiffModule<B>>(
-    config: &TrainConfig,
-) -> OptimizerAdaptor<Sgd<B::InnerBackend>, M, B> {
-    let mut momentum = MomentumConfig::new()
-        .with_momentum(config.momentum)
-        .with_dampening(0.0);
-    momentum.nesterov = config.nesterov;
-    SgdConfig::new()
-        .with_momentum(Some(momentum))
-        .with_weight_decay(Some(WeightDecayConfig::new(config.weight_decay as f32)))
-        .with_gradient_clipping(
-            config
-                .grad_clip
-                .map(|c| GradientClippingConfig::Norm(c as f32)),
-        )
-        .init::<B, M>()
-}
-
-/// Number of correct predictions of `logits` for `targets`.
-pub(crate) fn count_correct<B: Backend>(logits: Tensor<B, 2>, targets: Tensor<B, 1, Int>) -> usize {
-    let pred = logits.argmax(1).flatten::<1>(0, 1);
-    let c: i64 = pred.equal(targets).int().sum().into_scalar().elem();
-    c as usize
 }
 
 /// Trains `model` for `config.epochs` epochs over `train` (shuffled by `config.seed` every
@@ -114,30 +107,34 @@ pub(crate) fn count_correct<B: Backend>(logits: Tensor<B, 2>, targets: Tensor<B,
 /// To interleave other work between epochs (ENAS trains its controller after each), drive a
 /// [`SupernetTrainer`] epoch by epoch instead.
 pub fn train_supernet<B, M>(
-    mut model: M,
+    model: M,
     train: &ImageDataset,
     normalize: &Normalize,
     config: &TrainConfig,
     device: &Device<B>,
-    mut forward: impl FnMut(&M, Tensor<B, 4>, StepInfo) -> Tensor<B, 2>,
+    forward: impl FnMut(&M, Tensor<B, 4>, StepInfo) -> Tensor<B, 2>,
     mut observer: impl FnMut(usize, &SupernetReport),
 ) -> Result<(M, SupernetReport), TrainError>
 where
     B: AutodiffBackend,
     M: AutodiffModule<B>,
 {
-    let mut trainer = SupernetTrainer::new(config, train.len())?;
-    for epoch in 0..config.epochs {
-        model = trainer.epoch(model, train, normalize, device, &mut forward)?;
-        observer(epoch, trainer.report());
-    }
-    Ok((model, trainer.into_report()))
+    let mut training = SupernetTraining::new(model, train, normalize, config, device, forward)?;
+    let mut driver = Driver::new(&mut training).observer(WithHistory(
+        |epoch: usize, _: &SupernetEpoch, history: &[SupernetEpoch]| {
+            observer(epoch, &SupernetReport::from_epochs(history));
+            Control::Continue
+        },
+    ));
+    driver.run().map_err(TrainError::from_driver)?;
+    drop(driver);
+    Ok(training.into_parts())
 }
 
 /// SGD on a supernet one epoch at a time, with the optimizer's state (momentum) and the
 /// cosine learning-rate schedule running across epochs as in [`train_supernet`].
 pub struct SupernetTrainer<B: AutodiffBackend, M: AutodiffModule<B>> {
-    optim: OptimizerAdaptor<Sgd<B::InnerBackend>, M, B>,
+    optim: crate::grad::ClipGlobalNorm<OptimizerAdaptor<Sgd<B::InnerBackend>, M, B>>,
     config: TrainConfig,
     epoch: usize,
     step: usize,
@@ -186,6 +183,35 @@ impl<B: AutodiffBackend, M: AutodiffModule<B>> SupernetTrainer<B, M> {
     /// The results of all epochs.
     pub fn into_report(self) -> SupernetReport {
         self.report
+    }
+
+    /// Writes the trainer's state (optimizer moments, epoch and step counters, report) into
+    /// `checkpoint`, its entries named with `prefix`.
+    pub fn save(&self, checkpoint: &mut Checkpoint, prefix: &str) -> Result<(), CheckpointError> {
+        checkpoint.put_optimizer::<B, M, _>(&format!("{prefix}optimizer"), &self.optim)?;
+        checkpoint.put(
+            &format!("{prefix}trainer"),
+            &(self.epoch, self.step, self.total_steps, &self.report),
+        )
+    }
+
+    /// Restores the state written by [`SupernetTrainer::save`].
+    pub fn load(
+        &mut self,
+        checkpoint: &Checkpoint,
+        prefix: &str,
+        device: &Device<B>,
+    ) -> Result<(), CheckpointError> {
+        let (epoch, step, total_steps, report): (usize, usize, usize, SupernetReport) =
+            checkpoint.get(&format!("{prefix}trainer"))?;
+        let optim = sgd_optimizer::<B, M>(&self.config);
+        self.optim =
+            checkpoint.optimizer::<B, M, _>(&format!("{prefix}optimizer"), optim, device)?;
+        self.epoch = epoch;
+        self.step = step;
+        self.total_steps = total_steps;
+        self.report = report;
+        Ok(())
     }
 
     /// One epoch over `train` (shuffled by the configuration's seed and the epoch), each step's
@@ -242,6 +268,150 @@ impl<B: AutodiffBackend, M: AutodiffModule<B>> SupernetTrainer<B, M> {
             .push(start.elapsed().as_secs_f64());
         self.epoch += 1;
         Ok(model)
+    }
+}
+
+/// Supernet training as an [`EpochSolver`]: [`SupernetTrainer`] with its model, data and
+/// path choice, so that the [`Driver`] can checkpoint and resume it.
+///
+/// For an interrupted run to resume exactly, `forward` must choose each step's path from the
+/// [`StepInfo`] alone (e.g. [`super::UniformSampler::sample_at`] with `info.step`), not from
+/// a generator whose state the checkpoint does not hold. A diverging epoch leaves the model
+/// and the optimizer as they were before it.
+pub struct SupernetTraining<'d, B: AutodiffBackend, M: AutodiffModule<B>, F> {
+    trainer: SupernetTrainer<B, M>,
+    model: M,
+    train: &'d ImageDataset,
+    normalize: Normalize,
+    config: TrainConfig,
+    device: Device<B>,
+    forward: F,
+}
+
+impl<B: AutodiffBackend, M: AutodiffModule<B>, F> std::fmt::Debug
+    for SupernetTraining<'_, B, M, F>
+{
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SupernetTraining")
+            .field("trainer", &self.trainer)
+            .field("train_len", &self.train.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'d, B, M, F> SupernetTraining<'d, B, M, F>
+where
+    B: AutodiffBackend,
+    M: AutodiffModule<B>,
+    F: FnMut(&M, Tensor<B, 4>, StepInfo) -> Tensor<B, 2>,
+{
+    /// Training of `model` for `config.epochs` epochs over `train`, with each step's logits
+    /// given by `forward`.
+    pub fn new(
+        model: M,
+        train: &'d ImageDataset,
+        normalize: &Normalize,
+        config: &TrainConfig,
+        device: &Device<B>,
+        forward: F,
+    ) -> Result<Self, TrainError> {
+        Ok(Self {
+            trainer: SupernetTrainer::new(config, train.len())?,
+            model,
+            train,
+            normalize: normalize.clone(),
+            config: config.clone(),
+            device: device.clone(),
+            forward,
+        })
+    }
+
+    /// The supernet.
+    pub fn model(&self) -> &M {
+        &self.model
+    }
+
+    /// The results of the epochs so far.
+    pub fn report(&self) -> &SupernetReport {
+        self.trainer.report()
+    }
+
+    /// The supernet and the report.
+    pub fn into_parts(self) -> (M, SupernetReport) {
+        (self.model, self.trainer.into_report())
+    }
+}
+
+impl<B, M, F> EpochSolver for SupernetTraining<'_, B, M, F>
+where
+    B: AutodiffBackend,
+    M: AutodiffModule<B>,
+    F: FnMut(&M, Tensor<B, 4>, StepInfo) -> Tensor<B, 2>,
+{
+    type Report = SupernetEpoch;
+    type Error = TrainError;
+
+    fn kind(&self) -> &'static str {
+        "supernet-training"
+    }
+
+    fn fingerprint(&self) -> serde_json::Value {
+        serde_json::json!({
+            "config": self.config,
+            "train_images": self.train.len(),
+            "image_shape": self.train.shape(),
+        })
+    }
+
+    fn total_epochs(&self) -> usize {
+        self.config.epochs
+    }
+
+    fn epochs_done(&self) -> usize {
+        self.trainer.epochs_done()
+    }
+
+    fn epoch(&mut self) -> Result<SupernetEpoch, TrainError> {
+        // Restored on failure: the inference copy holds its own batch-norm statistics (clones
+        // of a module share them), the optimizer record its moments.
+        let before = self.model.valid();
+        let optim_before = self.trainer.optim.to_record();
+        let result = self.trainer.epoch(
+            self.model.clone(),
+            self.train,
+            &self.normalize,
+            &self.device,
+            &mut self.forward,
+        );
+        match result {
+            Ok(model) => {
+                self.model = model;
+                let r = self.trainer.report();
+                let last = |v: &Vec<f64>| v.last().copied().unwrap_or(f64::NAN);
+                Ok(SupernetEpoch {
+                    train_loss: last(&r.train_loss),
+                    train_accuracy: last(&r.train_accuracy),
+                    seconds: last(&r.epoch_seconds),
+                })
+            }
+            Err(e) => {
+                self.model = M::from_inner(before);
+                self.trainer.optim = sgd_optimizer::<B, M>(&self.config).load_record(optim_before);
+                Err(e)
+            }
+        }
+    }
+
+    fn save(&self, checkpoint: &mut Checkpoint) -> Result<(), TrainError> {
+        checkpoint.put_module::<B, M>("model", &self.model)?;
+        self.trainer.save(checkpoint, "")?;
+        Ok(())
+    }
+
+    fn load(&mut self, checkpoint: &Checkpoint) -> Result<(), TrainError> {
+        self.model = checkpoint.module::<B, M>("model", self.model.clone(), &self.device)?;
+        self.trainer.load(checkpoint, "", &self.device)?;
+        Ok(())
     }
 }
 
