@@ -163,7 +163,6 @@ where
         .observer(|_: usize, e: &EnasEpoch<S::Arch>| print_epoch(e, args.epochs));
     let result = driver.run();
     drop(driver);
-    drop(epochs);
     if let Ok(summary) = &result
         && let Some(at) = summary.resumed_at
     {

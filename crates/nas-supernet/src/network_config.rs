@@ -4,7 +4,7 @@
 //! architectures of its space: [`Nb201NetConfig`] (NAS-Bench-201 cells), [`DartsNetConfig`]
 //! (DARTS genotypes and NASNet architectures), [`ChainNet`] (a [`ChainNetConfig`] with its
 //! ProxylessNAS or SPOS space), [`NasRlNetConfig`], [`DpcNetConfig`], and
-//! [`SupernetConfig`](crate::darts_search::SupernetConfig) for the architectures a
+//! [`SupernetConfig`] for the architectures a
 //! differentiable search derives. The backend is a parameter of [`NetworkConfig::build`], so
 //! one configuration value builds the network on any backend: code that takes a configuration
 //! never names the backend twice.

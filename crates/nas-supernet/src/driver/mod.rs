@@ -364,15 +364,15 @@ impl<'s, S: EpochSolver> Driver<'s, S> {
             stopped_early: false,
             checkpoints_written: 0,
         };
-        if let Some((path, _)) = self.checkpoint.clone() {
-            if path.exists() {
-                match self.start {
-                    Start::New => {
-                        return Err(CheckpointError::Exists { path }.into());
-                    }
-                    Start::Resume => summary.resumed_at = Some(self.restore(&path)?),
-                    Start::Fresh => {}
+        if let Some((path, _)) = self.checkpoint.clone()
+            && path.exists()
+        {
+            match self.start {
+                Start::New => {
+                    return Err(CheckpointError::Exists { path }.into());
                 }
+                Start::Resume => summary.resumed_at = Some(self.restore(&path)?),
+                Start::Fresh => {}
             }
         }
         let total = self.solver.total_epochs();
@@ -394,7 +394,7 @@ impl<'s, S: EpochSolver> Driver<'s, S> {
             }
             let done = self.solver.epochs_done();
             if let Some((path, every)) = self.checkpoint.clone()
-                && (done >= total || done % every == 0)
+                && (done >= total || done.is_multiple_of(every))
             {
                 self.write(&path)?;
                 last_written = Some(done);
