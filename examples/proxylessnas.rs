@@ -42,7 +42,7 @@ use nas::supernet::oneshot::gates::{ArchOptimConfig, ArchParams};
 use nas::supernet::oneshot::latency::LatencyTable;
 use nas::supernet::oneshot::memory::PeakAlloc;
 use nas::supernet::oneshot::proxyless::{
-    ProxylessSearchConfig, gate_gradients, layer_choices, search,
+    ProxylessEpoch, ProxylessSearch, ProxylessSearchConfig, gate_gradients, layer_choices,
 };
 use nas::supernet::oneshot::train::batches;
 use nas::supernet::oneshot::{ProxylessSupernet, SinglePath};
@@ -90,6 +90,8 @@ struct Args {
     /// Backend: ndarray, flex, wgpu or cuda (default: $NAS_BACKEND, else the CPU backend).
     #[arg(long)]
     backend: Option<String>,
+    #[command(flatten)]
+    checkpoint: common::CheckpointArgs,
     /// Directory of the latency table cache.
     #[arg(long, default_value = "runs/proxylessnas")]
     out: PathBuf,
@@ -271,7 +273,7 @@ impl BackendTask for Proxyless {
             t.elapsed().as_secs_f64(),
             table.fixed_ms
         );
-        let mut alphas = ArchParams::new(
+        let alphas = ArchParams::new(
             &layer_choices(&supernet),
             ArchOptimConfig {
                 learning_rate: args.arch_lr,
@@ -298,20 +300,23 @@ impl BackendTask for Proxyless {
             "expected latency under uniform paths: {:.3} ms\n",
             table.expected(&alphas.all_probs())
         );
-        let (supernet, _) = search(
+        let mut search = ProxylessSearch::new(
             supernet,
-            &mut alphas,
+            alphas,
             &train,
             &arch_data,
             &normalize,
             Some(&table),
             &config,
             &device,
-            |epoch, r, _| {
+        )
+        .map_err(|e| e.to_string())?;
+        let path = args.out.join(format!("seed{}/search.ckpt", args.seed));
+        let mut driver = args.checkpoint.driver(&mut search, path).observer(
+            |epoch: usize, e: &ProxylessEpoch| {
                 // No architecture step runs in a warm-up epoch: its loss is NaN.
-                let arch_loss = r.arch_loss[epoch];
-                let arch_loss = if arch_loss.is_finite() {
-                    format!("{arch_loss:.3}")
+                let arch_loss = if e.arch_loss.is_finite() {
+                    format!("{:.3}", e.arch_loss)
                 } else {
                     "n/a".to_string()
                 };
@@ -320,15 +325,20 @@ impl BackendTask for Proxyless {
                     epoch + 1,
                     args.epochs,
                     if epoch < args.warmup { " (warm-up)" } else { "" },
-                    r.train_loss[epoch],
-                    r.train_accuracy[epoch],
-                    r.expected_latency_ms[epoch],
-                    r.entropy[epoch],
-                    r.epoch_seconds[epoch]
+                    e.train_loss,
+                    e.train_accuracy,
+                    e.expected_latency_ms,
+                    e.entropy,
+                    e.seconds
                 );
             },
-        )
-        .map_err(|e| e.to_string())?;
+        );
+        let summary = driver.run().map_err(|e| e.to_string())?;
+        drop(driver);
+        if let Some(at) = summary.resumed_at {
+            println!("resumed after epoch {at}");
+        }
+        let (supernet, alphas, _) = search.into_parts();
 
         let derived_indices = alphas.argmax();
         let derived: ProxylessArch = supernet

@@ -237,7 +237,7 @@ impl TrainReport {
     }
 }
 
-type TrainOptim<B, M> =
+pub(crate) type TrainOptim<B, M> =
     ClipGlobalNorm<OptimizerAdaptor<Sgd<<B as AutodiffBackend>::InnerBackend>, M, B>>;
 
 /// Training from scratch as an [`EpochSolver`]: one epoch of SGD over `train` then an

@@ -1,4 +1,5 @@
-//! Killed and resumed runs end where uninterrupted ones do.
+//! Killed and resumed runs end where uninterrupted ones do: a DARTS search, a SPOS supernet
+//! training and a ProxylessNAS search.
 //!
 //! Each test runs the same training twice: once uninterrupted in this process, once in a child
 //! process (this test binary again, running the `#[ignore]`d `child_*` test) that writes a
@@ -11,6 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use nas_space::proxyless::{ProxylessConfig, ProxylessSpace, Stage};
 use nas_space::spos::{SposConfig, SposSpace};
 use nas_supernet::backend::DefaultBackend;
 use nas_supernet::burn::module::{Module, ModuleVisitor, Param};
@@ -24,6 +26,10 @@ use nas_supernet::darts_search::{
 use nas_supernet::data::ImageDataset;
 use nas_supernet::driver::{Checkpoint, Driver, EpochObserver, RunSummary};
 use nas_supernet::network::seeded;
+use nas_supernet::oneshot::gates::{ArchOptimConfig, ArchParams};
+use nas_supernet::oneshot::proxyless::{
+    ProxylessEpoch, ProxylessSearch, ProxylessSearchConfig, layer_choices,
+};
 use nas_supernet::oneshot::train::{StepInfo, SupernetEpoch, SupernetTraining};
 use nas_supernet::oneshot::{SinglePath, SposSupernet, UniformSampler};
 use nas_supernet::train::TrainConfig;
@@ -298,6 +304,130 @@ fn spos_supernet_training_killed_and_resumed() {
     assert_eq!(summary.epochs_run, EPOCHS - 2);
     let losses = |h: &[SupernetEpoch]| h.iter().map(|e| e.train_loss).collect::<Vec<_>>();
     assert_eq!(losses(&history), losses(&full_history));
+    assert_same(&weights, &full_weights, "supernet weights after resuming");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+// --- ProxylessNAS search ----------------------------------------------------------------------
+
+fn proxyless_space() -> ProxylessSpace {
+    ProxylessSpace::new(ProxylessConfig {
+        stem_channels: 8,
+        stem_stride: 1,
+        first_block_channels: 8,
+        stages: vec![
+            Stage {
+                width: 8,
+                depth: 2,
+                stride: 1,
+            },
+            Stage {
+                width: 16,
+                depth: 2,
+                stride: 2,
+            },
+        ],
+        feature_mix_channels: 32,
+        ..ProxylessConfig::default()
+    })
+    .unwrap()
+}
+
+/// A ProxylessNAS search (one warm-up epoch, an architecture step every 2 weight steps, no
+/// latency table): uninterrupted, as the child, or resumed; returns the supernet's tensors,
+/// the architecture parameters' probabilities and the per-epoch reports.
+fn proxyless_run(
+    mode: Mode<'_>,
+) -> (
+    Vec<Vec<f32>>,
+    Vec<Vec<f64>>,
+    Vec<ProxylessEpoch>,
+    RunSummary,
+) {
+    let device = Default::default();
+    let data = ImageDataset::digits().sample(192, 3);
+    let (train, arch_data) = data.split(0.6, 3).unwrap();
+    let normalize = data.channel_stats();
+    let space = proxyless_space();
+    let net = seeded(&device, 5, || {
+        ChainNetConfig::new(1, 10).proxyless_supernet::<B>(&space, &device)
+    })
+    .unwrap();
+    let alphas = ArchParams::new(
+        &layer_choices(&net),
+        ArchOptimConfig {
+            learning_rate: 0.05,
+            ..ArchOptimConfig::default()
+        },
+    )
+    .unwrap();
+    let config = ProxylessSearchConfig {
+        train: TrainConfig {
+            epochs: EPOCHS,
+            batch_size: 32,
+            learning_rate: 0.05,
+            seed: 6,
+            ..TrainConfig::default()
+        },
+        warmup_epochs: 1,
+        arch_update_every: 2,
+        latency_weight: 0.0,
+        ..ProxylessSearchConfig::default()
+    };
+    let mut search = ProxylessSearch::new(
+        net, alphas, &train, &arch_data, &normalize, None, &config, &device,
+    )
+    .unwrap();
+    let driver = Driver::new(&mut search);
+    let mut driver = match mode {
+        Mode::Full => driver,
+        Mode::Child(dir) => driver
+            .checkpoint(dir.join("checkpoint.bin"), 2)
+            .observer(BlockAfterThird(dir.join("ready"))),
+        Mode::Resume(path) => driver.checkpoint(path, 2).resume(true),
+    };
+    let summary = driver.run().unwrap();
+    let history = driver.into_history();
+    (
+        tensors(search.model()),
+        search.alphas().all_probs(),
+        history,
+        summary,
+    )
+}
+
+#[test]
+#[ignore = "run by proxylessnas_search_killed_and_resumed in a child process"]
+fn child_proxyless() {
+    let dir = child_dir().expect("run by proxylessnas_search_killed_and_resumed");
+    proxyless_run(Mode::Child(&dir));
+    unreachable!("killed after epoch 3");
+}
+
+#[test]
+fn proxylessnas_search_killed_and_resumed() {
+    let (full_weights, full_probs, full_history, _) = proxyless_run(Mode::Full);
+    assert!(full_history[1..].iter().all(|e| e.arch_loss.is_finite()));
+
+    let dir = test_dir("proxyless");
+    let path = run_and_kill_child("child_proxyless", &dir);
+    let (weights, probs, history, summary) = proxyless_run(Mode::Resume(&path));
+    assert_eq!(summary.resumed_at, Some(2));
+    let timeless = |h: &[ProxylessEpoch]| -> Vec<ProxylessEpoch> {
+        h.iter()
+            .map(|e| ProxylessEpoch {
+                seconds: 0.0,
+                ..e.clone()
+            })
+            .collect()
+    };
+    // Compared as text: NaN (the warm-up epoch's architecture loss, the expected latency
+    // without a table) is not equal to itself, and floats print exactly.
+    assert_eq!(
+        format!("{:?}", timeless(&history)),
+        format!("{:?}", timeless(&full_history))
+    );
+    assert_eq!(probs, full_probs, "architecture parameters after resuming");
     assert_same(&weights, &full_weights, "supernet weights after resuming");
     std::fs::remove_dir_all(&dir).unwrap();
 }

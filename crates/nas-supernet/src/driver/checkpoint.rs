@@ -7,8 +7,11 @@
 //! "NASCKPT\0"            8 bytes, the magic
 //! version                u32 (FORMAT_VERSION)
 //! header length          u64
-//! header                 JSON: kind, fingerprint, epochs done, history, state, blob table
-//! blobs                  the blobs, one after the other, as listed in the header
+//! header                 JSON: kind, configuration fingerprint, epochs done, blob table
+//! blobs                  the blobs, one after the other, as listed in the header: Burn
+//!                        records (MessagePack) of modules and optimizers, and every other
+//!                        value (counters, reports, the history) as MessagePack, which keeps
+//!                        NaN and infinities
 //! checksum               u64, FNV-1a over everything before it
 //! ```
 //!
@@ -28,7 +31,10 @@ use serde::{Deserialize, Serialize};
 
 const MAGIC: &[u8; 8] = b"NASCKPT\0";
 /// The version of the checkpoint layout this build writes and reads.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
+
+/// The prefix of the blobs that hold [`Checkpoint::put`] values.
+const VALUE: &str = "value:";
 
 /// Errors of writing and reading checkpoints.
 #[derive(Debug, thiserror::Error)]
@@ -111,7 +117,6 @@ pub enum CheckpointError {
 #[derive(Debug, Clone, Default)]
 pub struct Checkpoint {
     path: PathBuf,
-    values: BTreeMap<String, serde_json::Value>,
     blobs: BTreeMap<String, Vec<u8>>,
 }
 
@@ -120,8 +125,6 @@ struct Header {
     kind: String,
     fingerprint: serde_json::Value,
     epochs_done: usize,
-    history: serde_json::Value,
-    values: BTreeMap<String, serde_json::Value>,
     blobs: Vec<(String, u64)>,
 }
 
@@ -134,8 +137,6 @@ pub struct CheckpointMeta {
     pub fingerprint: serde_json::Value,
     /// Epochs finished.
     pub epochs_done: usize,
-    /// The per-epoch reports, as JSON.
-    pub history: serde_json::Value,
 }
 
 fn recorder() -> NamedMpkBytesRecorder<FullPrecisionSettings> {
@@ -173,27 +174,27 @@ impl Checkpoint {
         }
     }
 
-    /// Stores `value` as JSON under `name`.
+    /// Stores `value` under `name` (MessagePack: floats keep NaN and infinities).
     pub fn put<T: Serialize + ?Sized>(
         &mut self,
         name: &str,
         value: &T,
     ) -> Result<(), CheckpointError> {
-        let v = serde_json::to_value(value).map_err(|e| CheckpointError::Serialize {
+        let bytes = rmp_serde::to_vec_named(value).map_err(|e| CheckpointError::Serialize {
             name: name.to_string(),
             reason: e.to_string(),
         })?;
-        self.values.insert(name.to_string(), v);
+        self.blobs.insert(format!("{VALUE}{name}"), bytes);
         Ok(())
     }
 
-    /// The JSON value stored under `name`.
+    /// The value stored under `name`.
     pub fn get<T: DeserializeOwned>(&self, name: &str) -> Result<T, CheckpointError> {
-        let v = self
-            .values
-            .get(name)
+        let bytes = self
+            .blobs
+            .get(&format!("{VALUE}{name}"))
             .ok_or_else(|| self.entry(name, "missing"))?;
-        T::deserialize(v).map_err(|e| self.entry(name, e.to_string()))
+        rmp_serde::from_slice(bytes).map_err(|e| self.entry(name, e.to_string()))
     }
 
     /// Stores raw bytes under `name`.
@@ -295,8 +296,6 @@ impl Checkpoint {
             kind: meta.kind.clone(),
             fingerprint: meta.fingerprint.clone(),
             epochs_done: meta.epochs_done,
-            history: meta.history.clone(),
-            values: self.values.clone(),
             blobs: self
                 .blobs
                 .iter()
@@ -396,16 +395,8 @@ impl Checkpoint {
             kind: header.kind,
             fingerprint: header.fingerprint,
             epochs_done: header.epochs_done,
-            history: header.history,
         };
-        Ok((
-            meta,
-            Checkpoint {
-                path,
-                values: header.values,
-                blobs,
-            },
-        ))
+        Ok((meta, Checkpoint { path, blobs }))
     }
 }
 
@@ -457,7 +448,6 @@ mod tests {
             kind: "test".into(),
             fingerprint: serde_json::json!({"seed": 1, "epochs": [3, 4]}),
             epochs_done: 2,
-            history: serde_json::json!([1.5, 2.5]),
         }
     }
 
@@ -467,12 +457,19 @@ mod tests {
         let path = dir.join("c.bin");
         let mut c = Checkpoint::new(&path);
         c.put("step", &17usize).unwrap();
+        c.put("losses", &[1.5, f64::NAN, f64::INFINITY]).unwrap();
         c.put_bytes("weights", vec![1, 2, 3, 4, 5]);
         c.write(&meta()).unwrap();
         let (m, r) = Checkpoint::read(&path).unwrap();
         assert_eq!(m.epochs_done, 2);
-        assert_eq!(m.history, serde_json::json!([1.5, 2.5]));
+        assert_eq!(m.epochs_done, 2);
         assert_eq!(r.get::<usize>("step").unwrap(), 17);
+        let losses: Vec<f64> = r.get("losses").unwrap();
+        assert_eq!(losses[0], 1.5);
+        assert!(
+            losses[1].is_nan() && losses[2] == f64::INFINITY,
+            "{losses:?}"
+        );
         assert_eq!(r.bytes("weights").unwrap(), &[1, 2, 3, 4, 5]);
         assert!(matches!(
             r.get::<String>("step"),

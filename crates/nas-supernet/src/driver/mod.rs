@@ -74,6 +74,9 @@ use serde::de::DeserializeOwned;
 
 pub use checkpoint::{Checkpoint, CheckpointError, CheckpointMeta, FORMAT_VERSION};
 
+/// The checkpoint entry of the driver's history (solvers name theirs otherwise).
+const HISTORY: &str = "driver.history";
+
 /// A training method that advances one epoch at a time and can save and restore its state.
 pub trait EpochSolver {
     /// What one epoch reports (losses, accuracies, derived architecture...). It is kept in the
@@ -289,24 +292,15 @@ impl<'s, S: EpochSolver> Driver<'s, S> {
         self.history
     }
 
-    fn meta(&self) -> Result<CheckpointMeta, CheckpointError> {
-        Ok(CheckpointMeta {
-            kind: self.solver.kind().to_string(),
-            fingerprint: self.solver.fingerprint(),
-            epochs_done: self.solver.epochs_done(),
-            history: serde_json::to_value(&self.history).map_err(|e| {
-                CheckpointError::Serialize {
-                    name: "history".into(),
-                    reason: e.to_string(),
-                }
-            })?,
-        })
-    }
-
     fn write(&self, path: &Path) -> Result<(), DriverError<S::Error>> {
         let mut c = Checkpoint::new(path);
         self.solver.save(&mut c).map_err(DriverError::Solver)?;
-        c.write(&self.meta()?)?;
+        c.put(HISTORY, &self.history)?;
+        c.write(&CheckpointMeta {
+            kind: self.solver.kind().to_string(),
+            fingerprint: self.solver.fingerprint(),
+            epochs_done: self.solver.epochs_done(),
+        })?;
         Ok(())
     }
 
@@ -329,12 +323,7 @@ impl<'s, S: EpochSolver> Driver<'s, S> {
             }
             .into());
         }
-        let history: Vec<S::Report> =
-            serde_json::from_value(meta.history).map_err(|e| CheckpointError::Entry {
-                path: path.to_path_buf(),
-                name: "history".into(),
-                reason: e.to_string(),
-            })?;
+        let history: Vec<S::Report> = c.get(HISTORY)?;
         self.solver.load(&c).map_err(DriverError::Solver)?;
         if self.solver.epochs_done() != meta.epochs_done || history.len() != meta.epochs_done {
             return Err(CheckpointError::Corrupt {

@@ -9,22 +9,26 @@
 
 use std::time::Instant;
 
-use burn::module::Module;
+use burn::data::dataloader::batcher::Batcher;
+use burn::data::dataset::Dataset;
+use burn::module::{AutodiffModule, Module};
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::optim::{GradientsParams, Optimizer};
 use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::{Device, ElementConversion, Int, Tensor};
 use rand::SeedableRng;
 use rand::rngs::ChaCha8Rng;
+use rand::seq::SliceRandom;
 use serde::{Deserialize, Serialize};
 
 use super::chain_supernet::ProxylessSupernet;
 use super::gates::{ArchOptimConfig, ArchParams, latency_alpha_grads, pair_alpha_grads};
 use super::latency::LatencyTable;
-use super::train::{batches, count_correct, sgd};
-use crate::data::{ImageDataset, Normalize};
+use super::train::count_correct;
+use crate::data::{ImageBatch, ImageBatcher, ImageDataset, Normalize, epoch_batches};
+use crate::driver::{Checkpoint, Control, Driver, EpochSolver, WithHistory};
 use crate::network::mix_seed;
-use crate::train::{TrainConfig, TrainError};
+use crate::train::{TrainConfig, TrainError, TrainOptim, sgd_optimizer};
 
 /// Settings of a ProxylessNAS search.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -219,89 +223,243 @@ pub fn arch_step<B: AutodiffBackend>(
     }
 }
 
-/// Runs a ProxylessNAS search: trains `model`'s weights on `train` and the architecture
-/// parameters `alphas` on `arch_data` (see the [module docs](self)). `observer` is called after
-/// every epoch with the report so far and the current parameters.
-#[allow(clippy::too_many_arguments)]
-pub fn search<B: AutodiffBackend>(
-    mut model: ProxylessSupernet<B>,
-    alphas: &mut ArchParams,
-    train: &ImageDataset,
-    arch_data: &ImageDataset,
-    normalize: &Normalize,
-    table: Option<&LatencyTable>,
-    config: &ProxylessSearchConfig,
-    device: &Device<B>,
-    mut observer: impl FnMut(usize, &ProxylessReport, &ArchParams),
-) -> Result<(ProxylessSupernet<B>, ProxylessReport), TrainError> {
-    let tc = &config.train;
-    tc.check()?;
-    if train.is_empty() || arch_data.is_empty() {
-        return Err(TrainError::Data(
-            "the training and architecture sets must not be empty".into(),
-        ));
+/// One epoch of a ProxylessNAS search.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProxylessEpoch {
+    /// Mean training loss of the weight steps.
+    pub train_loss: f64,
+    /// Training accuracy (%) of the weight steps.
+    pub train_accuracy: f64,
+    /// Mean architecture loss (cross-entropy plus latency term); NaN in warm-up epochs.
+    pub arch_loss: f64,
+    /// Expected latency (ms) under the path probabilities after the epoch (NaN without a
+    /// latency table).
+    pub expected_latency_ms: f64,
+    /// Mean entropy of the path distributions after the epoch.
+    pub entropy: f64,
+    /// Wall time, in seconds.
+    pub seconds: f64,
+    /// The path probabilities of every layer after the epoch.
+    pub probabilities: Vec<Vec<f64>>,
+}
+
+impl ProxylessReport {
+    /// The report of `epochs`, in order.
+    pub fn from_epochs(epochs: &[ProxylessEpoch]) -> Self {
+        Self {
+            train_loss: epochs.iter().map(|e| e.train_loss).collect(),
+            train_accuracy: epochs.iter().map(|e| e.train_accuracy).collect(),
+            arch_loss: epochs.iter().map(|e| e.arch_loss).collect(),
+            expected_latency_ms: epochs.iter().map(|e| e.expected_latency_ms).collect(),
+            entropy: epochs.iter().map(|e| e.entropy).collect(),
+            epoch_seconds: epochs.iter().map(|e| e.seconds).collect(),
+        }
     }
-    if config.arch_update_every == 0 {
-        return Err(TrainError::InvalidConfig {
-            field: "arch_update_every",
-            reason: "must be at least 1".into(),
-        });
+}
+
+/// A ProxylessNAS search as an [`EpochSolver`], for the [`Driver`] that checkpoints and resumes
+/// it: the supernet, its optimizer, the architecture parameters with their Adam state, and the
+/// position in the architecture split. Paths and gate choices are drawn from generators seeded
+/// by the step, so a resumed search ends as an uninterrupted one.
+pub struct ProxylessSearch<'d, B: AutodiffBackend> {
+    model: ProxylessSupernet<B>,
+    alphas: ArchParams,
+    optim: TrainOptim<B, ProxylessSupernet<B>>,
+    train: &'d ImageDataset,
+    arch_data: &'d ImageDataset,
+    normalize: Normalize,
+    table: Option<&'d LatencyTable>,
+    config: ProxylessSearchConfig,
+    device: Device<B>,
+    reference: f64,
+    epoch: usize,
+    step: usize,
+    /// Passes over the architecture split begun, and batches used of the current one.
+    arch_pass: u64,
+    arch_used: usize,
+    /// The order of the current pass over the architecture split.
+    arch_order: Vec<usize>,
+    report: ProxylessReport,
+}
+
+impl<B: AutodiffBackend> std::fmt::Debug for ProxylessSearch<'_, B> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProxylessSearch")
+            .field("epoch", &self.epoch)
+            .field("step", &self.step)
+            .field("config", &self.config)
+            .finish_non_exhaustive()
     }
-    if !(config.latency_weight >= 0.0 && config.latency_weight.is_finite()) {
-        return Err(TrainError::InvalidConfig {
-            field: "latency_weight",
-            reason: "must be ≥ 0".into(),
-        });
-    }
-    if alphas.num_layers() != model.layers().len() {
-        return Err(TrainError::Data(format!(
-            "{} architecture parameter vectors for {} layers",
-            alphas.num_layers(),
-            model.layers().len()
-        )));
-    }
-    let reference = match (config.latency_reference_ms, table) {
-        (Some(r), _) if r > 0.0 && r.is_finite() => r,
-        (Some(r), _) => {
+}
+
+impl<'d, B: AutodiffBackend> ProxylessSearch<'d, B> {
+    /// A search that trains `model`'s weights on `train` and the architecture parameters
+    /// `alphas` on `arch_data` (see the [module docs](self)). Fails on invalid settings or
+    /// data.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        model: ProxylessSupernet<B>,
+        alphas: ArchParams,
+        train: &'d ImageDataset,
+        arch_data: &'d ImageDataset,
+        normalize: &Normalize,
+        table: Option<&'d LatencyTable>,
+        config: &ProxylessSearchConfig,
+        device: &Device<B>,
+    ) -> Result<Self, TrainError> {
+        let tc = &config.train;
+        tc.check()?;
+        if train.is_empty() || arch_data.is_empty() {
+            return Err(TrainError::Data(
+                "the training and architecture sets must not be empty".into(),
+            ));
+        }
+        if config.arch_update_every == 0 {
             return Err(TrainError::InvalidConfig {
-                field: "latency_reference_ms",
-                reason: format!("must be positive, got {r}"),
+                field: "arch_update_every",
+                reason: "must be at least 1".into(),
             });
         }
-        (None, Some(t)) => {
-            let uniform: Vec<Vec<f64>> = t
-                .layers
-                .iter()
-                .map(|l| vec![1.0 / l.len() as f64; l.len()])
-                .collect();
-            t.expected(&uniform)
+        if !(config.latency_weight >= 0.0 && config.latency_weight.is_finite()) {
+            return Err(TrainError::InvalidConfig {
+                field: "latency_weight",
+                reason: "must be ≥ 0".into(),
+            });
         }
-        (None, None) => 1.0,
-    };
-    let mut optim = sgd::<B, ProxylessSupernet<B>>(tc);
-    let mut rng = ChaCha8Rng::seed_from_u64(mix_seed(tc.seed, 0, 23));
-    let steps_per_epoch = train.len().div_ceil(tc.batch_size);
-    let total_steps = steps_per_epoch * tc.epochs;
-    let mut report = ProxylessReport::default();
-    let mut step = 0;
-    let mut arch_epoch = 0u64;
-    let mut arch_batches = batches(arch_data, normalize, tc.batch_size, Some(tc.seed), device)
-        .map_err(|e| TrainError::Data(e.to_string()))?;
-    for epoch in 0..tc.epochs {
-        let start = Instant::now();
-        let warmup = epoch < config.warmup_epochs;
+        if alphas.num_layers() != model.layers().len() {
+            return Err(TrainError::Data(format!(
+                "{} architecture parameter vectors for {} layers",
+                alphas.num_layers(),
+                model.layers().len()
+            )));
+        }
+        ImageBatcher::new(train.shape())
+            .with_normalize(normalize.clone())
+            .map_err(|e| TrainError::Data(e.to_string()))?;
+        let reference = match (config.latency_reference_ms, table) {
+            (Some(r), _) if r > 0.0 && r.is_finite() => r,
+            (Some(r), _) => {
+                return Err(TrainError::InvalidConfig {
+                    field: "latency_reference_ms",
+                    reason: format!("must be positive, got {r}"),
+                });
+            }
+            (None, Some(t)) => {
+                let uniform: Vec<Vec<f64>> = t
+                    .layers
+                    .iter()
+                    .map(|l| vec![1.0 / l.len() as f64; l.len()])
+                    .collect();
+                t.expected(&uniform)
+            }
+            (None, None) => 1.0,
+        };
+        let mut search = Self {
+            model,
+            alphas,
+            optim: sgd_optimizer::<B, ProxylessSupernet<B>>(tc),
+            train,
+            arch_data,
+            normalize: normalize.clone(),
+            table,
+            config: config.clone(),
+            device: device.clone(),
+            reference,
+            epoch: 0,
+            step: 0,
+            arch_pass: 0,
+            arch_used: 0,
+            arch_order: Vec::new(),
+            report: ProxylessReport::default(),
+        };
+        search.arch_order = search.arch_order_of(0);
+        Ok(search)
+    }
+
+    /// The supernet.
+    pub fn model(&self) -> &ProxylessSupernet<B> {
+        &self.model
+    }
+
+    /// The architecture parameters.
+    pub fn alphas(&self) -> &ArchParams {
+        &self.alphas
+    }
+
+    /// The supernet, the architecture parameters and the report.
+    pub fn into_parts(self) -> (ProxylessSupernet<B>, ArchParams, ProxylessReport) {
+        (self.model, self.alphas, self.report)
+    }
+
+    /// The shuffled order of pass `pass` over the architecture split.
+    fn arch_order_of(&self, pass: u64) -> Vec<usize> {
+        let seed = if pass == 0 {
+            self.config.train.seed
+        } else {
+            mix_seed(self.config.train.seed, pass, 29)
+        };
+        let mut order: Vec<usize> = (0..self.arch_data.len()).collect();
+        order.shuffle(&mut ChaCha8Rng::seed_from_u64(seed));
+        order
+    }
+
+    /// The next batch of the architecture split (a new pass, reshuffled, after the last).
+    fn next_arch_batch(&mut self) -> ImageBatch<B> {
+        let size = self.config.train.batch_size.max(1);
+        if self.arch_used * size >= self.arch_order.len() {
+            self.arch_pass += 1;
+            self.arch_used = 0;
+            self.arch_order = self.arch_order_of(self.arch_pass);
+        }
+        let start = self.arch_used * size;
+        let end = (start + size).min(self.arch_order.len());
+        let items = self.arch_order[start..end]
+            .iter()
+            .filter_map(|&i| self.arch_data.get(i))
+            .collect();
+        self.arch_used += 1;
+        self.batcher().batch(items, &self.device)
+    }
+
+    fn batcher(&self) -> ImageBatcher {
+        // Checked in `new`.
+        let b = ImageBatcher::new(self.train.shape());
+        match b.with_normalize(self.normalize.clone()) {
+            Ok(b) => b,
+            Err(_) => ImageBatcher::new(self.train.shape()),
+        }
+    }
+
+    fn run_epoch(&mut self) -> Result<(f64, f64, f64), TrainError> {
+        let tc = self.config.train.clone();
+        let epoch = self.epoch;
+        let warmup = epoch < self.config.warmup_epochs;
+        let steps_per_epoch = self.train.len().div_ceil(tc.batch_size);
+        let total_steps = steps_per_epoch * tc.epochs;
         let (mut loss_sum, mut correct, mut seen) = (0.0, 0usize, 0usize);
         let (mut arch_sum, mut arch_n) = (0.0, 0usize);
         let seed = mix_seed(tc.seed, epoch as u64, 11);
-        let epoch_batches = batches(train, normalize, tc.batch_size, Some(seed), device)
-            .map_err(|e| TrainError::Data(e.to_string()))?;
+        let device = self.device.clone();
+        let epoch_batches = epoch_batches::<B>(
+            self.train,
+            self.batcher(),
+            tc.batch_size,
+            Some(seed),
+            &device,
+        );
         for (i, batch) in epoch_batches.enumerate() {
             let n = batch.targets.dims()[0];
-            let indices = alphas.sample_paths(&mut rng);
-            let lr = tc.learning_rate_at(step, total_steps);
-            let (m, loss, c) =
-                weight_step(model, &mut optim, lr, batch.images, batch.targets, &indices);
-            model = m;
+            let mut rng = ChaCha8Rng::seed_from_u64(mix_seed(tc.seed, self.step as u64, 23));
+            let indices = self.alphas.sample_paths(&mut rng);
+            let lr = tc.learning_rate_at(self.step, total_steps);
+            let (m, loss, c) = weight_step(
+                self.model.clone(),
+                &mut self.optim,
+                lr,
+                batch.images,
+                batch.targets,
+                &indices,
+            );
             if !loss.is_finite() {
                 return Err(TrainError::Diverged {
                     epoch,
@@ -310,54 +468,172 @@ pub fn search<B: AutodiffBackend>(
                     report: Box::default(),
                 });
             }
+            self.model = m;
             loss_sum += loss * n as f64;
             correct += c;
             seen += n;
-            step += 1;
-            if !warmup && (i + 1) % config.arch_update_every == 0 {
-                let arch_batch = match arch_batches.next() {
-                    Some(b) => b,
-                    None => {
-                        arch_epoch += 1;
-                        let seed = mix_seed(tc.seed, arch_epoch, 29);
-                        arch_batches =
-                            batches(arch_data, normalize, tc.batch_size, Some(seed), device)
-                                .map_err(|e| TrainError::Data(e.to_string()))?;
-                        arch_batches.next().ok_or_else(|| {
-                            TrainError::Data("the architecture set is empty".into())
-                        })?
-                    }
-                };
+            self.step += 1;
+            if !warmup && (i + 1) % self.config.arch_update_every == 0 {
+                let arch_batch = self.next_arch_batch();
                 let r = arch_step(
-                    &model,
-                    alphas,
+                    &self.model,
+                    &mut self.alphas,
                     arch_batch.images,
                     arch_batch.targets,
-                    table,
-                    config.latency_weight,
-                    reference,
+                    self.table,
+                    self.config.latency_weight,
+                    self.reference,
                     &mut rng,
                 );
                 arch_sum += r.loss;
                 arch_n += 1;
             }
         }
-        report.train_loss.push(loss_sum / seen.max(1) as f64);
-        report
-            .train_accuracy
-            .push(100.0 * correct as f64 / seen.max(1) as f64);
-        report.arch_loss.push(if arch_n > 0 {
+        let s = seen.max(1) as f64;
+        let arch_loss = if arch_n > 0 {
             arch_sum / arch_n as f64
         } else {
             f64::NAN
-        });
-        report
-            .expected_latency_ms
-            .push(table.map_or(f64::NAN, |t| t.expected(&alphas.all_probs())));
-        report.entropy.push(alphas.mean_entropy());
-        report.epoch_seconds.push(start.elapsed().as_secs_f64());
-        observer(epoch, &report, alphas);
+        };
+        Ok((loss_sum / s, 100.0 * correct as f64 / s, arch_loss))
     }
+}
+
+impl<B: AutodiffBackend> EpochSolver for ProxylessSearch<'_, B> {
+    type Report = ProxylessEpoch;
+    type Error = TrainError;
+
+    fn kind(&self) -> &'static str {
+        "proxylessnas-search"
+    }
+
+    fn fingerprint(&self) -> serde_json::Value {
+        serde_json::json!({
+            "config": self.config,
+            "train_images": self.train.len(),
+            "arch_images": self.arch_data.len(),
+            "layer_choices": layer_choices(&self.model),
+            // What the table was measured for, not its values: a table measured again has
+            // other timings (the example caches it on disk, so a resumed run reads the same).
+            "latency_table": self.table.map(|t| &t.key),
+        })
+    }
+
+    fn total_epochs(&self) -> usize {
+        self.config.train.epochs
+    }
+
+    fn epochs_done(&self) -> usize {
+        self.epoch
+    }
+
+    fn epoch(&mut self) -> Result<ProxylessEpoch, TrainError> {
+        let start = Instant::now();
+        // Restored on failure (see `SupernetTraining::epoch`).
+        let model = self.model.valid();
+        let optim = self.optim.to_record();
+        let alphas = self.alphas.clone();
+        let counters = (self.step, self.arch_pass, self.arch_used);
+        let (train_loss, train_accuracy, arch_loss) = match self.run_epoch() {
+            Ok(v) => v,
+            Err(e) => {
+                self.model = ProxylessSupernet::from_inner(model);
+                self.optim =
+                    sgd_optimizer::<B, ProxylessSupernet<B>>(&self.config.train).load_record(optim);
+                self.alphas = alphas;
+                (self.step, self.arch_pass, self.arch_used) = counters;
+                self.arch_order = self.arch_order_of(self.arch_pass);
+                return Err(e);
+            }
+        };
+        let probabilities = self.alphas.all_probs();
+        let e = ProxylessEpoch {
+            train_loss,
+            train_accuracy,
+            arch_loss,
+            expected_latency_ms: self.table.map_or(f64::NAN, |t| t.expected(&probabilities)),
+            entropy: self.alphas.mean_entropy(),
+            seconds: start.elapsed().as_secs_f64(),
+            probabilities,
+        };
+        let r = &mut self.report;
+        r.train_loss.push(e.train_loss);
+        r.train_accuracy.push(e.train_accuracy);
+        r.arch_loss.push(e.arch_loss);
+        r.expected_latency_ms.push(e.expected_latency_ms);
+        r.entropy.push(e.entropy);
+        r.epoch_seconds.push(e.seconds);
+        self.epoch += 1;
+        Ok(e)
+    }
+
+    fn save(&self, c: &mut Checkpoint) -> Result<(), TrainError> {
+        c.put_module::<B, ProxylessSupernet<B>>("model", &self.model)?;
+        c.put_optimizer::<B, ProxylessSupernet<B>, _>("optimizer", &self.optim)?;
+        c.put("alphas", &self.alphas)?;
+        c.put(
+            "counters",
+            &(self.epoch, self.step, self.arch_pass, self.arch_used),
+        )?;
+        c.put("report", &self.report)?;
+        Ok(())
+    }
+
+    fn load(&mut self, c: &Checkpoint) -> Result<(), TrainError> {
+        let (epoch, step, arch_pass, arch_used): (usize, usize, u64, usize) = c.get("counters")?;
+        self.model =
+            c.module::<B, ProxylessSupernet<B>>("model", self.model.clone(), &self.device)?;
+        self.optim = c.optimizer::<B, ProxylessSupernet<B>, _>(
+            "optimizer",
+            sgd_optimizer::<B, ProxylessSupernet<B>>(&self.config.train),
+            &self.device,
+        )?;
+        self.alphas = c.get("alphas")?;
+        self.report = c.get("report")?;
+        (self.epoch, self.step, self.arch_pass, self.arch_used) =
+            (epoch, step, arch_pass, arch_used);
+        self.arch_order = self.arch_order_of(arch_pass);
+        Ok(())
+    }
+}
+
+/// Runs a ProxylessNAS search: trains `model`'s weights on `train` and the architecture
+/// parameters `alphas` on `arch_data` (see the [module docs](self)). `observer` is called after
+/// every epoch with the report so far and the epoch. `alphas` ends as the search left them,
+/// also on error. To checkpoint and resume, drive a [`ProxylessSearch`] with a [`Driver`].
+#[allow(clippy::too_many_arguments)]
+pub fn search<B: AutodiffBackend>(
+    model: ProxylessSupernet<B>,
+    alphas: &mut ArchParams,
+    train: &ImageDataset,
+    arch_data: &ImageDataset,
+    normalize: &Normalize,
+    table: Option<&LatencyTable>,
+    config: &ProxylessSearchConfig,
+    device: &Device<B>,
+    mut observer: impl FnMut(usize, &ProxylessReport, &ProxylessEpoch),
+) -> Result<(ProxylessSupernet<B>, ProxylessReport), TrainError> {
+    let mut search = ProxylessSearch::new(
+        model,
+        alphas.clone(),
+        train,
+        arch_data,
+        normalize,
+        table,
+        config,
+        device,
+    )?;
+    let mut driver = Driver::new(&mut search).observer(WithHistory(
+        |epoch: usize, e: &ProxylessEpoch, history: &[ProxylessEpoch]| {
+            observer(epoch, &ProxylessReport::from_epochs(history), e);
+            Control::Continue
+        },
+    ));
+    let result = driver.run();
+    drop(driver);
+    let (model, params, report) = search.into_parts();
+    *alphas = params;
+    result.map_err(TrainError::from_driver)?;
     Ok((model, report))
 }
 

@@ -92,13 +92,6 @@ pub fn batches<'a, B: Backend>(
     ))
 }
 
-/// The SGD optimizer of `config` (momentum, Nesterov, weight decay, clipping).
-pub(crate) fn sgd<B: AutodiffBackend, M: AutodiffModule<B>>(
-    config: &TrainConfig,
-) -> impl Optimizer<M, B> {
-    sgd_optimizer::<B, M>(config)
-}
-
 /// Trains `model` for `config.epochs` epochs over `train` (shuffled by `config.seed` every
 /// epoch), with the logits of each step given by `forward(model, images, step)`. Augmentation,
 /// drop-path and auxiliary settings of `config` are not used. `observer` is called after every
