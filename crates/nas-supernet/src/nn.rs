@@ -206,6 +206,20 @@ impl<B: Backend> BatchNorm2d<B> {
     }
 }
 
+/// Square window `kernel`, stride `stride` (default: the window), symmetric `padding`.
+fn pool_geometry(
+    kernel: usize,
+    stride: Option<usize>,
+    padding: usize,
+) -> ([usize; 2], [usize; 2], PaddingConfig2d) {
+    let s = stride.unwrap_or(kernel);
+    (
+        [kernel, kernel],
+        [s, s],
+        PaddingConfig2d::Explicit(padding, padding, padding, padding),
+    )
+}
+
 /// Configuration of a [`MaxPool2d`]: a square window, stride equal to the window unless set,
 /// symmetric zero padding.
 #[derive(Config, Debug)]
@@ -230,16 +244,11 @@ pub struct MaxPool2d {
 impl MaxPool2dConfig {
     /// The layer.
     pub fn init(&self) -> MaxPool2d {
-        let s = self.stride.unwrap_or(self.kernel);
+        let (kernel, strides, padding) = pool_geometry(self.kernel, self.stride, self.padding);
         MaxPool2d {
-            inner: BurnMaxPool2dConfig::new([self.kernel, self.kernel])
-                .with_strides([s, s])
-                .with_padding(PaddingConfig2d::Explicit(
-                    self.padding,
-                    self.padding,
-                    self.padding,
-                    self.padding,
-                ))
+            inner: BurnMaxPool2dConfig::new(kernel)
+                .with_strides(strides)
+                .with_padding(padding)
                 .init(),
         }
     }
@@ -279,16 +288,11 @@ pub struct AvgPool2d {
 impl AvgPool2dConfig {
     /// The layer.
     pub fn init(&self) -> AvgPool2d {
-        let s = self.stride.unwrap_or(self.kernel);
+        let (kernel, strides, padding) = pool_geometry(self.kernel, self.stride, self.padding);
         AvgPool2d {
-            inner: BurnAvgPool2dConfig::new([self.kernel, self.kernel])
-                .with_strides([s, s])
-                .with_padding(PaddingConfig2d::Explicit(
-                    self.padding,
-                    self.padding,
-                    self.padding,
-                    self.padding,
-                ))
+            inner: BurnAvgPool2dConfig::new(kernel)
+                .with_strides(strides)
+                .with_padding(padding)
                 .with_count_include_pad(self.count_include_pad)
                 .init(),
         }

@@ -12,8 +12,10 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use nas_space::proxyless::{ProxylessConfig, ProxylessSpace, Stage};
-use nas_space::spos::{SposConfig, SposSpace};
+mod support;
+
+use support::{tiny_proxyless, tiny_spos};
+
 use nas_supernet::backend::DefaultBackend;
 use nas_supernet::burn::module::{Module, ModuleVisitor, Param};
 use nas_supernet::burn::tensor::Tensor;
@@ -24,7 +26,7 @@ use nas_supernet::darts_search::{
     AlphaOptimConfig, EpochReport, Method, SearchConfig, Searcher, SupernetConfig,
 };
 use nas_supernet::data::ImageDataset;
-use nas_supernet::driver::{Checkpoint, Driver, EpochObserver, RunSummary};
+use nas_supernet::driver::{Checkpoint, Driver, EpochObserver, EpochSolver, RunSummary};
 use nas_supernet::network::seeded;
 use nas_supernet::oneshot::gates::{ArchOptimConfig, ArchParams};
 use nas_supernet::oneshot::proxyless::{
@@ -224,16 +226,6 @@ fn darts_search_killed_and_resumed() {
 
 // --- SPOS supernet training -------------------------------------------------------------------
 
-fn spos_space() -> SposSpace {
-    SposSpace::new(SposConfig {
-        stem_channels: 8,
-        stage_repeats: vec![2, 2],
-        stage_channels: vec![16, 32],
-        last_channels: 32,
-    })
-    .unwrap()
-}
-
 fn spos_config() -> TrainConfig {
     TrainConfig {
         epochs: EPOCHS,
@@ -244,10 +236,25 @@ fn spos_config() -> TrainConfig {
     }
 }
 
+/// How a run is driven: uninterrupted, as the child that is killed after epoch 3, or resumed
+/// from the child's checkpoint.
 enum Mode<'p> {
     Full,
     Child(&'p Path),
     Resume(&'p Path),
+}
+
+impl Mode<'_> {
+    fn driver<'s, S: EpochSolver>(&self, solver: &'s mut S) -> Driver<'s, S> {
+        let driver = Driver::new(solver);
+        match self {
+            Mode::Full => driver,
+            Mode::Child(dir) => driver
+                .checkpoint(dir.join("checkpoint.bin"), 2)
+                .observer(BlockAfterThird(dir.join("ready"))),
+            Mode::Resume(path) => driver.checkpoint(path, 2).resume(true),
+        }
+    }
 }
 
 /// Trains the SPOS supernet (uniform paths drawn by step): uninterrupted, as the child, or
@@ -256,7 +263,7 @@ fn spos_run(mode: Mode<'_>) -> (Vec<Vec<f32>>, Vec<SupernetEpoch>, RunSummary) {
     let device = Default::default();
     let data = ImageDataset::digits().sample(128, 2);
     let normalize = data.channel_stats();
-    let space = spos_space();
+    let space = tiny_spos();
     let net = seeded(&device, 4, || {
         ChainNetConfig::new(1, 10)
             .with_stem_stride(1)
@@ -270,14 +277,7 @@ fn spos_run(mode: Mode<'_>) -> (Vec<Vec<f32>>, Vec<SupernetEpoch>, RunSummary) {
     let config = spos_config();
     let mut training =
         SupernetTraining::new(net, &data, &normalize, &config, &device, forward).unwrap();
-    let driver = Driver::new(&mut training);
-    let mut driver = match mode {
-        Mode::Full => driver,
-        Mode::Child(dir) => driver
-            .checkpoint(dir.join("checkpoint.bin"), 2)
-            .observer(BlockAfterThird(dir.join("ready"))),
-        Mode::Resume(path) => driver.checkpoint(path, 2).resume(true),
-    };
+    let mut driver = mode.driver(&mut training);
     let summary = driver.run().unwrap();
     let history = driver.into_history();
     (tensors(training.model()), history, summary)
@@ -310,45 +310,23 @@ fn spos_supernet_training_killed_and_resumed() {
 
 // --- ProxylessNAS search ----------------------------------------------------------------------
 
-fn proxyless_space() -> ProxylessSpace {
-    ProxylessSpace::new(ProxylessConfig {
-        stem_channels: 8,
-        stem_stride: 1,
-        first_block_channels: 8,
-        stages: vec![
-            Stage {
-                width: 8,
-                depth: 2,
-                stride: 1,
-            },
-            Stage {
-                width: 16,
-                depth: 2,
-                stride: 2,
-            },
-        ],
-        feature_mix_channels: 32,
-        ..ProxylessConfig::default()
-    })
-    .unwrap()
-}
-
-/// A ProxylessNAS search (one warm-up epoch, an architecture step every 2 weight steps, no
-/// latency table): uninterrupted, as the child, or resumed; returns the supernet's tensors,
-/// the architecture parameters' probabilities and the per-epoch reports.
-fn proxyless_run(
-    mode: Mode<'_>,
-) -> (
+/// Supernet tensors, path probabilities, per-epoch reports, how the run ended.
+type ProxylessOutcome = (
     Vec<Vec<f32>>,
     Vec<Vec<f64>>,
     Vec<ProxylessEpoch>,
     RunSummary,
-) {
+);
+
+/// A ProxylessNAS search (one warm-up epoch, an architecture step every 2 weight steps, no
+/// latency table): uninterrupted, as the child, or resumed; returns the supernet's tensors,
+/// the architecture parameters' probabilities and the per-epoch reports.
+fn proxyless_run(mode: Mode<'_>) -> ProxylessOutcome {
     let device = Default::default();
     let data = ImageDataset::digits().sample(192, 3);
     let (train, arch_data) = data.split(0.6, 3).unwrap();
     let normalize = data.channel_stats();
-    let space = proxyless_space();
+    let space = tiny_proxyless();
     let net = seeded(&device, 5, || {
         ChainNetConfig::new(1, 10).proxyless_supernet::<B>(&space, &device)
     })
@@ -378,14 +356,7 @@ fn proxyless_run(
         net, alphas, &train, &arch_data, &normalize, None, &config, &device,
     )
     .unwrap();
-    let driver = Driver::new(&mut search);
-    let mut driver = match mode {
-        Mode::Full => driver,
-        Mode::Child(dir) => driver
-            .checkpoint(dir.join("checkpoint.bin"), 2)
-            .observer(BlockAfterThird(dir.join("ready"))),
-        Mode::Resume(path) => driver.checkpoint(path, 2).resume(true),
-    };
+    let mut driver = mode.driver(&mut search);
     let summary = driver.run().unwrap();
     let history = driver.into_history();
     (

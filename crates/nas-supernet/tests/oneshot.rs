@@ -1,14 +1,18 @@
 //! One-shot supernets: samplers, binarized paths and gates, batch-norm recalibration, and the
 //! agreement of supernet paths with stand-alone networks.
 
+mod support;
+
+use support::{tiny_proxyless, tiny_spos};
+
 use burn::module::{AutodiffModule, Module, ModuleVisitor, Param};
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::optim::GradientsParams;
 use burn::tensor::{Distribution, Int, Tensor, TensorData};
 use nas_space::SearchSpace;
 use nas_space::nb201::{Nb201Arch, Nb201Space};
-use nas_space::proxyless::{ProxylessConfig, ProxylessSpace, Stage};
-use nas_space::spos::{SposArch, SposConfig, SposSpace};
+use nas_space::proxyless::ProxylessSpace;
+use nas_space::spos::{SposArch, SposSpace};
 use nas_supernet::Classifier;
 use nas_supernet::backend::DefaultBackend;
 use nas_supernet::chain_net::ChainNetConfig;
@@ -25,39 +29,6 @@ use rand::SeedableRng;
 use rand::rngs::ChaCha8Rng;
 
 type B = DefaultBackend;
-
-fn tiny_proxyless() -> ProxylessSpace {
-    ProxylessSpace::new(ProxylessConfig {
-        stem_channels: 8,
-        stem_stride: 1,
-        first_block_channels: 8,
-        stages: vec![
-            Stage {
-                width: 8,
-                depth: 2,
-                stride: 1,
-            },
-            Stage {
-                width: 16,
-                depth: 2,
-                stride: 2,
-            },
-        ],
-        feature_mix_channels: 32,
-        ..ProxylessConfig::default()
-    })
-    .unwrap()
-}
-
-fn tiny_spos() -> SposSpace {
-    SposSpace::new(SposConfig {
-        stem_channels: 8,
-        stage_repeats: vec![2, 2],
-        stage_channels: vec![16, 32],
-        last_channels: 32,
-    })
-    .unwrap()
-}
 
 fn images(n: usize) -> Tensor<B, 4> {
     let device = Default::default();

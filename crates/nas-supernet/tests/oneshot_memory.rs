@@ -5,7 +5,7 @@
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::optim::GradientsParams;
 use burn::tensor::{Distribution, Int, Tensor, TensorData};
-use nas_space::proxyless::{MbConvChoice, ProxylessConfig, ProxylessSpace, Stage};
+use nas_space::proxyless::{MbConvChoice, ProxylessConfig, ProxylessSpace};
 use nas_supernet::backend::DefaultBackend;
 use nas_supernet::chain_net::ChainNetConfig;
 use nas_supernet::network::seeded;
@@ -17,29 +17,16 @@ use nas_supernet::oneshot::proxyless::gate_gradients;
 #[global_allocator]
 static ALLOC: PeakAlloc = PeakAlloc;
 
+mod support;
+
 type B = DefaultBackend;
 
 fn space(kernels: Vec<u8>, expansions: Vec<u8>) -> ProxylessSpace {
     ProxylessSpace::new(ProxylessConfig {
-        stem_channels: 8,
-        stem_stride: 1,
-        first_block_channels: 8,
-        stages: vec![
-            Stage {
-                width: 8,
-                depth: 2,
-                stride: 1,
-            },
-            Stage {
-                width: 16,
-                depth: 2,
-                stride: 2,
-            },
-        ],
         kernels,
         expansions,
         allow_zero: false,
-        feature_mix_channels: 32,
+        ..support::tiny_proxyless_config()
     })
     .unwrap()
 }

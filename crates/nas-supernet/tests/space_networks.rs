@@ -1,6 +1,10 @@
 //! Networks of the chain and multi-branch spaces and of NASNet: parameter and MAC counts
 //! against published models, training steps on every kind, saving and loading.
 
+mod support;
+
+use support::tiny_proxyless;
+
 use burn::module::AutodiffModule;
 use burn::optim::{GradientsParams, Optimizer, SgdConfig};
 use burn::tensor::{Distribution, Int, Tensor, TensorData};
@@ -165,29 +169,6 @@ where
     }
     assert!(last < first, "loss {first} -> {last}");
     (net, first, last)
-}
-
-fn tiny_proxyless() -> ProxylessSpace {
-    ProxylessSpace::new(ProxylessConfig {
-        stem_channels: 8,
-        stem_stride: 1,
-        first_block_channels: 8,
-        stages: vec![
-            Stage {
-                width: 8,
-                depth: 2,
-                stride: 1,
-            },
-            Stage {
-                width: 16,
-                depth: 2,
-                stride: 2,
-            },
-        ],
-        feature_mix_channels: 32,
-        ..ProxylessConfig::default()
-    })
-    .unwrap()
 }
 
 #[test]
