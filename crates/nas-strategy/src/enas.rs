@@ -27,9 +27,10 @@
 //! are shuffled by the configuration's seed, the validation minibatches by the ENAS seed; the
 //! same seed gives the same search on the CPU backend.
 //!
-//! A diverging loss (non-finite) fails the epoch with [`EnasError::Train`]; the supernet is
-//! restored to its state before that epoch and the controller is untouched, so the search can
-//! be inspected, its state kept, or continued.
+//! A diverging loss (non-finite) fails the epoch with [`EnasError::Train`]; the supernet, the
+//! trainer (momentum, counters) and the controller (parameters, moments, baseline, generator)
+//! are restored to their state before that epoch, so the search can be inspected, its state
+//! kept, or continued.
 
 use std::time::Instant;
 
@@ -355,13 +356,38 @@ where
     }
 
     /// One epoch: the shared weights over `train` (normalized with `normalize`), then the
-    /// controller's updates. On a diverging loss the supernet is restored to its state before
-    /// the epoch and the error returned; the controller has not changed.
+    /// controller's updates. On any failure (a diverging loss, a bad sample) the supernet, the
+    /// trainer and the controller are restored to their state before the epoch and the error
+    /// returned.
     pub fn epoch(
         &mut self,
         train: &ImageDataset,
         normalize: &Normalize,
     ) -> Result<&EnasEpoch<S::Arch>, EnasError> {
+        // The trainer (momentum, counters, report) and the controller (parameters, moments,
+        // baseline, generator) as they were, to restore on any failure of the epoch; the
+        // supernet is restored from its inference copy below.
+        let mut before = Checkpoint::new("(in memory)");
+        self.trainer.save(&mut before, "")?;
+        before.put("controller", &self.controller)?;
+        let next_valid = self.next_valid;
+        let supernet = self.supernet.valid();
+        match self.run_epoch(train, normalize) {
+            Ok(()) => Ok(self
+                .history
+                .last()
+                .unwrap_or_else(|| unreachable!("pushed by run_epoch"))),
+            Err(e) => {
+                self.supernet = N::from_inner(supernet);
+                self.trainer.load(&before, "", &self.device)?;
+                self.controller = before.get("controller")?;
+                self.next_valid = next_valid;
+                Err(e)
+            }
+        }
+    }
+
+    fn run_epoch(&mut self, train: &ImageDataset, normalize: &Normalize) -> Result<(), EnasError> {
         let epoch = self.history.len();
         // 1. Shared weights: a fresh child per minibatch. The children are drawn before the
         //    pass (the controller does not change during it), so a bad sample is an error
@@ -372,10 +398,6 @@ where
             children.push(self.sample_child()?.1);
         }
         let start = Instant::now();
-        // A snapshot to restore on failure. Not a clone: clones of a module share their
-        // batch-norm running statistics, which the failed epoch would have moved; the
-        // inference copy holds its own.
-        let before = self.supernet.valid();
         let mut next = 0;
         let result = self.trainer.epoch(
             self.supernet.clone(),
@@ -388,13 +410,10 @@ where
                 net.path_logits(images, arch)
             },
         );
-        self.supernet = match result {
-            Ok(net) => net,
-            Err(e) => {
-                self.supernet = N::from_inner(before);
-                return Err(e.into());
-            }
-        };
+        // On failure `epoch` restores the supernet from its inference copy (not a clone:
+        // clones of a module share their batch-norm running statistics, which the failed
+        // epoch would have moved).
+        self.supernet = result?;
         let weight_seconds = start.elapsed().as_secs_f64();
         let report = self.trainer.report();
         let train_loss = report.train_loss.last().copied().unwrap_or(f64::NAN);
@@ -436,10 +455,7 @@ where
             weight_seconds,
             controller_seconds,
         });
-        Ok(self
-            .history
-            .last()
-            .unwrap_or_else(|| unreachable!("pushed above")))
+        Ok(())
     }
 
     /// Runs the remaining epochs, calling `observer` after each.

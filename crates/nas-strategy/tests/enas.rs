@@ -227,8 +227,9 @@ fn bad_input_is_a_typed_error_and_keeps_finished_work() {
     .unwrap_err();
     assert!(matches!(e, EnasError::Mismatch { .. }), "{e}");
 
-    // A diverging loss: the epoch fails with a typed error, the supernet is restored to its
-    // state before the epoch, the controller is untouched, and derivation still works.
+    // A diverging loss: the epoch fails with a typed error, the supernet and the controller
+    // (parameters, moments, baseline, generator) are restored to their state before the
+    // epoch, and derivation still works.
     let mut cfg = config(0);
     cfg.child.learning_rate = 1e38;
     cfg.child.min_learning_rate = 1e38;
@@ -248,12 +249,15 @@ fn bad_input_is_a_typed_error_and_keeps_finished_work() {
     let arch = Nb201Space::default()
         .sample(&mut <rand::rngs::ChaCha8Rng as rand::SeedableRng>::seed_from_u64(0));
     let mut before = logits(enas.supernet(), &arch);
+    let controller = |e: &Enas<Nb201Space, B, _>| serde_json::to_string(e.controller()).unwrap();
+    let mut controller_before = controller(&enas);
     let mut done = 0;
     let error = loop {
         match enas.epoch(&train, &normalize) {
             Ok(_) => {
                 done += 1;
                 before = logits(enas.supernet(), &arch);
+                controller_before = controller(&enas);
             }
             Err(e) => break e,
         }
@@ -269,6 +273,7 @@ fn bad_input_is_a_typed_error_and_keeps_finished_work() {
     assert_eq!(enas.history().len(), done);
     assert_eq!(enas.controller().updates(), 2 * done);
     assert_eq!(logits(enas.supernet(), &arch), before);
+    assert_eq!(controller(&enas), controller_before);
     assert!(enas.derive().is_ok());
 }
 

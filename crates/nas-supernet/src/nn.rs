@@ -2,7 +2,7 @@
 //!
 //! Each layer follows Burn's pattern (a `Config` with `new` and `with_*` setters, then
 //! `init(device)`), keeps its parameters in the corresponding `burn::nn` module (same
-//! initialization, same records), and computes its forward pass with this crate's CPU kernels
+//! initialization; a convolution's optional bias is a parameter beside it), and computes its forward pass with this crate's CPU kernels
 //! on the `ndarray` backend ([`crate::fast`]: one autodiff operation per convolution, batch
 //! norm or pooling, with their own backward kernels) and with Burn's own kernels on every
 //! other backend. A network written with `burn::nn::conv::Conv2d` trains several times slower
@@ -155,7 +155,8 @@ pub struct DepthwiseConv2dConfig {
 }
 
 impl DepthwiseConv2dConfig {
-    /// The layer, padded to keep the size at stride 1.
+    /// The layer, padded by `dilation · (kernel − 1) / 2`: the size is kept at stride 1 for
+    /// odd kernels (an even kernel shrinks it by `dilation`).
     pub fn init<B: Backend>(&self, device: &Device<B>) -> Conv2d<B> {
         Conv2dConfig::new([self.channels, self.channels], [self.kernel, self.kernel])
             .with_stride(self.stride)

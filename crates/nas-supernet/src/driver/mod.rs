@@ -99,8 +99,12 @@ pub trait EpochSolver {
     /// The epochs finished.
     fn epochs_done(&self) -> usize;
 
-    /// Runs the next epoch. On error the solver should keep its state from before the epoch
-    /// (the built-in solvers do), so that the finished epochs are not lost.
+    /// Runs the next epoch. On error the driver writes no checkpoint (the solver may hold a
+    /// half-finished epoch): the finished epochs are on disk up to the last checkpoint, so
+    /// resume from it. In memory, [`crate::train::Trainer`],
+    /// [`crate::oneshot::train::SupernetTraining`] and
+    /// [`crate::oneshot::proxyless::ProxylessSearch`] go back to their state before the failing
+    /// epoch; a differentiable search keeps the alphas and weights of its last good step.
     fn epoch(&mut self) -> Result<Self::Report, Self::Error>;
 
     /// Writes the whole state into `checkpoint`.
@@ -166,7 +170,8 @@ impl<R, F: FnMut(usize, &R, &[R]) -> bool> EpochObserver<R> for StopWhen<F> {
 #[non_exhaustive]
 pub enum DriverError<E: std::error::Error + 'static> {
     /// The solver failed during an epoch, or while saving or restoring its state. The epochs
-    /// finished before are in [`Driver::history`] and, up to the last checkpoint, on disk.
+    /// finished before are in [`Driver::history`] and, up to the last checkpoint, on disk
+    /// (checkpoint every epoch to lose none); resume from the checkpoint to continue.
     #[error(transparent)]
     Solver(E),
     /// A checkpoint could not be written, read or resumed.

@@ -369,6 +369,7 @@ where
         // of a module share them), the optimizer record its moments.
         let before = self.model.valid();
         let optim_before = self.trainer.optim.to_record();
+        let step_before = self.trainer.step;
         let result = self.trainer.epoch(
             self.model.clone(),
             self.train,
@@ -390,6 +391,7 @@ where
             Err(e) => {
                 self.model = M::from_inner(before);
                 self.trainer.optim = sgd_optimizer::<B, M>(&self.config).load_record(optim_before);
+                self.trainer.step = step_before;
                 Err(e)
             }
         }
