@@ -280,6 +280,17 @@ where
     }
 }
 
+/// A batcher for images of `shape` normalized with `normalize`; a normalization that does not
+/// fit the images is [`TrainError::Data`].
+pub(crate) fn normalized_batcher(
+    shape: [usize; 3],
+    normalize: &Normalize,
+) -> Result<ImageBatcher, TrainError> {
+    ImageBatcher::new(shape)
+        .with_normalize(normalize.clone())
+        .map_err(|e| TrainError::Data(e.to_string()))
+}
+
 /// The SGD optimizer of `config` (momentum, Nesterov, weight decay), its gradients clipped to
 /// the global norm `config.grad_clip` first (as PyTorch's `clip_grad_norm_`; Burn's own
 /// clipping would clip each parameter tensor on its own).
@@ -328,9 +339,7 @@ where
             )));
         }
         // Fails early on a normalization that does not fit the images.
-        ImageBatcher::new(train.shape())
-            .with_normalize(normalize.clone())
-            .map_err(|e| TrainError::Data(e.to_string()))?;
+        normalized_batcher(train.shape(), normalize)?;
         Ok(Self {
             model,
             optim: sgd_optimizer::<B, M>(config),
@@ -360,15 +369,6 @@ where
         (self.model, self.report)
     }
 
-    fn batcher(&self) -> ImageBatcher {
-        // Checked in `new`.
-        let b = ImageBatcher::new(self.train.shape());
-        match b.with_normalize(self.normalize.clone()) {
-            Ok(b) => b,
-            Err(_) => ImageBatcher::new(self.train.shape()),
-        }
-    }
-
     fn train_epoch(&mut self) -> Result<(f64, f64), TrainError> {
         let config = &self.config;
         let epoch = self.epoch;
@@ -376,8 +376,7 @@ where
         let total_steps = steps_per_epoch * config.epochs;
         let drop_path = config.drop_path * epoch as f64 / config.epochs as f64;
         let loss_fn = CrossEntropyLossConfig::new().init(&self.device);
-        let batcher = self
-            .batcher()
+        let batcher = normalized_batcher(self.train.shape(), &self.normalize)?
             .with_augment(config.augment, mix_seed(config.seed, epoch as u64, 31));
         let batches = epoch_batches::<B>(
             self.train,
@@ -474,7 +473,7 @@ where
         };
         let valid_batches = epoch_batches::<B::InnerBackend>(
             self.valid,
-            self.batcher(),
+            normalized_batcher(self.valid.shape(), &self.normalize)?,
             self.config.batch_size,
             None,
             &self.device,

@@ -24,7 +24,7 @@ use std::path::{Path, PathBuf};
 
 use burn::module::Module;
 use burn::optim::Optimizer;
-use burn::record::{FullPrecisionSettings, NamedMpkBytesRecorder, Recorder};
+use burn::record::{FullPrecisionSettings, NamedMpkBytesRecorder, Record, Recorder};
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -210,21 +210,39 @@ impl Checkpoint {
             .ok_or_else(|| self.entry(name, "missing"))
     }
 
+    /// Stores a Burn record (full precision, MessagePack) under `name`.
+    fn put_record<B: Backend, R: Record<B>>(
+        &mut self,
+        name: &str,
+        record: R,
+    ) -> Result<(), CheckpointError> {
+        let bytes = Recorder::<B>::record(&recorder(), record, ()).map_err(|e| {
+            CheckpointError::Serialize {
+                name: name.to_string(),
+                reason: e.to_string(),
+            }
+        })?;
+        self.put_bytes(name, bytes);
+        Ok(())
+    }
+
+    /// The Burn record stored under `name`.
+    fn record<B: Backend, R: Record<B>>(
+        &self,
+        name: &str,
+        device: &B::Device,
+    ) -> Result<R, CheckpointError> {
+        let bytes = self.bytes(name)?.to_vec();
+        Recorder::<B>::load(&recorder(), bytes, device).map_err(|e| self.entry(name, e.to_string()))
+    }
+
     /// Stores the parameters and buffers (batch-norm statistics) of `module` under `name`.
     pub fn put_module<B: Backend, M: Module<B>>(
         &mut self,
         name: &str,
         module: &M,
     ) -> Result<(), CheckpointError> {
-        let bytes =
-            Recorder::<B>::record(&recorder(), module.clone().into_record(), ()).map_err(|e| {
-                CheckpointError::Serialize {
-                    name: name.to_string(),
-                    reason: e.to_string(),
-                }
-            })?;
-        self.put_bytes(name, bytes);
-        Ok(())
+        self.put_record::<B, _>(name, module.clone().into_record())
     }
 
     /// Loads the record stored under `name` into `module` (built with the same structure),
@@ -235,9 +253,7 @@ impl Checkpoint {
         module: M,
         device: &B::Device,
     ) -> Result<M, CheckpointError> {
-        let bytes = self.bytes(name)?.to_vec();
-        let record: M::Record = Recorder::<B>::load(&recorder(), bytes, device)
-            .map_err(|e| self.entry(name, e.to_string()))?;
+        let record: M::Record = self.record::<B, _>(name, device)?;
         let expected = crate::persist::param_shapes(&module);
         let loaded = module.load_record(record);
         let found = crate::persist::param_shapes(&loaded);
@@ -259,14 +275,7 @@ impl Checkpoint {
     where
         O: Optimizer<M, B>,
     {
-        let bytes = Recorder::<B>::record(&recorder(), optim.to_record(), ()).map_err(|e| {
-            CheckpointError::Serialize {
-                name: name.to_string(),
-                reason: e.to_string(),
-            }
-        })?;
-        self.put_bytes(name, bytes);
-        Ok(())
+        self.put_record::<B, _>(name, optim.to_record())
     }
 
     /// Loads the optimizer state stored under `name` into `optim`.
@@ -279,10 +288,7 @@ impl Checkpoint {
     where
         O: Optimizer<M, B>,
     {
-        let bytes = self.bytes(name)?.to_vec();
-        let record: O::Record = Recorder::<B>::load(&recorder(), bytes, device)
-            .map_err(|e| self.entry(name, e.to_string()))?;
-        Ok(optim.load_record(record))
+        Ok(optim.load_record(self.record::<B, _>(name, device)?))
     }
 
     /// Writes the checkpoint atomically: to `<path>.tmp`, synced, then renamed over `path`.

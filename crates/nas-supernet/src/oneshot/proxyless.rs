@@ -25,10 +25,10 @@ use super::chain_supernet::ProxylessSupernet;
 use super::gates::{ArchOptimConfig, ArchParams, latency_alpha_grads, pair_alpha_grads};
 use super::latency::LatencyTable;
 use super::train::count_correct;
-use crate::data::{ImageBatch, ImageBatcher, ImageDataset, Normalize, epoch_batches};
+use crate::data::{ImageBatch, ImageDataset, Normalize, epoch_batches};
 use crate::driver::{Checkpoint, Control, Driver, EpochSolver, WithHistory};
 use crate::network::mix_seed;
-use crate::train::{TrainConfig, TrainError, TrainOptim, sgd_optimizer};
+use crate::train::{TrainConfig, TrainError, TrainOptim, normalized_batcher, sgd_optimizer};
 
 /// Settings of a ProxylessNAS search.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -333,9 +333,7 @@ impl<'d, B: AutodiffBackend> ProxylessSearch<'d, B> {
                 model.layers().len()
             )));
         }
-        ImageBatcher::new(train.shape())
-            .with_normalize(normalize.clone())
-            .map_err(|e| TrainError::Data(e.to_string()))?;
+        normalized_batcher(train.shape(), normalize)?;
         let reference = match (config.latency_reference_ms, table) {
             (Some(r), _) if r > 0.0 && r.is_finite() => r,
             (Some(r), _) => {
@@ -404,7 +402,7 @@ impl<'d, B: AutodiffBackend> ProxylessSearch<'d, B> {
     }
 
     /// The next batch of the architecture split (a new pass, reshuffled, after the last).
-    fn next_arch_batch(&mut self) -> ImageBatch<B> {
+    fn next_arch_batch(&mut self) -> Result<ImageBatch<B>, TrainError> {
         let size = self.config.train.batch_size.max(1);
         if self.arch_used * size >= self.arch_order.len() {
             self.arch_pass += 1;
@@ -418,16 +416,7 @@ impl<'d, B: AutodiffBackend> ProxylessSearch<'d, B> {
             .filter_map(|&i| self.arch_data.get(i))
             .collect();
         self.arch_used += 1;
-        self.batcher().batch(items, &self.device)
-    }
-
-    fn batcher(&self) -> ImageBatcher {
-        // Checked in `new`.
-        let b = ImageBatcher::new(self.train.shape());
-        match b.with_normalize(self.normalize.clone()) {
-            Ok(b) => b,
-            Err(_) => ImageBatcher::new(self.train.shape()),
-        }
+        Ok(normalized_batcher(self.arch_data.shape(), &self.normalize)?.batch(items, &self.device))
     }
 
     fn run_epoch(&mut self) -> Result<(f64, f64, f64), TrainError> {
@@ -442,7 +431,7 @@ impl<'d, B: AutodiffBackend> ProxylessSearch<'d, B> {
         let device = self.device.clone();
         let epoch_batches = epoch_batches::<B>(
             self.train,
-            self.batcher(),
+            normalized_batcher(self.train.shape(), &self.normalize)?,
             tc.batch_size,
             Some(seed),
             &device,
@@ -474,7 +463,7 @@ impl<'d, B: AutodiffBackend> ProxylessSearch<'d, B> {
             seen += n;
             self.step += 1;
             if !warmup && (i + 1) % self.config.arch_update_every == 0 {
-                let arch_batch = self.next_arch_batch();
+                let arch_batch = self.next_arch_batch()?;
                 let r = arch_step(
                     &self.model,
                     &mut self.alphas,
