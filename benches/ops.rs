@@ -40,7 +40,7 @@ use nas::supernet::darts_net::{DartsNetConfig, darts_op_kind};
 use nas::supernet::darts_search::mixed::{EdgeWeights, MixedOp};
 use nas::supernet::darts_search::supernet::DartsSupernetConfig;
 use nas::supernet::darts_search::{
-    Method, Relaxation, SearchConfig, Searcher, StepContext, SupernetConfig,
+    EpochPlan, Method, SearchConfig, Searcher, StepContext, SupernetConfig,
 };
 use nas::supernet::data::ImageBatch;
 use nas::supernet::fast::Conv;
@@ -390,9 +390,7 @@ fn bilevel_step<B: AutodiffBackend>(a: &Args, device: &Device<B>, sync: impl Fn(
     let (train, valid) = (batch(), batch());
     let ctx = StepContext {
         learning_rate: 0.025,
-        relaxation: Relaxation::Softmax { tau: 1.0 },
-        skip_dropout: 0.0,
-        update_alphas: true,
+        plan: EpochPlan::default(),
     };
     let mut failed = false;
     let ms = median_ms(1, a.step_reps, a.cpu_time, || {

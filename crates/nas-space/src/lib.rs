@@ -21,6 +21,7 @@
 //! [`laws`] holds the checks every implementation is tested with; use them on your own spaces.
 #![warn(missing_docs)]
 
+mod common;
 pub mod darts;
 pub mod dpc;
 pub mod error;
@@ -31,6 +32,8 @@ pub mod nb201;
 pub mod proxyless;
 mod sequential;
 pub mod spos;
+#[cfg(test)]
+mod test_support;
 pub mod text;
 mod traits;
 

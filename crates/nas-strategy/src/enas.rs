@@ -51,6 +51,21 @@ use serde::{Deserialize, Serialize};
 use crate::StrategyError;
 use crate::controller::{Controller, ControllerConfig, Episode};
 
+/// The bounds on [`Enas`]'s supernet, in one name for the trait impls: a module with autodiff
+/// whose paths are the architectures of the space `S`.
+trait EnasNet<S: Sequential, B: AutodiffBackend>:
+    AutodiffModule<B> + SinglePath<B, Arch = S::Arch>
+{
+}
+
+impl<S, B, N> EnasNet<S, B> for N
+where
+    S: Sequential,
+    B: AutodiffBackend,
+    N: AutodiffModule<B> + SinglePath<B, Arch = S::Arch>,
+{
+}
+
 /// Configuration of an [`Enas`] search. The defaults are ENAS' micro search on CIFAR-10
 /// (`scripts/cifar10_micro_search.sh`): 150 epochs, SGD at 0.05 with cosine decay to 5e-4,
 /// momentum 0.9, weight decay 1e-4, gradient norm clipped at 5, batches of 160 (one pass
@@ -231,12 +246,8 @@ where
     history: Vec<EnasEpoch<S::Arch>>,
 }
 
-impl<S, B, N, C> std::fmt::Debug for Enas<S, B, N, C>
-where
-    S: Sequential,
-    B: AutodiffBackend,
-    N: AutodiffModule<B> + SinglePath<B, Arch = S::Arch>,
-    C: AutodiffBackend,
+impl<S: Sequential, B: AutodiffBackend, N: EnasNet<S, B>, C: AutodiffBackend> std::fmt::Debug
+    for Enas<S, B, N, C>
 {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Enas")
@@ -538,12 +549,8 @@ where
     normalize: &'a Normalize,
 }
 
-impl<S, B, N, C> std::fmt::Debug for EnasEpochs<'_, S, B, N, C>
-where
-    S: Sequential,
-    B: AutodiffBackend,
-    N: AutodiffModule<B> + SinglePath<B, Arch = S::Arch>,
-    C: AutodiffBackend,
+impl<S: Sequential, B: AutodiffBackend, N: EnasNet<S, B>, C: AutodiffBackend> std::fmt::Debug
+    for EnasEpochs<'_, S, B, N, C>
 {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("EnasEpochs")
@@ -566,13 +573,10 @@ where
     }
 }
 
-impl<S, B, N, C> EpochSolver for EnasEpochs<'_, S, B, N, C>
+impl<S: Sequential, B: AutodiffBackend, N: EnasNet<S, B>, C: AutodiffBackend> EpochSolver
+    for EnasEpochs<'_, S, B, N, C>
 where
-    S: Sequential,
-    B: AutodiffBackend,
-    N: AutodiffModule<B> + SinglePath<B, Arch = S::Arch>,
     N::InnerModule: SinglePath<B::InnerBackend, Arch = S::Arch>,
-    C: AutodiffBackend,
 {
     type Report = EnasEpoch<S::Arch>;
     type Error = EnasError;

@@ -1,6 +1,6 @@
 //! Errors of the `nas-strategy` crate.
 
-use crate::TrialId;
+use crate::trial::TrialId;
 
 /// Errors of strategies and the search loop.
 #[derive(Debug, thiserror::Error)]

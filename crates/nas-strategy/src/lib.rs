@@ -34,8 +34,10 @@ mod gp;
 pub mod hyperband;
 pub mod kernel;
 pub mod observe;
+mod pending;
 pub mod pruner;
 pub mod random;
+mod record;
 #[cfg(feature = "burn")]
 pub mod rl;
 pub mod rng_serde;
@@ -52,13 +54,14 @@ pub use error::StrategyError;
 pub use evolution::{RegularizedEvolution, RegularizedEvolutionConfig};
 pub use hyperband::{Evaluation, Hyperband, HyperbandConfig, Rung};
 pub use kernel::{ArchKernel, Hamming, WeisfeilerLehman};
+pub use pending::Pending;
 pub use pruner::{MedianStopping, MedianStoppingConfig, Pruner};
 pub use random::RandomSearch;
 #[cfg(feature = "burn")]
 pub use rl::{Ppo, PpoConfig, Reinforce, ReinforceConfig};
 pub use search::Search;
 pub use spos_evolution::{Constrained, SposEvolution, SposEvolutionConfig};
-pub use trial::{Outcome, Pending, Trial, TrialId};
+pub use trial::{Outcome, Trial, TrialId};
 pub use wrappers::{Dedup, RetryConfig, RetryFailures};
 
 use nas_space::SearchSpace;

@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::Trial;
-use crate::search::{SearchResult, TrialRecord};
+use crate::record::{SearchResult, TrialRecord};
 
 /// What the search knows when it starts.
 #[derive(Debug, Clone, PartialEq)]

@@ -273,6 +273,67 @@ impl<S: Sequential, B: AutodiffBackend> Agent<S, B> {
     }
 }
 
+/// The constructor, the accessors and the ask/tell of [`Reinforce`] and [`Ppo`], which differ
+/// only in their configuration and in the controller update that a complete batch makes
+/// (`|config, controller, batch| update`).
+macro_rules! rl_strategy {
+    (
+        $strategy:ident,
+        $config:ty,
+        |$cfg:ident, $controller:ident, $batch:ident| $update:expr
+    ) => {
+        impl<S: Sequential, B: AutodiffBackend> $strategy<S, B> {
+            /// Checks `config` and builds the controller for `space`'s decisions, seeded with
+            /// `seed` (parameters and sampling). Use the strategy with this space (or one with
+            /// the same decisions).
+            pub fn new(space: &S, config: $config, seed: u64) -> Result<Self, StrategyError> {
+                config.check()?;
+                let agent = Agent::new(
+                    space,
+                    &config.controller,
+                    config.batch_size,
+                    config.failed_reward,
+                    seed,
+                )?;
+                Ok(Self { config, agent })
+            }
+
+            /// The configuration.
+            pub fn config(&self) -> &$config {
+                &self.config
+            }
+
+            /// The controller.
+            pub fn controller(&self) -> &Controller<B> {
+                &self.agent.controller
+            }
+
+            /// What the last update did, once one has run.
+            pub fn last_update(&self) -> Option<UpdateStats> {
+                self.agent.last.map(UpdateStats::from)
+            }
+        }
+
+        impl<S: Sequential, B: AutodiffBackend> Strategy<S> for $strategy<S, B> {
+            fn ask(&mut self, space: &S) -> Result<Trial<S::Arch>, StrategyError> {
+                self.agent.ask(space)
+            }
+
+            fn tell(&mut self, id: TrialId, outcome: Outcome) -> Result<(), StrategyError> {
+                if self.agent.tell(id, outcome)? {
+                    let batch = std::mem::take(&mut self.agent.batch);
+                    let update = |$cfg: &$config,
+                                  $controller: &mut Controller<B>,
+                                  $batch: &[Episode]| { $update };
+                    let stats = update(&self.config, &mut self.agent.controller, &batch)?;
+                    self.agent.last = Some(stats.into());
+                }
+                Ok(())
+            }
+        }
+    };
+}
+
 /// REINFORCE with an LSTM controller (Zoph & Le, ICLR 2017; ENAS' controller, Pham et al., ICML
 /// 2018): see the [module docs](self) for how trials become episodes, and
 /// [`Controller::reinforce`] for the update.
@@ -309,52 +370,9 @@ pub struct Reinforce<S: SearchSpace, B: AutodiffBackend = DefaultBackend> {
     agent: Agent<S, B>,
 }
 
-impl<S: Sequential, B: AutodiffBackend> Reinforce<S, B> {
-    /// Checks `config` and builds the controller for `space`'s decisions, seeded with `seed`
-    /// (parameters and sampling). Use the strategy with this space (or one with the same
-    /// decisions).
-    pub fn new(space: &S, config: ReinforceConfig, seed: u64) -> Result<Self, StrategyError> {
-        config.check()?;
-        let agent = Agent::new(
-            space,
-            &config.controller,
-            config.batch_size,
-            config.failed_reward,
-            seed,
-        )?;
-        Ok(Self { config, agent })
-    }
-
-    /// The configuration.
-    pub fn config(&self) -> &ReinforceConfig {
-        &self.config
-    }
-
-    /// The controller.
-    pub fn controller(&self) -> &Controller<B> {
-        &self.agent.controller
-    }
-
-    /// What the last update did, once one has run.
-    pub fn last_update(&self) -> Option<UpdateStats> {
-        self.agent.last.map(UpdateStats::from)
-    }
-}
-
-impl<S: Sequential, B: AutodiffBackend> Strategy<S> for Reinforce<S, B> {
-    fn ask(&mut self, space: &S) -> Result<Trial<S::Arch>, StrategyError> {
-        self.agent.ask(space)
-    }
-
-    fn tell(&mut self, id: TrialId, outcome: Outcome) -> Result<(), StrategyError> {
-        if self.agent.tell(id, outcome)? {
-            let batch = std::mem::take(&mut self.agent.batch);
-            let stats = self.agent.controller.reinforce(&batch)?;
-            self.agent.last = Some(stats.into());
-        }
-        Ok(())
-    }
-}
+rl_strategy!(Reinforce, ReinforceConfig, |_config, controller, batch| {
+    controller.reinforce(batch)
+});
 
 /// PPO with an LSTM controller (Schulman et al. 2017; the update of NASNet's search, Zoph et
 /// al., CVPR 2018): see the [module docs](self) for how trials become episodes, and
@@ -370,50 +388,19 @@ pub struct Ppo<S: SearchSpace, B: AutodiffBackend = DefaultBackend> {
     agent: Agent<S, B>,
 }
 
-impl<S: Sequential, B: AutodiffBackend> Ppo<S, B> {
-    /// Checks `config` and builds the controller for `space`'s decisions, seeded with `seed`
-    /// (parameters and sampling). Use the strategy with this space (or one with the same
-    /// decisions).
-    pub fn new(space: &S, config: PpoConfig, seed: u64) -> Result<Self, StrategyError> {
-        config.check()?;
-        let agent = Agent::new(
-            space,
-            &config.controller,
-            config.batch_size,
-            config.failed_reward,
-            seed,
-        )?;
-        Ok(Self { config, agent })
-    }
+rl_strategy!(Ppo, PpoConfig, |config, controller, batch| {
+    controller.ppo(batch, config.clip, config.epochs)
+});
 
-    /// The configuration.
-    pub fn config(&self) -> &PpoConfig {
-        &self.config
-    }
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-    /// The controller.
-    pub fn controller(&self) -> &Controller<B> {
-        &self.agent.controller
-    }
-
-    /// What the last update did, once one has run.
-    pub fn last_update(&self) -> Option<UpdateStats> {
-        self.agent.last.map(UpdateStats::from)
-    }
-}
-
-impl<S: Sequential, B: AutodiffBackend> Strategy<S> for Ppo<S, B> {
-    fn ask(&mut self, space: &S) -> Result<Trial<S::Arch>, StrategyError> {
-        self.agent.ask(space)
-    }
-
-    fn tell(&mut self, id: TrialId, outcome: Outcome) -> Result<(), StrategyError> {
-        if self.agent.tell(id, outcome)? {
-            let batch = std::mem::take(&mut self.agent.batch);
-            let (clip, epochs) = (self.config.clip, self.config.epochs);
-            let stats = self.agent.controller.ppo(&batch, clip, epochs)?;
-            self.agent.last = Some(stats.into());
-        }
-        Ok(())
+    #[test]
+    fn a_controller_can_move_between_threads() {
+        fn send<T: Send>() {}
+        send::<Controller>();
+        send::<Reinforce<nas_space::nb201::Nb201Space>>();
+        send::<Ppo<nas_space::nb201::Nb201Space>>();
     }
 }

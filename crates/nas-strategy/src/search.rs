@@ -35,9 +35,8 @@
 
 mod journal;
 mod pool;
-mod result;
 
-pub use result::{SearchResult, StopReason, TrialRecord};
+pub use crate::record::{SearchResult, StopReason, TrialRecord};
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -203,7 +202,7 @@ impl<'a, S: SearchSpace, St: Strategy<S> + ?Sized> Search<'a, S, St> {
         E: Estimator<S::Arch> + ?Sized,
     {
         let mut driver = self.prepare(1)?;
-        let pruner = driver.pruner.clone();
+        let pruner = driver.search.pruner.clone();
         driver.drive(&mut pool::Inline::new(estimator, pruner))
     }
 
@@ -225,7 +224,7 @@ impl<'a, S: SearchSpace, St: Strategy<S> + ?Sized> Search<'a, S, St> {
         }
         let mut driver = self.prepare(workers)?;
         std::thread::scope(|scope| {
-            let pruner = driver.pruner.clone();
+            let pruner = driver.search.pruner.clone();
             let mut pool = match pool::Threaded::spawn(scope, workers, &estimator, pruner) {
                 Ok(p) => p,
                 Err(e) => {
@@ -254,30 +253,24 @@ impl<'a, S: SearchSpace, St: Strategy<S> + ?Sized> Search<'a, S, St> {
                 format!("must be a finite number, got {t}"),
             )));
         }
+        let journal = self.journal.clone();
         let mut driver = Driver {
-            space: self.space,
-            strategy: self.strategy,
-            trials: self.trials,
-            wall_time: self.wall_time,
-            target: self.target,
-            seed: self.seed,
-            observers: self.observers,
-            pruner: self.pruner,
+            info: StartInfo {
+                planned: self.trials,
+                workers,
+                journal: journal.clone(),
+                replayed: 0,
+                rerun: 0,
+                torn_line: None,
+            },
+            search: self,
             writer: None,
             result: SearchResult::default(),
             asked: 0,
             best: None,
             rerun: Vec::new(),
-            info: StartInfo {
-                planned: self.trials,
-                workers,
-                journal: self.journal.clone(),
-                replayed: 0,
-                rerun: 0,
-                torn_line: None,
-            },
         };
-        if let Some(path) = &self.journal {
+        if let Some(path) = &journal {
             let contents = journal::read(path).map_err(fail)?;
             driver.info.torn_line = contents.torn_line;
             driver.rerun = match driver.replay(&contents.records) {
@@ -297,14 +290,8 @@ impl<'a, S: SearchSpace, St: Strategy<S> + ?Sized> Search<'a, S, St> {
 
 /// The state of a running search.
 struct Driver<'a, S: SearchSpace, St: ?Sized> {
-    space: &'a S,
-    strategy: &'a mut St,
-    trials: Option<usize>,
-    wall_time: Option<Duration>,
-    target: Option<f64>,
-    seed: Option<u64>,
-    observers: Vec<Box<dyn Observer<S::Arch> + 'a>>,
-    pruner: Option<pool::SharedPruner>,
+    /// The space, the strategy and the settings.
+    search: Search<'a, S, St>,
     writer: Option<journal::Writer>,
     result: SearchResult<S::Arch>,
     /// Trials handed out by the strategy so far (replayed and re-run ones included).
@@ -331,7 +318,7 @@ impl<S: SearchSpace, St: Strategy<S> + ?Sized> Driver<'_, S, St> {
                 expected,
                 proposed,
             };
-            if let (Some(ours), Some(theirs)) = (self.seed, record.seed)
+            if let (Some(ours), Some(theirs)) = (self.search.seed, record.seed)
                 && ours != theirs
             {
                 return Err(mismatch(
@@ -341,13 +328,16 @@ impl<S: SearchSpace, St: Strategy<S> + ?Sized> Driver<'_, S, St> {
             }
             let missing = record.issued.saturating_sub(self.asked);
             if missing > 0 {
-                let batch = self.strategy.ask_batch(self.space, missing as usize)?;
+                let batch = self
+                    .search
+                    .strategy
+                    .ask_batch(self.search.space, missing as usize)?;
                 self.asked += batch.len() as u64;
                 pending.extend(batch);
             }
             // Journals written before `issued` existed: one ask per tell.
             if record.issued == 0 && !pending.iter().any(|t| t.id == record.id) {
-                pending.push(self.strategy.ask(self.space)?);
+                pending.push(self.search.strategy.ask(self.search.space)?);
                 self.asked += 1;
             }
             let Some(at) = pending.iter().position(|t| t.id == record.id) else {
@@ -369,8 +359,10 @@ impl<S: SearchSpace, St: Strategy<S> + ?Sized> Driver<'_, S, St> {
                     format!("budget {:?}", trial.budget),
                 ));
             }
-            self.strategy.tell(trial.id, record.outcome.clone())?;
-            if let Some(p) = &self.pruner {
+            self.search
+                .strategy
+                .tell(trial.id, record.outcome.clone())?;
+            if let Some(p) = &self.search.pruner {
                 let mut p = p.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
                 if let crate::Outcome::Complete(m) = &record.outcome {
                     let curve = m
@@ -402,15 +394,15 @@ impl<S: SearchSpace, St: Strategy<S> + ?Sized> Driver<'_, S, St> {
 
     /// The stopping rule that applies now, if any.
     fn should_stop(&self, start: Instant) -> Option<StopReason> {
-        if let (Some(target), Some(best)) = (self.target, self.best)
+        if let (Some(target), Some(best)) = (self.search.target, self.best)
             && best >= target
         {
             return Some(StopReason::Target);
         }
-        if self.trials.is_some_and(|n| self.asked >= n as u64) {
+        if self.search.trials.is_some_and(|n| self.asked >= n as u64) {
             return Some(StopReason::Trials);
         }
-        if self.wall_time.is_some_and(|d| start.elapsed() >= d) {
+        if self.search.wall_time.is_some_and(|d| start.elapsed() >= d) {
             return Some(StopReason::WallTime);
         }
         None
@@ -420,7 +412,7 @@ impl<S: SearchSpace, St: Strategy<S> + ?Sized> Driver<'_, S, St> {
     /// trials finish.
     fn drive(&mut self, pool: &mut impl Pool<S::Arch>) -> SearchOutcome<S::Arch> {
         let start = Instant::now();
-        for o in &mut self.observers {
+        for o in &mut self.search.observers {
             o.on_start(&self.info);
         }
         let mut running: BTreeMap<TrialId, Trial<S::Arch>> = BTreeMap::new();
@@ -437,11 +429,12 @@ impl<S: SearchSpace, St: Strategy<S> + ?Sized> Driver<'_, S, St> {
                 stop = self.should_stop(start);
                 let free = pool.workers().saturating_sub(in_flight);
                 let left = self
+                    .search
                     .trials
                     .map_or(usize::MAX, |n| n.saturating_sub(self.asked as usize));
                 let want = free.min(left);
                 if stop.is_none() && want > 0 {
-                    match self.strategy.ask_batch(self.space, want) {
+                    match self.search.strategy.ask_batch(self.search.space, want) {
                         Ok(batch) if batch.is_empty() && in_flight == 0 => {
                             stop = Some(StopReason::NoProposal);
                         }
@@ -471,7 +464,7 @@ impl<S: SearchSpace, St: Strategy<S> + ?Sized> Driver<'_, S, St> {
                 }
                 Some(Event::Started { id, worker }) => {
                     if let Some(trial) = running.get(&id) {
-                        for o in &mut self.observers {
+                        for o in &mut self.search.observers {
                             o.on_trial_start(trial, worker);
                         }
                     }
@@ -487,7 +480,7 @@ impl<S: SearchSpace, St: Strategy<S> + ?Sized> Driver<'_, S, St> {
         }
         let mut result = std::mem::take(&mut self.result);
         result.stop = if error.is_none() { stop } else { None };
-        for o in &mut self.observers {
+        for o in &mut self.search.observers {
             o.on_finish(&result);
         }
         match error {
@@ -512,7 +505,7 @@ impl<S: SearchSpace, St: Strategy<S> + ?Sized> Driver<'_, S, St> {
             started_at,
             ended_at,
         } = done;
-        self.strategy.tell(trial.id, outcome.clone())?;
+        self.search.strategy.tell(trial.id, outcome.clone())?;
         let record = TrialRecord {
             id: trial.id,
             arch: trial.arch,
@@ -522,7 +515,7 @@ impl<S: SearchSpace, St: Strategy<S> + ?Sized> Driver<'_, S, St> {
             worker,
             started_at,
             ended_at,
-            seed: self.seed,
+            seed: self.search.seed,
             issued: self.asked,
         };
         let written = match &mut self.writer {
@@ -537,13 +530,13 @@ impl<S: SearchSpace, St: Strategy<S> + ?Sized> Driver<'_, S, St> {
         self.result.trials.push(record);
         let progress = Progress {
             finished: self.result.trials.len(),
-            planned: self.trials,
+            planned: self.search.trials,
             running,
             best: self.best,
             elapsed: start.elapsed(),
         };
         let record = self.result.trials.last().expect("just pushed");
-        for o in &mut self.observers {
+        for o in &mut self.search.observers {
             o.on_trial_end(record, &progress);
         }
         written
@@ -558,18 +551,13 @@ impl<S: SearchSpace, St: Strategy<S> + ?Sized> Driver<'_, S, St> {
 /// An estimator error fails that trial ([`crate::Outcome::Failed`]) and the search goes on; a
 /// strategy error (e.g. an exhausted space) ends the search and returns it, together with the
 /// trials finished so far so no work is lost ([`Interrupted`]).
-pub fn run<S, St, E>(
+pub fn run<S: SearchSpace, St: Strategy<S> + ?Sized, E: Estimator<S::Arch> + ?Sized>(
     space: &S,
     strategy: &mut St,
     estimator: &mut E,
     trials: usize,
     mut observe: impl FnMut(&TrialRecord<S::Arch>),
-) -> SearchOutcome<S::Arch>
-where
-    S: SearchSpace,
-    St: Strategy<S> + ?Sized,
-    E: Estimator<S::Arch> + ?Sized,
-{
+) -> SearchOutcome<S::Arch> {
     Search::new(space, strategy)
         .trials(trials)
         .observer(&mut observe)
@@ -579,19 +567,18 @@ where
 /// Like [`run`], and every finished trial is appended to the JSON-lines journal at `path` as
 /// it ends, so a killed search loses nothing; if the journal already holds trials, the search
 /// resumes from it (see [`Search::journal`]) until `trials` trials in total.
-pub fn run_with_journal<S, St, E>(
+pub fn run_with_journal<
+    S: SearchSpace,
+    St: Strategy<S> + ?Sized,
+    E: Estimator<S::Arch> + ?Sized,
+>(
     space: &S,
     strategy: &mut St,
     estimator: &mut E,
     trials: usize,
     path: &Path,
     mut observe: impl FnMut(&TrialRecord<S::Arch>),
-) -> SearchOutcome<S::Arch>
-where
-    S: SearchSpace,
-    St: Strategy<S> + ?Sized,
-    E: Estimator<S::Arch> + ?Sized,
-{
+) -> SearchOutcome<S::Arch> {
     Search::new(space, strategy)
         .trials(trials)
         .journal(path)

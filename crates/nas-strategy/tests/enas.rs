@@ -8,8 +8,10 @@ use nas_space::{SearchSpace, Sequential};
 use nas_strategy::controller::ControllerConfig;
 use nas_strategy::{Enas, EnasConfig, EnasError};
 use nas_supernet::backend::DefaultBackend;
+use nas_supernet::burn::module::AutodiffModule;
+use nas_supernet::burn::tensor::backend::AutodiffBackend;
 use nas_supernet::darts_search::supernet::{DartsSupernet, DartsSupernetConfig};
-use nas_supernet::data::ImageDataset;
+use nas_supernet::data::{ImageDataset, Normalize};
 use nas_supernet::nb201_net::Nb201NetConfig;
 use nas_supernet::network::seeded;
 use nas_supernet::oneshot::Nb201Supernet;
@@ -59,19 +61,43 @@ fn nb201_supernet(seed: u64) -> Nb201Supernet<B> {
     .unwrap()
 }
 
+/// ENAS on the default device, for `train` (only its size counts), rewarded on `valid`.
+fn new_enas<S, N>(
+    space: S,
+    supernet: N,
+    config: EnasConfig,
+    train: &ImageDataset,
+    valid: &ImageDataset,
+    normalize: &Normalize,
+) -> Result<Enas<S, B, N>, EnasError>
+where
+    S: Sequential,
+    N: AutodiffModule<B> + SinglePath<B, Arch = S::Arch>,
+    N::InnerModule: SinglePath<<B as AutodiffBackend>::InnerBackend, Arch = S::Arch>,
+{
+    let device = Default::default();
+    Enas::new(
+        space,
+        supernet,
+        config,
+        train.len(),
+        valid,
+        normalize,
+        &device,
+    )
+}
+
 /// Runs a whole search on NAS-Bench-201; returns the per-epoch rewards and the derived cell.
 fn run_nb201(seed: u64) -> (Vec<f64>, String, f64) {
     let (train, valid) = data();
     let normalize = train.channel_stats();
-    let device = Default::default();
-    let mut enas: Enas<Nb201Space, B, Nb201Supernet<B>> = Enas::new(
+    let mut enas: Enas<Nb201Space, B, Nb201Supernet<B>> = new_enas(
         Nb201Space::default(),
         nb201_supernet(seed),
         config(seed),
-        train.len(),
+        &train,
         &valid,
         &normalize,
-        &device,
     )
     .unwrap();
     let mut seen = 0;
@@ -139,16 +165,7 @@ fn enas_on_the_micro_space_derives_a_genotype() {
     let mut cfg = config(1);
     cfg.child.epochs = 1;
     cfg.controller_steps = 1;
-    let mut enas = Enas::<_, B, _>::new(
-        space.clone(),
-        supernet,
-        cfg,
-        train.len(),
-        &valid,
-        &normalize,
-        &device,
-    )
-    .unwrap();
+    let mut enas = new_enas(space.clone(), supernet, cfg, &train, &valid, &normalize).unwrap();
     enas.run(&train, &normalize, |_| {}).unwrap();
     let derived = enas.derive().unwrap();
     assert!(space.validate(&derived.arch).is_ok());
@@ -167,14 +184,13 @@ fn bad_input_is_a_typed_error_and_keeps_finished_work() {
     // Invalid configuration.
     let mut bad = config(0);
     bad.controller_steps = 0;
-    let e = Enas::<Nb201Space, B, _>::new(
+    let e = new_enas(
         Nb201Space::default(),
         nb201_supernet(0),
         bad,
-        train.len(),
+        &train,
         &valid,
         &normalize,
-        &device,
     )
     .unwrap_err();
     assert!(
@@ -184,14 +200,13 @@ fn bad_input_is_a_typed_error_and_keeps_finished_work() {
 
     // An empty validation set.
     let empty = valid.subset(&[]);
-    let e = Enas::<Nb201Space, B, _>::new(
+    let e = new_enas(
         Nb201Space::default(),
         nb201_supernet(0),
         config(0),
-        train.len(),
+        &train,
         &empty,
         &normalize,
-        &device,
     )
     .unwrap_err();
     assert!(matches!(e, EnasError::Data(_)), "{e}");
@@ -215,14 +230,13 @@ fn bad_input_is_a_typed_error_and_keeps_finished_work() {
         DartsSupernet::<B>::single_path(&sc, &enas_space, &device)
     })
     .unwrap();
-    let e = Enas::<DartsSpace, B, _>::new(
+    let e = new_enas(
         DartsSpace::default(),
         supernet,
         config(0),
-        train.len(),
+        &train,
         &valid,
         &normalize,
-        &device,
     )
     .unwrap_err();
     assert!(matches!(e, EnasError::Mismatch { .. }), "{e}");
@@ -236,14 +250,13 @@ fn bad_input_is_a_typed_error_and_keeps_finished_work() {
     cfg.child.grad_clip = None;
     cfg.child.weight_decay = 0.0;
     cfg.child.epochs = 5;
-    let mut enas = Enas::<Nb201Space, B, _>::new(
+    let mut enas = new_enas(
         Nb201Space::default(),
         nb201_supernet(0),
         cfg,
-        train.len(),
+        &train,
         &valid,
         &normalize,
-        &device,
     )
     .unwrap();
     let arch = Nb201Space::default()

@@ -21,7 +21,7 @@ use nas_supernet::backend::{BackendKind, BackendTask, run_on};
 use nas_supernet::burn;
 use nas_supernet::darts_search::supernet::{DartsSupernetConfig, Nb201SupernetConfig};
 use nas_supernet::darts_search::{
-    Method, Relaxation, SearchConfig, Searcher, StepContext, SupernetConfig,
+    EpochPlan, Method, SearchConfig, Searcher, StepContext, SupernetConfig,
 };
 use nas_supernet::data::ImageBatch;
 use nas_supernet::memory::{self, CountingAlloc};
@@ -156,9 +156,7 @@ impl BackendTask for Ours {
         let valid = batch::<B>(&self.case, 2, &device);
         let ctx = StepContext {
             learning_rate: 0.025,
-            relaxation: Relaxation::Softmax { tau: 1.0 },
-            skip_dropout: 0.0,
-            update_alphas: true,
+            plan: EpochPlan::default(),
         };
         s.step(&train, &valid, &ctx).map_err(|e| e.to_string())?;
         let start = Instant::now();

@@ -235,13 +235,7 @@ impl ChainNetConfig {
             .iter()
             .zip(&arch.choices)
             .map(|(layer, choice)| {
-                let kind = match choice {
-                    SposChoice::Xception => OpKind::ShuffleXception,
-                    other => OpKind::Shuffle {
-                        kernel: other.kernel(),
-                    },
-                };
-                OpConfig::new(kind, layer.in_channels, layer.out_channels, layer.stride)
+                OpConfig::new(spos_op_kind(*choice), layer.in_channels, layer.out_channels, layer.stride)
                     .init(device)
             })
             .collect::<Result<Vec<_>, _>>()?;
@@ -361,5 +355,15 @@ impl<B: Backend> Classifier<B> for SposNetwork<B> {
         let (units, shape) = chain_macs(&self.units, shape);
         let (last, _) = self.conv_last.macs(shape);
         Some(stem + units + last + linear_macs(&self.classifier))
+    }
+}
+
+/// The operation kind of a SPOS block choice.
+pub fn spos_op_kind(choice: SposChoice) -> OpKind {
+    match choice {
+        SposChoice::Xception => OpKind::ShuffleXception,
+        other => OpKind::Shuffle {
+            kernel: other.kernel(),
+        },
     }
 }

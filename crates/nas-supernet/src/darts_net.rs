@@ -94,7 +94,7 @@ impl DartsNetConfig {
 
     /// The indices of the reduction cells.
     pub fn reductions(&self) -> [usize; 2] {
-        [self.layers / 3, 2 * self.layers / 3]
+        self.macro_structure().reductions()
     }
 
     /// Builds the network of a DARTS `genotype`.
@@ -120,6 +120,17 @@ impl DartsNetConfig {
         self.init_cells(&normal, &reduce, device)
     }
 
+    /// The macro structure of this network.
+    pub fn macro_structure(&self) -> DartsMacro {
+        DartsMacro {
+            in_channels: self.in_channels,
+            channels: self.channels,
+            layers: self.layers,
+            stem_multiplier: self.stem_multiplier,
+            num_classes: self.num_classes,
+        }
+    }
+
     /// Builds the network of any normal and reduction cells.
     pub fn init_cells<B: Backend>(
         &self,
@@ -128,38 +139,173 @@ impl DartsNetConfig {
         device: &Device<B>,
     ) -> Result<DartsNetwork<B>, SupernetError> {
         self.check()?;
-        let stem_c = self.stem_multiplier * self.channels;
-        let (mut c_pp, mut c_p, mut c) = (stem_c, stem_c, self.channels);
-        let mut cells = Vec::with_capacity(self.layers);
-        let mut reduction_prev = false;
+        let aux_index = self.reductions()[1];
         let mut aux_channels = None;
-        for i in 0..self.layers {
-            let reduction = self.reductions().contains(&i);
-            if reduction {
-                c *= 2;
+        let backbone = DartsBackbone::new(self.macro_structure(), device, |site| {
+            let spec = if site.reduction { reduce } else { normal };
+            let cell = DartsCell::new(
+                spec,
+                site.c_pp,
+                site.c_p,
+                site.c,
+                site.reduction,
+                site.reduction_prev,
+                device,
+            )?;
+            if site.index == aux_index {
+                aux_channels = Some(cell.out_channels);
             }
-            let spec = if reduction { reduce } else { normal };
-            let cell = DartsCell::new(spec, c_pp, c_p, c, reduction, reduction_prev, device)?;
-            reduction_prev = reduction;
-            c_pp = c_p;
-            c_p = cell.out_channels;
-            cells.push(cell);
-            if i == self.reductions()[1] {
-                aux_channels = Some(c_p);
-            }
-        }
+            let out = cell.out_channels;
+            Ok((cell, out))
+        })?;
         let auxiliary = match (self.auxiliary, aux_channels) {
             (true, Some(ch)) => Some(AuxiliaryHead::new(ch, self.num_classes, device)),
             _ => None,
         };
         Ok(DartsNetwork {
-            stem_conv: Conv::new(self.in_channels, stem_c, 3, 1, 1, 1, device),
+            backbone,
+            aux_index,
+            auxiliary,
+        })
+    }
+}
+
+/// The macro structure of the DARTS network and its supernets (`NetworkCIFAR` and `Network`
+/// of `quark0/darts`): a stem of `stem_multiplier · channels`, `layers` cells with reductions
+/// at 1/3 and 2/3 of the depth, global pooling and a linear classifier.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DartsMacro {
+    /// Input image channels.
+    pub in_channels: usize,
+    /// Initial channels C.
+    pub channels: usize,
+    /// Number of cells.
+    pub layers: usize,
+    /// Stem width as a multiple of C.
+    pub stem_multiplier: usize,
+    /// Number of classes.
+    pub num_classes: usize,
+}
+
+impl DartsMacro {
+    /// The indices of the two reduction cells.
+    pub fn reductions(&self) -> [usize; 2] {
+        [self.layers / 3, 2 * self.layers / 3]
+    }
+}
+
+/// The preprocessing of a DARTS cell's two inputs to `site.c` channels: a factorized reduction
+/// of the state two back when the previous cell reduced (a 1×1 ReLU-conv-BN otherwise), a 1×1
+/// ReLU-conv-BN of the previous state.
+pub fn preprocess_configs(site: &DartsCellSite) -> (OpConfig, OpConfig) {
+    let conv1x1 = OpKind::relu_conv_bn(1);
+    let preprocess0 = if site.reduction_prev {
+        OpConfig::new(OpKind::FactorizedReduce, site.c_pp, site.c, 2)
+    } else {
+        OpConfig::new(conv1x1, site.c_pp, site.c, 1)
+    };
+    (preprocess0, OpConfig::new(conv1x1, site.c_p, site.c, 1))
+}
+
+/// What a cell of a [`DartsBackbone`] is built for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DartsCellSite {
+    /// The cell's index (0-based).
+    pub index: usize,
+    /// Channels of the state two cells back.
+    pub c_pp: usize,
+    /// Channels of the previous state.
+    pub c_p: usize,
+    /// Channels per operation of this cell.
+    pub c: usize,
+    /// Whether this cell reduces (stride 2, channels doubled).
+    pub reduction: bool,
+    /// Whether the previous cell reduced.
+    pub reduction_prev: bool,
+}
+
+/// The DARTS macro network around a cell type `C`: stem (3×3 convolution, batch norm), the
+/// cells, each reading the outputs of the two before it, global average pooling and a linear
+/// classifier. The stand-alone [`DartsNetwork`] and the differentiable and single-path
+/// supernets ([`crate::darts_search::supernet::DartsSupernet`]) are this backbone with their
+/// cells.
+#[derive(Module, Debug)]
+pub struct DartsBackbone<B: Backend, C: Module<B>> {
+    stem_conv: Conv<B>,
+    stem_bn: BatchNorm<B>,
+    cells: Vec<C>,
+    classifier: Linear<B>,
+}
+
+impl<B: Backend, C: Module<B>> DartsBackbone<B, C> {
+    /// The backbone of `structure`; `cell(site)` builds each cell and says its output
+    /// channels.
+    pub fn new(
+        structure: DartsMacro,
+        device: &Device<B>,
+        mut cell: impl FnMut(DartsCellSite) -> Result<(C, usize), SupernetError>,
+    ) -> Result<Self, SupernetError> {
+        let stem_c = structure.stem_multiplier * structure.channels;
+        let (mut c_pp, mut c_p, mut c) = (stem_c, stem_c, structure.channels);
+        let mut cells = Vec::with_capacity(structure.layers);
+        let mut reduction_prev = false;
+        for index in 0..structure.layers {
+            let reduction = structure.reductions().contains(&index);
+            if reduction {
+                c *= 2;
+            }
+            let (built, out) = cell(DartsCellSite {
+                index,
+                c_pp,
+                c_p,
+                c,
+                reduction,
+                reduction_prev,
+            })?;
+            cells.push(built);
+            reduction_prev = reduction;
+            c_pp = c_p;
+            c_p = out;
+        }
+        Ok(Self {
+            stem_conv: Conv::new(structure.in_channels, stem_c, 3, 1, 1, 1, device),
             stem_bn: BatchNormConfig::new(stem_c).init(device),
             cells,
-            aux_index: self.reductions()[1],
-            auxiliary,
-            classifier: LinearConfig::new(c_p, self.num_classes).init(device),
+            classifier: LinearConfig::new(c_p, structure.num_classes).init(device),
         })
+    }
+
+    /// The cells, in network order.
+    pub fn cells(&self) -> &[C] {
+        &self.cells
+    }
+
+    /// Logits `[batch, classes]` of `images`; `cell(i, c, s0, s1)` applies cell `i` to the
+    /// two previous states.
+    pub fn forward_with(
+        &self,
+        images: Tensor<B, 4>,
+        mut cell: impl FnMut(usize, &C, Tensor<B, 4>, Tensor<B, 4>) -> Tensor<B, 4>,
+    ) -> Tensor<B, 2> {
+        let s = batch_norm(&self.stem_bn, self.stem_conv.forward(images));
+        let (mut s0, mut s1) = (s.clone(), s);
+        for (i, c) in self.cells.iter().enumerate() {
+            let next = cell(i, c, s0, s1.clone());
+            s0 = s1;
+            s1 = next;
+        }
+        self.classifier.forward(global_avg_pool(s1))
+    }
+
+    /// The stem's multiply-accumulates for one `input` image and its output shape.
+    pub fn stem_macs(&self, input: [usize; 3]) -> (u64, [usize; 3]) {
+        let (m, [h, w]) = self.stem_conv.macs(input[1], input[2]);
+        (m, [self.stem_conv.out_channels(), h, w])
+    }
+
+    /// The classifier's multiply-accumulates for one image.
+    pub fn classifier_macs(&self) -> u64 {
+        linear_macs(&self.classifier)
     }
 }
 
@@ -173,14 +319,8 @@ pub fn darts_op_kind(op: DartsOp) -> OpKind {
         DartsOp::SepConv3x3 => OpKind::SepConv { kernel: 3 },
         DartsOp::SepConv5x5 => OpKind::SepConv { kernel: 5 },
         DartsOp::SepConv7x7 => OpKind::SepConv { kernel: 7 },
-        DartsOp::DilConv3x3 => OpKind::DilConv {
-            kernel: 3,
-            dilation: 2,
-        },
-        DartsOp::DilConv5x5 => OpKind::DilConv {
-            kernel: 5,
-            dilation: 2,
-        },
+        DartsOp::DilConv3x3 => OpKind::dil_conv(3),
+        DartsOp::DilConv5x5 => OpKind::dil_conv(5),
         DartsOp::Conv7x1Conv1x7 => OpKind::SpatialConv { kernel: 7 },
     }
 }
@@ -260,22 +400,13 @@ pub fn nasnet_op_kind(op: NasNetOp) -> OpKind {
         NasNetOp::SkipConnect => OpKind::Identity,
         NasNetOp::Conv3x1Conv1x3 => OpKind::SpatialConv { kernel: 3 },
         NasNetOp::Conv7x1Conv1x7 => OpKind::SpatialConv { kernel: 7 },
-        NasNetOp::DilConv3x3 => OpKind::DilConv {
-            kernel: 3,
-            dilation: 2,
-        },
+        NasNetOp::DilConv3x3 => OpKind::dil_conv(3),
         NasNetOp::AvgPool3x3 => OpKind::AvgPool { kernel: 3 },
         NasNetOp::MaxPool3x3 => OpKind::MaxPool { kernel: 3 },
         NasNetOp::MaxPool5x5 => OpKind::MaxPool { kernel: 5 },
         NasNetOp::MaxPool7x7 => OpKind::MaxPool { kernel: 7 },
-        NasNetOp::Conv1x1 => OpKind::ReluConvBn {
-            kernel: 1,
-            dilation: 1,
-        },
-        NasNetOp::Conv3x3 => OpKind::ReluConvBn {
-            kernel: 3,
-            dilation: 1,
-        },
+        NasNetOp::Conv1x1 => OpKind::relu_conv_bn(1),
+        NasNetOp::Conv3x3 => OpKind::relu_conv_bn(3),
         NasNetOp::SepConv3x3 => OpKind::SepConv { kernel: 3 },
         NasNetOp::SepConv5x5 => OpKind::SepConv { kernel: 5 },
         NasNetOp::SepConv7x7 => OpKind::SepConv { kernel: 7 },
@@ -314,16 +445,15 @@ impl<B: Backend> DartsCell<B> {
         reduction_prev: bool,
         device: &Device<B>,
     ) -> Result<Self, SupernetError> {
-        let conv1x1 = OpKind::ReluConvBn {
-            kernel: 1,
-            dilation: 1,
-        };
-        let preprocess0 = if reduction_prev {
-            OpConfig::new(OpKind::FactorizedReduce, c_pp, c, 2)
-        } else {
-            OpConfig::new(conv1x1, c_pp, c, 1)
-        };
-        let preprocess1 = OpConfig::new(conv1x1, c_p, c, 1);
+        let conv1x1 = OpKind::relu_conv_bn(1);
+        let (preprocess0, preprocess1) = preprocess_configs(&DartsCellSite {
+            index: 0,
+            c_pp,
+            c_p,
+            c,
+            reduction,
+            reduction_prev,
+        });
         let bad = |reason: String| SupernetError::InvalidConfig {
             what: "cell",
             reason,
@@ -488,15 +618,13 @@ impl<B: Backend> AuxiliaryHead<B> {
     }
 }
 
-/// The DARTS network of one genotype.
+/// The DARTS network of one genotype: the [`DartsBackbone`] of [`DartsCell`]s and the optional
+/// auxiliary head.
 #[derive(Module, Debug)]
 pub struct DartsNetwork<B: Backend> {
-    stem_conv: Conv<B>,
-    stem_bn: BatchNorm<B>,
-    cells: Vec<DartsCell<B>>,
+    backbone: DartsBackbone<B, DartsCell<B>>,
     aux_index: usize,
     auxiliary: Option<AuxiliaryHead<B>>,
-    classifier: Linear<B>,
 }
 
 impl<B: Backend> DartsNetwork<B> {
@@ -506,19 +634,16 @@ impl<B: Backend> DartsNetwork<B> {
         options: &TrainOptions,
         aux: bool,
     ) -> (Tensor<B, 2>, Option<Tensor<B, 2>>) {
-        let s = batch_norm(&self.stem_bn, self.stem_conv.forward(images));
-        let (mut s0, mut s1) = (s.clone(), s);
         let mut aux_logits = None;
-        for (i, cell) in self.cells.iter().enumerate() {
+        let logits = self.backbone.forward_with(images, |i, cell, s0, s1| {
             let seed = mix_seed(options.seed, i as u64, 1);
-            let next = cell.forward(s0, s1.clone(), options.drop_path, seed);
-            s0 = s1;
-            s1 = next;
+            let next = cell.forward(s0, s1, options.drop_path, seed);
             if aux && i == self.aux_index {
-                aux_logits = self.auxiliary.as_ref().map(|h| h.forward(s1.clone()));
+                aux_logits = self.auxiliary.as_ref().map(|h| h.forward(next.clone()));
             }
-        }
-        (self.classifier.forward(global_avg_pool(s1)), aux_logits)
+            next
+        });
+        (logits, aux_logits)
     }
 }
 
@@ -529,17 +654,15 @@ impl<B: Backend> Classifier<B> for DartsNetwork<B> {
 
     /// Stem, cells and classifier (the auxiliary head only trains, so it is not counted).
     fn macs(&self, input: [usize; 3]) -> Option<u64> {
-        let (stem, [h, w]) = self.stem_conv.macs(input[1], input[2]);
-        let mut total = stem;
-        let stem_shape = [self.stem_conv.out_channels(), h, w];
-        let (mut s0, mut s1) = (stem_shape, stem_shape);
-        for cell in &self.cells {
+        let (mut total, stem) = self.backbone.stem_macs(input);
+        let (mut s0, mut s1) = (stem, stem);
+        for cell in self.backbone.cells() {
             let (m, out) = cell.macs(s0, s1);
             total += m;
             s0 = s1;
             s1 = out;
         }
-        Some(total + linear_macs(&self.classifier))
+        Some(total + self.backbone.classifier_macs())
     }
 
     fn train_logits(

@@ -20,32 +20,7 @@ use burn::tensor::backend::Backend;
 use burn::tensor::ops::PadMode;
 use burn::tensor::{Slice, Tensor};
 
-/// Geometry of a convolution: stride, zero padding and dilation per axis (height, width).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ConvGeometry {
-    /// Stride along height and width.
-    pub stride: [usize; 2],
-    /// Zero padding on each side, along height and width.
-    pub padding: [usize; 2],
-    /// Dilation along height and width.
-    pub dilation: [usize; 2],
-}
-
-impl ConvGeometry {
-    /// The same stride, padding and dilation on both axes.
-    pub fn square(stride: usize, padding: usize, dilation: usize) -> Self {
-        Self {
-            stride: [stride; 2],
-            padding: [padding; 2],
-            dilation: [dilation; 2],
-        }
-    }
-
-    /// Output size along `axis` (0: height, 1: width) of an input of `size` for kernel `k`.
-    pub fn output_size(&self, axis: usize, size: usize, k: usize) -> usize {
-        (size + 2 * self.padding[axis] - self.dilation[axis] * (k - 1) - 1) / self.stride[axis] + 1
-    }
-}
+pub use crate::geometry::ConvGeometry;
 
 /// The `kh·kw` shifted slices of `x` (padded), each `[n, c, h_out, w_out]`, in kernel order.
 fn shifted<B: Backend>(x: Tensor<B, 4>, k: [usize; 2], g: ConvGeometry) -> Vec<Tensor<B, 4>> {

@@ -14,6 +14,7 @@ pub mod data;
 pub mod driver;
 pub mod error;
 pub mod fast;
+mod geometry;
 mod grad;
 #[cfg(feature = "ndarray")]
 mod kernels;

@@ -107,7 +107,7 @@ fn tensor<const D: usize>(v: Vec<f32>, shape: [usize; D]) -> NdArrayTensor {
     NdArrayTensor::from_data(TensorData::new(v, shape))
 }
 
-/// A convolution of [`crate::fast`]: dense (groups = 1) or depthwise.
+/// A convolution of the fast operations: dense (groups = 1) or depthwise.
 #[derive(Debug, Clone, Copy)]
 struct ConvSpec {
     shape: ConvShape,
@@ -161,7 +161,7 @@ impl Backward<Nd, 2> for ConvBackward {
 pub(crate) fn conv<B: Backend>(
     x: Tensor<B, 4>,
     weight: Tensor<B, 4>,
-    geometry: crate::fast::ConvGeometry,
+    geometry: crate::geometry::ConvGeometry,
     depthwise: bool,
     relu: bool,
 ) -> Result<Tensor<B, 4>, (Tensor<B, 4>, Tensor<B, 4>)> {
@@ -347,7 +347,7 @@ impl Backward<Nd, 1> for PoolBackward {
 pub(crate) fn pool<B: Backend>(
     x: Tensor<B, 4>,
     kernel: [usize; 2],
-    geometry: crate::fast::ConvGeometry,
+    geometry: crate::geometry::ConvGeometry,
     average: Option<bool>,
 ) -> Result<Tensor<B, 4>, Tensor<B, 4>> {
     let Some(which) = which::<B>(x.dtype()) else {

@@ -195,22 +195,12 @@ impl<B: Backend> ArchWeights<B> {
         skip_dropout: f64,
         seed: u64,
     ) -> Self {
-        let mut cells = Vec::with_capacity(alphas.len());
+        let mut weights = Vec::with_capacity(alphas.len());
         let mut sampled = Vec::with_capacity(alphas.len());
-        for (kind, a) in alphas.iter().enumerate() {
-            let [e, o] = a.dims();
-            let device = a.device();
-            let bias: Vec<f32> = (0..e * o)
-                .map(|i| {
-                    if mask.alive(kind, i / o, i % o) {
-                        0.0
-                    } else {
-                        MASKED
-                    }
-                })
-                .collect();
-            let logits = a.clone() + Tensor::from_data(TensorData::new(bias, [e, o]), &device);
-            let (weights, hard) = match relaxation {
+        for (kind, logits) in Self::masked_logits(alphas, mask).into_iter().enumerate() {
+            let [e, o] = logits.dims();
+            let device = logits.device();
+            let (w, hard) = match relaxation {
                 Relaxation::Softmax { tau } => (softmax(logits.div_scalar(tau), 1), None),
                 Relaxation::GumbelSoft { tau } | Relaxation::GumbelHard { tau } => {
                     let mut rng =
@@ -249,22 +239,89 @@ impl<B: Backend> ArchWeights<B> {
                     }
                 }
             };
-            let mut per_edge = Vec::with_capacity(e);
-            for edge in 0..e {
-                let row = weights.clone().slice([edge..edge + 1, 0..o]);
-                per_edge.push(
-                    (0..o)
-                        .map(|op| {
-                            mask.alive(kind, edge, op).then(|| {
-                                row.clone().slice([0..1, op..op + 1]).reshape([1, 1, 1, 1])
-                            })
-                        })
-                        .collect(),
-                );
-            }
-            cells.push(per_edge);
+            weights.push(w);
             sampled.push(hard);
         }
+        Self::from_kinds(weights, sampled, mask, skip_dropout, seed)
+    }
+
+    /// The alphas with a large negative number added to the masked operations' logits (their
+    /// softmax weight underflows to exactly 0): the input of a relaxation.
+    pub fn masked_logits(alphas: &[Tensor<B, 2>], mask: &ArchMask) -> Vec<Tensor<B, 2>> {
+        alphas
+            .iter()
+            .enumerate()
+            .map(|(kind, a)| {
+                let [e, o] = a.dims();
+                let bias: Vec<f32> = (0..e * o)
+                    .map(|i| {
+                        if mask.alive(kind, i / o, i % o) {
+                            0.0
+                        } else {
+                            MASKED
+                        }
+                    })
+                    .collect();
+                a.clone() + Tensor::from_data(TensorData::new(bias, [e, o]), &a.device())
+            })
+            .collect()
+    }
+
+    /// Weights from `weights[kind]` (`[edges, ops]`) that a relaxation computed: every alive
+    /// operation of an edge is computed and scaled by its weight, unless `sampled[kind][edge]`
+    /// names the one operation to compute (GDAS's hard sampling: the others only add their
+    /// weight, which carries the straight-through gradient). Masked operations are never
+    /// computed. Dropout on skip connections (`skip_dropout`) draws its masks from `seed`.
+    ///
+    /// # Panics
+    /// If `weights` (or `sampled`) does not have the mask's number of cell kinds and edges.
+    pub fn from_probabilities(
+        weights: Vec<Tensor<B, 2>>,
+        sampled: Option<Vec<Vec<usize>>>,
+        mask: &ArchMask,
+        skip_dropout: f64,
+        seed: u64,
+    ) -> Self {
+        let sampled = match sampled {
+            Some(s) => s.into_iter().map(Some).collect(),
+            None => vec![None; weights.len()],
+        };
+        Self::from_kinds(weights, sampled, mask, skip_dropout, seed)
+    }
+
+    fn from_kinds(
+        weights: Vec<Tensor<B, 2>>,
+        sampled: Vec<Option<Vec<usize>>>,
+        mask: &ArchMask,
+        skip_dropout: f64,
+        seed: u64,
+    ) -> Self {
+        assert_eq!(
+            weights.len(),
+            mask.cells.len(),
+            "operation weights for {} cell kinds, the mask has {}",
+            weights.len(),
+            mask.cells.len()
+        );
+        let cells = weights
+            .iter()
+            .enumerate()
+            .map(|(kind, w)| {
+                let [e, o] = w.dims();
+                (0..e)
+                    .map(|edge| {
+                        let row = w.clone().slice([edge..edge + 1, 0..o]);
+                        (0..o)
+                            .map(|op| {
+                                mask.alive(kind, edge, op).then(|| {
+                                    row.clone().slice([0..1, op..op + 1]).reshape([1, 1, 1, 1])
+                                })
+                            })
+                            .collect()
+                    })
+                    .collect()
+            })
+            .collect();
         Self {
             cells,
             sampled,

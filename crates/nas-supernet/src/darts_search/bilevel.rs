@@ -21,8 +21,8 @@ use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
 use super::SearchError;
-use super::alphas::{Alphas, ArchLayout, ArchMask, ArchProbabilities, ArchWeights, Relaxation};
-use super::method::Method;
+use super::alphas::{Alphas, ArchLayout, ArchMask, ArchProbabilities, ArchWeights};
+use super::method::{EpochPlan, Method, SearchMethod};
 use super::supernet::{SearchNetwork, SupernetBuilder};
 use crate::data::{Augment, ImageBatch, ImageDataset};
 use crate::grad::{global_norm, scalar, scale_grads};
@@ -88,7 +88,7 @@ impl Default for AlphaOptimConfig {
 /// Configuration of a search.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SearchConfig {
-    /// The method.
+    /// The method (ignored by [`Searcher::with_method`], which takes a method of any type).
     pub method: Method,
     /// Epochs (per stage for P-DARTS). DARTS: 50.
     pub epochs: usize,
@@ -191,12 +191,9 @@ impl SearchConfig {
 pub struct StepContext {
     /// The weights' learning rate.
     pub learning_rate: f64,
-    /// How alphas weight the operations.
-    pub relaxation: Relaxation,
-    /// Dropout on skip connections (P-DARTS).
-    pub skip_dropout: f64,
-    /// Whether the alphas learn in this step.
-    pub update_alphas: bool,
+    /// The method's settings of the epoch: temperature, dropout on skip connections, whether
+    /// the alphas learn.
+    pub plan: EpochPlan,
 }
 
 /// What one step measured.
@@ -287,6 +284,7 @@ where
 {
     pub(super) builder: S,
     pub(super) config: SearchConfig,
+    pub(super) method: Box<dyn SearchMethod<B>>,
     pub(super) layout: ArchLayout,
     pub(super) net: S::Network,
     pub(super) alphas: Alphas<B>,
@@ -310,10 +308,41 @@ where
     /// A search over `builder`'s space with `config`, on `device`: the supernet of the first
     /// stage with every operation alive, fresh alphas and optimizers, all seeded.
     pub fn new(builder: S, config: SearchConfig, device: Device<B>) -> Result<Self, SearchError> {
+        let method = config.method.to_method();
+        Self::with_boxed_method(builder, config, method, device)
+    }
+
+    /// A search with a method of any type (a relaxation of your own: see
+    /// [`super::method`]); `config.method` is ignored.
+    pub fn with_method(
+        builder: S,
+        config: SearchConfig,
+        method: impl SearchMethod<B> + 'static,
+        device: Device<B>,
+    ) -> Result<Self, SearchError> {
+        Self::with_boxed_method(builder, config, Box::new(method), device)
+    }
+
+    fn with_boxed_method(
+        builder: S,
+        config: SearchConfig,
+        method: Box<dyn SearchMethod<B>>,
+        device: Device<B>,
+    ) -> Result<Self, SearchError> {
         config.check()?;
+        method.check()?;
+        if method.stages() == 0 {
+            return Err(SearchError::InvalidConfig {
+                field: "method",
+                reason: format!(
+                    "`{}` has no stage (stages() must be at least 1)",
+                    method.name()
+                ),
+            });
+        }
         let layout = builder.layout();
         let mask = layout.full_mask();
-        let extra = extra_cells(&config.method, 0);
+        let extra = method.extra_cells(0);
         let net = seeded(&device, config.seed, || {
             builder.build(extra, &mask, &device)
         })?;
@@ -327,6 +356,7 @@ where
         Ok(Self {
             builder,
             config,
+            method,
             layout,
             net,
             alphas,
@@ -344,6 +374,11 @@ where
     /// The configuration.
     pub fn config(&self) -> &SearchConfig {
         &self.config
+    }
+
+    /// The method.
+    pub fn method(&self) -> &dyn SearchMethod<B> {
+        &*self.method
     }
 
     /// The shape of the alphas.
@@ -384,7 +419,7 @@ where
     /// The architecture the current alphas select.
     pub fn derive(&self) -> S::Arch {
         self.builder
-            .derive(&self.probabilities(), self.config.method.max_skip())
+            .derive(&self.probabilities(), self.method.max_skip())
     }
 
     fn diverged(&self, what: &'static str, value: f64) -> SearchError {
@@ -409,10 +444,10 @@ where
             .iter()
             .map(|p| if detach { p.val().detach() } else { p.val() })
             .collect();
-        ArchWeights::new(&values, &self.mask, ctx.relaxation, ctx.skip_dropout, seed)
+        self.method.weights(&values, &self.mask, &ctx.plan, seed)
     }
 
-    /// One bi-level step: the alphas learn on `valid` (unless `ctx.update_alphas` is false),
+    /// One bi-level step: the alphas learn on `valid` (unless `ctx.plan.update_alphas` is false),
     /// then the weights on `train`. Nothing changes when it fails.
     pub fn step(
         &mut self,
@@ -431,8 +466,8 @@ where
         };
 
         // Alpha step.
-        let (alphas, a_optim) = if ctx.update_alphas {
-            let (grads, loss, correct) = match self.config.method.unrolled() {
+        let (alphas, a_optim) = if ctx.plan.update_alphas {
+            let (grads, loss, correct) = match self.method.unrolled() {
                 Some(u) => {
                     let xi = u.xi.unwrap_or(ctx.learning_rate);
                     self.unrolled_grads(train, valid, ctx, xi, u.epsilon, seed)?
@@ -622,55 +657,13 @@ where
         Ok(epochs.report(history))
     }
 
-    /// ASAP: masks the operations whose weight `softmax(α / τ)` is below `threshold / N`,
-    /// keeping at least the strongest operation of every edge.
-    pub(super) fn prune_below(&mut self, threshold: f64, tau: f64) {
-        let tables = self.alphas.to_tables();
-        let scaled: Vec<Vec<Vec<f32>>> = tables
-            .iter()
-            .map(|c| {
-                c.iter()
-                    .map(|e| e.iter().map(|&a| (f64::from(a) / tau) as f32).collect())
-                    .collect()
-            })
-            .collect();
-        let probs = ArchProbabilities::from_tables(&scaled, &self.mask);
-        for (k, cell) in probs.cells.iter().enumerate() {
-            for (e, row) in cell.iter().enumerate() {
-                let limit = threshold / row.len().max(1) as f64;
-                let best = super::alphas::argmax_alive(
-                    &row.iter().map(|&p| p as f32).collect::<Vec<_>>(),
-                    |o| self.mask.alive(k, e, o),
-                );
-                for (o, &p) in row.iter().enumerate() {
-                    if o != best && p < limit {
-                        self.mask.cells[k][e][o] = false;
-                    }
-                }
-            }
-        }
-    }
-
-    /// P-DARTS: keeps the strongest `keep` operations of every edge, then builds the deeper
-    /// supernet of `stage` with those operations, fresh alphas and fresh optimizers.
+    /// Begins `stage` (≥ 1): the method's stage hook (P-DARTS keeps the strongest operations
+    /// of every edge), then the supernet of the stage with the alive operations, fresh alphas
+    /// and fresh optimizers.
     pub(super) fn next_stage(&mut self, stage: usize) -> Result<(), SearchError> {
-        let Method::Pdarts(p) = &self.config.method else {
-            return Ok(());
-        };
-        let keep = p.keep[stage - 1];
-        let extra = p.add_cells[stage];
         let probs = self.probabilities();
-        for (k, cell) in probs.cells.iter().enumerate() {
-            for (e, row) in cell.iter().enumerate() {
-                let mut order: Vec<usize> = (0..row.len())
-                    .filter(|&o| self.mask.alive(k, e, o))
-                    .collect();
-                order.sort_by(|&a, &b| row[b].total_cmp(&row[a]));
-                for &o in order.iter().skip(keep) {
-                    self.mask.cells[k][e][o] = false;
-                }
-            }
-        }
+        self.method.next_stage(stage, &probs, &mut self.mask);
+        let extra = self.method.extra_cells(stage);
         let seed = mix_seed(self.config.seed, stage as u64, 4);
         self.net = seeded(&self.device, seed, || {
             self.builder.build(extra, &self.mask, &self.device)
@@ -685,14 +678,6 @@ where
         self.w_optim = w;
         self.a_optim = a;
         Ok(())
-    }
-}
-
-/// The cells P-DARTS adds in `stage` (0 for the other methods).
-pub(super) fn extra_cells(method: &Method, stage: usize) -> usize {
-    match method {
-        Method::Pdarts(p) => p.add_cells.get(stage).copied().unwrap_or(0),
-        _ => 0,
     }
 }
 

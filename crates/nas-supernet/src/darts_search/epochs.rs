@@ -11,11 +11,11 @@ use burn::module::AutodiffModule;
 use burn::tensor::backend::AutodiffBackend;
 
 use super::SearchError;
-use super::alphas::{Alphas, ArchMask, Relaxation};
+use super::alphas::{Alphas, ArchMask};
 use super::bilevel::{
-    EpochReport, SearchReport, Searcher, StepContext, StepStats, extra_cells, max_opt, optimizers,
+    EpochReport, SearchReport, Searcher, StepContext, StepStats, max_opt, optimizers,
 };
-use super::method::Method;
+use super::method::EpochAt;
 use super::supernet::SupernetBuilder;
 use crate::data::{ImageBatcher, ImageDataset, Normalize, epoch_batches};
 use crate::driver::{Checkpoint, CheckpointError, DriverError, EpochSolver};
@@ -157,6 +157,10 @@ where
     fn fingerprint(&self) -> serde_json::Value {
         serde_json::json!({
             "config": self.searcher.config,
+            "method": {
+                "name": self.searcher.method.name(),
+                "settings": self.searcher.method.settings(),
+            },
             "layout": self.searcher.layout,
             "images": self.data_len,
             "image_shape": self.w_data.shape(),
@@ -164,7 +168,7 @@ where
     }
 
     fn total_epochs(&self) -> usize {
-        self.searcher.config.epochs * self.searcher.config.method.stages()
+        self.searcher.config.epochs * self.searcher.method.stages()
     }
 
     fn epochs_done(&self) -> usize {
@@ -181,17 +185,18 @@ where
         self.searcher.stage = stage;
         self.searcher.epoch = epoch;
         let start = Instant::now();
-        if let Method::Asap(a) = &cfg.method
-            && epoch > 0
-        {
-            let tau = a.tau0 * a.beta.powi(epoch as i32);
-            self.searcher.prune_below(a.threshold, tau);
+        let at = EpochAt {
+            stage,
+            epoch,
+            epochs: cfg.epochs,
+        };
+        if epoch > 0 {
+            let s = &mut *self.searcher;
+            s.method.begin_epoch(at, &s.alphas.to_tables(), &mut s.mask);
         }
         let steps_per_epoch = self.steps_per_epoch();
         let total = steps_per_epoch * cfg.epochs;
-        let relaxation = cfg.method.relaxation(epoch, cfg.epochs);
-        let skip_dropout = cfg.method.skip_dropout(stage, epoch, cfg.epochs);
-        let update_alphas = cfg.method.updates_alphas(epoch);
+        let plan = self.searcher.method.plan(at);
         let (w_batcher, w_seed) = self.batcher(1, g)?;
         let (a_batcher, a_seed) = self.batcher(2, g)?;
         let (w_data, a_data) = (self.w_data.clone(), self.a_data.clone());
@@ -204,9 +209,7 @@ where
         for (i, (tb, vb)) in w_batches.zip(a_batches).enumerate() {
             let ctx = StepContext {
                 learning_rate: cfg.learning_rate_at(epoch * steps_per_epoch + i, total),
-                relaxation,
-                skip_dropout,
-                update_alphas,
+                plan,
             };
             let s = self.searcher.step(&tb, &vb, &ctx)?;
             tl += s.train_loss * s.train_seen as f64;
@@ -233,12 +236,8 @@ where
                 f64::NAN
             },
             valid_accuracy: pct(sum.valid_correct, sum.valid_seen),
-            tau: match relaxation {
-                Relaxation::Softmax { tau }
-                | Relaxation::GumbelSoft { tau }
-                | Relaxation::GumbelHard { tau } => tau,
-            },
-            skip_dropout,
+            tau: plan.tau,
+            skip_dropout: plan.skip_dropout,
             alive_ops: self.searcher.mask.count(),
             step_seconds: sum.seconds / n.max(1) as f64,
             seconds: start.elapsed().as_secs_f64(),
@@ -266,7 +265,7 @@ where
         let (stage, epoch, steps, epochs_done): (usize, usize, usize, usize) = c.get("counters")?;
         // The supernet of the checkpoint's stage (P-DARTS grows it), with its alive
         // operations; its weights come from the record.
-        let extra = extra_cells(&s.config.method, stage);
+        let extra = s.method.extra_cells(stage);
         let net = seeded(&s.device, s.config.seed, || {
             s.builder.build(extra, &mask, &s.device)
         })?;

@@ -7,7 +7,8 @@
 //!   NAS-Bench-201).
 //! - [`alphas`]: the architecture parameters, kept in a module of their own so that they have
 //!   their own optimizer, and the relaxations (softmax, Gumbel-softmax soft and hard).
-//! - [`method`]: the methods and their schedules.
+//! - [`method`]: the [`SearchMethod`] trait (relaxation, schedules, hooks) and the six
+//!   built-in methods; a new relaxation implements it in its own crate.
 //! - [`bilevel`]: the driver every method runs in.
 //! - [`memory`]: a counting allocator for the peak memory of a step.
 //!
@@ -50,7 +51,7 @@ pub use bilevel::{
     WeightOptimConfig,
 };
 pub use epochs::SearchEpochs;
-pub use method::Method;
+pub use method::{EpochAt, EpochPlan, Method, SearchMethod};
 pub use supernet::{DerivedArch, SearchNetwork, Supernet, SupernetBuilder, SupernetConfig};
 
 use crate::error::SupernetError;

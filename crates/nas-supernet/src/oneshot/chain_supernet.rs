@@ -23,7 +23,7 @@ use nas_space::proxyless::{MbConvChoice, ProxylessArch, ProxylessSpace};
 use nas_space::spos::{SposArch, SposChoice, SposSpace};
 
 use super::SinglePath;
-use crate::chain_net::{ChainNetConfig, Stem};
+use crate::chain_net::{ChainNetConfig, Stem, spos_op_kind};
 use crate::error::SupernetError;
 use crate::network::{global_avg_pool, linear_macs};
 use crate::ops::{Op, OpConfig, OpKind};
@@ -194,13 +194,7 @@ impl ChainNetConfig {
                 let candidates = SposChoice::ALL
                     .iter()
                     .map(|choice| {
-                        let kind = match choice {
-                            SposChoice::Xception => OpKind::ShuffleXception,
-                            other => OpKind::Shuffle {
-                                kernel: other.kernel(),
-                            },
-                        };
-                        OpConfig::new(kind, layer.in_channels, layer.out_channels, layer.stride)
+                        OpConfig::new(spos_op_kind(*choice), layer.in_channels, layer.out_channels, layer.stride)
                             .init(device)
                     })
                     .collect::<Result<Vec<_>, _>>()?;

@@ -2,27 +2,23 @@
 //! on NAS-Bench-201's macro network).
 //!
 //! Every edge of every cell holds all candidate operations of the space except `none`, and
-//! the layout is that of [`crate::nb201_net::Nb201Network`] (stem, three stages of cells joined
-//! by residual reductions, batch norm, pooling, classifier). A forward pass takes a mask per
+//! the macro network is the same [`Nb201Backbone`] as the stand-alone network's (stem, three
+//! stages of cells joined by residual reductions, batch norm, pooling, classifier). A forward pass takes a mask per
 //! cell, edge and candidate: training runs all candidates under path dropout
 //! ([`Nb201Supernet::dropout_logits`]); an architecture's path keeps exactly its operation on
 //! each edge (`none`: the edge is absent), which is [`SinglePath::path_logits`].
 
 use burn::module::Module;
-use burn::nn::{BatchNorm, BatchNormConfig, Linear, LinearConfig};
-use burn::tensor::activation::relu;
 use burn::tensor::backend::Backend;
 use burn::tensor::{Device, Tensor};
 use nas_space::SearchSpace;
-use nas_space::nb201::{EDGES, NODES, Nb201Arch, Nb201Op, Nb201Space, edge_nodes};
+use nas_space::nb201::{EDGES, Nb201Arch, Nb201Op, Nb201Space};
 use rand::Rng;
 
 use super::SinglePath;
 use super::path_dropout::PathDropout;
 use crate::error::SupernetError;
-use crate::fast::Conv;
-use crate::nb201_net::{Nb201NetConfig, ResidualReduce, nb201_op_kind};
-use crate::network::{global_avg_pool, linear_macs};
+use crate::nb201_net::{Nb201Backbone, Nb201NetConfig, cell_forward, nb201_op_kind};
 use crate::ops::{Op, OpConfig};
 
 /// Which candidates run: `mask[edge][candidate]` for one cell.
@@ -37,29 +33,14 @@ pub struct SuperCell<B: Backend> {
 impl<B: Backend> SuperCell<B> {
     /// Applies the cell with the candidates of `mask` (a node without any input is zeros).
     pub fn forward(&self, x: Tensor<B, 4>, mask: &CellMask) -> Tensor<B, 4> {
-        let mut nodes: Vec<Tensor<B, 4>> = Vec::with_capacity(NODES);
-        nodes.push(x);
-        for to in 1..NODES {
-            let mut sum: Option<Tensor<B, 4>> = None;
-            for k in (0..EDGES).filter(|&k| edge_nodes(k).0 == to) {
-                let input = &nodes[edge_nodes(k).1];
-                for (op, _) in self.edges[k]
-                    .iter()
-                    .zip(&mask[k])
-                    .filter(|(_, keep)| **keep)
-                {
-                    let y = op.forward(input.clone());
-                    sum = Some(match sum {
-                        Some(s) => s + y,
-                        None => y,
-                    });
-                }
-            }
-            nodes.push(sum.unwrap_or_else(|| nodes[0].zeros_like()));
-        }
-        nodes
-            .pop()
-            .unwrap_or_else(|| unreachable!("a cell has 4 nodes"))
+        cell_forward(x, |k, input| {
+            self.edges[k]
+                .iter()
+                .zip(&mask[k])
+                .filter(|(_, keep)| **keep)
+                .map(|(op, _)| op.forward(input.clone()))
+                .reduce(|a, b| a + b)
+        })
     }
 
     fn macs(&self, mask: &CellMask, input: [usize; 3]) -> u64 {
@@ -72,24 +53,11 @@ impl<B: Backend> SuperCell<B> {
     }
 }
 
-/// A layer of the supernet.
-#[derive(Module, Debug)]
-#[allow(clippy::large_enum_variant)]
-pub enum SuperLayer<B: Backend> {
-    /// A cell with all candidates.
-    Cell(SuperCell<B>),
-    /// A fixed residual reduction block.
-    Reduce(ResidualReduce<B>),
-}
-
-/// The NAS-Bench-201 one-shot supernet (see the [module docs](self)).
+/// The NAS-Bench-201 one-shot supernet (see the [module docs](self)): the
+/// [`Nb201Backbone`] with [`SuperCell`]s, and the space it holds.
 #[derive(Module, Debug)]
 pub struct Nb201Supernet<B: Backend> {
-    stem_conv: Conv<B>,
-    stem_bn: BatchNorm<B>,
-    layers: Vec<SuperLayer<B>>,
-    last_bn: BatchNorm<B>,
-    classifier: Linear<B>,
+    backbone: Nb201Backbone<B, SuperCell<B>>,
     space: Nb201Space,
 }
 
@@ -101,39 +69,19 @@ impl Nb201NetConfig {
         space: &Nb201Space,
         device: &Device<B>,
     ) -> Result<Nb201Supernet<B>, SupernetError> {
-        self.check()?;
         let ops = candidates(space);
-        let c = self.channels;
-        let mut layers = Vec::new();
-        let mut width = c;
-        for stage in 0..3 {
-            if stage > 0 {
-                layers.push(SuperLayer::Reduce(ResidualReduce::new(
-                    width,
-                    2 * width,
-                    device,
-                )));
-                width *= 2;
-            }
-            for _ in 0..self.cells_per_stage {
-                let edges = (0..EDGES)
-                    .map(|_| {
-                        ops.iter()
-                            .map(|&op| {
-                                OpConfig::new(nb201_op_kind(op), width, width, 1).init(device)
-                            })
-                            .collect::<Result<Vec<_>, _>>()
-                    })
-                    .collect::<Result<Vec<_>, _>>()?;
-                layers.push(SuperLayer::Cell(SuperCell { edges }));
-            }
-        }
+        let backbone = Nb201Backbone::new(self, device, |width| {
+            let edges = (0..EDGES)
+                .map(|_| {
+                    ops.iter()
+                        .map(|&op| OpConfig::new(nb201_op_kind(op), width, width, 1).init(device))
+                        .collect::<Result<Vec<_>, _>>()
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(SuperCell { edges })
+        })?;
         Ok(Nb201Supernet {
-            stem_conv: Conv::new(self.in_channels, c, 3, 1, 1, 1, device),
-            stem_bn: BatchNormConfig::new(c).init(device),
-            layers,
-            last_bn: BatchNormConfig::new(width).init(device),
-            classifier: LinearConfig::new(width, self.num_classes).init(device),
+            backbone,
             space: space.clone(),
         })
     }
@@ -162,10 +110,7 @@ impl<B: Backend> Nb201Supernet<B> {
 
     /// The number of cells.
     pub fn num_cells(&self) -> usize {
-        self.layers
-            .iter()
-            .filter(|l| matches!(l, SuperLayer::Cell(_)))
-            .count()
+        self.backbone.num_cells()
     }
 
     /// The mask of `arch`'s path: on each edge, its operation only.
@@ -182,19 +127,8 @@ impl<B: Backend> Nb201Supernet<B> {
     /// # Panics
     /// If there are fewer masks than cells.
     pub fn masked_logits(&self, images: Tensor<B, 4>, masks: &[CellMask]) -> Tensor<B, 2> {
-        let mut x = self.stem_bn.forward(self.stem_conv.forward(images));
-        let mut cell = 0;
-        for layer in &self.layers {
-            x = match layer {
-                SuperLayer::Cell(c) => {
-                    cell += 1;
-                    c.forward(x, &masks[cell - 1])
-                }
-                SuperLayer::Reduce(r) => r.forward(x),
-            };
-        }
-        let x = relu(self.last_bn.forward(x));
-        self.classifier.forward(global_avg_pool(x))
+        self.backbone
+            .forward_with(images, |site, cell, x| cell.forward(x, &masks[site.cell]))
     }
 
     /// Training logits under path dropout at rate `rate`: an independent mask for every cell
@@ -217,26 +151,10 @@ impl<B: Backend> Nb201Supernet<B> {
     }
 
     fn masks_macs(&self, masks: &[CellMask], input: [usize; 3]) -> u64 {
-        let (mut total, [mut h, mut w]) = self.stem_conv.macs(input[1], input[2]);
-        let mut c = self.stem_conv.out_channels();
-        let mut cell = 0;
-        for layer in &self.layers {
-            match layer {
-                SuperLayer::Cell(sc) => {
-                    total += sc.macs(&masks[cell], [c, h, w]);
-                    cell += 1;
-                }
-                SuperLayer::Reduce(r) => {
-                    let (m, [co, ho, wo]) = r.macs(h, w);
-                    total += m;
-                    (c, h, w) = (co, ho, wo);
-                }
-            }
-        }
-        total + linear_macs(&self.classifier)
+        self.backbone
+            .macs_with(input, |i, cell, shape| cell.macs(&masks[i], shape))
     }
 }
-
 impl<B: Backend> SinglePath<B> for Nb201Supernet<B> {
     type Arch = Nb201Arch;
 

@@ -1,0 +1,98 @@
+//! The serialized form of a [`Controller`]: its configuration, its parameters and Adam's
+//! moments as Burn records in hex, its random generator, baseline and update count.
+
+use nas_supernet::burn;
+
+use burn::module::Module;
+use burn::optim::Optimizer;
+use burn::record::{BinBytesRecorder, FullPrecisionSettings, Record, Recorder};
+use burn::tensor::backend::{AutodiffBackend, Backend};
+use rand::rngs::ChaCha8Rng;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use super::{Controller, ControllerConfig};
+
+type Bytes = BinBytesRecorder<FullPrecisionSettings>;
+
+/// The serialized form of a [`Controller`].
+#[derive(Serialize, Deserialize)]
+struct ControllerState {
+    config: ControllerConfig,
+    decisions: Vec<usize>,
+    /// The parameters, a Burn record (bincode, full precision), as hex.
+    model: String,
+    /// Adam's state, a Burn record, as hex.
+    optimizer: String,
+    #[serde(with = "crate::rng_serde")]
+    rng: ChaCha8Rng,
+    baseline: Option<f64>,
+    updates: usize,
+}
+
+fn to_hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(2 * bytes.len());
+    for &b in bytes {
+        s.push(DIGITS[(b >> 4) as usize] as char);
+        s.push(DIGITS[(b & 15) as usize] as char);
+    }
+    s
+}
+
+fn from_hex(s: &str) -> Result<Vec<u8>, String> {
+    if !s.len().is_multiple_of(2) || !s.is_ascii() {
+        return Err("a record is an even number of hex digits".into());
+    }
+    (0..s.len() / 2)
+        .map(|i| {
+            u8::from_str_radix(&s[2 * i..2 * i + 2], 16)
+                .map_err(|_| format!("invalid hex digits at {}", 2 * i))
+        })
+        .collect()
+}
+
+fn save<B: Backend, R: Record<B>>(record: R) -> Result<String, String> {
+    Recorder::<B>::record(&Bytes::default(), record, ())
+        .map(|b| to_hex(&b))
+        .map_err(|e| e.to_string())
+}
+
+fn load<B: Backend, R: Record<B>>(hex: &str, device: &B::Device) -> Result<R, String> {
+    let bytes = from_hex(hex)?;
+    Recorder::<B>::load(&Bytes::default(), bytes, device).map_err(|e| e.to_string())
+}
+
+impl<B: AutodiffBackend> Serialize for Controller<B> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::Error;
+        let state = ControllerState {
+            config: self.config.clone(),
+            decisions: self.decisions.clone(),
+            model: save::<B, _>(self.model.clone().into_record()).map_err(S::Error::custom)?,
+            optimizer: save::<B, _>(self.optim.to_record()).map_err(S::Error::custom)?,
+            rng: ChaCha8Rng::deserialize_state(&self.rng.serialize_state()),
+            baseline: self.baseline,
+            updates: self.updates,
+        };
+        state.serialize(serializer)
+    }
+}
+
+impl<'de, B: AutodiffBackend> Deserialize<'de> for Controller<B> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        let state = ControllerState::deserialize(deserializer)?;
+        let mut c = Controller::<B>::new(&state.decisions, state.config, 0)
+            .map_err(|e| D::Error::custom(e.to_string()))?;
+        let model = load::<B, _>(&state.model, &c.device)
+            .map_err(|e| D::Error::custom(format!("controller parameters: {e}")))?;
+        c.model = c.model.load_record(model);
+        let optim = load::<B, _>(&state.optimizer, &c.device)
+            .map_err(|e| D::Error::custom(format!("controller optimizer state: {e}")))?;
+        c.optim = c.optim.load_record(optim);
+        c.rng = state.rng;
+        c.baseline = state.baseline;
+        c.updates = state.updates;
+        Ok(c)
+    }
+}

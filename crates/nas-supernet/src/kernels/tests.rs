@@ -1,0 +1,87 @@
+use super::*;
+
+/// Direct-loop convolution, the definition.
+fn reference(s: &ConvShape, x: &[f32], weight: &[f32], groups: usize) -> Vec<f32> {
+    let [h, w] = s.hw;
+    let [ho, wo] = s.out_hw();
+    let cg = s.c / groups;
+    let og = s.o / groups;
+    let mut out = vec![0.0; s.n * s.o * ho * wo];
+    for i in 0..s.n {
+        for o in 0..s.o {
+            let g = o / og;
+            for oy in 0..ho {
+                for ox in 0..wo {
+                    let mut acc = 0.0;
+                    for cc in 0..cg {
+                        let c = g * cg + cc;
+                        for ky in 0..s.k[0] {
+                            for kx in 0..s.k[1] {
+                                if let (Some(iy), Some(ix)) =
+                                    (s.input_at(0, oy, ky), s.input_at(1, ox, kx))
+                                {
+                                    acc += x[((i * s.c + c) * h + iy) * w + ix]
+                                        * weight[((o * cg + cc) * s.k[0] + ky) * s.k[1] + kx];
+                                }
+                            }
+                        }
+                    }
+                    out[((i * s.o + o) * ho + oy) * wo + ox] = acc;
+                }
+            }
+        }
+    }
+    out
+}
+
+fn data(len: usize, seed: u32) -> Vec<f32> {
+    (0..len)
+        .map(|i| (((i as u32).wrapping_mul(2654435761) ^ seed) % 1000) as f32 / 500.0 - 1.0)
+        .collect()
+}
+
+#[test]
+fn kernels_match_direct_loops() {
+    for (groups_dw, k, stride, pad, dil) in [
+        (false, [3, 3], [1, 1], [1, 1], [1, 1]),
+        (false, [1, 1], [1, 1], [0, 0], [1, 1]),
+        (false, [1, 1], [2, 2], [0, 0], [1, 1]),
+        (false, [3, 5], [2, 1], [1, 2], [1, 1]),
+        (true, [3, 3], [1, 1], [2, 2], [2, 2]),
+        (true, [5, 5], [2, 2], [2, 2], [1, 1]),
+    ] {
+        for relu in [false, true] {
+            let (c, o) = if groups_dw { (3, 3) } else { (3, 4) };
+            let s = ConvShape {
+                n: 5,
+                c,
+                hw: [7, 6],
+                o,
+                k,
+                stride,
+                pad,
+                dil,
+                relu,
+            };
+            let x = data(s.n * c * 42, 1);
+            let cw = if groups_dw { 1 } else { c };
+            let wt = data(o * cw * k[0] * k[1], 2);
+            let (ours, groups) = if groups_dw {
+                (depthwise(&s, &x, &wt), c)
+            } else {
+                (conv2d(&s, &x, &wt), 1)
+            };
+            let xr: Vec<f32> = x
+                .iter()
+                .map(|&v| if relu { v.max(0.0) } else { v })
+                .collect();
+            let want = reference(&s, &xr, &wt, groups);
+            let diff = ours
+                .iter()
+                .zip(&want)
+                .map(|(a, b)| (a - b).abs())
+                .fold(0.0, f32::max);
+            assert!(diff < 1e-4, "{s:?}: {diff}");
+        }
+    }
+}
