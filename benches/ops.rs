@@ -155,27 +155,24 @@ fn op_module<B: AutodiffBackend>(name: &str, device: &Device<B>) -> Option<(OpFn
         let p = count_params(&m);
         Some((Box::new(move |x| m.forward(x)), p))
     };
+    // NAS-Bench-201's `nor_conv_kxk`: ReLU, k×k convolution, batch norm.
+    let relu_conv_bn = |kernel: usize| {
+        op(
+            OpKind::ReluConvBn {
+                kernel,
+                dilation: 1,
+            },
+            C,
+            1,
+        )
+    };
     match name {
         "conv3x3" => conv(3, 1, 1),
         "conv1x1" => conv(1, 1, 1),
         "depthwise3x3" => conv(3, 1, C),
         "dilated3x3_d2" => conv(3, 2, C),
-        "nor_conv_3x3" => op(
-            OpKind::ReluConvBn {
-                kernel: 3,
-                dilation: 1,
-            },
-            C,
-            1,
-        ),
-        "nor_conv_1x1" => op(
-            OpKind::ReluConvBn {
-                kernel: 1,
-                dilation: 1,
-            },
-            C,
-            1,
-        ),
+        "nor_conv_3x3" => relu_conv_bn(3),
+        "nor_conv_1x1" => relu_conv_bn(1),
         "sep_conv_3x3" => op(OpKind::SepConv { kernel: 3 }, C, 1),
         "sep_conv_5x5" => op(OpKind::SepConv { kernel: 5 }, C, 1),
         "dil_conv_3x3" => op(

@@ -25,18 +25,14 @@ use clap::Parser;
 use nas::supernet::backend::BackendTask;
 use nas::supernet::burn::tensor::Device;
 use nas::supernet::burn::tensor::backend::AutodiffBackend;
-use nas::supernet::darts_net::DartsNetConfig;
 use nas::supernet::darts_search::method::PdartsConfig;
-use nas::supernet::darts_search::supernet::{DartsSupernetConfig, Nb201SupernetConfig};
 use nas::supernet::darts_search::{
     DerivedArch, EpochReport, Method, SearchConfig, SearchError, SearchReport, Searcher,
     SupernetConfig,
 };
 use nas::supernet::data::Augment;
 use nas::supernet::memory::CountingAlloc;
-use nas::supernet::nb201_net::Nb201NetConfig;
-use nas::supernet::network::seeded;
-use nas::supernet::train::{TrainConfig, TrainReport, fit};
+use nas::supernet::train::{TrainConfig, TrainReport};
 
 /// Counts heap bytes so that every step's peak memory can be reported.
 #[global_allocator]
@@ -160,30 +156,14 @@ impl BackendTask for Run {
     fn run<B: AutodiffBackend>(self, device: Device<B>) -> Self::Output {
         let args = self.0;
         let (train, test) = common::load(args.data.as_deref(), args.seed)?;
-        let search_data = match args.samples {
-            Some(n) => train.sample(n, args.seed),
-            None => train.clone(),
-        };
-        let [in_channels, h, _] = train.shape();
-        let classes = train.num_classes();
+        let search_data = common::subset(&train, args.samples, args.seed);
+        let shape = common::NetShape::new(args.channels, args.cells, &train);
         let space = match args.space.as_str() {
-            "nb201" => SupernetConfig::Nb201(Nb201SupernetConfig {
-                channels: args.channels,
-                cells_per_stage: args.cells.unwrap_or(1),
-                in_channels,
-                num_classes: classes,
-            }),
-            "darts" => SupernetConfig::Darts(DartsSupernetConfig {
-                channels: args.channels,
-                layers: args.cells.unwrap_or(5),
-                steps: args.steps,
-                stem_multiplier: 3,
-                in_channels,
-                num_classes: classes,
-            }),
+            "nb201" => SupernetConfig::Nb201(shape.nb201()),
+            "darts" => SupernetConfig::Darts(shape.darts_supernet(args.steps)),
             other => return Err(format!("unknown space `{other}`: expected nb201 or darts")),
         };
-        let augment = if h >= 32 {
+        let augment = if train.shape()[1] >= 32 {
             Augment {
                 crop_padding: 4,
                 flip: true,
@@ -249,14 +229,9 @@ impl BackendTask for Run {
 
         let train_report = if args.train_epochs > 0 {
             let tc = TrainConfig {
-                epochs: args.train_epochs,
-                batch_size: 64,
-                learning_rate: 0.05,
-                seed: args.seed,
                 augment,
-                ..TrainConfig::default()
+                ..common::train_config(args.train_epochs, 64, 0.05, args.seed)
             };
-            let normalize = train.channel_stats();
             let print = |epoch: usize, r: &TrainReport| {
                 println!(
                     "  derived network epoch {epoch}: train loss {:.3}, test accuracy {:.2}%",
@@ -267,33 +242,9 @@ impl BackendTask for Run {
                 "training the derived network from scratch ({} epochs):",
                 tc.epochs
             );
-            let trained = match &report.derived {
-                DerivedArch::Nb201(arch) => {
-                    let net = Nb201NetConfig {
-                        channels: args.channels,
-                        cells_per_stage: args.cells.unwrap_or(1),
-                        in_channels,
-                        num_classes: classes,
-                    };
-                    let model = seeded(&device, args.seed, || net.init::<B>(arch, &device))
-                        .map_err(|e| e.to_string())?;
-                    fit(model, &train, &test, &normalize, &tc, &device, print).map(|(_, r)| r)
-                }
-                DerivedArch::Darts(genotype) => {
-                    let net = DartsNetConfig {
-                        channels: args.channels,
-                        layers: args.cells.unwrap_or(5),
-                        stem_multiplier: 3,
-                        in_channels,
-                        num_classes: classes,
-                        auxiliary: false,
-                    };
-                    let model = seeded(&device, args.seed, || net.init::<B>(genotype, &device))
-                        .map_err(|e| e.to_string())?;
-                    fit(model, &train, &test, &normalize, &tc, &device, print).map(|(_, r)| r)
-                }
-            };
-            Some(trained.map_err(|e| e.to_string())?)
+            let data = (&train, &test);
+            let trained = common::retrain::<B>(&report.derived, &shape, data, &tc, &device, print)?;
+            Some(trained)
         } else {
             None
         };

@@ -23,8 +23,8 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use clap::Parser;
-use nas::space::darts::{DartsConfig, DartsSpace, Genotype};
-use nas::space::nb201::{Nb201Arch, Nb201Space};
+use nas::space::darts::{DartsConfig, DartsSpace};
+use nas::space::nb201::Nb201Space;
 use nas::space::{Enumerable, Sequential};
 use nas::strategy::controller::ControllerConfig;
 use nas::strategy::{Enas, EnasConfig, EnasEpoch};
@@ -32,13 +32,12 @@ use nas::supernet::backend::BackendTask;
 use nas::supernet::burn::module::AutodiffModule;
 use nas::supernet::burn::tensor::Device;
 use nas::supernet::burn::tensor::backend::AutodiffBackend;
-use nas::supernet::darts_net::DartsNetConfig;
-use nas::supernet::darts_search::supernet::{DartsSupernet, DartsSupernetConfig};
+use nas::supernet::darts_search::DerivedArch;
+use nas::supernet::darts_search::supernet::DartsSupernet;
 use nas::supernet::data::ImageDataset;
-use nas::supernet::nb201_net::Nb201NetConfig;
 use nas::supernet::network::seeded;
 use nas::supernet::oneshot::SinglePath;
-use nas::supernet::train::{TrainConfig, TrainReport, fit};
+use nas::supernet::train::{TrainConfig, TrainReport};
 
 #[derive(Parser, Debug, Clone)]
 #[command(about = "ENAS: weight sharing with an LSTM controller trained by REINFORCE")]
@@ -78,18 +77,12 @@ struct Args {
     /// Epochs of training the derived architecture from scratch (0: skip).
     #[arg(long, default_value_t = 3)]
     train_epochs: usize,
-    /// Seed of everything.
-    #[arg(long, default_value_t = 0)]
-    seed: u64,
-    /// Backend: ndarray, flex, wgpu or cuda (default: $NAS_BACKEND, else the CPU backend).
-    #[arg(long)]
-    backend: Option<String>,
+    #[command(flatten)]
+    run: common::RunArgs,
     /// Path of `nats_bench_tss_200ep.csv` for `--space nb201` (default: $NAS_NB201_CSV, then
     /// ../shared/data/nb201/nats_bench_tss_200ep.csv; skipped when absent).
     #[arg(long)]
     nb201: Option<PathBuf>,
-    #[command(flatten)]
-    checkpoint: common::CheckpointArgs,
 }
 
 fn print_epoch<A: std::fmt::Display>(e: &EnasEpoch<A>, epochs: usize) {
@@ -108,14 +101,19 @@ fn print_epoch<A: std::fmt::Display>(e: &EnasEpoch<A>, epochs: usize) {
     );
 }
 
+/// ENAS' split of the search data: the shared weights train on one half, the controller's
+/// rewards come from the other.
+struct Halves {
+    weights: ImageDataset,
+    rewards: ImageDataset,
+}
+
 /// The search, generic over the space and its supernet; returns the derived architecture.
-#[allow(clippy::too_many_arguments)]
 fn search<S, B, N>(
     space: S,
     supernet: N,
     args: &Args,
-    search_train: &ImageDataset,
-    search_valid: &ImageDataset,
+    halves: &Halves,
     device: &Device<B>,
 ) -> Result<S::Arch, String>
 where
@@ -125,6 +123,7 @@ where
     N: AutodiffModule<B> + SinglePath<B, Arch = S::Arch>,
     N::InnerModule: SinglePath<B::InnerBackend, Arch = S::Arch>,
 {
+    let (search_train, search_valid) = (&halves.weights, &halves.rewards);
     let normalize = search_train.channel_stats();
     let config = EnasConfig {
         child: TrainConfig {
@@ -142,7 +141,7 @@ where
         reward_batch_size: args.batch_size,
         derive_samples: args.derive_samples,
         derive_top: args.derive_samples.min(5),
-        seed: args.seed,
+        seed: args.run.seed,
     };
     let mut enas: Enas<S, B, N> = Enas::new(
         space,
@@ -155,9 +154,13 @@ where
     )
     .map_err(|e| e.to_string())?;
     let start = Instant::now();
-    let path = format!("runs/enas/{}-seed{}/checkpoint.bin", args.space, args.seed);
+    let path = format!(
+        "runs/enas/{}-seed{}/checkpoint.bin",
+        args.space, args.run.seed
+    );
     let mut epochs = enas.epochs(search_train, &normalize);
     let mut driver = args
+        .run
         .checkpoint
         .driver(&mut epochs, path)
         .observer(|_: usize, e: &EnasEpoch<S::Arch>| print_epoch(e, args.epochs));
@@ -193,49 +196,33 @@ where
     Ok(derived.arch)
 }
 
-enum Derived {
-    Darts(Genotype),
-    Nb201(Nb201Arch),
-}
-
 struct Run(Args);
 
 impl BackendTask for Run {
-    type Output = Result<(Derived, Option<TrainReport>), String>;
+    type Output = Result<(DerivedArch, Option<TrainReport>), String>;
 
     fn run<B: AutodiffBackend>(self, device: Device<B>) -> Self::Output {
         let args = self.0;
-        let (train, test) = common::load(args.data.as_deref(), args.seed)?;
-        let search_data = match args.samples {
-            Some(n) => train.sample(n, args.seed),
-            None => train.clone(),
-        };
-        // ENAS' split: the shared weights train on one part, the rewards come from the other.
-        let (search_train, search_valid) = search_data
-            .split(0.5, args.seed)
+        let (train, test) = common::load(args.data.as_deref(), args.run.seed)?;
+        let search_data = common::subset(&train, args.samples, args.run.seed);
+        let (weights, rewards) = search_data
+            .split(0.5, args.run.seed)
             .map_err(|e| e.to_string())?;
-        let [in_channels, _, _] = train.shape();
-        let classes = train.num_classes();
+        let halves = Halves { weights, rewards };
+        let shape = common::NetShape::new(args.channels, args.cells, &train);
         println!(
             "ENAS on {} ({} images for the shared weights, {} for the rewards, {} held out), space {}",
             train.name(),
-            search_train.len(),
-            search_valid.len(),
+            halves.weights.len(),
+            halves.rewards.len(),
             test.len(),
             args.space
         );
         let derived = match args.space.as_str() {
             "enas" => {
                 let space = DartsSpace::new(DartsConfig::enas()).map_err(|e| e.to_string())?;
-                let config = DartsSupernetConfig {
-                    channels: args.channels,
-                    layers: args.cells.unwrap_or(5),
-                    steps: space.steps(),
-                    stem_multiplier: 3,
-                    in_channels,
-                    num_classes: classes,
-                };
-                let supernet = seeded(&device, args.seed, || {
+                let config = shape.darts_supernet(space.steps());
+                let supernet = seeded(&device, args.run.seed, || {
                     DartsSupernet::<B>::single_path(&config, &space, &device)
                 })
                 .map_err(|e| e.to_string())?;
@@ -246,33 +233,16 @@ impl BackendTask for Run {
                     space.decisions().len(),
                     space.size() as f64
                 );
-                Derived::Darts(search(
-                    space,
-                    supernet,
-                    &args,
-                    &search_train,
-                    &search_valid,
-                    &device,
-                )?)
+                DerivedArch::Darts(search(space, supernet, &args, &halves, &device)?)
             }
             "nb201" => {
                 let space = Nb201Space::default();
-                let net = Nb201NetConfig {
-                    channels: args.channels,
-                    cells_per_stage: args.cells.unwrap_or(1),
-                    in_channels,
-                    num_classes: classes,
-                };
-                let supernet = seeded(&device, args.seed, || net.supernet::<B>(&space, &device))
-                    .map_err(|e| e.to_string())?;
-                Derived::Nb201(search(
-                    space,
-                    supernet,
-                    &args,
-                    &search_train,
-                    &search_valid,
-                    &device,
-                )?)
+                let net = shape.nb201();
+                let supernet = seeded(&device, args.run.seed, || {
+                    net.supernet::<B>(&space, &device)
+                })
+                .map_err(|e| e.to_string())?;
+                DerivedArch::Nb201(search(space, supernet, &args, &halves, &device)?)
             }
             other => {
                 return Err(format!(
@@ -284,14 +254,7 @@ impl BackendTask for Run {
         if args.train_epochs == 0 {
             return Ok((derived, None));
         }
-        let tc = TrainConfig {
-            epochs: args.train_epochs,
-            batch_size: 64,
-            learning_rate: 0.05,
-            seed: args.seed,
-            ..TrainConfig::default()
-        };
-        let normalize = train.channel_stats();
+        let tc = common::train_config(args.train_epochs, 64, 0.05, args.run.seed);
         let print = |epoch: usize, r: &TrainReport| {
             println!(
                 "  epoch {}: train loss {:.3}, test accuracy {:.2}%",
@@ -306,44 +269,18 @@ impl BackendTask for Run {
             train.len(),
             test.len()
         );
-        let report = match &derived {
-            Derived::Darts(genotype) => {
-                let net = DartsNetConfig {
-                    channels: args.channels,
-                    layers: args.cells.unwrap_or(5),
-                    stem_multiplier: 3,
-                    in_channels,
-                    num_classes: classes,
-                    auxiliary: false,
-                };
-                let model = seeded(&device, args.seed, || net.init::<B>(genotype, &device))
-                    .map_err(|e| e.to_string())?;
-                fit(model, &train, &test, &normalize, &tc, &device, print).map(|(_, r)| r)
-            }
-            Derived::Nb201(arch) => {
-                let net = Nb201NetConfig {
-                    channels: args.channels,
-                    cells_per_stage: args.cells.unwrap_or(1),
-                    in_channels,
-                    num_classes: classes,
-                };
-                let model = seeded(&device, args.seed, || net.init::<B>(arch, &device))
-                    .map_err(|e| e.to_string())?;
-                fit(model, &train, &test, &normalize, &tc, &device, print).map(|(_, r)| r)
-            }
-        }
-        .map_err(|e| e.to_string())?;
+        let report = common::retrain::<B>(&derived, &shape, (&train, &test), &tc, &device, print)?;
         Ok((derived, Some(report)))
     }
 }
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    let backend = args.backend.clone();
+    let backend = args.run.backend.clone();
     let nb201_path = args.nb201.clone();
     match common::run_task(backend.as_deref(), Run(args)) {
         Ok((derived, _)) => {
-            if let Derived::Nb201(arch) = derived {
+            if let DerivedArch::Nb201(arch) = derived {
                 common::nb201_lookup(&arch, nb201_path, "ENAS");
             }
             ExitCode::SUCCESS

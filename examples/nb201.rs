@@ -14,6 +14,8 @@
 //! The table is read from `--nb201`, else `$NAS_NB201_CSV`, else
 //! `../shared/data/nb201/nats_bench_tss_200ep.csv`. Seeds run in parallel threads.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
@@ -119,11 +121,7 @@ struct Curves {
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    let path = args
-        .nb201
-        .clone()
-        .or_else(Nb201Table::path_from_env)
-        .unwrap_or_else(|| PathBuf::from("../shared/data/nb201/nats_bench_tss_200ep.csv"));
+    let path = common::nb201_path(args.nb201.clone());
     let table = match Nb201Table::open(&path) {
         Ok(t) => t,
         Err(e) => {

@@ -18,21 +18,17 @@ use std::time::Instant;
 
 use clap::Parser;
 use nas::estimate::rank::kendall_tau;
-use nas::estimate::train::TrainEstimator;
-use nas::estimate::weight_sharing::{WeightSharingConfig, WeightSharingEstimator};
+use nas::estimate::weight_sharing::WeightSharingConfig;
 use nas::estimate::{Budget, Estimator};
 use nas::space::nb201::{Nb201Arch, Nb201Space};
 use nas::space::{SearchSpace, TextFormat};
 use nas::supernet::backend::BackendTask;
 use nas::supernet::burn::tensor::Device;
 use nas::supernet::burn::tensor::backend::AutodiffBackend;
-use nas::supernet::data::ImageDataset;
-use nas::supernet::nb201_net::Nb201NetConfig;
 use nas::supernet::network::{mix_seed, seeded};
 use nas::supernet::oneshot::Nb201Supernet;
 use nas::supernet::oneshot::path_dropout::PathDropout;
-use nas::supernet::oneshot::train::{StepInfo, SupernetEpoch, SupernetTraining};
-use nas::supernet::train::TrainConfig;
+use nas::supernet::oneshot::train::StepInfo;
 use rand::SeedableRng;
 use rand::rngs::ChaCha8Rng;
 
@@ -62,14 +58,8 @@ struct Args {
     /// Training batches the batch norms of each path are recalibrated on.
     #[arg(long, default_value_t = 8)]
     recalibration_batches: usize,
-    /// Seed of everything.
-    #[arg(long, default_value_t = 0)]
-    seed: u64,
-    /// Backend: ndarray, flex, wgpu or cuda (default: $NAS_BACKEND, else the CPU backend).
-    #[arg(long)]
-    backend: Option<String>,
     #[command(flatten)]
-    checkpoint: common::CheckpointArgs,
+    run: common::RunArgs,
 }
 
 struct OneShot(Args);
@@ -79,20 +69,13 @@ impl BackendTask for OneShot {
 
     fn run<B: AutodiffBackend>(self, device: Device<B>) -> Self::Output {
         let args = self.0;
+        let seed = args.run.seed;
+        let digits = common::Digits::new(seed)?;
         let start = Instant::now();
-        let (train, valid) = ImageDataset::digits()
-            .split(0.7, args.seed)
-            .map_err(|e| e.to_string())?;
-        let normalize = train.channel_stats();
         let space = Nb201Space::default();
-        let net = Nb201NetConfig {
-            channels: args.channels,
-            cells_per_stage: args.cells,
-            in_channels: 1,
-            num_classes: 10,
-        };
+        let net = common::NetShape::new(args.channels, Some(args.cells), &digits.train).nb201();
         let dropout = PathDropout::new(args.dropout).map_err(|e| e.to_string())?;
-        let supernet = seeded(&device, args.seed, || net.supernet::<B>(&space, &device))
+        let supernet = seeded(&device, seed, || net.supernet::<B>(&space, &device))
             .map_err(|e| e.to_string())?;
         println!(
             "One-Shot supernet: NAS-Bench-201 cells with {} candidates per edge, C = {}, N = {}; path dropout up to r = {}",
@@ -101,51 +84,26 @@ impl BackendTask for OneShot {
             args.cells,
             args.dropout
         );
-        let config = TrainConfig {
-            epochs: args.epochs,
-            batch_size: 64,
-            learning_rate: 0.05,
-            seed: args.seed,
-            ..TrainConfig::default()
-        };
+        let config = common::train_config(args.epochs, 64, 0.05, seed);
         // Each step's dropout draws from a generator seeded by the step, so that a resumed
         // training drops the same paths as an uninterrupted one.
-        let mut training = SupernetTraining::new(
+        let mut training = digits.supernet_training(
             supernet,
-            &train,
-            &normalize,
             &config,
             &device,
             |net: &Nb201Supernet<B>, images, info: StepInfo| {
                 let rate = dropout.rate_at(info.step, info.total_steps);
-                let mut rng = ChaCha8Rng::seed_from_u64(mix_seed(args.seed, 1, info.step as u64));
+                let mut rng = ChaCha8Rng::seed_from_u64(mix_seed(seed, 1, info.step as u64));
                 net.dropout_logits(images, rate, &mut rng)
             },
-        )
-        .map_err(|e| e.to_string())?;
-        let path = format!("runs/oneshot/seed{}/supernet.ckpt", args.seed);
-        let mut driver = args.checkpoint.driver(&mut training, path).observer(
-            |epoch: usize, e: &SupernetEpoch| {
-                println!(
-                    "supernet epoch {:>2}/{}: loss {:.3}, accuracy {:5.1}% ({:.1}s)",
-                    epoch + 1,
-                    args.epochs,
-                    e.train_loss,
-                    e.train_accuracy,
-                    e.seconds
-                );
-            },
-        );
-        let summary = driver.run().map_err(|e| e.to_string())?;
-        drop(driver);
-        if let Some(at) = summary.resumed_at {
-            println!("resumed after supernet epoch {at}");
-        }
+        )?;
+        let path = format!("runs/oneshot/seed{seed}/supernet.ckpt");
+        common::train_supernet(&args.run.checkpoint, &mut training, path, "accuracy")?;
         let (supernet, _) = training.into_parts();
         let train_seconds = start.elapsed().as_secs_f64();
 
         // Distinct random architectures.
-        let mut sample_rng = ChaCha8Rng::seed_from_u64(mix_seed(args.seed, 2, 0));
+        let mut sample_rng = ChaCha8Rng::seed_from_u64(mix_seed(seed, 2, 0));
         let mut seen = HashSet::new();
         let mut archs: Vec<Nb201Arch> = Vec::new();
         while archs.len() < args.archs {
@@ -154,33 +112,15 @@ impl BackendTask for OneShot {
                 archs.push(a);
             }
         }
-        let mut one_shot = WeightSharingEstimator::new(
-            supernet,
-            &train,
-            &valid,
-            &normalize,
-            WeightSharingConfig {
-                recalibration_batches: args.recalibration_batches,
-                batch_size: 64,
-                seed: args.seed,
-            },
-            &device,
-        )
-        .map_err(|e| e.to_string())?;
-        let mut standalone = TrainEstimator::<B, _, _>::new(
-            net,
-            train.clone(),
-            valid.clone(),
-            TrainConfig {
-                epochs: args.standalone_epochs,
-                batch_size: 64,
-                learning_rate: 0.05,
-                seed: args.seed,
-                ..TrainConfig::default()
-            },
-            device.clone(),
-        )
-        .map_err(|e| e.to_string())?;
+        let recalibration = WeightSharingConfig {
+            recalibration_batches: args.recalibration_batches,
+            batch_size: 64,
+            seed,
+        };
+        let mut one_shot = digits.weight_sharing(supernet, recalibration, &device)?;
+        let standalone_config = common::train_config(args.standalone_epochs, 64, 0.05, seed);
+        let mut standalone =
+            digits.scratch_estimator::<B, _, _>(net, standalone_config, &device)?;
         println!(
             "\n{:>3}  {:>9}  {:>10}  architecture",
             "#", "one-shot", "stand-alone"
@@ -230,9 +170,6 @@ impl BackendTask for OneShot {
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    let backend = args.backend.clone();
-    match common::run_task(backend.as_deref(), OneShot(args)) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(code) => code,
-    }
+    let backend = args.run.backend.clone();
+    common::run_to_exit(backend.as_deref(), OneShot(args))
 }

@@ -23,7 +23,6 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use clap::Parser;
-use nas::estimate::train::TrainEstimator;
 use nas::estimate::weight_sharing::{WeightSharingConfig, WeightSharingEstimator};
 use nas::estimate::{Budget, Estimator};
 use nas::space::TextFormat;
@@ -36,7 +35,7 @@ use nas::supernet::burn::optim::GradientsParams;
 use nas::supernet::burn::tensor::backend::AutodiffBackend;
 use nas::supernet::burn::tensor::{Device, Tensor};
 use nas::supernet::chain_net::ChainNetConfig;
-use nas::supernet::data::{ImageBatch, ImageDataset};
+use nas::supernet::data::ImageBatch;
 use nas::supernet::network::seeded;
 use nas::supernet::oneshot::gates::{ArchOptimConfig, ArchParams};
 use nas::supernet::oneshot::latency::LatencyTable;
@@ -84,14 +83,8 @@ struct Args {
     /// Epochs of the final from-scratch training of the derived architecture (0: skip).
     #[arg(long, default_value_t = 3)]
     retrain_epochs: usize,
-    /// Seed of everything.
-    #[arg(long, default_value_t = 0)]
-    seed: u64,
-    /// Backend: ndarray, flex, wgpu or cuda (default: $NAS_BACKEND, else the CPU backend).
-    #[arg(long)]
-    backend: Option<String>,
     #[command(flatten)]
-    checkpoint: common::CheckpointArgs,
+    run: common::RunArgs,
     /// Directory of the latency table cache.
     #[arg(long, default_value = "runs/proxylessnas")]
     out: PathBuf,
@@ -213,18 +206,17 @@ impl BackendTask for Proxyless {
         if !PeakAlloc::is_installed() {
             return Err("the counting allocator is not installed".into());
         }
-        let (train_all, valid) = ImageDataset::digits()
-            .split(0.7, args.seed)
-            .map_err(|e| e.to_string())?;
+        let digits = common::Digits::new(args.run.seed)?;
+        let (valid, normalize) = (&digits.valid, &digits.normalize);
         // ProxylessNAS trains the architecture on a held-out part of the training set.
-        let (train, arch_data) = train_all.split(0.8, args.seed).map_err(|e| e.to_string())?;
-        let normalize = train_all.channel_stats();
+        let (train, arch_data) = digits
+            .train
+            .split(0.8, args.run.seed)
+            .map_err(|e| e.to_string())?;
         let input = train.shape();
         let space = ProxylessSpace::default();
-        let net = ChainNetConfig::new(1, 10)
-            .with_width(args.width)
-            .with_stem_stride(1);
-        let supernet = seeded(&device, args.seed, || {
+        let net = common::digits_chain_net(args.width);
+        let supernet = seeded(&device, args.run.seed, || {
             net.proxyless_supernet::<B>(&space, &device)
         })
         .map_err(|e| e.to_string())?;
@@ -239,11 +231,11 @@ impl BackendTask for Proxyless {
             valid.len()
         );
 
-        let batch = batches::<B>(&train, &normalize, args.batch, Some(args.seed), &device)
+        let batch = batches::<B>(&train, normalize, args.batch, Some(args.run.seed), &device)
             .map_err(|e| e.to_string())?
             .next()
             .ok_or("empty training set")?;
-        memory(&supernet, &net, &batch, args.seed, &device)?;
+        memory(&supernet, &net, &batch, args.run.seed, &device)?;
         drop(batch);
 
         let backend: String = B::name(&device)
@@ -283,12 +275,8 @@ impl BackendTask for Proxyless {
         .map_err(|e| e.to_string())?;
         let config = ProxylessSearchConfig {
             train: TrainConfig {
-                epochs: args.epochs,
-                batch_size: args.batch,
-                learning_rate: 0.02,
                 weight_decay: 4e-5,
-                seed: args.seed,
-                ..TrainConfig::default()
+                ..common::train_config(args.epochs, args.batch, 0.02, args.run.seed)
             },
             warmup_epochs: args.warmup,
             arch_update_every: args.arch_every,
@@ -305,39 +293,32 @@ impl BackendTask for Proxyless {
             alphas,
             &train,
             &arch_data,
-            &normalize,
+            normalize,
             Some(&table),
             &config,
             &device,
         )
         .map_err(|e| e.to_string())?;
-        let path = args.out.join(format!("seed{}/search.ckpt", args.seed));
-        let mut driver = args.checkpoint.driver(&mut search, path).observer(
-            |epoch: usize, e: &ProxylessEpoch| {
-                // No architecture step runs in a warm-up epoch: its loss is NaN.
-                let arch_loss = if e.arch_loss.is_finite() {
-                    format!("{:.3}", e.arch_loss)
-                } else {
-                    "n/a".to_string()
-                };
-                println!(
-                    "epoch {:>2}/{}{}: weight loss {:.3}, accuracy {:5.1}%, architecture loss {arch_loss}, expected latency {:.3} ms, entropy {:.3} ({:.1}s)",
-                    epoch + 1,
-                    args.epochs,
-                    if epoch < args.warmup { " (warm-up)" } else { "" },
-                    e.train_loss,
-                    e.train_accuracy,
-                    e.expected_latency_ms,
-                    e.entropy,
-                    e.seconds
-                );
-            },
-        );
-        let summary = driver.run().map_err(|e| e.to_string())?;
-        drop(driver);
-        if let Some(at) = summary.resumed_at {
-            println!("resumed after epoch {at}");
-        }
+        let path = args.out.join(format!("seed{}/search.ckpt", args.run.seed));
+        args.run.checkpoint.run(&mut search, path, "epoch", |epoch, e: &ProxylessEpoch| {
+            // No architecture step runs in a warm-up epoch: its loss is NaN.
+            let arch_loss = if e.arch_loss.is_finite() {
+                format!("{:.3}", e.arch_loss)
+            } else {
+                "n/a".to_string()
+            };
+            println!(
+                "epoch {:>2}/{}{}: weight loss {:.3}, accuracy {:5.1}%, architecture loss {arch_loss}, expected latency {:.3} ms, entropy {:.3} ({:.1}s)",
+                epoch + 1,
+                args.epochs,
+                if epoch < args.warmup { " (warm-up)" } else { "" },
+                e.train_loss,
+                e.train_accuracy,
+                e.expected_latency_ms,
+                e.entropy,
+                e.seconds
+            );
+        })?;
         let (supernet, alphas, _) = search.into_parts();
 
         let derived_indices = alphas.argmax();
@@ -357,12 +338,12 @@ impl BackendTask for Proxyless {
         let mut shared = WeightSharingEstimator::new(
             supernet,
             &train,
-            &valid,
-            &normalize,
+            valid,
+            normalize,
             WeightSharingConfig {
                 recalibration_batches: 8,
                 batch_size: args.batch,
-                seed: args.seed,
+                seed: args.run.seed,
             },
             &device,
         )
@@ -375,20 +356,13 @@ impl BackendTask for Proxyless {
             inherited.objective
         );
         if args.retrain_epochs > 0 {
-            let mut scratch = TrainEstimator::<B, _, _>::new(
+            let retrain =
+                common::train_config(args.retrain_epochs, args.batch, 0.02, args.run.seed);
+            let mut scratch = digits.scratch_estimator::<B, _, _>(
                 net.with_space(space.clone()),
-                train_all.clone(),
-                valid.clone(),
-                TrainConfig {
-                    epochs: args.retrain_epochs,
-                    batch_size: args.batch,
-                    learning_rate: 0.02,
-                    seed: args.seed,
-                    ..TrainConfig::default()
-                },
-                device.clone(),
-            )
-            .map_err(|e| e.to_string())?;
+                retrain,
+                &device,
+            )?;
             let m = scratch
                 .estimate(&derived, &Budget::full())
                 .map_err(|e| e.to_string())?;
@@ -411,9 +385,6 @@ fn alphas_config(lr: f64) -> ArchOptimConfig {
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    let backend = args.backend.clone();
-    match common::run_task(backend.as_deref(), Proxyless(args)) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(code) => code,
-    }
+    let backend = args.run.backend.clone();
+    common::run_to_exit(backend.as_deref(), Proxyless(args))
 }

@@ -21,7 +21,7 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use clap::Parser;
-use nas::estimate::tabular::{Nb201Dataset, Nb201Table};
+use nas::estimate::tabular::Nb201Table;
 use nas::estimate::train::TrainEstimator;
 use nas::space::nb201::{Nb201Arch, Nb201Space};
 use nas::space::{Canonicalize, TextFormat};
@@ -30,9 +30,7 @@ use nas::strategy::{Outcome, RegularizedEvolution, RegularizedEvolutionConfig};
 use nas::supernet::backend::BackendTask;
 use nas::supernet::burn::tensor::Device;
 use nas::supernet::burn::tensor::backend::AutodiffBackend;
-use nas::supernet::data::ImageDataset;
 use nas::supernet::nb201_net::Nb201NetConfig;
-use nas::supernet::train::TrainConfig;
 
 #[derive(Parser, Debug, Clone)]
 #[command(about = "Regularized evolution over NAS-Bench-201 cells, trained on the embedded digits")]
@@ -81,22 +79,14 @@ impl BackendTask for Search {
 
     fn run<B: AutodiffBackend>(self, device: Device<B>) -> Self::Output {
         let args = self.0;
-        let (train, valid) = ImageDataset::digits()
-            .split(0.7, args.seed)
-            .map_err(|e| e.to_string())?;
+        let (train, valid) = common::digits(args.seed)?;
         let net = Nb201NetConfig {
             channels: args.channels,
             cells_per_stage: args.cells,
             in_channels: 1,
             num_classes: 10,
         };
-        let config = TrainConfig {
-            epochs: args.epochs,
-            batch_size: 64,
-            learning_rate: 0.05,
-            seed: args.seed,
-            ..TrainConfig::default()
-        };
+        let config = common::train_config(args.epochs, 64, 0.05, args.seed);
         println!(
             "training set {} images, validation {} images; network C = {}, N = {}; {} epochs per trial",
             train.len(),
@@ -202,24 +192,10 @@ fn main() -> ExitCode {
     if let Ok(canon) = space.canonical(&best.arch) {
         println!("  canonical form: {canon}");
     }
-    let table_path = args
-        .nb201
-        .or_else(Nb201Table::path_from_env)
-        .unwrap_or_else(|| PathBuf::from("../shared/data/nb201/nats_bench_tss_200ep.csv"));
-    let table = Nb201Table::open(&table_path).ok();
-    if let Some((table, row)) = table
-        .as_ref()
-        .and_then(|t| t.get(&best.arch).map(|r| (t, r)))
-    {
-        let acc = row.accuracy(Nb201Dataset::Cifar10);
-        let rank = table
-            .rows()
-            .iter()
-            .filter(|r| r.accuracy(Nb201Dataset::Cifar10) > acc)
-            .count();
+    let table = Nb201Table::open(common::nb201_path(args.nb201)).ok();
+    if let Some((acc, rank)) = table.and_then(|t| common::cifar10_rank(&t, &best.arch)) {
         println!(
-            "  NAS-Bench-201 (200 epochs, CIFAR-10): {acc:.2}% test accuracy, rank {} of 15625 (optimum 94.37%)",
-            rank + 1
+            "  NAS-Bench-201 (200 epochs, CIFAR-10): {acc:.2}% test accuracy, rank {rank} of 15625 (optimum 94.37%)"
         );
     }
     let out = args.out.join("best.json");

@@ -20,8 +20,7 @@ use std::time::Instant;
 
 use clap::Parser;
 use nas::estimate::Estimator;
-use nas::estimate::train::TrainEstimator;
-use nas::estimate::weight_sharing::{WeightSharingConfig, WeightSharingEstimator};
+use nas::estimate::weight_sharing::WeightSharingConfig;
 use nas::space::spos::{SposArch, SposChoice, SposSpace};
 use nas::space::{SearchSpace, TextFormat};
 use nas::strategy::search::{self, TrialRecord};
@@ -29,10 +28,8 @@ use nas::strategy::{Constrained, Outcome, SposEvolution, SposEvolutionConfig};
 use nas::supernet::backend::BackendTask;
 use nas::supernet::burn::tensor::Device;
 use nas::supernet::burn::tensor::backend::AutodiffBackend;
-use nas::supernet::chain_net::ChainNetConfig;
-use nas::supernet::data::ImageDataset;
 use nas::supernet::network::seeded;
-use nas::supernet::oneshot::train::{StepInfo, SupernetEpoch, SupernetTraining};
+use nas::supernet::oneshot::train::StepInfo;
 use nas::supernet::oneshot::{SinglePath, SposSupernet, UniformSampler};
 use nas::supernet::train::TrainConfig;
 
@@ -66,14 +63,8 @@ struct Args {
     /// Epochs of the final from-scratch training of the best architecture (0: skip).
     #[arg(long, default_value_t = 3)]
     retrain_epochs: usize,
-    /// Seed of everything.
-    #[arg(long, default_value_t = 0)]
-    seed: u64,
-    /// Backend: ndarray, flex, wgpu or cuda (default: $NAS_BACKEND, else the CPU backend).
-    #[arg(long)]
-    backend: Option<String>,
     #[command(flatten)]
-    checkpoint: common::CheckpointArgs,
+    run: common::RunArgs,
 }
 
 struct Spos(Args);
@@ -139,16 +130,10 @@ impl BackendTask for Spos {
     fn run<B: AutodiffBackend>(self, device: Device<B>) -> Self::Output {
         let args = self.0;
         let start = Instant::now();
-        let (train, valid) = ImageDataset::digits()
-            .split(0.7, args.seed)
-            .map_err(|e| e.to_string())?;
-        let normalize = train.channel_stats();
-        let input = train.shape();
+        let digits = common::Digits::new(args.run.seed)?;
         let space = SposSpace::default();
-        let net = ChainNetConfig::new(1, 10)
-            .with_width(args.width)
-            .with_stem_stride(1);
-        let supernet = seeded(&device, args.seed, || {
+        let net = common::digits_chain_net(args.width);
+        let supernet = seeded(&device, args.run.seed, || {
             net.spos_supernet::<B>(&space, &device)
         })
         .map_err(|e| e.to_string())?;
@@ -157,56 +142,34 @@ impl BackendTask for Spos {
             space.num_layers(),
             SposChoice::ALL.len(),
             args.width,
-            train.len(),
-            valid.len()
+            digits.train.len(),
+            digits.valid.len()
         );
 
         // 1. Supernet training with uniform single-path sampling.
+        // Learning rate: SPOS's 0.5 for batches of 1,024, scaled to 64.
         let config = TrainConfig {
-            epochs: args.epochs,
-            batch_size: 64,
-            // SPOS's 0.5 for batches of 1,024, scaled to 64.
-            learning_rate: 0.03,
             weight_decay: 4e-5,
-            seed: args.seed,
-            ..TrainConfig::default()
+            ..common::train_config(args.epochs, 64, 0.03, args.run.seed)
         };
         // Each step's path is drawn from the seed and the step alone, so that a resumed
         // training draws the same paths as an uninterrupted one.
-        let sampler = UniformSampler::new(space.clone(), args.seed);
-        let mut training = SupernetTraining::new(
+        let sampler = UniformSampler::new(space.clone(), args.run.seed);
+        let mut training = digits.supernet_training(
             supernet,
-            &train,
-            &normalize,
             &config,
             &device,
             |net: &SposSupernet<B>, images, info: StepInfo| {
                 net.path_logits(images, &sampler.sample_at(info.step))
             },
-        )
-        .map_err(|e| e.to_string())?;
-        let path = format!("runs/spos/seed{}/supernet.ckpt", args.seed);
-        let mut driver = args.checkpoint.driver(&mut training, path).observer(
-            |epoch: usize, e: &SupernetEpoch| {
-                println!(
-                    "supernet epoch {:>2}/{}: loss {:.3}, accuracy of sampled paths {:5.1}% ({:.1}s)",
-                    epoch + 1,
-                    args.epochs,
-                    e.train_loss,
-                    e.train_accuracy,
-                    e.seconds
-                );
-            },
-        );
-        let summary = driver.run().map_err(|e| e.to_string())?;
-        drop(driver);
-        if let Some(at) = summary.resumed_at {
-            println!("resumed after supernet epoch {at}");
-        }
+        )?;
+        let path = format!("runs/spos/seed{}/supernet.ckpt", args.run.seed);
+        let accuracy = "accuracy of sampled paths";
+        common::train_supernet(&args.run.checkpoint, &mut training, path, accuracy)?;
         let (supernet, _) = training.into_parts();
 
         // 2. Evolution under a MACs limit, scored with inherited weights.
-        let table = MacsTable::new(&supernet, space.num_layers(), input);
+        let table = MacsTable::new(&supernet, space.num_layers(), digits.train.shape());
         let (lo, hi) = table.range();
         let limit = lo + ((hi - lo) as f64 * args.macs_fraction) as u64;
         println!(
@@ -221,23 +184,16 @@ impl BackendTask for Spos {
                 crossover_count: args.children,
                 ..SposEvolutionConfig::default()
             },
-            args.seed,
+            args.run.seed,
         )
         .map_err(|e| e.to_string())?;
         let mut strategy = Constrained::new(evo, |a: &SposArch| table.macs(a) <= limit);
-        let mut estimator = WeightSharingEstimator::new(
-            supernet,
-            &train,
-            &valid,
-            &normalize,
-            WeightSharingConfig {
-                recalibration_batches: args.recalibration_batches,
-                batch_size: 64,
-                seed: args.seed,
-            },
-            &device,
-        )
-        .map_err(|e| e.to_string())?;
+        let recalibration = WeightSharingConfig {
+            recalibration_batches: args.recalibration_batches,
+            batch_size: 64,
+            seed: args.run.seed,
+        };
+        let mut estimator = digits.weight_sharing(supernet, recalibration, &device)?;
         let trials = args.population * args.generations;
         let mut done = 0;
         let mut best = f64::NEG_INFINITY;
@@ -283,28 +239,20 @@ impl BackendTask for Spos {
 
         // 3. The best architecture (and, for comparison, a random feasible one) from scratch.
         if args.retrain_epochs > 0 {
-            let mut rng = <rand::rngs::ChaCha8Rng as rand::SeedableRng>::seed_from_u64(args.seed);
+            let mut rng =
+                <rand::rngs::ChaCha8Rng as rand::SeedableRng>::seed_from_u64(args.run.seed);
             let random = loop {
                 let a = space.sample(&mut rng);
                 if table.macs(&a) <= limit {
                     break a;
                 }
             };
-            let retrain = TrainConfig {
-                epochs: args.retrain_epochs,
-                batch_size: 64,
-                learning_rate: 0.03,
-                seed: args.seed,
-                ..TrainConfig::default()
-            };
-            let mut scratch = TrainEstimator::<B, _, _>::new(
+            let retrain = common::train_config(args.retrain_epochs, 64, 0.03, args.run.seed);
+            let mut scratch = digits.scratch_estimator::<B, _, _>(
                 net.with_space(space.clone()),
-                train.clone(),
-                valid.clone(),
                 retrain,
-                device.clone(),
-            )
-            .map_err(|e| e.to_string())?;
+                &device,
+            )?;
             for (name, arch) in [("best", &best.arch), ("random feasible", &random)] {
                 let s = scratch
                     .estimate(arch, &nas::estimate::Budget::full())
@@ -322,9 +270,6 @@ impl BackendTask for Spos {
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    let backend = args.backend.clone();
-    match common::run_task(backend.as_deref(), Spos(args)) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(code) => code,
-    }
+    let backend = args.run.backend.clone();
+    common::run_to_exit(backend.as_deref(), Spos(args))
 }

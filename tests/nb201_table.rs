@@ -1,6 +1,6 @@
 //! Checks the NAS-Bench-201 space against the benchmark's own table.
 
-mod common;
+mod support;
 
 use std::collections::{HashMap, HashSet};
 
@@ -10,7 +10,7 @@ use nas::space::{Canonicalize, Enumerable, TextFormat};
 
 #[test]
 fn canonical_form_reproduces_the_tables_6466_classes() {
-    let Some(path) = common::nb201_csv() else {
+    let Some(path) = support::nb201_csv() else {
         return;
     };
     let table = Nb201Table::open(&path).expect("read the table");
@@ -60,7 +60,7 @@ fn canonical_form_reproduces_the_tables_6466_classes() {
 
 #[test]
 fn published_reference_points() {
-    let Some(path) = common::nb201_csv() else {
+    let Some(path) = support::nb201_csv() else {
         return;
     };
     let table = Nb201Table::open(&path).unwrap();

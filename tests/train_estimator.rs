@@ -18,26 +18,47 @@ fn estimator() -> impl Estimator<Nb201Arch> {
 type Net = nas::supernet::nb201_net::Nb201Network<DefaultBackend>;
 type Built = Result<Net, nas::supernet::SupernetError>;
 
-fn train_estimator()
--> TrainEstimator<DefaultBackend, Net, impl FnMut(&Nb201Arch, &Device<DefaultBackend>) -> Built> {
-    let (train, valid) = ImageDataset::digits().split(0.7, 0).unwrap();
-    let net = Nb201NetConfig {
+/// The embedded digits, split 70 / 30 into training and validation images.
+fn digits() -> (ImageDataset, ImageDataset) {
+    ImageDataset::digits().split(0.7, 0).unwrap()
+}
+
+/// A narrow NAS-Bench-201 network (C = 4, one cell per stage) for the digits.
+fn small_net() -> Nb201NetConfig {
+    Nb201NetConfig {
         channels: 4,
         cells_per_stage: 1,
         in_channels: 1,
         num_classes: 10,
-    };
-    let config = TrainConfig {
+    }
+}
+
+/// One epoch of training in batches of 64.
+fn one_epoch() -> TrainConfig {
+    TrainConfig {
         epochs: 1,
         batch_size: 64,
         learning_rate: 0.05,
         ..TrainConfig::default()
-    };
+    }
+}
+
+/// The cell every estimate here scores.
+fn cell() -> Nb201Arch {
+    ARCH.parse().unwrap()
+}
+
+const ARCH: &str = "|nor_conv_3x3~0|+|nor_conv_3x3~0|skip_connect~1|+|skip_connect~0|nor_conv_1x1~1|avg_pool_3x3~2|";
+
+fn train_estimator()
+-> TrainEstimator<DefaultBackend, Net, impl FnMut(&Nb201Arch, &Device<DefaultBackend>) -> Built> {
+    let (train, valid) = digits();
+    let net = small_net();
     TrainEstimator::new(
         move |arch: &Nb201Arch, device: &_| net.init::<DefaultBackend>(arch, device),
         train.sample(256, 1),
         valid.sample(128, 2),
-        config,
+        one_epoch(),
         Default::default(),
     )
     .unwrap()
@@ -46,9 +67,7 @@ fn train_estimator()
 #[test]
 fn estimates_are_complete_and_reproducible() {
     let mut est = estimator();
-    let arch: Nb201Arch = "|nor_conv_3x3~0|+|nor_conv_3x3~0|skip_connect~1|+|skip_connect~0|nor_conv_1x1~1|avg_pool_3x3~2|"
-        .parse()
-        .unwrap();
+    let arch = cell();
     let a = est.estimate(&arch, &Budget::fidelity(2.0)).unwrap();
     assert_eq!(a.curves["valid_accuracy"].len(), 2);
     assert_eq!(a.get("epochs"), Some(2.0));
@@ -68,13 +87,8 @@ fn estimates_are_complete_and_reproducible() {
 
 #[test]
 fn invalid_settings_are_typed_errors() {
-    let (train, valid) = ImageDataset::digits().split(0.7, 0).unwrap();
-    let net = Nb201NetConfig {
-        channels: 4,
-        cells_per_stage: 1,
-        in_channels: 1,
-        num_classes: 10,
-    };
+    let (train, valid) = digits();
+    let net = small_net();
     let build = move |arch: &Nb201Arch, device: &Device<DefaultBackend>| {
         net.init::<DefaultBackend>(arch, device)
     };
@@ -126,9 +140,7 @@ fn drives_a_search() {
 
 #[test]
 fn proxy_settings_shrink_the_task() {
-    let arch: Nb201Arch = "|nor_conv_3x3~0|+|nor_conv_3x3~0|skip_connect~1|+|skip_connect~0|nor_conv_1x1~1|avg_pool_3x3~2|"
-        .parse()
-        .unwrap();
+    let arch = cell();
     let full = train_estimator().estimate(&arch, &Budget::full()).unwrap();
     let mut proxy = train_estimator()
         .with_data_fraction(0.5)
@@ -151,32 +163,18 @@ fn proxy_settings_shrink_the_task() {
 /// estimates equal those of the closure that calls the same configuration.
 #[test]
 fn a_network_config_builds_the_networks() {
-    let (train, valid) = ImageDataset::digits().split(0.7, 0).unwrap();
-    let net = Nb201NetConfig {
-        channels: 4,
-        cells_per_stage: 1,
-        in_channels: 1,
-        num_classes: 10,
-    };
-    let config = TrainConfig {
-        epochs: 1,
-        batch_size: 64,
-        learning_rate: 0.05,
-        ..TrainConfig::default()
-    };
+    let (train, valid) = digits();
+    let net = small_net();
     let device = Default::default();
     let mut from_config = TrainEstimator::<DefaultBackend, _, _>::new(
         net,
         train.sample(256, 1),
         valid.sample(128, 2),
-        config,
+        one_epoch(),
         device,
     )
     .unwrap();
-    let arch: Nb201Arch =
-        "|nor_conv_3x3~0|+|nor_conv_3x3~0|skip_connect~1|+|skip_connect~0|nor_conv_1x1~1|avg_pool_3x3~2|"
-            .parse()
-            .unwrap();
+    let arch = cell();
     let a = from_config.estimate(&arch, &Budget::full()).unwrap();
     let b = train_estimator().estimate(&arch, &Budget::full()).unwrap();
     assert_eq!(a.objective, b.objective);

@@ -1,10 +1,12 @@
 //! The weight-sharing estimator: deterministic scores, typed errors, and use by a multi-trial
 //! strategy through the search loop.
 
+mod support;
+
 use nas::estimate::weight_sharing::{WeightSharingConfig, WeightSharingEstimator};
 use nas::estimate::{Budget, EstimateError, Estimator};
 use nas::space::SearchSpace;
-use nas::space::spos::{SposArch, SposConfig, SposSpace};
+use nas::space::spos::{SposArch, SposSpace};
 use nas::strategy::search;
 use nas::strategy::{Constrained, RandomSearch, SposEvolution, SposEvolutionConfig};
 use nas::supernet::backend::DefaultBackend;
@@ -17,13 +19,7 @@ type B = DefaultBackend;
 
 fn setup() -> (SposSpace, WeightSharingEstimator<B, SposSupernet<B>>) {
     let device = Default::default();
-    let space = SposSpace::new(SposConfig {
-        stem_channels: 8,
-        stage_repeats: vec![2, 2],
-        stage_channels: vec![16, 32],
-        last_channels: 32,
-    })
-    .unwrap();
+    let space = support::spaces::tiny_spos();
     let net = ChainNetConfig::new(1, 10).with_stem_stride(1);
     let supernet = seeded(&device, 0, || net.spos_supernet::<B>(&space, &device)).unwrap();
     let (train, valid) = ImageDataset::digits().sample(160, 0).split(0.6, 0).unwrap();

@@ -16,6 +16,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from common_ops import Zero
+
 
 # ---- operations (nas_supernet::ops) ----------------------------------------------------------
 
@@ -85,17 +87,6 @@ class MBConv(nn.Module):
 class Identity(nn.Module):
     def forward(self, x):
         return x
-
-
-class Zero(nn.Module):
-    def __init__(self, stride):
-        super().__init__()
-        self.stride = stride
-
-    def forward(self, x):
-        if self.stride == 1:
-            return x.mul(0.0)
-        return x[:, :, ::self.stride, ::self.stride].mul(0.0)
 
 
 def darts_op(name, c, stride):

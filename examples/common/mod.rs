@@ -5,8 +5,25 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use nas::estimate::tabular::{Nb201Dataset, Nb201Table};
+use nas::estimate::train::TrainEstimator;
+use nas::estimate::weight_sharing::{WeightSharingConfig, WeightSharingEstimator};
+use nas::space::nb201::{Nb201Arch, Nb201Op};
 use nas::supernet::backend::{BackendKind, BackendTask, run_on};
+use nas::supernet::burn::module::AutodiffModule;
+use nas::supernet::burn::tensor::backend::AutodiffBackend;
+use nas::supernet::burn::tensor::{Device, Tensor};
+use nas::supernet::chain_net::ChainNetConfig;
+use nas::supernet::darts_net::DartsNetConfig;
+use nas::supernet::darts_search::DerivedArch;
+use nas::supernet::darts_search::supernet::DartsSupernetConfig;
+use nas::supernet::data::{ImageDataset, Normalize};
 use nas::supernet::driver::{Driver, EpochSolver};
+use nas::supernet::nb201_net::Nb201NetConfig;
+use nas::supernet::network::seeded;
+use nas::supernet::network_config::BuildNetwork;
+use nas::supernet::oneshot::train::{StepInfo, SupernetEpoch, SupernetTraining};
+use nas::supernet::train::{TrainConfig, TrainObserver, TrainReport, fit};
 
 /// Runs `task` on the backend named by `backend` (else `$NAS_BACKEND`, else the CPU), printing
 /// it. An unknown or unavailable backend exits with code 2, a failed task with code 1, each
@@ -37,6 +54,31 @@ where
             Err(ExitCode::from(2))
         }
     }
+}
+
+/// Runs `task` as [`run_task`] does, for an example whose task prints all it has to say: the
+/// exit code of the example (0 when the task succeeded).
+pub fn run_to_exit<T>(backend: Option<&str>, task: T) -> ExitCode
+where
+    T: BackendTask<Output = Result<(), String>>,
+{
+    match run_task(backend, task) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(code) => code,
+    }
+}
+
+/// The seed, backend and checkpoint flags of the examples that train epoch by epoch.
+#[derive(clap::Args, Debug, Clone)]
+pub struct RunArgs {
+    /// Seed of everything.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Backend: ndarray, flex, wgpu or cuda (default: $NAS_BACKEND, else the CPU backend).
+    #[arg(long)]
+    pub backend: Option<String>,
+    #[command(flatten)]
+    pub checkpoint: CheckpointArgs,
 }
 
 /// The checkpoint flags of the examples that train epoch by epoch.
@@ -86,19 +128,182 @@ impl CheckpointArgs {
             .resume(self.resume)
             .fresh(self.fresh)
     }
+
+    /// Runs `solver` to its last epoch through [`CheckpointArgs::driver`], calling `observe`
+    /// after every epoch; a run that resumed from the checkpoint prints
+    /// `resumed after <epoch_name> N`.
+    pub fn run<S: EpochSolver>(
+        &self,
+        solver: &mut S,
+        default: impl Into<PathBuf>,
+        epoch_name: &str,
+        observe: impl FnMut(usize, &S::Report),
+    ) -> Result<(), String> {
+        let summary = self
+            .driver(solver, default)
+            .observer(observe)
+            .run()
+            .map_err(|e| e.to_string())?;
+        if let Some(at) = summary.resumed_at {
+            println!("resumed after {epoch_name} {at}");
+        }
+        Ok(())
+    }
 }
 
-use nas::estimate::tabular::{Nb201Dataset, Nb201Table};
-use nas::space::nb201::{Nb201Arch, Nb201Op};
-use nas::supernet::data::ImageDataset;
+/// Trains a one-shot supernet (`training`) to its last epoch with [`CheckpointArgs::run`],
+/// printing after every epoch `supernet epoch N/M: loss L, <accuracy> A% (Ts)`, where
+/// `accuracy` names what the training accuracy measures.
+pub fn train_supernet<S>(
+    checkpoint: &CheckpointArgs,
+    training: &mut S,
+    default: impl Into<PathBuf>,
+    accuracy: &str,
+) -> Result<(), String>
+where
+    S: EpochSolver<Report = SupernetEpoch>,
+{
+    let epochs = training.total_epochs();
+    checkpoint.run(
+        training,
+        default,
+        "supernet epoch",
+        |epoch: usize, e: &SupernetEpoch| {
+            println!(
+                "supernet epoch {:>2}/{epochs}: loss {:.3}, {accuracy} {:5.1}% ({:.1}s)",
+                epoch + 1,
+                e.train_loss,
+                e.train_accuracy,
+                e.seconds
+            );
+        },
+    )
+}
+
+/// Training for `epochs` epochs in batches of `batch_size` at `learning_rate`, seeded by
+/// `seed`; every other setting is the library's default.
+pub fn train_config(
+    epochs: usize,
+    batch_size: usize,
+    learning_rate: f64,
+    seed: u64,
+) -> TrainConfig {
+    TrainConfig {
+        epochs,
+        batch_size,
+        learning_rate,
+        seed,
+        ..TrainConfig::default()
+    }
+}
+
+/// The chain network (of the SPOS and ProxylessNAS spaces) for the embedded digits: one input
+/// channel, 10 classes, width multiplier `width`, and a stride-1 stem so that the 8×8 images
+/// keep their resolution.
+pub fn digits_chain_net(width: f64) -> ChainNetConfig {
+    ChainNetConfig::new(1, 10)
+        .with_width(width)
+        .with_stem_stride(1)
+}
+
+/// The proxy task of the one-shot examples: the embedded digits split into training and
+/// validation images as [`digits`] does, and the training images' channel statistics, which
+/// normalize both.
+pub struct Digits {
+    pub train: ImageDataset,
+    pub valid: ImageDataset,
+    pub normalize: Normalize,
+}
+
+impl Digits {
+    /// The split drawn by `seed`.
+    pub fn new(seed: u64) -> Result<Self, String> {
+        let (train, valid) = digits(seed)?;
+        let normalize = train.channel_stats();
+        Ok(Self {
+            train,
+            valid,
+            normalize,
+        })
+    }
+
+    /// Training of `supernet` on the training images, as `config` says, with each step's
+    /// logits given by `forward`.
+    pub fn supernet_training<'d, B, M, F>(
+        &'d self,
+        supernet: M,
+        config: &TrainConfig,
+        device: &Device<B>,
+        forward: F,
+    ) -> Result<SupernetTraining<'d, B, M, F>, String>
+    where
+        B: AutodiffBackend,
+        M: AutodiffModule<B>,
+        F: FnMut(&M, Tensor<B, 4>, StepInfo) -> Tensor<B, 2>,
+    {
+        SupernetTraining::new(
+            supernet,
+            &self.train,
+            &self.normalize,
+            config,
+            device,
+            forward,
+        )
+        .map_err(|e| e.to_string())
+    }
+
+    /// Scores architectures by their validation accuracy with the weights they inherit from
+    /// `supernet`, each path's batch-norm statistics recomputed on training batches first.
+    pub fn weight_sharing<B: AutodiffBackend, N>(
+        &self,
+        supernet: N,
+        config: WeightSharingConfig,
+        device: &Device<B>,
+    ) -> Result<WeightSharingEstimator<B, N>, String> {
+        let (train, valid) = (&self.train, &self.valid);
+        WeightSharingEstimator::new(supernet, train, valid, &self.normalize, config, device)
+            .map_err(|e| e.to_string())
+    }
+
+    /// Scores architectures by their validation accuracy after training the networks `build`
+    /// builds from scratch on the training images, as `config` says. Name the backend, as in
+    /// `digits.scratch_estimator::<B, _, _>(...)` (the device does not tell it).
+    pub fn scratch_estimator<B, A, F>(
+        &self,
+        build: F,
+        config: TrainConfig,
+        device: &Device<B>,
+    ) -> Result<TrainEstimator<B, F::Network, F>, String>
+    where
+        B: AutodiffBackend,
+        F: BuildNetwork<A, B>,
+    {
+        let (train, valid) = (self.train.clone(), self.valid.clone());
+        TrainEstimator::new(build, train, valid, config, device.clone()).map_err(|e| e.to_string())
+    }
+}
+
+/// The UCI digits embedded in the library (8×8 images, 10 classes), split 70 / 30 into
+/// training and validation images.
+pub fn digits(seed: u64) -> Result<(ImageDataset, ImageDataset), String> {
+    ImageDataset::digits()
+        .split(0.7, seed)
+        .map_err(|e| e.to_string())
+}
+
+/// `samples` images of `data` drawn by `seed`, or all of them when `samples` is `None`.
+pub fn subset(data: &ImageDataset, samples: Option<usize>, seed: u64) -> ImageDataset {
+    match samples {
+        Some(n) => data.sample(n, seed),
+        None => data.clone(),
+    }
+}
 
 /// Training and test images: Fashion-MNIST or CIFAR-10 from `dir`, else the digits split
 /// 70 / 30.
 pub fn load(dir: Option<&Path>, seed: u64) -> Result<(ImageDataset, ImageDataset), String> {
     let Some(dir) = dir else {
-        return ImageDataset::digits()
-            .split(0.7, seed)
-            .map_err(|e| e.to_string());
+        return digits(seed);
     };
     let fashion = ImageDataset::fashion_mnist(dir, true);
     if let Ok(train) = fashion {
@@ -117,14 +322,30 @@ pub fn load(dir: Option<&Path>, seed: u64) -> Result<(ImageDataset, ImageDataset
     }
 }
 
-/// Looks `arch` up in the NAS-Bench-201 table (`path`, else `$NAS_NB201_CSV`, else
-/// `../shared/data/nb201/`) and prints its accuracies, CIFAR-10 rank and skip connections;
-/// `method`'s collapse in the NAS-Bench-201 paper (54.30 % on CIFAR-10) is the comparison.
+/// The NAS-Bench-201 table's path: `path`, else `$NAS_NB201_CSV`, else
+/// `../shared/data/nb201/nats_bench_tss_200ep.csv`.
+pub fn nb201_path(path: Option<PathBuf>) -> PathBuf {
+    path.or_else(Nb201Table::path_from_env)
+        .unwrap_or_else(|| PathBuf::from("../shared/data/nb201/nats_bench_tss_200ep.csv"))
+}
+
+/// The CIFAR-10 test accuracy of `arch` in `table` and its rank among all the table's cells
+/// (1: the best); `None` when the table lacks the cell.
+pub fn cifar10_rank(table: &Nb201Table, arch: &Nb201Arch) -> Option<(f64, usize)> {
+    let acc = table.get(arch)?.accuracy(Nb201Dataset::Cifar10);
+    let better = table
+        .rows()
+        .iter()
+        .filter(|r| r.accuracy(Nb201Dataset::Cifar10) > acc)
+        .count();
+    Some((acc, better + 1))
+}
+
+/// Looks `arch` up in the NAS-Bench-201 table (at [`nb201_path`]) and prints its accuracies,
+/// CIFAR-10 rank and skip connections; `method`'s collapse in the NAS-Bench-201 paper (54.30 %
+/// on CIFAR-10) is the comparison.
 pub fn nb201_lookup(arch: &Nb201Arch, path: Option<PathBuf>, method: &str) {
-    let path = path
-        .or_else(Nb201Table::path_from_env)
-        .unwrap_or_else(|| PathBuf::from("../shared/data/nb201/nats_bench_tss_200ep.csv"));
-    let table = match Nb201Table::open(&path) {
+    let table = match Nb201Table::open(nb201_path(path)) {
         Ok(t) => t,
         Err(e) => {
             println!("NAS-Bench-201 table not read ({e}); pass --nb201 PATH to look the cell up");
@@ -137,19 +358,13 @@ pub fn nb201_lookup(arch: &Nb201Arch, path: Option<PathBuf>, method: &str) {
         .iter()
         .filter(|&&o| o == Nb201Op::SkipConnect)
         .count();
-    if let Some(row) = table.get(arch) {
-        let acc = row.accuracy(Nb201Dataset::Cifar10);
-        let rank = table
-            .rows()
-            .iter()
-            .filter(|r| r.accuracy(Nb201Dataset::Cifar10) > acc)
-            .count();
+    if let (Some(row), Some((acc, rank))) = (table.get(arch), cifar10_rank(&table, arch)) {
         println!(
             "NAS-Bench-201 (200 epochs): CIFAR-10 {:.2}%, CIFAR-100 {:.2}%, ImageNet16-120 {:.2}%; CIFAR-10 rank {} of {}",
             acc,
             row.accuracy(Nb201Dataset::Cifar100),
             row.accuracy(Nb201Dataset::ImageNet16_120),
-            rank + 1,
+            rank,
             table.rows().len()
         );
         println!(
@@ -161,4 +376,89 @@ pub fn nb201_lookup(arch: &Nb201Arch, path: Option<PathBuf>, method: &str) {
             }
         );
     }
+}
+
+/// The networks of the examples that search cells (darts, enas): `channels` initial channels,
+/// `cells` cells (per stage for NAS-Bench-201, default 1; in all for DARTS, default 5), and the
+/// input channels and classes of the data.
+#[derive(Debug, Clone, Copy)]
+pub struct NetShape {
+    pub channels: usize,
+    pub cells: Option<usize>,
+    pub in_channels: usize,
+    pub num_classes: usize,
+}
+
+impl NetShape {
+    /// `channels` and `cells` (the flags) for images like those of `data`.
+    pub fn new(channels: usize, cells: Option<usize>, data: &ImageDataset) -> Self {
+        Self {
+            channels,
+            cells,
+            in_channels: data.shape()[0],
+            num_classes: data.num_classes(),
+        }
+    }
+
+    /// The NAS-Bench-201 network (and supernet) of this shape.
+    pub fn nb201(&self) -> Nb201NetConfig {
+        Nb201NetConfig {
+            channels: self.channels,
+            cells_per_stage: self.cells.unwrap_or(1),
+            in_channels: self.in_channels,
+            num_classes: self.num_classes,
+        }
+    }
+
+    /// The DARTS supernet of this shape, with `steps` intermediate nodes per cell.
+    pub fn darts_supernet(&self, steps: usize) -> DartsSupernetConfig {
+        DartsSupernetConfig {
+            channels: self.channels,
+            layers: self.cells.unwrap_or(5),
+            steps,
+            stem_multiplier: 3,
+            in_channels: self.in_channels,
+            num_classes: self.num_classes,
+        }
+    }
+
+    /// The DARTS network of this shape (no auxiliary head).
+    pub fn darts(&self) -> DartsNetConfig {
+        DartsNetConfig {
+            channels: self.channels,
+            layers: self.cells.unwrap_or(5),
+            stem_multiplier: 3,
+            in_channels: self.in_channels,
+            num_classes: self.num_classes,
+            auxiliary: false,
+        }
+    }
+}
+
+/// Trains the network of `derived` (its [`NetShape::nb201`] or [`NetShape::darts`] network,
+/// parameters drawn from `config.seed`) from scratch on `data.0`, testing on `data.1` after
+/// every epoch; `observe` sees each epoch. Name the backend, as in `retrain::<B>(...)`.
+pub fn retrain<B: AutodiffBackend>(
+    derived: &DerivedArch,
+    shape: &NetShape,
+    (train, test): (&ImageDataset, &ImageDataset),
+    config: &TrainConfig,
+    device: &Device<B>,
+    observe: impl TrainObserver,
+) -> Result<TrainReport, String> {
+    let normalize = train.channel_stats();
+    let seed = config.seed;
+    let trained = match derived {
+        DerivedArch::Nb201(arch) => {
+            let model = seeded(device, seed, || shape.nb201().init::<B>(arch, device));
+            let model = model.map_err(|e| e.to_string())?;
+            fit(model, train, test, &normalize, config, device, observe).map(|(_, r)| r)
+        }
+        DerivedArch::Darts(genotype) => {
+            let model = seeded(device, seed, || shape.darts().init::<B>(genotype, device));
+            let model = model.map_err(|e| e.to_string())?;
+            fit(model, train, test, &normalize, config, device, observe).map(|(_, r)| r)
+        }
+    };
+    trained.map_err(|e| e.to_string())
 }

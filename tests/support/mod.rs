@@ -3,6 +3,10 @@
 
 use std::path::PathBuf;
 
+/// The small search spaces of `nas-supernet`'s integration tests, shared with these.
+#[path = "../../crates/nas-supernet/tests/support/mod.rs"]
+pub mod spaces;
+
 /// The NAS-Bench-201 table: `$NAS_NB201_CSV`, else `../shared/data/nb201/nats_bench_tss_200ep.csv`
 /// beside the checkout. `None` (with a message on stderr) when absent, so tests can skip.
 pub fn nb201_csv() -> Option<PathBuf> {

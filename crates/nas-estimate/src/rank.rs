@@ -50,6 +50,55 @@ pub fn kendall_tau(x: &[f64], y: &[f64]) -> Option<f64> {
     Some((concordant as f64 - discordant as f64) / denom)
 }
 
+/// Spearman's ρ between `x` and `y`: Pearson's correlation of their ranks (ties get the mean
+/// of the ranks they span).
+///
+/// `None` when the lengths differ, there are fewer than two items, a value is NaN, or one
+/// side is constant.
+///
+/// ```
+/// use nas_estimate::rank::spearman_rho;
+///
+/// assert_eq!(spearman_rho(&[1.0, 2.0, 3.0], &[1.0, 4.0, 9.0]), Some(1.0));
+/// assert_eq!(spearman_rho(&[1.0, 2.0, 3.0], &[3.0, 2.0, 1.0]), Some(-1.0));
+/// ```
+pub fn spearman_rho(x: &[f64], y: &[f64]) -> Option<f64> {
+    let n = x.len();
+    if n != y.len() || n < 2 || x.iter().chain(y).any(|v| v.is_nan()) {
+        return None;
+    }
+    let (rx, ry) = (ranks(x), ranks(y));
+    let mean = (n as f64 + 1.0) / 2.0;
+    let (mut sxy, mut sxx, mut syy) = (0.0, 0.0, 0.0);
+    for (a, b) in rx.iter().zip(&ry) {
+        sxy += (a - mean) * (b - mean);
+        sxx += (a - mean) * (a - mean);
+        syy += (b - mean) * (b - mean);
+    }
+    let denom = (sxx * syy).sqrt();
+    (denom > 0.0).then(|| sxy / denom)
+}
+
+/// 1-based ranks of `v` in increasing order, ties at the mean of their ranks.
+fn ranks(v: &[f64]) -> Vec<f64> {
+    let mut order: Vec<usize> = (0..v.len()).collect();
+    order.sort_by(|&a, &b| v[a].total_cmp(&v[b]));
+    let mut out = vec![0.0; v.len()];
+    let mut i = 0;
+    while i < order.len() {
+        let mut j = i;
+        while j + 1 < order.len() && v[order[j + 1]] == v[order[i]] {
+            j += 1;
+        }
+        let rank = (i + j) as f64 / 2.0 + 1.0;
+        for &k in &order[i..=j] {
+            out[k] = rank;
+        }
+        i = j + 1;
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -77,5 +126,15 @@ mod tests {
         assert_eq!(kendall_tau(&[1.0, 2.0], &[2.0]), None);
         assert_eq!(kendall_tau(&[1.0, 1.0, 1.0], &[1.0, 2.0, 3.0]), None);
         assert_eq!(kendall_tau(&[1.0, f64::NAN], &[1.0, 2.0]), None);
+    }
+
+    #[test]
+    fn spearman_with_ties() {
+        // Ranks of x: 1, 2.5, 2.5, 4; of y: 1, 2, 3, 4. Pearson of the ranks: 0.9486833.
+        let rho = spearman_rho(&[1.0, 2.0, 2.0, 3.0], &[1.0, 2.0, 3.0, 4.0]).unwrap();
+        assert!((rho - 0.948_683_298).abs() < 1e-6, "{rho}");
+        assert_eq!(spearman_rho(&[1.0, 1.0], &[1.0, 2.0]), None);
+        assert_eq!(spearman_rho(&[1.0], &[1.0]), None);
+        assert_eq!(spearman_rho(&[1.0, f64::NAN], &[1.0, 2.0]), None);
     }
 }

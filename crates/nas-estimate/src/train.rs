@@ -149,6 +149,10 @@ where
     }
 }
 
+/// What [`Estimator::estimate_reporting`] reports each epoch's validation accuracy to: called
+/// with the epoch and the accuracy, it returns `true` to stop training.
+type StepReport<'r> = &'r mut dyn FnMut(usize, f64) -> bool;
+
 impl<A, B, M, F> Estimator<A> for TrainEstimator<B, M, F>
 where
     B: AutodiffBackend,
@@ -167,7 +171,7 @@ where
         &mut self,
         arch: &A,
         budget: &Budget,
-        report: &mut dyn FnMut(usize, f64) -> bool,
+        report: StepReport<'_>,
     ) -> Result<Estimate, EstimateError> {
         self.run(arch, budget, report)
     }
@@ -183,7 +187,7 @@ where
         &mut self,
         arch: &A,
         budget: &Budget,
-        report: &mut dyn FnMut(usize, f64) -> bool,
+        report: StepReport<'_>,
     ) -> Result<Estimate, EstimateError>
     where
         F: BuildNetwork<A, B, Network = M>,
@@ -207,7 +211,7 @@ where
         struct Observer<'r> {
             progress: bool,
             epochs: usize,
-            report: &'r mut dyn FnMut(usize, f64) -> bool,
+            report: StepReport<'r>,
         }
         impl TrainObserver for Observer<'_> {
             fn epoch_end(&mut self, epoch: usize, report: &TrainReport) {

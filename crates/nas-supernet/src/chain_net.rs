@@ -235,8 +235,13 @@ impl ChainNetConfig {
             .iter()
             .zip(&arch.choices)
             .map(|(layer, choice)| {
-                OpConfig::new(spos_op_kind(*choice), layer.in_channels, layer.out_channels, layer.stride)
-                    .init(device)
+                OpConfig::new(
+                    spos_op_kind(*choice),
+                    layer.in_channels,
+                    layer.out_channels,
+                    layer.stride,
+                )
+                .init(device)
             })
             .collect::<Result<Vec<_>, _>>()?;
         let last_in = *scaled

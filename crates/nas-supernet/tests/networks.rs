@@ -1,5 +1,7 @@
 //! Networks built from architectures: shapes, parameter counts against the papers, gradients.
 
+mod support;
+
 use burn::backend::NdArray;
 use burn::module::{AutodiffModule, Module};
 use burn::tensor::{Distribution, Tensor};
@@ -10,6 +12,7 @@ use nas_supernet::darts_net::DartsNetConfig;
 use nas_supernet::nb201_net::Nb201NetConfig;
 use nas_supernet::network::count_params;
 use nas_supernet::{Classifier, TrainOptions};
+use support::tiny_nb201;
 
 type B = NdArray;
 
@@ -53,14 +56,7 @@ fn nb201_network_shapes_and_params() {
     let none: Nb201Arch = "|none~0|+|none~0|none~1|+|none~0|none~1|none~2|"
         .parse()
         .unwrap();
-    let net = Nb201NetConfig {
-        channels: 4,
-        cells_per_stage: 1,
-        in_channels: 1,
-        num_classes: 3,
-    }
-    .init::<B>(&none, &device)
-    .unwrap();
+    let net = tiny_nb201(3).init::<B>(&none, &device).unwrap();
     let y = net.logits(Tensor::random([1, 1, 8, 8], Distribution::Default, &device));
     assert_eq!(y.dims(), [1, 3]);
 }
@@ -121,14 +117,9 @@ fn published_genotypes_all_build() {
 fn gradients_reach_every_parameter() {
     let device = Default::default();
     let arch: Nb201Arch = BEST.parse().unwrap();
-    let net = Nb201NetConfig {
-        channels: 4,
-        cells_per_stage: 1,
-        in_channels: 1,
-        num_classes: 3,
-    }
-    .init::<DefaultBackend>(&arch, &device)
-    .unwrap();
+    let net = tiny_nb201(3)
+        .init::<DefaultBackend>(&arch, &device)
+        .unwrap();
     let x = Tensor::random([2, 1, 8, 8], Distribution::Default, &device);
     let loss = net.logits(x).powf_scalar(2.0).mean();
     let grads = loss.backward();

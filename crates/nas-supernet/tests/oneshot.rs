@@ -3,7 +3,7 @@
 
 mod support;
 
-use support::{tiny_proxyless, tiny_spos};
+use support::{tiny_nb201, tiny_proxyless, tiny_spos};
 
 use burn::module::{AutodiffModule, Module, ModuleVisitor, Param};
 use burn::nn::loss::CrossEntropyLossConfig;
@@ -17,7 +17,6 @@ use nas_supernet::Classifier;
 use nas_supernet::backend::DefaultBackend;
 use nas_supernet::chain_net::ChainNetConfig;
 use nas_supernet::data::ImageDataset;
-use nas_supernet::nb201_net::Nb201NetConfig;
 use nas_supernet::network::seeded;
 use nas_supernet::oneshot::bn_recalibration::recalibrate_bn;
 use nas_supernet::oneshot::gates::{ArchOptimConfig, ArchParams};
@@ -111,12 +110,7 @@ fn supernet_paths_have_the_standalone_networks_macs_and_shapes() {
     );
 
     let space = Nb201Space::default();
-    let net = Nb201NetConfig {
-        channels: 4,
-        cells_per_stage: 1,
-        in_channels: 1,
-        num_classes: 4,
-    };
+    let net = tiny_nb201(4);
     let supernet = seeded(&device, 0, || net.supernet::<B>(&space, &device)).unwrap();
     for _ in 0..5 {
         let arch: Nb201Arch = space.sample(&mut rng);
@@ -418,12 +412,7 @@ fn supernet_training_is_seeded_and_runs_every_method() {
     again.epoch_seconds = report.epoch_seconds.clone();
     assert_eq!(again, report);
 
-    let nb = Nb201NetConfig {
-        channels: 4,
-        cells_per_stage: 1,
-        in_channels: 1,
-        num_classes: 10,
-    };
+    let nb = tiny_nb201(10);
     let net = seeded(&device, 0, || {
         nb.supernet::<B>(&Nb201Space::default(), &device)
     })
@@ -446,4 +435,34 @@ fn supernet_training_is_seeded_and_runs_every_method() {
     )
     .unwrap();
     assert!(report.train_loss[0].is_finite());
+}
+
+#[test]
+fn a_scaled_proxyless_supernet_offers_exactly_the_spaces_choices() {
+    // Narrow widths round several stages to the same width, so layers that change width in the
+    // space become identity-shaped in the scaled network; they must still not offer `zero`.
+    let space = ProxylessSpace::default();
+    let device = Default::default();
+    for width in [0.1, 0.25, 0.35, 0.5, 1.0] {
+        let net = ChainNetConfig::new(1, 10)
+            .with_width(width)
+            .with_stem_stride(1);
+        let supernet = net.proxyless_supernet::<B>(&space, &device).unwrap();
+        for (l, layer) in supernet.layers().iter().enumerate() {
+            assert_eq!(
+                layer.num_choices(),
+                space.layer_choices(l).len(),
+                "width {width}, layer {l}"
+            );
+        }
+        // The last choice of every layer (`zero` where the space allows it) names an
+        // architecture of the space.
+        let last: Vec<usize> = supernet
+            .layers()
+            .iter()
+            .map(|l| l.num_choices() - 1)
+            .collect();
+        let arch = supernet.arch_of(&last).unwrap();
+        space.validate(&arch).unwrap();
+    }
 }

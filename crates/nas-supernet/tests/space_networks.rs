@@ -3,7 +3,7 @@
 
 mod support;
 
-use support::tiny_proxyless;
+use support::{tiny_proxyless, tiny_spos};
 
 use burn::module::AutodiffModule;
 use burn::optim::{GradientsParams, Optimizer, SgdConfig};
@@ -15,7 +15,7 @@ use nas_space::nasrl::NasRlSpace;
 use nas_space::proxyless::{
     MbConvChoice, PROXYLESS_GPU, ProxylessArch, ProxylessConfig, ProxylessSpace, Stage,
 };
-use nas_space::spos::{SPOS_SEARCHED, SposArch, SposConfig, SposSpace};
+use nas_space::spos::{SPOS_SEARCHED, SposArch, SposSpace};
 use nas_space::{SearchSpace, TextFormat};
 use nas_supernet::Classifier;
 use nas_supernet::backend::DefaultBackend as B;
@@ -183,13 +183,7 @@ fn every_space_trains() {
         .unwrap();
     trains(net, 1, 8, 4);
 
-    let space = SposSpace::new(SposConfig {
-        stem_channels: 8,
-        stage_repeats: vec![2, 2],
-        stage_channels: vec![16, 32],
-        last_channels: 32,
-    })
-    .unwrap();
+    let space = tiny_spos();
     let arch = SposArch::from_indices(&[0, 3, 2, 1]).unwrap();
     let net = ChainNetConfig::new(1, 4)
         .with_stem_stride(1)

@@ -8,16 +8,17 @@
 //! ```
 #![cfg(feature = "wgpu")]
 
+mod support;
+
 use burn::backend::{Autodiff, NdArray, Wgpu};
 use burn::module::Module;
 use burn::record::{BinBytesRecorder, FullPrecisionSettings, Recorder};
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{Device, Distribution, Tensor, TensorData};
 use nas_space::nb201::Nb201Arch;
-use nas_space::proxyless::{ProxylessArch, ProxylessConfig, ProxylessSpace, Stage};
+use nas_space::proxyless::{ProxylessArch, ProxylessConfig, ProxylessSpace};
 use nas_supernet::Classifier;
 use nas_supernet::chain_net::ChainNetConfig;
-use nas_supernet::nb201_net::Nb201NetConfig;
 use nas_supernet::network::seeded;
 
 type Cpu = Autodiff<NdArray>;
@@ -95,12 +96,7 @@ fn networks_agree_on_wgpu_and_cpu() {
     let arch: Nb201Arch = "|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_1x1~1|nor_conv_3x3~2|"
         .parse()
         .unwrap();
-    let config = Nb201NetConfig {
-        channels: 4,
-        cells_per_stage: 1,
-        in_channels: 1,
-        num_classes: 3,
-    };
+    let config = support::tiny_nb201(3);
     check(
         "NB201",
         // Under `seeded`, which draws every parameter: Burn initializes lazily, and a clone of
@@ -111,23 +107,9 @@ fn networks_agree_on_wgpu_and_cpu() {
     );
 
     let space = ProxylessSpace::new(ProxylessConfig {
-        stem_channels: 8,
-        stem_stride: 1,
-        first_block_channels: 8,
-        stages: vec![
-            Stage {
-                width: 8,
-                depth: 1,
-                stride: 1,
-            },
-            Stage {
-                width: 16,
-                depth: 1,
-                stride: 2,
-            },
-        ],
+        stages: support::tiny_proxyless_stages(1),
         feature_mix_channels: 16,
-        ..ProxylessConfig::default()
+        ..support::tiny_proxyless_config()
     })
     .unwrap();
     let arch: ProxylessArch = "5x5_MBConv3 3x3_MBConv6".parse().unwrap();

@@ -141,9 +141,13 @@ impl ChainNetConfig {
         )
         .init(device)?;
         let mut layers = Vec::with_capacity(scaled.num_layers());
-        for (i, layer) in scaled.layers().iter().enumerate() {
+        // Widths come from the scaled space, the choices from the given one: scaling can make
+        // a layer identity-shaped (e.g. two stages rounded to the same width) that is not in
+        // `space`, and that layer must not offer `zero`, which `space`'s architectures cannot
+        // name.
+        for (i, (layer, given)) in scaled.layers().iter().zip(space.layers()).enumerate() {
             let mut candidates = Vec::new();
-            for choice in scaled.layer_choices(i) {
+            for choice in space.layer_choices(i) {
                 if let MbConvChoice::MbConv { kernel, expansion } = choice {
                     candidates.push(
                         OpConfig::new(
@@ -161,7 +165,7 @@ impl ChainNetConfig {
             }
             layers.push(ChoiceLayer {
                 candidates,
-                skippable: layer.skippable,
+                skippable: given.skippable,
             });
         }
         let last = scaled
@@ -194,8 +198,13 @@ impl ChainNetConfig {
                 let candidates = SposChoice::ALL
                     .iter()
                     .map(|choice| {
-                        OpConfig::new(spos_op_kind(*choice), layer.in_channels, layer.out_channels, layer.stride)
-                            .init(device)
+                        OpConfig::new(
+                            spos_op_kind(*choice),
+                            layer.in_channels,
+                            layer.out_channels,
+                            layer.stride,
+                        )
+                        .init(device)
                     })
                     .collect::<Result<Vec<_>, _>>()?;
                 Ok(ChoiceLayer {

@@ -1,0 +1,243 @@
+//! How well does a training proxy rank NAS-Bench-201 cells? Trains a seeded sample of distinct
+//! cells on an embedded dataset (the proxy the quickstart searches with, or any other setting
+//! given by the flags) and compares the proxy's accuracies with the table's 200-epoch CIFAR-10
+//! accuracies: Spearman ρ, Kendall τ, and the table rank of the proxy's best cells.
+//!
+//! The table is read only here, to measure the proxy; the quickstart's search never reads it.
+//!
+//! ```text
+//! cargo run --release --example proxy_rank -- --sample 60
+//! cargo run --release --example proxy_rank -- --dataset digits --size 8 --channels 8 --epochs 3
+//! ```
+
+mod common;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use clap::Parser;
+use nas::estimate::rank::{kendall_tau, spearman_rho};
+use nas::estimate::tabular::{Nb201Dataset, Nb201Table};
+use nas::estimate::train::TrainEstimator;
+use nas::estimate::{Budget, Estimator};
+use nas::space::nb201::{Nb201Arch, Nb201Space};
+use nas::space::{Canonicalize, SearchSpace, TextFormat};
+use nas::supernet::backend::BackendTask;
+use nas::supernet::burn::tensor::Device;
+use nas::supernet::burn::tensor::backend::AutodiffBackend;
+use nas::supernet::data::ImageDataset;
+use nas::supernet::nb201_net::Nb201NetConfig;
+use nas::supernet::train::TrainConfig;
+use rand::SeedableRng;
+
+#[derive(Parser, Debug, Clone)]
+#[command(about = "Rank correlation of a training proxy with NAS-Bench-201's CIFAR-10 column")]
+struct Args {
+    /// Distinct cells to train (a seeded sample of the space).
+    #[arg(long, default_value_t = 60)]
+    sample: usize,
+    /// Embedded dataset: `fashion` (Fashion-MNIST subset, 28×28) or `digits` (8×8).
+    #[arg(long, default_value = "fashion")]
+    dataset: String,
+    /// Resize the images to SIZE×SIZE (0: keep).
+    #[arg(long, default_value_t = 16)]
+    size: usize,
+    /// Training images (a seeded subset; 0: all). The validation set is held out from the
+    /// embedded training set.
+    #[arg(long, default_value_t = 3000)]
+    train: usize,
+    /// Validation images.
+    #[arg(long, default_value_t = 1000)]
+    valid: usize,
+    /// Channels of the first stage.
+    #[arg(long, default_value_t = 8)]
+    channels: usize,
+    /// Cells per stage.
+    #[arg(long, default_value_t = 1)]
+    cells: usize,
+    /// Training epochs per cell.
+    #[arg(long, default_value_t = 3)]
+    epochs: usize,
+    /// Peak learning rate (cosine schedule).
+    #[arg(long, default_value_t = 0.05)]
+    lr: f64,
+    /// Batch size.
+    #[arg(long, default_value_t = 64)]
+    batch: usize,
+    /// Seed of the sample and of every training run.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// NAS-Bench-201 table (default: $NAS_NB201_CSV, then
+    /// ../shared/data/nb201/nats_bench_tss_200ep.csv).
+    #[arg(long)]
+    nb201: Option<PathBuf>,
+    /// Backend: ndarray, flex, wgpu or cuda (default: $NAS_BACKEND, else the CPU backend).
+    #[arg(long)]
+    backend: Option<String>,
+}
+
+/// The proxy's data: the embedded dataset, resized, split into training and validation.
+fn proxy_data(args: &Args) -> Result<(ImageDataset, ImageDataset), String> {
+    let data = match args.dataset.as_str() {
+        "fashion" => ImageDataset::fashion_mnist_embedded(true),
+        "digits" => ImageDataset::digits(),
+        other => {
+            return Err(format!(
+                "unknown dataset `{other}`: expected fashion or digits"
+            ));
+        }
+    };
+    let data = if args.size > 0 {
+        data.resize(args.size, args.size)
+            .map_err(|e| e.to_string())?
+    } else {
+        data
+    };
+    let valid_fraction = args.valid as f64 / data.len() as f64;
+    let (valid, train) = data
+        .split(valid_fraction, args.seed)
+        .map_err(|e| e.to_string())?;
+    let train = if args.train > 0 && args.train < train.len() {
+        train.sample(args.train, args.seed)
+    } else {
+        train
+    };
+    Ok((train, valid))
+}
+
+struct Measure(Args, Vec<Nb201Arch>);
+
+impl BackendTask for Measure {
+    type Output = Result<Vec<f64>, String>;
+
+    fn run<B: AutodiffBackend>(self, device: Device<B>) -> Self::Output {
+        let Measure(args, cells) = self;
+        let (train, valid) = proxy_data(&args)?;
+        let [c, h, w] = train.shape();
+        println!(
+            "proxy: {} {}×{}×{}, {} training / {} validation images; C = {}, N = {}; {} epochs, lr {}, batch {}",
+            args.dataset,
+            c,
+            h,
+            w,
+            train.len(),
+            valid.len(),
+            args.channels,
+            args.cells,
+            args.epochs,
+            args.lr,
+            args.batch
+        );
+        let net = Nb201NetConfig {
+            channels: args.channels,
+            cells_per_stage: args.cells,
+            in_channels: c,
+            num_classes: 10,
+        };
+        let config = TrainConfig {
+            epochs: args.epochs,
+            batch_size: args.batch,
+            learning_rate: args.lr,
+            seed: args.seed,
+            ..TrainConfig::default()
+        };
+        let mut estimator = TrainEstimator::<B, _, _>::new(net, train, valid, config, device)
+            .map_err(|e| e.to_string())?;
+        let space = Nb201Space::default();
+        let start = Instant::now();
+        let mut scores = Vec::with_capacity(cells.len());
+        for (i, cell) in cells.iter().enumerate() {
+            let m = estimator
+                .estimate(cell, &Budget::full())
+                .map_err(|e| e.to_string())?;
+            println!(
+                "[{:>3}/{}] {:5.1}%  {:6.1}s  {}",
+                i + 1,
+                cells.len(),
+                m.objective,
+                start.elapsed().as_secs_f64(),
+                space.to_text(cell)
+            );
+            scores.push(m.objective);
+        }
+        Ok(scores)
+    }
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let table_path = args
+        .nb201
+        .clone()
+        .or_else(Nb201Table::path_from_env)
+        .unwrap_or_else(|| PathBuf::from("../shared/data/nb201/nats_bench_tss_200ep.csv"));
+    let table = match Nb201Table::open(&table_path) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    // A seeded sample of distinct cells (by canonical form: isomorphic cells count once).
+    let space = Nb201Space::default();
+    let mut rng = rand::rngs::ChaCha8Rng::seed_from_u64(args.seed);
+    let mut seen = std::collections::HashSet::new();
+    let mut cells = Vec::new();
+    while cells.len() < args.sample {
+        let cell = space.sample(&mut rng);
+        if let Ok(canon) = space.canonical(&cell)
+            && seen.insert(canon.to_string())
+        {
+            cells.push(cell);
+        }
+    }
+    let proxy = match common::run_task(
+        args.backend.clone().as_deref(),
+        Measure(args, cells.clone()),
+    ) {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    let truth: Vec<f64> = cells
+        .iter()
+        .map(|c| {
+            table
+                .get(c)
+                .map_or(f64::NAN, |r| r.accuracy(Nb201Dataset::Cifar10))
+        })
+        .collect();
+    let rank_of = |acc: f64| {
+        table
+            .rows()
+            .iter()
+            .filter(|r| r.accuracy(Nb201Dataset::Cifar10) > acc)
+            .count()
+            + 1
+    };
+    let fmt = |v: Option<f64>| v.map_or("undefined".to_string(), |v| format!("{v:.3}"));
+    println!(
+        "\n{} cells: Spearman ρ {}, Kendall τ {} (proxy accuracy against NAS-Bench-201 CIFAR-10, 200 epochs)",
+        cells.len(),
+        fmt(spearman_rho(&proxy, &truth)),
+        fmt(kendall_tau(&proxy, &truth))
+    );
+    let mut order: Vec<usize> = (0..cells.len()).collect();
+    order.sort_by(|&a, &b| proxy[b].total_cmp(&proxy[a]));
+    let best_in_sample = truth.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    println!(
+        "best cell of the sample by the table: {best_in_sample:.2}% (rank {} of 15625)",
+        rank_of(best_in_sample)
+    );
+    println!("the proxy's top 5:");
+    for &i in order.iter().take(5) {
+        println!(
+            "  proxy {:5.1}%  CIFAR-10 {:.2}% (rank {:>5})  {}",
+            proxy[i],
+            truth[i],
+            rank_of(truth[i]),
+            space.to_text(&cells[i])
+        );
+    }
+    ExitCode::SUCCESS
+}
