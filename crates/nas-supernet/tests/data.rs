@@ -38,6 +38,34 @@ fn embedded_digits() {
 }
 
 #[test]
+fn embedded_fashion_mnist() {
+    for (train, n, byte_sum) in [(true, 9000, 514_941_592u64), (false, 1000, 56_973_981)] {
+        let d = ImageDataset::fashion_mnist_embedded(train);
+        assert_eq!(d.len(), n);
+        assert_eq!(d.shape(), [1, 28, 28]);
+        assert_eq!(d.num_classes(), 10);
+        let mut counts = [0usize; 10];
+        for l in d.labels() {
+            counts[l as usize] += 1;
+        }
+        assert!(counts.iter().all(|&c| c == n / 10), "{counts:?}");
+        // The first image of both original files is an ankle boot (class 9).
+        assert_eq!(d.get(0).unwrap().label, 9);
+        // Pixels are the original bytes scaled by 1/255: their sum is the files' byte sum.
+        let sum: f64 = (0..n)
+            .map(|i| {
+                let item = d.get(i).unwrap();
+                item.pixels
+                    .iter()
+                    .map(|&p| (f64::from(p) * 255.0).round())
+                    .sum::<f64>()
+            })
+            .sum();
+        assert!((sum - byte_sum as f64).abs() < 1.0, "{sum} vs {byte_sum}");
+    }
+}
+
+#[test]
 fn splits_are_deterministic_and_disjoint() {
     let d = ImageDataset::digits();
     let (a, b) = d.split(0.5, 7).unwrap();
