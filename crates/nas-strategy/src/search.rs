@@ -106,7 +106,8 @@ fn invalid(field: &'static str, reason: impl Into<String>) -> StrategyError {
 ///
 /// Trials are told to the strategy in the order they finish. With one worker and a
 /// deterministic estimator a search is reproducible: the same seed gives the same trials, and
-/// a resumed search the same trials as an uninterrupted one.
+/// a resumed search the same trials as an uninterrupted one. With several workers, call
+/// [`Search::synchronous`] to keep that guarantee.
 pub struct Search<'a, S: SearchSpace, St: ?Sized> {
     space: &'a S,
     strategy: &'a mut St,
@@ -117,6 +118,7 @@ pub struct Search<'a, S: SearchSpace, St: ?Sized> {
     seed: Option<u64>,
     observers: Vec<Box<dyn Observer<S::Arch> + 'a>>,
     pruner: Option<pool::SharedPruner>,
+    synchronous: bool,
 }
 
 impl<'a, S: SearchSpace, St: Strategy<S> + ?Sized> Search<'a, S, St> {
@@ -132,7 +134,18 @@ impl<'a, S: SearchSpace, St: Strategy<S> + ?Sized> Search<'a, S, St> {
             seed: None,
             observers: Vec::new(),
             pruner: None,
+            synchronous: false,
         }
+    }
+
+    /// Runs in rounds: one trial per worker is handed out, and the round is told to the
+    /// strategy (and journaled) in trial order once all of it has finished. With a
+    /// deterministic estimator the search is then reproducible whatever the number of workers
+    /// and their speed (the same trials, in the same order, as with one worker asking in
+    /// batches of that size); a worker that finishes early waits for its round.
+    pub fn synchronous(mut self) -> Self {
+        self.synchronous = true;
+        self
     }
 
     /// Stops unpromising trials early with `pruner` (e.g. [`crate::MedianStopping`]): each
@@ -417,6 +430,8 @@ impl<S: SearchSpace, St: Strategy<S> + ?Sized> Driver<'_, S, St> {
         }
         let mut running: BTreeMap<TrialId, Trial<S::Arch>> = BTreeMap::new();
         let mut in_flight = 0usize;
+        // Synchronous mode: the finished trials of the current round.
+        let mut round = Vec::new();
         for trial in std::mem::take(&mut self.rerun) {
             running.insert(trial.id, trial.clone());
             pool.submit(trial);
@@ -427,7 +442,11 @@ impl<S: SearchSpace, St: Strategy<S> + ?Sized> Driver<'_, S, St> {
         loop {
             if stop.is_none() && error.is_none() {
                 stop = self.should_stop(start);
-                let free = pool.workers().saturating_sub(in_flight);
+                let free = if self.search.synchronous && in_flight > 0 {
+                    0
+                } else {
+                    pool.workers().saturating_sub(in_flight)
+                };
                 let left = self
                     .search
                     .trials
@@ -472,8 +491,14 @@ impl<S: SearchSpace, St: Strategy<S> + ?Sized> Driver<'_, S, St> {
                 Some(Event::Finished(done)) => {
                     running.remove(&done.trial.id);
                     in_flight -= 1;
-                    if let Err(e) = self.finish(done, in_flight, start) {
-                        error.get_or_insert(e);
+                    round.push(done);
+                    if !self.search.synchronous || in_flight == 0 {
+                        round.sort_by_key(|d| d.trial.id);
+                        for done in std::mem::take(&mut round) {
+                            if let Err(e) = self.finish(done, in_flight, start) {
+                                error.get_or_insert(e);
+                            }
+                        }
                     }
                 }
             }

@@ -252,6 +252,46 @@ fn one_worker_is_reproducible_in_or_out_of_a_thread() {
 }
 
 #[test]
+fn synchronous_rounds_are_reproducible_with_any_worker_speed() {
+    let space = Nb201Space::default();
+    let key = |r: &SearchResult<Nb201Arch>| -> Vec<(u64, Nb201Arch, Outcome)> {
+        r.trials
+            .iter()
+            .map(|t| (t.id, t.arch, t.outcome.clone()))
+            .collect()
+    };
+    // Worker `w` sleeps longer on some cells than others, and the two runs swap the slow
+    // worker, so trials finish in different orders; the rounds make the results equal.
+    let slow = |slow_worker: usize| {
+        move |worker: usize| {
+            move |a: &Nb201Arch, b: &Budget| {
+                let ms = if worker == slow_worker {
+                    1 + (score(a) as u64 % 3)
+                } else {
+                    0
+                };
+                std::thread::sleep(Duration::from_millis(ms));
+                estimator(a, b)
+            }
+        }
+    };
+    let run = |slow_worker: usize| {
+        Search::new(&space, &mut rea(3))
+            .trials(60)
+            .synchronous()
+            .run_parallel(3, slow(slow_worker))
+            .unwrap()
+    };
+    let (a, b) = (run(0), run(2));
+    assert_eq!(a.trials.len(), 60);
+    assert_eq!(key(&a), key(&b));
+    // Told in trial order within each round of three.
+    for round in a.trials.chunks(3) {
+        assert!(round.windows(2).all(|w| w[0].id < w[1].id));
+    }
+}
+
+#[test]
 fn estimator_failures_and_panics_fail_only_their_trial() {
     let space = Nb201Space::default();
     let r = Search::new(&space, &mut RandomSearch::new(3))

@@ -3,7 +3,7 @@
 //!
 //! Both mirror the discrete networks of [`crate::nb201_net`] and [`crate::darts_net`] (the
 //! search networks of AutoDL-Projects' `TinyNetworkDARTS` and of `quark0/darts`'
-//! `model_search.py`), with a [`MixedOp`] on every edge. As in the references, the batch norms
+//! `model_search.py`), with a [`MixedOp`](super::mixed::MixedOp) on every edge. As in the references, the batch norms
 //! inside candidate operations (and the DARTS cells' preprocessing) have no learned scale and
 //! shift, pooling operations of the DARTS space are followed by a batch norm, and all cells of
 //! a kind share one set of alphas.
