@@ -4,13 +4,14 @@
 //! Fashion-MNIST subset embedded in the library (16×16 images):
 //!
 //! 1. **Screening**: every proposed cell is built into a narrow, shallow NAS-Bench-201 network
-//!    (C = 8, one cell per stage) and trained from scratch for a few epochs; its validation
-//!    accuracy is the evolution's objective. Trials run on `--workers` threads in synchronous
-//!    rounds, so a seed gives the same search whatever the threads' speed.
+//!    (C = 8, one cell per stage) and trained from scratch for 3 epochs on 3,000 images; its
+//!    validation accuracy is the evolution's objective. Trials run on `--workers` threads in
+//!    synchronous rounds, so a seed gives the same search whatever the threads' speed.
 //! 2. **Finalists**: the best distinct cells of the screening are trained again in a deeper,
-//!    wider network (C = 16, two cells per stage) on more images for more epochs, which ranks
-//!    good cells more faithfully (`docs/benchmarks.md`, measured with `--example proxy_rank`);
-//!    the best finalist is the answer.
+//!    wider network (C = 16, two cells per stage) on more images for more epochs; the best
+//!    finalist is the answer. Depth matters: a shallow proxy does not see the benefit of the
+//!    skip connection from a cell's input to its output that most of the benchmark's best
+//!    cells have (`docs/benchmarks.md`, measured with `--example proxy_rank`).
 //!
 //! Prints progress, writes every screening trial to a JSON-lines journal, and prints the best
 //! cell in the benchmark's notation. Where the NAS-Bench-201 table is available it looks the
