@@ -90,11 +90,12 @@ struct Args {
     /// Stage 2: cells per stage.
     #[arg(long, default_value_t = 2)]
     final_cells: usize,
-    /// Population size P of regularized evolution.
-    #[arg(long, default_value_t = 10)]
+    /// Population size P of regularized evolution (the first P cells are random: a larger
+    /// population explores more before it exploits the noisy proxy).
+    #[arg(long, default_value_t = 20)]
     population: usize,
     /// Tournament size S.
-    #[arg(long, default_value_t = 3)]
+    #[arg(long, default_value_t = 5)]
     sample: usize,
     /// Seed of the data split, the search and every training run.
     #[arg(long, default_value_t = 0)]
