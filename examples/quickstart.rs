@@ -3,15 +3,16 @@
 //! Regularized evolution over the NAS-Bench-201 cell space, in two stages of fidelity, on the
 //! Fashion-MNIST subset embedded in the library (16×16 images):
 //!
-//! 1. **Screening**: every proposed cell is built into a narrow, shallow NAS-Bench-201 network
-//!    (C = 8, one cell per stage) and trained from scratch for 3 epochs on 3,000 images; its
-//!    validation accuracy is the evolution's objective. Trials run on `--workers` threads in
-//!    synchronous rounds, so a seed gives the same search whatever the threads' speed.
-//! 2. **Finalists**: the best distinct cells of the screening are trained again in a deeper,
-//!    wider network (C = 16, two cells per stage) on more images for more epochs; the best
-//!    finalist is the answer. Depth matters: a shallow proxy does not see the benefit of the
-//!    skip connection from a cell's input to its output that most of the benchmark's best
-//!    cells have (`docs/benchmarks.md`, measured with `--example proxy_rank`).
+//! 1. **Screening**: every proposed cell is built into a narrow NAS-Bench-201 network (C = 8,
+//!    two cells per stage) and trained from scratch for 3 epochs on 3,000 images; its
+//!    validation accuracy is the evolution's objective (population 20, tournament 5). Trials
+//!    run on `--workers` threads in synchronous rounds, so a seed gives the same search
+//!    whatever the threads' speed.
+//! 2. **Finalists**: the best distinct cells of the screening are trained again in a wider
+//!    network (C = 16) on more images for more epochs; the best finalist is the answer. Two
+//!    cells per stage matter: a shallow proxy does not see the benefit of the skip connection
+//!    from a cell's input to its output that most of the benchmark's best cells have
+//!    (`docs/benchmarks.md`, measured with `--example proxy_rank`).
 //!
 //! Prints progress, writes every screening trial to a JSON-lines journal, and prints the best
 //! cell in the benchmark's notation. Where the NAS-Bench-201 table is available it looks the
@@ -52,10 +53,10 @@ use nas::supernet::nb201_net::{Nb201NetConfig, Nb201Network};
 )]
 struct Args {
     /// Cells to screen (stage 1).
-    #[arg(long, default_value_t = 48)]
+    #[arg(long, default_value_t = 40)]
     trials: usize,
-    /// Best distinct screened cells trained again in the deeper network (stage 2).
-    #[arg(long, default_value_t = 4)]
+    /// Best distinct screened cells trained again in the wider network (stage 2).
+    #[arg(long, default_value_t = 3)]
     finalists: usize,
     /// Training threads (each trains one cell at a time).
     #[arg(long, default_value_t = 2)]
@@ -76,7 +77,7 @@ struct Args {
     #[arg(long, default_value_t = 8)]
     channels: usize,
     /// Stage 1: cells per stage (the benchmark uses 5).
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 2)]
     cells: usize,
     /// Stage 2: training images per finalist.
     #[arg(long, default_value_t = 4000)]
