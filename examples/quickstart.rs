@@ -24,6 +24,7 @@
 //! cargo run --release --example quickstart -- --seed 3
 //! cargo run --release --example quickstart -- --trials 10 --finalists 2
 //! cargo run --release --example quickstart -- --resume   # continue a killed run
+//! cargo run --release --example quickstart -- --fresh    # start over an earlier run
 //! NAS_BACKEND=wgpu cargo run --release --features wgpu --example quickstart
 //! ```
 
@@ -109,8 +110,11 @@ struct Args {
     out: PathBuf,
     /// Resume the search recorded in the journal (`<out>/trials.jsonl`) instead of starting
     /// anew: finished trials are replayed, not trained again.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "fresh")]
     resume: bool,
+    /// Start anew over an existing journal (by default a run refuses to overwrite one).
+    #[arg(long)]
+    fresh: bool,
     /// NAS-Bench-201 table to look the best cell up in (default: $NAS_NB201_CSV, then
     /// ../shared/data/nb201/nats_bench_tss_200ep.csv; skipped when absent).
     #[arg(long)]
@@ -243,6 +247,12 @@ impl BackendTask for QuickSearch {
         std::fs::create_dir_all(&args.out).map_err(|e| format!("{}: {e}", args.out.display()))?;
         let journal_path = args.out.join("trials.jsonl");
         if !args.resume && journal_path.exists() {
+            if !args.fresh {
+                return Err(format!(
+                    "{} holds an earlier search: --resume to continue it, --fresh to start over",
+                    journal_path.display()
+                ));
+            }
             std::fs::remove_file(&journal_path)
                 .map_err(|e| format!("{}: {e}", journal_path.display()))?;
         }
@@ -277,13 +287,15 @@ impl BackendTask for QuickSearch {
                     .estimator::<B>(&device)
                     .unwrap_or_else(|e| unreachable!("built once before: {e}"))
             });
-        let result = match result {
-            Ok(r) => r,
-            Err(stop) => {
-                eprintln!("{stop}");
-                stop.partial
-            }
-        };
+        // An interrupted search keeps its finished trials in the journal (`--resume` goes on
+        // from them); the run ends with the error.
+        let result = result.map_err(|stop| {
+            format!(
+                "{stop} ({} trials finished, kept in {})",
+                stop.partial.trials.len(),
+                journal_path.display()
+            )
+        })?;
         println!(
             "\nscreening: {} trials in {:.1} min; journal: {}",
             result.trials.len(),
@@ -399,12 +411,21 @@ fn train_finalists<B: AutodiffBackend>(
 
 fn main() -> ExitCode {
     let args = Args::parse();
+    // The table is optional, unless its path was given: then a wrong path is an error.
+    let table = match Nb201Table::open(common::nb201_path(args.nb201.clone())) {
+        Ok(t) => Some(t),
+        Err(e) if args.nb201.is_some() => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+        Err(_) => None,
+    };
     let found = match common::run_task(args.backend.clone().as_deref(), QuickSearch(args.clone())) {
         Ok(f) => f,
         Err(code) => return code,
     };
     let space = Nb201Space::default();
-    let table = Nb201Table::open(common::nb201_path(args.nb201.clone())).ok();
+
     let lookup = |arch: &Nb201Arch| {
         if let Some((acc, rank)) = table.as_ref().and_then(|t| common::cifar10_rank(t, arch)) {
             println!(
