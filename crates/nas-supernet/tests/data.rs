@@ -80,8 +80,29 @@ fn splits_are_deterministic_and_disjoint() {
     };
     assert_eq!(items(&a), items(&a2));
     assert_ne!(items(&a), items(&a3));
-    let sa = items(&a);
-    assert!(items(&b).iter().all(|p| !sa.contains(p)) || d.len() > sa.len());
+    // Disjoint and complete, on a dataset whose items are all distinct (item i holds the value
+    // i), so that equal pixels mean the same item.
+    let n = 101;
+    let tagged = ImageDataset::new(
+        "tagged",
+        [1, 1, 1],
+        2,
+        (0..n).map(|i| i as f32).collect(),
+        (0..n).map(|i| (i % 2) as u32).collect(),
+    )
+    .unwrap();
+    let (x, y) = tagged.split(0.3, 7).unwrap();
+    let ids = |d: &ImageDataset| -> Vec<usize> {
+        (0..d.len())
+            .map(|i| d.get(i).unwrap().pixels[0] as usize)
+            .collect()
+    };
+    let (ix, iy) = (ids(&x), ids(&y));
+    assert_eq!(ix.len(), 30);
+    assert!(ix.iter().all(|i| !iy.contains(i)), "{ix:?} / {iy:?}");
+    let mut all: Vec<usize> = ix.iter().chain(&iy).copied().collect();
+    all.sort_unstable();
+    assert_eq!(all, (0..n).collect::<Vec<_>>());
     assert!(matches!(
         d.split(1.5, 0),
         Err(SupernetError::InvalidConfig { .. })
