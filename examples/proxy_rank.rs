@@ -18,7 +18,7 @@ use std::time::Instant;
 
 use clap::Parser;
 use nas::estimate::rank::{kendall_tau, spearman_rho};
-use nas::estimate::tabular::{Nb201Dataset, Nb201Table};
+use nas::estimate::tabular::Nb201Table;
 use nas::estimate::train::TrainEstimator;
 use nas::estimate::{Budget, Estimator};
 use nas::space::nb201::{Nb201Arch, Nb201Space};
@@ -88,16 +88,7 @@ fn proxy_data(args: &Args) -> Result<(ImageDataset, ImageDataset), String> {
             ));
         }
     };
-    let data = if args.size > 0 {
-        data.resize(args.size, args.size)
-            .map_err(|e| e.to_string())?
-    } else {
-        data
-    };
-    let valid_fraction = args.valid as f64 / data.len() as f64;
-    let (valid, train) = data
-        .split(valid_fraction, args.seed)
-        .map_err(|e| e.to_string())?;
+    let (valid, train) = common::resize_and_hold_out(data, args.size, args.valid, args.seed)?;
     let train = if args.train > 0 && args.train < train.len() {
         train.sample(args.train, args.seed)
     } else {
@@ -167,12 +158,7 @@ impl BackendTask for Measure {
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    let table_path = args
-        .nb201
-        .clone()
-        .or_else(Nb201Table::path_from_env)
-        .unwrap_or_else(|| PathBuf::from("../shared/data/nb201/nats_bench_tss_200ep.csv"));
-    let table = match Nb201Table::open(&table_path) {
+    let table = match Nb201Table::open(common::nb201_path(args.nb201.clone())) {
         Ok(t) => t,
         Err(e) => {
             eprintln!("error: {e}");
@@ -199,22 +185,12 @@ fn main() -> ExitCode {
         Ok(s) => s,
         Err(code) => return code,
     };
-    let truth: Vec<f64> = cells
+    // The table's CIFAR-10 accuracy and rank of every cell (NaN and 0 for a cell it lacks).
+    let looked_up: Vec<(f64, usize)> = cells
         .iter()
-        .map(|c| {
-            table
-                .get(c)
-                .map_or(f64::NAN, |r| r.accuracy(Nb201Dataset::Cifar10))
-        })
+        .map(|c| common::cifar10_rank(&table, c).unwrap_or((f64::NAN, 0)))
         .collect();
-    let rank_of = |acc: f64| {
-        table
-            .rows()
-            .iter()
-            .filter(|r| r.accuracy(Nb201Dataset::Cifar10) > acc)
-            .count()
-            + 1
-    };
+    let truth: Vec<f64> = looked_up.iter().map(|&(acc, _)| acc).collect();
     let fmt = |v: Option<f64>| v.map_or("undefined".to_string(), |v| format!("{v:.3}"));
     println!(
         "\n{} cells: Spearman ρ {}, Kendall τ {} (proxy accuracy against NAS-Bench-201 CIFAR-10, 200 epochs)",
@@ -224,18 +200,22 @@ fn main() -> ExitCode {
     );
     let mut order: Vec<usize> = (0..cells.len()).collect();
     order.sort_by(|&a, &b| proxy[b].total_cmp(&proxy[a]));
-    let best_in_sample = truth.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-    println!(
-        "best cell of the sample by the table: {best_in_sample:.2}% (rank {} of 15625)",
-        rank_of(best_in_sample)
-    );
+    if let Some(best) = (0..cells.len())
+        .filter(|&i| !truth[i].is_nan())
+        .max_by(|&a, &b| truth[a].total_cmp(&truth[b]))
+    {
+        println!(
+            "best cell of the sample by the table: {:.2}% (rank {} of 15625)",
+            looked_up[best].0, looked_up[best].1
+        );
+    }
     println!("the proxy's top 5:");
     for &i in order.iter().take(5) {
         println!(
             "  proxy {:5.1}%  CIFAR-10 {:.2}% (rank {:>5})  {}",
             proxy[i],
-            truth[i],
-            rank_of(truth[i]),
+            looked_up[i].0,
+            looked_up[i].1,
             space.to_text(&cells[i])
         );
     }

@@ -124,13 +124,8 @@ struct Args {
 /// The proxy task's images: the embedded Fashion-MNIST training subset resized to
 /// `size`×`size`, split into validation images and the rest (the training pool).
 fn proxy_data(args: &Args) -> Result<(ImageDataset, ImageDataset), String> {
-    let data = ImageDataset::fashion_mnist_embedded(true)
-        .resize(args.size, args.size)
-        .map_err(|e| e.to_string())?;
-    let (valid, pool) = data
-        .split(args.valid as f64 / data.len() as f64, args.seed)
-        .map_err(|e| e.to_string())?;
-    Ok((valid, pool))
+    let data = ImageDataset::fashion_mnist_embedded(true);
+    common::resize_and_hold_out(data, args.size, args.valid, args.seed)
 }
 
 /// One stage's estimator settings.

@@ -291,6 +291,23 @@ pub fn digits(seed: u64) -> Result<(ImageDataset, ImageDataset), String> {
         .map_err(|e| e.to_string())
 }
 
+/// `data` resized to `size`×`size` (kept as is when `size` is 0), split into `valid` validation
+/// images drawn by `seed` and the rest (the training pool).
+pub fn resize_and_hold_out(
+    data: ImageDataset,
+    size: usize,
+    valid: usize,
+    seed: u64,
+) -> Result<(ImageDataset, ImageDataset), String> {
+    let data = if size > 0 {
+        data.resize(size, size).map_err(|e| e.to_string())?
+    } else {
+        data
+    };
+    data.split(valid as f64 / data.len() as f64, seed)
+        .map_err(|e| e.to_string())
+}
+
 /// `samples` images of `data` drawn by `seed`, or all of them when `samples` is `None`.
 pub fn subset(data: &ImageDataset, samples: Option<usize>, seed: u64) -> ImageDataset {
     match samples {

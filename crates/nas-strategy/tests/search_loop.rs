@@ -39,6 +39,14 @@ fn estimator(a: &Nb201Arch, _: &Budget) -> Result<Metrics, EstimateError> {
     Ok(Metrics::new(score(a)).with("params", cost(a)))
 }
 
+/// What makes two searches the same: each trial's id, cell and outcome, in order.
+fn key(r: &SearchResult<Nb201Arch>) -> Vec<(u64, Nb201Arch, Outcome)> {
+    r.trials
+        .iter()
+        .map(|t| (t.id, t.arch, t.outcome.clone()))
+        .collect()
+}
+
 fn rea(seed: u64) -> RegularizedEvolution<Nb201Space> {
     RegularizedEvolution::new(RegularizedEvolutionConfig::nb201(), seed).unwrap()
 }
@@ -229,12 +237,6 @@ fn two_workers_finish_every_trial_once_and_journal_each() {
 #[test]
 fn one_worker_is_reproducible_in_or_out_of_a_thread() {
     let space = Nb201Space::default();
-    let key = |r: &SearchResult<Nb201Arch>| -> Vec<(u64, Nb201Arch, Outcome)> {
-        r.trials
-            .iter()
-            .map(|t| (t.id, t.arch, t.outcome.clone()))
-            .collect()
-    };
     let a = Search::new(&space, &mut rea(7))
         .trials(80)
         .run(&mut estimator)
@@ -254,12 +256,6 @@ fn one_worker_is_reproducible_in_or_out_of_a_thread() {
 #[test]
 fn synchronous_rounds_are_reproducible_with_any_worker_speed() {
     let space = Nb201Space::default();
-    let key = |r: &SearchResult<Nb201Arch>| -> Vec<(u64, Nb201Arch, Outcome)> {
-        r.trials
-            .iter()
-            .map(|t| (t.id, t.arch, t.outcome.clone()))
-            .collect()
-    };
     // Worker `w` sleeps longer on some cells than others, and the two runs swap the slow
     // worker, so trials finish in different orders; the rounds make the results equal.
     let slow = |slow_worker: usize| {

@@ -26,7 +26,7 @@ use burn::tensor::backend::Backend;
 use burn::tensor::{Device, Tensor};
 use nas_space::SearchSpace;
 use nas_space::proxyless::{MbConvChoice, ProxylessArch, ProxylessConfig, ProxylessSpace};
-use nas_space::spos::{SposArch, SposChoice, SposConfig, SposSpace};
+use nas_space::spos::{SposArch, SposChoice, SposConfig, SposLayer, SposSpace};
 use serde::{Deserialize, Serialize};
 
 use crate::error::SupernetError;
@@ -234,15 +234,7 @@ impl ChainNetConfig {
             .layers()
             .iter()
             .zip(&arch.choices)
-            .map(|(layer, choice)| {
-                OpConfig::new(
-                    spos_op_kind(*choice),
-                    layer.in_channels,
-                    layer.out_channels,
-                    layer.stride,
-                )
-                .init(device)
-            })
+            .map(|(layer, choice)| spos_block(*choice, layer).init(device))
             .collect::<Result<Vec<_>, _>>()?;
         let last_in = *scaled
             .stage_channels
@@ -363,12 +355,13 @@ impl<B: Backend> Classifier<B> for SposNetwork<B> {
     }
 }
 
-/// The operation kind of a SPOS block choice.
-pub fn spos_op_kind(choice: SposChoice) -> OpKind {
-    match choice {
+/// The operation of a SPOS block `choice` in `layer` (its widths and stride).
+pub fn spos_block(choice: SposChoice, layer: &SposLayer) -> OpConfig {
+    let kind = match choice {
         SposChoice::Xception => OpKind::ShuffleXception,
         other => OpKind::Shuffle {
             kernel: other.kernel(),
         },
-    }
+    };
+    OpConfig::new(kind, layer.in_channels, layer.out_channels, layer.stride)
 }

@@ -143,15 +143,7 @@ impl DartsNetConfig {
         let mut aux_channels = None;
         let backbone = DartsBackbone::new(self.macro_structure(), device, |site| {
             let spec = if site.reduction { reduce } else { normal };
-            let cell = DartsCell::new(
-                spec,
-                site.c_pp,
-                site.c_p,
-                site.c,
-                site.reduction,
-                site.reduction_prev,
-                device,
-            )?;
+            let cell = DartsCell::new(spec, &site, device)?;
             if site.index == aux_index {
                 aux_channels = Some(cell.out_channels);
             }
@@ -434,26 +426,17 @@ pub struct DartsCell<B: Backend> {
 }
 
 impl<B: Backend> DartsCell<B> {
-    /// A normal or reduction cell of `spec` with `c` channels per operation, reading states of
-    /// `c_pp` and `c_p` channels (`reduction_prev`: the previous cell halved the resolution).
+    /// A normal or reduction cell of `spec` for `site`: `site.c` channels per operation, reading
+    /// states of `site.c_pp` and `site.c_p` channels (`site.reduction_prev`: the previous cell
+    /// halved the resolution).
     pub fn new(
         spec: &CellSpec,
-        c_pp: usize,
-        c_p: usize,
-        c: usize,
-        reduction: bool,
-        reduction_prev: bool,
+        site: &DartsCellSite,
         device: &Device<B>,
     ) -> Result<Self, SupernetError> {
         let conv1x1 = OpKind::relu_conv_bn(1);
-        let (preprocess0, preprocess1) = preprocess_configs(&DartsCellSite {
-            index: 0,
-            c_pp,
-            c_p,
-            c,
-            reduction,
-            reduction_prev,
-        });
+        let (preprocess0, preprocess1) = preprocess_configs(site);
+        let (c, reduction) = (site.c, site.reduction);
         let bad = |reason: String| SupernetError::InvalidConfig {
             what: "cell",
             reason,

@@ -350,10 +350,17 @@ pub trait SearchMethod<B: Backend>: fmt::Debug + Send {
         EpochPlan::default()
     }
 
+    /// Which built-in relaxation the default [`SearchMethod::weights`] applies with the
+    /// epoch's plan (default: `softmax(α / τ)` over the alive operations).
+    fn relaxation(&self, plan: &EpochPlan) -> Relaxation {
+        Relaxation::Softmax { tau: plan.tau }
+    }
+
     /// The operation weights of one forward pass from the alphas (`[kind]` → `[edges, ops]`;
     /// gradients flow back into them), the mask of alive operations and the epoch's plan.
     /// Random draws (noise, dropout masks) must come from generators seeded with `seed`, so
-    /// that searches repeat. Default: `softmax(α / τ)` over the alive operations.
+    /// that searches repeat. Default: the [`SearchMethod::relaxation`] of the plan. Override
+    /// it for a relaxation of your own.
     fn weights(
         &self,
         alphas: &[Tensor<B, 2>],
@@ -361,13 +368,8 @@ pub trait SearchMethod<B: Backend>: fmt::Debug + Send {
         plan: &EpochPlan,
         seed: u64,
     ) -> ArchWeights<B> {
-        ArchWeights::new(
-            alphas,
-            mask,
-            Relaxation::Softmax { tau: plan.tau },
-            plan.skip_dropout,
-            seed,
-        )
+        let relaxation = self.relaxation(plan);
+        ArchWeights::new(alphas, mask, relaxation, plan.skip_dropout, seed)
     }
 
     /// Called before every epoch but the first of a stage with the current alphas
@@ -404,7 +406,7 @@ impl<B: Backend> SearchMethod<B> for Darts2 {
         "darts2".into()
     }
     fn settings(&self) -> serde_json::Value {
-        serde_json::to_value(&self.0).unwrap_or_default()
+        settings_of(&self.0)
     }
     fn check(&self) -> Result<(), SearchError> {
         check_unrolled(&self.0)
@@ -441,7 +443,7 @@ impl<B: Backend> SearchMethod<B> for Gdas {
         "gdas".into()
     }
     fn settings(&self) -> serde_json::Value {
-        serde_json::to_value(&self.0).unwrap_or_default()
+        settings_of(&self.0)
     }
     fn check(&self) -> Result<(), SearchError> {
         check_gumbel(&self.0)
@@ -453,15 +455,8 @@ impl<B: Backend> SearchMethod<B> for Gdas {
             ..EpochPlan::default()
         }
     }
-    fn weights(
-        &self,
-        alphas: &[Tensor<B, 2>],
-        mask: &ArchMask,
-        plan: &EpochPlan,
-        seed: u64,
-    ) -> ArchWeights<B> {
-        let relaxation = Relaxation::GumbelHard { tau: plan.tau };
-        ArchWeights::new(alphas, mask, relaxation, plan.skip_dropout, seed)
+    fn relaxation(&self, plan: &EpochPlan) -> Relaxation {
+        Relaxation::GumbelHard { tau: plan.tau }
     }
 }
 
@@ -474,7 +469,7 @@ impl<B: Backend> SearchMethod<B> for Snas {
         "snas".into()
     }
     fn settings(&self) -> serde_json::Value {
-        serde_json::to_value(&self.0).unwrap_or_default()
+        settings_of(&self.0)
     }
     fn check(&self) -> Result<(), SearchError> {
         check_gumbel(&self.0)
@@ -486,15 +481,8 @@ impl<B: Backend> SearchMethod<B> for Snas {
             ..EpochPlan::default()
         }
     }
-    fn weights(
-        &self,
-        alphas: &[Tensor<B, 2>],
-        mask: &ArchMask,
-        plan: &EpochPlan,
-        seed: u64,
-    ) -> ArchWeights<B> {
-        let relaxation = Relaxation::GumbelSoft { tau: plan.tau };
-        ArchWeights::new(alphas, mask, relaxation, plan.skip_dropout, seed)
+    fn relaxation(&self, plan: &EpochPlan) -> Relaxation {
+        Relaxation::GumbelSoft { tau: plan.tau }
     }
 }
 
@@ -514,7 +502,7 @@ impl<B: Backend> SearchMethod<B> for Asap {
         "asap".into()
     }
     fn settings(&self) -> serde_json::Value {
-        serde_json::to_value(&self.0).unwrap_or_default()
+        settings_of(&self.0)
     }
     fn check(&self) -> Result<(), SearchError> {
         check_asap(&self.0)
@@ -565,7 +553,7 @@ impl<B: Backend> SearchMethod<B> for Pdarts {
         "pdarts".into()
     }
     fn settings(&self) -> serde_json::Value {
-        serde_json::to_value(&self.0).unwrap_or_default()
+        settings_of(&self.0)
     }
     fn check(&self) -> Result<(), SearchError> {
         check_pdarts(&self.0)
@@ -659,4 +647,9 @@ fn check_pdarts(p: &PdartsConfig) -> Result<(), SearchError> {
         return bad("dropout_decay", "must be ≥ 0");
     }
     Ok(())
+}
+
+/// A built-in method's settings as JSON (for the checkpoint fingerprint).
+fn settings_of(settings: &impl Serialize) -> serde_json::Value {
+    serde_json::to_value(settings).unwrap_or_default()
 }

@@ -23,7 +23,7 @@ use nas_space::proxyless::{MbConvChoice, ProxylessArch, ProxylessSpace};
 use nas_space::spos::{SposArch, SposChoice, SposSpace};
 
 use super::SinglePath;
-use crate::chain_net::{ChainNetConfig, Stem, spos_op_kind};
+use crate::chain_net::{ChainNetConfig, Stem, spos_block};
 use crate::error::SupernetError;
 use crate::network::{global_avg_pool, linear_macs};
 use crate::ops::{Op, OpConfig, OpKind};
@@ -197,15 +197,7 @@ impl ChainNetConfig {
             .map(|layer| {
                 let candidates = SposChoice::ALL
                     .iter()
-                    .map(|choice| {
-                        OpConfig::new(
-                            spos_op_kind(*choice),
-                            layer.in_channels,
-                            layer.out_channels,
-                            layer.stride,
-                        )
-                        .init(device)
-                    })
+                    .map(|choice| spos_block(*choice, layer).init(device))
                     .collect::<Result<Vec<_>, _>>()?;
                 Ok(ChoiceLayer {
                     candidates,
