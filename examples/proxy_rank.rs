@@ -8,7 +8,11 @@
 //! ```text
 //! cargo run --release --example proxy_rank -- --sample 60
 //! cargo run --release --example proxy_rank -- --dataset digits --size 8 --channels 8 --epochs 3
+//! cargo run --release --example proxy_rank -- --zero-cost --sample 1000 --cells 2
 //! ```
+//!
+//! `--zero-cost` scores the untrained networks instead (the live-parameter count of
+//! `nas::estimate::zero_cost`, on one batch of `--batch` images): milliseconds per cell.
 
 mod common;
 
@@ -20,6 +24,7 @@ use clap::Parser;
 use nas::estimate::rank::{kendall_tau, spearman_rho};
 use nas::estimate::tabular::Nb201Table;
 use nas::estimate::train::TrainEstimator;
+use nas::estimate::zero_cost::ZeroCostEstimator;
 use nas::estimate::{Budget, Estimator};
 use nas::space::nb201::{Nb201Arch, Nb201Space};
 use nas::space::{Canonicalize, SearchSpace, TextFormat};
@@ -75,6 +80,10 @@ struct Args {
     /// Backend: ndarray, flex, wgpu or cuda (default: $NAS_BACKEND, else the CPU backend).
     #[arg(long)]
     backend: Option<String>,
+    /// Score the untrained networks with the zero-cost proxy (live parameters) instead of
+    /// training them.
+    #[arg(long)]
+    zero_cost: bool,
 }
 
 /// The proxy's data: the embedded dataset, resized, split into training and validation.
@@ -106,6 +115,39 @@ impl BackendTask for Measure {
         let Measure(args, cells) = self;
         let (train, valid) = proxy_data(&args)?;
         let [c, h, w] = train.shape();
+        let net = Nb201NetConfig {
+            channels: args.channels,
+            cells_per_stage: args.cells,
+            in_channels: c,
+            num_classes: 10,
+        };
+        let space = Nb201Space::default();
+        let start = Instant::now();
+        if args.zero_cost {
+            println!(
+                "zero-cost proxy: live parameters of the untrained network, C = {}, N = {}, one batch of {} {}×{}×{} images",
+                args.channels, args.cells, args.batch, c, h, w
+            );
+            let mut estimator =
+                ZeroCostEstimator::<B, _>::new(net, &train, args.batch, args.seed, device)
+                    .map_err(|e| e.to_string())?;
+            let scores = cells
+                .iter()
+                .map(|cell| {
+                    estimator
+                        .estimate(cell, &Budget::full())
+                        .map(|m| m.objective)
+                        .map_err(|e| format!("{}: {e}", space.to_text(cell)))
+                })
+                .collect::<Result<Vec<f64>, String>>()?;
+            println!(
+                "{} cells scored in {:.1} s ({:.1} ms per cell)",
+                cells.len(),
+                start.elapsed().as_secs_f64(),
+                1000.0 * start.elapsed().as_secs_f64() / cells.len().max(1) as f64
+            );
+            return Ok(scores);
+        }
         println!(
             "proxy: {} {}×{}×{}, {} training / {} validation images; C = {}, N = {}; {} epochs, lr {}, batch {}",
             args.dataset,
@@ -120,12 +162,6 @@ impl BackendTask for Measure {
             args.lr,
             args.batch
         );
-        let net = Nb201NetConfig {
-            channels: args.channels,
-            cells_per_stage: args.cells,
-            in_channels: c,
-            num_classes: 10,
-        };
         let config = TrainConfig {
             epochs: args.epochs,
             batch_size: args.batch,
@@ -135,8 +171,6 @@ impl BackendTask for Measure {
         };
         let mut estimator = TrainEstimator::<B, _, _>::new(net, train, valid, config, device)
             .map_err(|e| e.to_string())?;
-        let space = Nb201Space::default();
-        let start = Instant::now();
         let mut scores = Vec::with_capacity(cells.len());
         for (i, cell) in cells.iter().enumerate() {
             let m = estimator
@@ -209,10 +243,23 @@ fn main() -> ExitCode {
             looked_up[best].0, looked_up[best].1
         );
     }
+    let top1 = (0..cells.len())
+        .filter(|&i| (1..=156).contains(&looked_up[i].1))
+        .count();
+    let k = (cells.len() / 20).max(1);
+    let in_top_k = order
+        .iter()
+        .take(k)
+        .filter(|&&i| (1..=156).contains(&looked_up[i].1))
+        .count();
+    println!(
+        "top-1 % cells (table rank ≤ 156): {top1} of the {} sampled, {in_top_k} of the proxy's best {k}",
+        cells.len()
+    );
     println!("the proxy's top 5:");
     for &i in order.iter().take(5) {
         println!(
-            "  proxy {:5.1}%  CIFAR-10 {:.2}% (rank {:>5})  {}",
+            "  proxy {:9.1}  CIFAR-10 {:.2}% (rank {:>5})  {}",
             proxy[i],
             looked_up[i].0,
             looked_up[i].1,

@@ -32,16 +32,20 @@ mod common;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Mutex;
 use std::time::Instant;
 
 use clap::Parser;
 use nas::estimate::tabular::Nb201Table;
 use nas::estimate::train::TrainEstimator;
-use nas::estimate::{Budget, Estimator};
+use nas::estimate::zero_cost::ZeroCostEstimator;
+use nas::estimate::{Budget, Estimator, Metrics};
 use nas::space::nb201::{Nb201Arch, Nb201Space};
+use nas::space::screen::{ScreenConfig, Screened};
 use nas::space::{Canonicalize, TextFormat};
+use nas::strategy::report::Report;
 use nas::strategy::search::{Search, TrialRecord};
-use nas::strategy::{Outcome, RegularizedEvolution, RegularizedEvolutionConfig};
+use nas::strategy::{Dedup, Outcome, RegularizedEvolution, RegularizedEvolutionConfig};
 use nas::supernet::backend::BackendTask;
 use nas::supernet::burn::tensor::Device;
 use nas::supernet::burn::tensor::backend::AutodiffBackend;
@@ -82,16 +86,21 @@ struct Args {
     cells: usize,
     /// Stage 2: training images per finalist.
     #[arg(long, default_value_t = 4000)]
-    final_train: usize,
+    finalist_train: usize,
     /// Stage 2: training epochs per finalist.
     #[arg(long, default_value_t = 4)]
-    final_epochs_per_cell: usize,
+    finalist_epochs: usize,
     /// Stage 2: channels of the first stage.
     #[arg(long, default_value_t = 16)]
-    final_channels: usize,
+    finalist_channels: usize,
     /// Stage 2: cells per stage.
     #[arg(long, default_value_t = 2)]
-    final_cells: usize,
+    finalist_cells: usize,
+    /// After the search, train the answer's network (the finalists' width and depth) for this
+    /// many epochs on all the training images, test it on the embedded test set, and save it
+    /// (weights, architecture and configuration) into `<out>/network` (0: skip).
+    #[arg(long, default_value_t = 0)]
+    final_epochs: usize,
     /// Population size P of regularized evolution (the first P cells are random: a larger
     /// population explores more before it exploits the noisy proxy).
     #[arg(long, default_value_t = 20)]
@@ -99,6 +108,15 @@ struct Args {
     /// Tournament size S.
     #[arg(long, default_value_t = 5)]
     sample: usize,
+    /// Zero-cost warm-up: each random cell of the initial population is the best of this many
+    /// random cells by their live-parameter count (untrained, milliseconds each; 1: plain
+    /// random cells).
+    #[arg(long, default_value_t = 50)]
+    zc_sample_pool: usize,
+    /// Zero-cost move proposal: each mutation is the best of this many mutants of the parent
+    /// by the same score (1: plain mutation).
+    #[arg(long, default_value_t = 5)]
+    zc_mutate_pool: usize,
     /// Seed of the data split, the search and every training run.
     #[arg(long, default_value_t = 0)]
     seed: u64,
@@ -190,6 +208,10 @@ impl Stage {
 struct Found {
     trials: Vec<TrialRecord<Nb201Arch>>,
     finalists: Vec<(Nb201Arch, f64, f64)>,
+    /// The answer's network trained with `--final-epochs` (its metrics; saved in
+    /// `<out>/network`).
+    trained: Option<Metrics>,
+    minutes: f64,
 }
 
 struct QuickSearch(Args);
@@ -211,33 +233,66 @@ impl BackendTask for QuickSearch {
             &valid,
             &args,
             (
-                args.final_channels,
-                args.final_cells,
-                args.final_train,
-                args.final_epochs_per_cell,
+                args.finalist_channels,
+                args.finalist_cells,
+                args.finalist_train,
+                args.finalist_epochs,
             ),
         );
         println!(
-            "Fashion-MNIST {}×{}, {} validation images; screening: {}; finalists: {}; {} workers",
+            "Fashion-MNIST {}×{}, {} validation images; screening: {}; finalists: {}; {} workers; \
+             evolution P = {}, S = {}; zero-cost pools: best of {} random cells, of {} mutants",
             args.size,
             args.size,
             valid.len(),
             screen.describe(),
             finals.describe(),
-            args.workers
+            args.workers,
+            args.population,
+            args.sample,
+            args.zc_sample_pool,
+            args.zc_mutate_pool
         );
         // Built once here so that a bad setting is an error, not a worker's panic.
         screen.estimator::<B>(&device)?;
         finals.estimator::<B>(&device)?;
-        let space = Nb201Space::default();
-        let mut strategy = RegularizedEvolution::<Nb201Space>::new(
-            RegularizedEvolutionConfig {
-                population_size: args.population,
-                sample_size: args.sample,
-            },
-            args.seed,
+        // Zero-cost screening of the proposals: the live parameters of the screening network,
+        // untrained, on one batch of 16 training images.
+        let zero_cost = Mutex::new(
+            ZeroCostEstimator::<B, _>::new(
+                screen.net,
+                &screen.train,
+                16,
+                args.seed,
+                device.clone(),
+            )
+            .map_err(|e| e.to_string())?,
+        );
+        let zero_cost_score = |arch: &Nb201Arch| {
+            let mut estimator = zero_cost.lock().unwrap_or_else(|e| e.into_inner());
+            // A cell whose network cannot be scored ranks last.
+            estimator
+                .estimate(arch, &Budget::full())
+                .map_or(f64::NEG_INFINITY, |m| m.objective)
+        };
+        let space = Screened::new(
+            Nb201Space::default(),
+            ScreenConfig::new(args.zc_sample_pool, args.zc_mutate_pool),
+            zero_cost_score,
         )
         .map_err(|e| e.to_string())?;
+        // Dedup: a cell already screened (or one isomorphic to it) is not trained again; the
+        // evolution is told its earlier result and proposes another.
+        let mut strategy = Dedup::new(
+            RegularizedEvolution::<_>::new(
+                RegularizedEvolutionConfig {
+                    population_size: args.population,
+                    sample_size: args.sample,
+                },
+                args.seed,
+            )
+            .map_err(|e| e.to_string())?,
+        );
 
         std::fs::create_dir_all(&args.out).map_err(|e| format!("{}: {e}", args.out.display()))?;
         let journal_path = args.out.join("trials.jsonl");
@@ -292,9 +347,10 @@ impl BackendTask for QuickSearch {
             )
         })?;
         println!(
-            "\nscreening: {} trials in {:.1} min; journal: {}",
+            "\nscreening: {} trials in {:.1} min ({} cells scored by the zero-cost proxy); journal: {}",
             result.trials.len(),
             start.elapsed().as_secs_f64() / 60.0,
+            space.scored(),
             journal_path.display()
         );
 
@@ -345,11 +401,56 @@ impl BackendTask for QuickSearch {
             finalists.len(),
             stage2.elapsed().as_secs_f64() / 60.0
         );
+        let trained = match finalists.first() {
+            Some(&(arch, _, _)) if args.final_epochs > 0 => {
+                Some(train_answer::<B>(&args, &finals, &pool, arch, &device)?)
+            }
+            _ => None,
+        };
         Ok(Found {
             trials: result.trials,
             finalists,
+            trained,
+            minutes: start.elapsed().as_secs_f64() / 60.0,
         })
     }
+}
+
+/// Trains the answer's network (the finalists' width and depth) for `--final-epochs` on every
+/// training image, tests it on the embedded test set, and saves it into `<out>/network`.
+fn train_answer<B: AutodiffBackend>(
+    args: &Args,
+    finals: &Stage,
+    pool: &ImageDataset,
+    arch: Nb201Arch,
+    device: &Device<B>,
+) -> Result<Metrics, String> {
+    let test = ImageDataset::fashion_mnist_embedded(false)
+        .resize(args.size, args.size)
+        .map_err(|e| e.to_string())?;
+    let config = common::train_config(args.final_epochs, 64, 0.05, args.seed);
+    let mut estimator =
+        TrainEstimator::<B, _, _>::new(finals.net, pool.clone(), test, config, device.clone())
+            .map_err(|e| e.to_string())?
+            .with_progress(true);
+    let dir = args.out.join("network");
+    println!(
+        "training the answer: C = {}, N = {}, {} epochs on {} images, tested on the embedded test set",
+        finals.net.channels,
+        finals.net.cells_per_stage,
+        args.final_epochs,
+        pool.len()
+    );
+    let metrics = estimator
+        .train_and_save(&arch, &Budget::full(), &dir)
+        .map_err(|e| format!("training the answer: {e}"))?;
+    println!(
+        "  test accuracy {:.2}% after {} epochs; saved in {} (load it with nas::supernet::persist::load_network)",
+        metrics.objective,
+        args.final_epochs,
+        dir.display()
+    );
+    Ok(metrics)
 }
 
 /// Trains every finalist with the stage-2 settings, `workers` at a time; returns their
@@ -454,5 +555,96 @@ fn main() -> ExitCode {
         return ExitCode::FAILURE;
     }
     println!("result: {}", out.display());
+    match write_report(&args, &found, table.as_ref()) {
+        Ok(page) => println!("report: {}", page.display()),
+        Err(e) => {
+            eprintln!("error: cannot write the report: {e}");
+            return ExitCode::FAILURE;
+        }
+    }
     ExitCode::SUCCESS
+}
+
+/// `<out>/report.html`: the screening's trials (best so far, the answer's cell, accuracy
+/// against MACs, every trial), the finalists, and the table look-up where it was available.
+fn write_report(
+    args: &Args,
+    found: &Found,
+    table: Option<&Nb201Table>,
+) -> Result<PathBuf, Box<dyn std::error::Error>> {
+    let space = Nb201Space::default();
+    let mut report = Report::for_search(
+        &format!("Quickstart search, seed {}", args.seed),
+        &space,
+        &found.trials,
+        "validation accuracy (%)",
+    )?;
+    report.intro(format!(
+        "Regularized evolution (P = {}, S = {}) over NAS-Bench-201 cells on the embedded \
+         Fashion-MNIST subset at {}×{}: {} cells screened (C = {}, N = {}, {} epochs on {} \
+         images), zero-cost pools of {} random cells and {} mutants, then {} finalists \
+         (C = {}, N = {}, {} epochs on {} images); {:.1} minutes in all.",
+        args.population,
+        args.sample,
+        args.size,
+        args.size,
+        args.trials,
+        args.channels,
+        args.cells,
+        args.epochs,
+        args.train,
+        args.zc_sample_pool,
+        args.zc_mutate_pool,
+        args.finalists,
+        args.finalist_channels,
+        args.finalist_cells,
+        args.finalist_epochs,
+        args.finalist_train,
+        found.minutes
+    ));
+    let lookup = |arch: &Nb201Arch| {
+        table
+            .and_then(|t| common::cifar10_rank(t, arch))
+            .map_or(("".to_string(), "".to_string()), |(acc, rank)| {
+                (format!("{acc:.2}"), rank.to_string())
+            })
+    };
+    let rows = found
+        .finalists
+        .iter()
+        .map(|(arch, screened, score)| {
+            let (acc, rank) = lookup(arch);
+            vec![
+                format!("{score:.2}"),
+                format!("{screened:.2}"),
+                acc,
+                rank,
+                space.to_text(arch),
+            ]
+        })
+        .collect();
+    report.paragraph(
+        "Finalists, best first (the first is the answer). The NAS-Bench-201 columns are \
+         looked up after the search, where the table was found; the search never reads it.",
+    );
+    report.table(
+        &[
+            "finalist accuracy (%)",
+            "screened accuracy (%)",
+            "NAS-Bench-201 CIFAR-10 (%)",
+            "rank of 15,625",
+            "cell",
+        ],
+        rows,
+    );
+    if let Some(m) = &found.trained {
+        report.paragraph(format!(
+            "The answer's network trained for {} epochs on every training image: {:.2}% on the \
+             embedded test set; saved in {}.",
+            args.final_epochs,
+            m.objective,
+            args.out.join("network").display()
+        ));
+    }
+    Ok(report.write(&args.out)?)
 }

@@ -181,3 +181,61 @@ fn a_network_config_builds_the_networks() {
     assert_eq!(a.get("params"), b.get("params"));
     assert_eq!(a.get("macs"), b.get("macs"));
 }
+
+/// The best architecture's network, trained and saved with its architecture and
+/// configuration, loads back (on the inference backend) into a network that scores exactly
+/// what training reported; a saved directory that lost its weights is a typed error.
+#[test]
+fn a_trained_network_is_saved_and_loads_back() {
+    use nas::supernet::burn::nn::loss::CrossEntropyLossConfig;
+    use nas::supernet::burn::tensor::backend::AutodiffBackend;
+    use nas::supernet::data::{ImageBatcher, epoch_batches};
+    use nas::supernet::persist::load_network;
+    use nas::supernet::train::evaluate;
+    type Inner = <DefaultBackend as AutodiffBackend>::InnerBackend;
+
+    let (train, valid) = digits();
+    let (train, valid) = (train.sample(256, 1), valid.sample(128, 2));
+    let mut estimator = TrainEstimator::<DefaultBackend, _, _>::new(
+        small_net(),
+        train.clone(),
+        valid.clone(),
+        one_epoch(),
+        Default::default(),
+    )
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let saved = dir.path().join("best");
+    let metrics = estimator
+        .train_and_save(&cell(), &Budget::full(), &saved)
+        .unwrap();
+    let device = Default::default();
+    let loaded = load_network::<Inner, _, Nb201Arch, Nb201NetConfig>(&saved, &device, |a, c, d| {
+        c.init(a, d)
+    })
+    .unwrap();
+    assert_eq!(loaded.arch, cell());
+    assert_eq!(loaded.config, small_net());
+    assert_eq!(
+        loaded.meta["metrics"]["objective"].as_f64(),
+        Some(metrics.objective)
+    );
+    let batcher = ImageBatcher::new(valid.shape())
+        .with_normalize(train.channel_stats())
+        .unwrap();
+    let batches = epoch_batches::<Inner>(&valid, batcher, 64, None, &device);
+    let loss = CrossEntropyLossConfig::new().init(&device);
+    let (_, accuracy) = evaluate(&loaded.network, batches, &loss);
+    assert!(
+        (accuracy - metrics.objective).abs() < 1e-9,
+        "{accuracy} vs {}",
+        metrics.objective
+    );
+    std::fs::remove_file(saved.join("weights.mpk")).unwrap();
+    let err = load_network::<Inner, _, Nb201Arch, Nb201NetConfig>(&saved, &device, |a, c, d| {
+        c.init(a, d)
+    })
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("weights"), "{err}");
+}

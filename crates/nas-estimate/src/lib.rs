@@ -4,7 +4,8 @@
 //! the trait, the tabular benchmark estimator ([`tabular::Nb201Table`]), training from
 //! scratch ([`train::TrainEstimator`]), weight sharing with a trained supernet
 //! ([`weight_sharing::WeightSharingEstimator`]) and rank correlation between estimators
-//! ([`rank::kendall_tau`]).
+//! ([`rank::kendall_tau`]), and zero-cost proxies that score an untrained network
+//! ([`zero_cost::ZeroCostEstimator`]).
 //!
 //! The two estimators that train networks need Burn and sit behind the default `train`
 //! feature; `default-features = false` leaves the Burn-free part (the trait and its vocabulary,
@@ -22,6 +23,8 @@ pub mod tabular;
 pub mod train;
 #[cfg(feature = "train")]
 pub mod weight_sharing;
+#[cfg(feature = "train")]
+pub mod zero_cost;
 
 pub use error::EstimateError;
 

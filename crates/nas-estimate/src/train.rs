@@ -162,7 +162,8 @@ where
 {
     /// Trains for `budget.fidelity` epochs (rounded, at least 1), or the configured epochs.
     fn estimate(&mut self, arch: &A, budget: &Budget) -> Result<Metrics, EstimateError> {
-        self.run(arch, budget, &mut |_, _| false).map(|e| e.metrics)
+        self.run(arch, budget, &mut |_, _| false)
+            .map(|(e, _)| e.metrics)
     }
 
     /// As [`Estimator::estimate`], reporting each epoch's validation accuracy; training stops
@@ -173,7 +174,7 @@ where
         budget: &Budget,
         report: StepReport<'_>,
     ) -> Result<Estimate, EstimateError> {
-        self.run(arch, budget, report)
+        self.run(arch, budget, report).map(|(estimate, _)| estimate)
     }
 }
 
@@ -183,12 +184,47 @@ where
     M: AutodiffModule<B> + Classifier<B>,
     M::InnerModule: Classifier<B::InnerBackend>,
 {
+    /// Trains `arch` as [`Estimator::estimate`] does (`budget` epochs, or the configured ones)
+    /// and saves the trained network with its architecture, the network configuration and
+    /// the metrics into directory `dir` ([`nas_supernet::persist::save_network`]: `network.json`
+    /// and the Burn record `weights.mpk`); load it back with
+    /// [`nas_supernet::persist::load_network`] and the same configuration's builder. Returns
+    /// the metrics. The configuration must serialize: a network configuration of
+    /// `nas-supernet`, or your own in [`nas_supernet::network_config::Configured`] (a closure
+    /// cannot be saved).
+    pub fn train_and_save<A>(
+        &mut self,
+        arch: &A,
+        budget: &Budget,
+        dir: &std::path::Path,
+    ) -> Result<Metrics, EstimateError>
+    where
+        A: serde::Serialize,
+        F: BuildNetwork<A, B, Network = M> + serde::Serialize,
+    {
+        let (estimate, model) = self.run(arch, budget, &mut |_, _| false)?;
+        let meta = serde_json::json!({
+            "metrics": estimate.metrics,
+            "training": {
+                "epochs": estimate.metrics.get("epochs"),
+                "batch_size": self.config.batch_size,
+                "learning_rate": self.config.learning_rate,
+                "seed": self.config.seed,
+                "train_images": self.train.len(),
+                "valid_images": self.valid.len(),
+                "image_shape": self.train.shape(),
+            },
+        });
+        nas_supernet::persist::save_network(dir, model, arch, &self.build, meta)?;
+        Ok(estimate.metrics)
+    }
+
     fn run<A>(
         &mut self,
         arch: &A,
         budget: &Budget,
         report: StepReport<'_>,
-    ) -> Result<Estimate, EstimateError>
+    ) -> Result<(Estimate, M), EstimateError>
     where
         F: BuildNetwork<A, B, Network = M>,
     {
@@ -284,10 +320,13 @@ where
         if let Some(macs) = macs {
             metrics = metrics.with("macs", macs as f64);
         }
-        Ok(Estimate {
-            metrics,
-            stopped_early,
-        })
+        Ok((
+            Estimate {
+                metrics,
+                stopped_early,
+            },
+            model,
+        ))
     }
 }
 

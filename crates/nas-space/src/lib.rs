@@ -18,6 +18,9 @@
 //! | multi-branch | [`nasrl::NasRlSpace`] | `3x3x36s1[] 5x7x48s1[1] ...` |
 //! | multi-branch | [`dpc::DpcSpace`] | `conv_1x1<0 sep_atrous_3x3_r6x3<1 ...` |
 //!
+//! [`screen::Screened`] wraps any space so that its proposals are the best of several draws by
+//! a cheap score (zero-cost warm-up and move proposal).
+//!
 //! [`laws`] holds the checks every implementation is tested with; use them on your own spaces.
 #![warn(missing_docs)]
 
@@ -30,6 +33,7 @@ pub mod nasnet;
 pub mod nasrl;
 pub mod nb201;
 pub mod proxyless;
+pub mod screen;
 mod sequential;
 pub mod spos;
 #[cfg(test)]

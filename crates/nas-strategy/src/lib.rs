@@ -17,6 +17,9 @@
 //! (a hardware budget such as a FLOPs limit); the median stopping rule is a [`Pruner`] that a
 //! training estimator consults every epoch ([`pruner`]).
 //!
+//! [`report::Report`] turns a search's trials into an HTML page with SVG figures (best so far,
+//! the best architecture's diagram, the Pareto front, the table of trials).
+//!
 //! The strategies that hold tensors (the LSTM controller, REINFORCE, PPO, ENAS) need Burn and
 //! sit behind the default `burn` feature; with `default-features = false` the crate builds
 //! without any Burn crate.
@@ -38,6 +41,8 @@ mod pending;
 pub mod pruner;
 pub mod random;
 mod record;
+#[cfg(feature = "report")]
+pub mod report;
 #[cfg(feature = "burn")]
 pub mod rl;
 pub mod rng_serde;

@@ -1,0 +1,273 @@
+//! Zero-cost proxies: scores of an untrained network from one forward and backward pass on a
+//! few images, in milliseconds where training takes seconds or hours.
+//!
+//! [`ZeroCostEstimator`] builds the network of an architecture (any [`BuildNetwork`], as for
+//! [`crate::train::TrainEstimator`]), seeds it, and scores it with a [`ZeroCostProxy`]. Its
+//! scores rank candidates before any training: as a pre-screen of a multi-trial search
+//! ([`nas_space::screen::Screened`] keeps the best of several proposals by such a score), or
+//! as an estimator of its own.
+//!
+//! The proxies:
+//!
+//! - [`ZeroCostProxy::LiveParameters`]: the parameters whose gradient of the cross-entropy
+//!   loss on the batch is not zero, i.e. the parameters on some path from the input to the output. Operations cut
+//!   off by a `none` edge, or fed only by a node that no path reaches, do not count. On
+//!   NAS-Bench-201 this count ranks cells by their 200-epoch CIFAR-10 accuracy with Spearman ρ
+//!   ≈ 0.8 (the parameter count is the baseline zero-cost proxy of Abdelfattah et al., "Zero-Cost
+//!   Proxies for Lightweight NAS", ICLR 2021, and of NAS-Bench-Suite-Zero); counting only the
+//!   live ones matters in a space with `none` edges. Measure it on your space with
+//!   `cargo run --release --example proxy_rank -- --zero-cost`.
+
+use std::time::Instant;
+
+use nas_supernet::burn::data::dataset::Dataset;
+use nas_supernet::burn::module::{AutodiffModule, ModuleVisitor, Param};
+use nas_supernet::burn::nn::loss::CrossEntropyLossConfig;
+use nas_supernet::burn::tensor::backend::AutodiffBackend;
+use nas_supernet::burn::tensor::{Device, Int, Tensor, TensorData};
+use nas_supernet::data::{ImageDataset, Normalize};
+use nas_supernet::network::{Classifier, count_params, seeded};
+use nas_supernet::network_config::BuildNetwork;
+use serde::{Deserialize, Serialize};
+
+use crate::{Budget, EstimateError, Estimator, Metrics};
+
+/// A score of an untrained network.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum ZeroCostProxy {
+    /// Parameters on a path from input to output (see the [module docs](self)).
+    #[default]
+    LiveParameters,
+}
+
+impl ZeroCostProxy {
+    /// The proxy's name, as recorded in metrics.
+    pub fn name(self) -> &'static str {
+        match self {
+            ZeroCostProxy::LiveParameters => "live_parameters",
+        }
+    }
+}
+
+/// The number of parameters of `model` whose gradient of the cross-entropy loss on `images`
+/// and `targets` is not zero: the parameters the output depends on. A tensor counts whole when
+/// any of its entries' gradient is non-zero.
+///
+/// (The loss matters: the gradient of the plain sum of the logits is the same for every
+/// image, and a training-mode batch norm turns a gradient that is constant over the batch
+/// into zero, so everything before the last batch norm would look dead.)
+///
+/// Fails when the loss is not finite (the network cannot be scored).
+pub fn live_parameters<B, M>(
+    model: &M,
+    images: Tensor<B, 4>,
+    targets: Tensor<B, 1, Int>,
+) -> Result<u64, EstimateError>
+where
+    B: AutodiffBackend,
+    M: AutodiffModule<B> + Classifier<B>,
+{
+    let logits = model.logits(images);
+    let total = CrossEntropyLossConfig::new()
+        .init(&logits.device())
+        .forward(logits, targets);
+    let value: f32 = total
+        .clone()
+        .into_data()
+        .to_vec::<f32>()
+        .ok()
+        .and_then(|v| v.first().copied())
+        .unwrap_or(f32::NAN);
+    if !value.is_finite() {
+        return Err(EstimateError::Failed(format!(
+            "the untrained network's loss is not finite ({value}); check the network's \
+             initialization and the input normalization"
+        )));
+    }
+    let grads = total.backward();
+    struct Live<'a, B: AutodiffBackend> {
+        grads: &'a B::Gradients,
+        count: u64,
+    }
+    impl<B: AutodiffBackend> ModuleVisitor<B> for Live<'_, B> {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
+            let tensor = param.val();
+            if let Some(g) = tensor.grad(self.grads) {
+                let magnitude: f32 = g
+                    .abs()
+                    .sum()
+                    .into_data()
+                    .to_vec::<f32>()
+                    .ok()
+                    .and_then(|v| v.first().copied())
+                    .unwrap_or(0.0);
+                if magnitude > 0.0 {
+                    self.count += tensor.shape().num_elements() as u64;
+                }
+            }
+        }
+    }
+    let mut live = Live::<B> {
+        grads: &grads,
+        count: 0,
+    };
+    model.visit(&mut live);
+    Ok(live.count)
+}
+
+/// Scores each architecture's untrained network with a [`ZeroCostProxy`] on a fixed batch of
+/// images.
+///
+/// The objective is the proxy's value (higher is better); the metrics also hold the network's
+/// parameter count (`params`) and the wall time (`seconds`).
+pub struct ZeroCostEstimator<B: AutodiffBackend, F> {
+    build: F,
+    images: Tensor<B, 4>,
+    targets: Tensor<B, 1, Int>,
+    proxy: ZeroCostProxy,
+    seed: u64,
+    device: Device<B>,
+}
+
+impl<B: AutodiffBackend, F> ZeroCostEstimator<B, F> {
+    /// An estimator building networks with `build`, scoring them on the first `batch` images
+    /// of `data` and their labels (normalized with the data's channel statistics), each network initialized
+    /// with `seed`.
+    pub fn new(
+        build: F,
+        data: &ImageDataset,
+        batch: usize,
+        seed: u64,
+        device: Device<B>,
+    ) -> Result<Self, EstimateError> {
+        if batch == 0 || data.len() < batch {
+            return Err(EstimateError::InvalidConfig(format!(
+                "a zero-cost batch needs between 1 and {} images (the data's size), got {batch}",
+                data.len()
+            )));
+        }
+        let normalize: Normalize = data.channel_stats();
+        let [c, h, w] = data.shape();
+        let mut pixels = Vec::with_capacity(batch * c * h * w);
+        let mut labels = Vec::with_capacity(batch);
+        for item in (0..batch).filter_map(|i| data.get(i)) {
+            labels.push(i64::from(item.label));
+            for (k, &p) in item.pixels.iter().enumerate() {
+                let ch = k / (h * w);
+                pixels.push((p - normalize.mean[ch]) / normalize.std[ch]);
+            }
+        }
+        let images = Tensor::from_data(TensorData::new(pixels, [batch, c, h, w]), &device);
+        let targets = Tensor::from_data(TensorData::new(labels, [batch]), &device);
+        Ok(Self {
+            build,
+            images,
+            targets,
+            proxy: ZeroCostProxy::default(),
+            seed,
+            device,
+        })
+    }
+
+    /// Scores with `proxy` instead of the default ([`ZeroCostProxy::LiveParameters`]).
+    pub fn with_proxy(mut self, proxy: ZeroCostProxy) -> Self {
+        self.proxy = proxy;
+        self
+    }
+}
+
+impl<A, B, M, F> Estimator<A> for ZeroCostEstimator<B, F>
+where
+    B: AutodiffBackend,
+    M: AutodiffModule<B> + Classifier<B>,
+    F: BuildNetwork<A, B, Network = M>,
+{
+    /// Scores `arch`'s untrained network (the budget is ignored: there is no training).
+    fn estimate(&mut self, arch: &A, _budget: &Budget) -> Result<Metrics, EstimateError> {
+        let start = Instant::now();
+        let device = self.device.clone();
+        let build = &mut self.build;
+        let model = seeded(&device, self.seed, || build.build_network(arch, &device))?;
+        let params = count_params(&model);
+        let score = match self.proxy {
+            ZeroCostProxy::LiveParameters => {
+                live_parameters(&model, self.images.clone(), self.targets.clone())? as f64
+            }
+        };
+        Ok(Metrics::new(score)
+            .with(self.proxy.name(), score)
+            .with("params", params as f64)
+            .with("seconds", start.elapsed().as_secs_f64()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use nas_space::TextFormat;
+    use nas_space::nb201::Nb201Space;
+    use nas_supernet::backend::DefaultBackend;
+    use nas_supernet::nb201_net::Nb201NetConfig;
+
+    type B = DefaultBackend;
+
+    fn estimator() -> ZeroCostEstimator<B, Nb201NetConfig> {
+        let data = ImageDataset::digits();
+        let config = Nb201NetConfig {
+            channels: 4,
+            cells_per_stage: 1,
+            in_channels: 1,
+            num_classes: 10,
+        };
+        ZeroCostEstimator::new(config, &data, 4, 0, Default::default()).unwrap()
+    }
+
+    fn score(e: &mut ZeroCostEstimator<B, Nb201NetConfig>, cell: &str) -> (f64, f64) {
+        let arch = Nb201Space::default().parse(cell).unwrap();
+        let m = e.estimate(&arch, &Budget::full()).unwrap();
+        (m.objective, m.get("params").unwrap())
+    }
+
+    #[test]
+    fn live_parameters_leave_out_operations_no_path_uses() {
+        let mut e = estimator();
+        let all = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|nor_conv_3x3~0|nor_conv_3x3~1|nor_conv_3x3~2|";
+        let (live_all, params_all) = score(&mut e, all);
+        // Every convolution lies on a path: every parameter is live.
+        assert_eq!(live_all, params_all);
+        // Node 2 feeds nothing (its edge to node 3 is none): its two incoming convolutions are
+        // built but dead. A 3×3 convolution of C channels has 9 C² weights and its batch norm
+        // 2 C, in each of the three cells (C = 4, 8, 16).
+        let conv = |c: f64| 9.0 * c * c + 2.0 * c;
+        let per_net = |n: f64| [4.0, 8.0, 16.0].map(|c| n * conv(c)).iter().sum::<f64>();
+        let cut = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|nor_conv_3x3~0|nor_conv_3x3~1|none~2|";
+        let (live_cut, params_cut) = score(&mut e, cut);
+        assert_eq!(params_all - params_cut, per_net(1.0));
+        assert_eq!(params_cut - live_cut, per_net(2.0));
+        // No path from the input reaches node 2, and node 1 feeds nothing: the cell's output
+        // is the same for every image (a convolution of zeros), so the network computes a
+        // constant and only the classifier's bias is live.
+        let none = "|nor_conv_3x3~0|+|none~0|none~1|+|none~0|none~1|nor_conv_3x3~2|";
+        assert_eq!(score(&mut e, none).0, 10.0);
+        // A parameter-free cell: the stem, reductions and classifier stay.
+        let (live_skip, _) = score(
+            &mut e,
+            "|none~0|+|none~0|none~1|+|skip_connect~0|none~1|none~2|",
+        );
+        assert!(10.0 < live_skip && live_skip < live_cut && live_cut < live_all);
+    }
+
+    #[test]
+    fn scores_are_deterministic_and_a_bad_batch_is_refused() {
+        let cell = "|nor_conv_1x1~0|+|skip_connect~0|avg_pool_3x3~1|+|nor_conv_3x3~0|none~1|nor_conv_1x1~2|";
+        assert_eq!(score(&mut estimator(), cell), score(&mut estimator(), cell));
+        let data = ImageDataset::digits();
+        let config = Nb201NetConfig::default();
+        let err = ZeroCostEstimator::<B, _>::new(config, &data, 0, 0, Default::default())
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(err.contains("zero-cost batch"), "{err}");
+    }
+}
