@@ -7,11 +7,19 @@
 //! briefly from scratch and reports its accuracy. On the NAS-Bench-201 space it looks the
 //! derived cell up in the NAS-Bench-201 table when the table is found.
 //!
+//! `--final-epochs N` (default 5; 0 skips it) trains the derived network from scratch for N
+//! epochs and saves it into `<report-dir>/network` (`network.json` and `weights.mpk`; load it
+//! with `nas::supernet::persist::load_network`). The run ends by writing a report page,
+//! `<report-dir>/report.html` (default `runs/darts/report.html`), with SVG figures: the
+//! accuracy of the alpha steps per epoch, the derived cell(s), the test accuracy of the final
+//! training, and a table of the epochs.
+//!
 //! ```text
 //! cargo run --release --example darts                                # DARTS on NB201, digits
 //! cargo run --release --example darts -- --method darts2 --space darts
 //! cargo run --release --example darts -- --method gdas --epochs 10
 //! cargo run --release --example darts -- --data path/to/fashion-mnist --method pdarts
+//! cargo run --release --example darts -- --final-epochs 20 --report-dir runs/darts-long
 //! NAS_BACKEND=wgpu cargo run --release --features wgpu --example darts
 //! ```
 
@@ -22,6 +30,7 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use clap::Parser;
+use nas::strategy::report::Report;
 use nas::supernet::backend::BackendTask;
 use nas::supernet::burn::tensor::Device;
 use nas::supernet::burn::tensor::backend::AutodiffBackend;
@@ -69,9 +78,14 @@ struct Args {
     /// Use at most this many training images (a random subset) for the search.
     #[arg(long)]
     samples: Option<usize>,
-    /// Epochs to train the derived network from scratch (0: skip).
-    #[arg(long, default_value_t = 5)]
-    train_epochs: usize,
+    /// Epochs to train the derived network from scratch and save it into
+    /// <report-dir>/network (0: skip).
+    #[arg(long, alias = "train-epochs", default_value_t = 5)]
+    final_epochs: usize,
+    /// Directory of the report page (report.html and its SVG figures) and of the final
+    /// network.
+    #[arg(long, default_value = "runs/darts")]
+    report_dir: PathBuf,
     /// Seed.
     #[arg(long, default_value_t = 0)]
     seed: u64,
@@ -146,8 +160,11 @@ struct Run(Args);
 
 struct Outcome {
     report: SearchReport<DerivedArch>,
-    train: Option<TrainReport>,
+    /// The final training's report and the directory the network was saved in.
+    train: Option<(TrainReport, PathBuf)>,
     search_seconds: f64,
+    /// The settings, for the report page.
+    intro: String,
 }
 
 impl BackendTask for Run {
@@ -180,6 +197,7 @@ impl BackendTask for Run {
             seed: args.seed,
             ..SearchConfig::default()
         };
+        let (space_name, shape_text) = (space.space_name(), format!("{space:?}"));
         println!(
             "{} on the {} space ({:?}); {} search images ({} for the weights, {} for the alphas), {} test images",
             config.method.name(),
@@ -227,10 +245,10 @@ impl BackendTask for Run {
             search_seconds, report.derived
         );
 
-        let train_report = if args.train_epochs > 0 {
+        let train_report = if args.final_epochs > 0 {
             let tc = TrainConfig {
                 augment,
-                ..common::train_config(args.train_epochs, 64, 0.05, args.seed)
+                ..common::train_config(args.final_epochs, 64, 0.05, args.seed)
             };
             let print = |epoch: usize, r: &TrainReport| {
                 println!(
@@ -243,15 +261,41 @@ impl BackendTask for Run {
                 tc.epochs
             );
             let data = (&train, &test);
-            let trained = common::retrain::<B>(&report.derived, &shape, data, &tc, &device, print)?;
-            Some(trained)
+            let dir = args.report_dir.join("network");
+            let derived = &report.derived;
+            let trained =
+                common::retrain::<B>(derived, &shape, data, &tc, &device, print, Some(&dir))?;
+            println!(
+                "saved the derived network in {} (load it with nas::supernet::persist::load_network)",
+                dir.display()
+            );
+            Some((trained, dir))
         } else {
             None
         };
+        let intro = format!(
+            "{} on the {} space ({}): {} search epochs{}, batch size {}, seed {}; {} search images of {} ({} for the weights, the rest for the alphas), {} test images.",
+            config.method.name(),
+            space_name,
+            shape_text,
+            config.epochs,
+            if config.method.stages() > 1 {
+                format!(" per stage × {} stages", config.method.stages())
+            } else {
+                String::new()
+            },
+            config.batch_size,
+            args.seed,
+            search_data.len(),
+            train.name(),
+            (search_data.len() as f64 * config.train_portion).round(),
+            test.len()
+        );
         Ok(Outcome {
             report,
             train: train_report,
             search_seconds,
+            intro,
         })
     }
 }
@@ -265,7 +309,7 @@ fn main() -> ExitCode {
     if let DerivedArch::Nb201(arch) = &outcome.report.derived {
         common::nb201_lookup(arch, args.nb201.clone(), "DARTS");
     }
-    if let Some(t) = &outcome.train {
+    if let Some((t, _)) = &outcome.train {
         println!(
             "derived network: {:.2}% test accuracy after {} epochs (search took {:.1} s)",
             t.final_accuracy().unwrap_or(0.0),
@@ -282,5 +326,67 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     }
-    ExitCode::SUCCESS
+    match write_report(&args, &outcome) {
+        Ok(_) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `<report-dir>/report.html`: the accuracy of the alpha steps per epoch, the derived
+/// architecture, the final training's test accuracy and a table of the epochs.
+fn write_report(args: &Args, outcome: &Outcome) -> Result<PathBuf, String> {
+    let search = &outcome.report;
+    let mut report = Report::new(format!("{} search ({} space)", args.method, args.space));
+    report.intro(outcome.intro.clone());
+    let valid: Vec<f64> = search.epochs.iter().map(|e| e.valid_accuracy).collect();
+    report
+        .curve(
+            "search_accuracy.svg",
+            "accuracy of the alpha steps (held-out half of the search images) per epoch",
+            "epoch",
+            "accuracy (%)",
+            &valid,
+        )
+        .map_err(|e| e.to_string())?;
+    common::derived_figures(&mut report, &search.derived, "derived architecture")?;
+    report.paragraph(format!("The search took {:.1} s.", outcome.search_seconds));
+    let (curve, saved) = match &outcome.train {
+        Some((t, dir)) => (Some(t.valid_accuracy.as_slice()), Some(dir.as_path())),
+        None => (None, None),
+    };
+    common::final_training_section(&mut report, curve, "test accuracy", saved)?;
+    let rows = search
+        .epochs
+        .iter()
+        .enumerate()
+        .map(|(i, e)| {
+            vec![
+                (i + 1).to_string(),
+                e.stage.to_string(),
+                format!("{:.3}", e.train_loss),
+                format!("{:.1}", e.train_accuracy),
+                format!("{:.1}", e.valid_accuracy),
+                format!("{:.2}", e.tau),
+                e.alive_ops.to_string(),
+                format!("{:.1}", e.seconds),
+            ]
+        })
+        .collect();
+    report.table(
+        &[
+            "epoch",
+            "stage",
+            "train loss",
+            "train acc (%)",
+            "valid acc (%)",
+            "tau",
+            "alive ops",
+            "seconds",
+        ],
+        rows,
+    );
+    common::write_report(&report, &args.report_dir)
 }

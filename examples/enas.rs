@@ -2,12 +2,18 @@
 //! weights of one supernet, and the search alternates training the shared weights on sampled
 //! children with training the controller by REINFORCE on the children's validation accuracy
 //! under the shared weights. The final cell is the best of many samples by shared-weight
-//! accuracy; it is then trained from scratch.
+//! accuracy; it is then trained from scratch for `--final-epochs` epochs (default 3; 0 skips
+//! it) and saved into `<report-dir>/network` (`network.json` and `weights.mpk`; load it with
+//! `nas::supernet::persist::load_network`). The run ends by writing a report page,
+//! `<report-dir>/report.html` (default `runs/enas/report.html`), with SVG figures: the
+//! training accuracy of the sampled children and the controller's mean reward per epoch, the
+//! derived cell(s), the test accuracy of the final training, and a table of the epochs.
 //!
 //! ```text
 //! cargo run --release --example enas                       # ENAS' micro space on the embedded digits
 //! cargo run --release --example enas -- --space nb201      # NAS-Bench-201; looks the cell up in the table
 //! cargo run --release --example enas -- --data path/to/fashion-mnist --epochs 20 --backend wgpu
+//! cargo run --release --example enas -- --final-epochs 10 --report-dir runs/enas-long
 //! ```
 //!
 //! `--space enas` is ENAS' micro space (5 nodes per cell, two inputs each, the operations
@@ -27,6 +33,7 @@ use nas::space::darts::{DartsConfig, DartsSpace};
 use nas::space::nb201::Nb201Space;
 use nas::space::{Enumerable, Sequential};
 use nas::strategy::controller::ControllerConfig;
+use nas::strategy::report::Report;
 use nas::strategy::{Enas, EnasConfig, EnasEpoch};
 use nas::supernet::backend::BackendTask;
 use nas::supernet::burn::module::AutodiffModule;
@@ -74,9 +81,14 @@ struct Args {
     /// Children sampled to derive the final architecture.
     #[arg(long, default_value_t = 100)]
     derive_samples: usize,
-    /// Epochs of training the derived architecture from scratch (0: skip).
-    #[arg(long, default_value_t = 3)]
-    train_epochs: usize,
+    /// Epochs of training the derived architecture from scratch, saved into
+    /// <report-dir>/network (0: skip).
+    #[arg(long, alias = "train-epochs", default_value_t = 3)]
+    final_epochs: usize,
+    /// Directory of the report page (report.html and its SVG figures) and of the final
+    /// network.
+    #[arg(long, default_value = "runs/enas")]
+    report_dir: PathBuf,
     #[command(flatten)]
     run: common::RunArgs,
     /// Path of `nats_bench_tss_200ep.csv` for `--space nb201` (default: $NAS_NB201_CSV, then
@@ -108,14 +120,26 @@ struct Halves {
     rewards: ImageDataset,
 }
 
-/// The search, generic over the space and its supernet; returns the derived architecture.
+/// What the search did, for the report: every epoch and the rescored candidates, their
+/// architectures as text.
+struct Searched {
+    epochs: Vec<EnasEpoch<String>>,
+    /// Architecture, one-minibatch reward, whole-set accuracy (%), best first.
+    candidates: Vec<(String, f64, f64)>,
+    /// The derived architecture's shared-weight validation accuracy (%).
+    validation_accuracy: f64,
+    seconds: f64,
+}
+
+/// The search, generic over the space and its supernet; returns the derived architecture and
+/// what the search did.
 fn search<S, B, N>(
     space: S,
     supernet: N,
     args: &Args,
     halves: &Halves,
     device: &Device<B>,
-) -> Result<S::Arch, String>
+) -> Result<(S::Arch, Searched), String>
 where
     S: Sequential,
     S::Arch: std::fmt::Display,
@@ -179,9 +203,10 @@ where
         );
     }
     let derived = enas.derive().map_err(|e| e.to_string())?;
+    let seconds = start.elapsed().as_secs_f64();
     println!(
         "\nsearch: {:.1} s; {} children sampled to derive, the best {} rescored on {} validation images:",
-        start.elapsed().as_secs_f64(),
+        seconds,
         args.derive_samples,
         derived.candidates.len(),
         search_valid.len()
@@ -193,13 +218,47 @@ where
         "derived architecture (shared-weight validation accuracy {:.1}%):\n{}",
         derived.validation_accuracy, derived.arch
     );
-    Ok(derived.arch)
+    let epochs = enas
+        .history()
+        .iter()
+        .map(|e| EnasEpoch {
+            epoch: e.epoch,
+            train_loss: e.train_loss,
+            train_accuracy: e.train_accuracy,
+            mean_reward: e.mean_reward,
+            baseline: e.baseline,
+            entropy: e.entropy,
+            best: (e.best.0.to_string(), e.best.1),
+            weight_seconds: e.weight_seconds,
+            controller_seconds: e.controller_seconds,
+        })
+        .collect();
+    let searched = Searched {
+        epochs,
+        candidates: derived
+            .candidates
+            .iter()
+            .map(|(a, r, acc)| (a.to_string(), *r, *acc))
+            .collect(),
+        validation_accuracy: derived.validation_accuracy,
+        seconds,
+    };
+    Ok((derived.arch, searched))
 }
 
 struct Run(Args);
 
+/// What a run found: the derived architecture, the search, the settings (for the report) and
+/// the final training's report with the directory the network was saved in.
+struct Outcome {
+    derived: DerivedArch,
+    searched: Searched,
+    intro: String,
+    train: Option<(TrainReport, PathBuf)>,
+}
+
 impl BackendTask for Run {
-    type Output = Result<(DerivedArch, Option<TrainReport>), String>;
+    type Output = Result<Outcome, String>;
 
     fn run<B: AutodiffBackend>(self, device: Device<B>) -> Self::Output {
         let args = self.0;
@@ -218,7 +277,7 @@ impl BackendTask for Run {
             test.len(),
             args.space
         );
-        let derived = match args.space.as_str() {
+        let (derived, searched) = match args.space.as_str() {
             "enas" => {
                 let space = DartsSpace::new(DartsConfig::enas()).map_err(|e| e.to_string())?;
                 let config = shape.darts_supernet(space.steps());
@@ -233,7 +292,8 @@ impl BackendTask for Run {
                     space.decisions().len(),
                     space.size() as f64
                 );
-                DerivedArch::Darts(search(space, supernet, &args, &halves, &device)?)
+                let (arch, searched) = search(space, supernet, &args, &halves, &device)?;
+                (DerivedArch::Darts(arch), searched)
             }
             "nb201" => {
                 let space = Nb201Space::default();
@@ -242,7 +302,8 @@ impl BackendTask for Run {
                     net.supernet::<B>(&space, &device)
                 })
                 .map_err(|e| e.to_string())?;
-                DerivedArch::Nb201(search(space, supernet, &args, &halves, &device)?)
+                let (arch, searched) = search(space, supernet, &args, &halves, &device)?;
+                (DerivedArch::Nb201(arch), searched)
             }
             other => {
                 return Err(format!(
@@ -251,10 +312,32 @@ impl BackendTask for Run {
             }
         };
 
-        if args.train_epochs == 0 {
-            return Ok((derived, None));
+        let intro = format!(
+            "ENAS on the {} space: {} epochs, batch size {}, {} controller updates of {} children per epoch, {} children sampled to derive, C = {}, seed {}; {} of {} ({} images for the shared weights, {} for the rewards), {} test images.",
+            args.space,
+            args.epochs,
+            args.batch_size,
+            args.controller_steps,
+            args.controller_batch,
+            args.derive_samples,
+            args.channels,
+            args.run.seed,
+            search_data.len(),
+            train.name(),
+            halves.weights.len(),
+            halves.rewards.len(),
+            test.len()
+        );
+        let mut outcome = Outcome {
+            derived,
+            searched,
+            intro,
+            train: None,
+        };
+        if args.final_epochs == 0 {
+            return Ok(outcome);
         }
-        let tc = common::train_config(args.train_epochs, 64, 0.05, args.run.seed);
+        let tc = common::train_config(args.final_epochs, 64, 0.05, args.run.seed);
         let print = |epoch: usize, r: &TrainReport| {
             println!(
                 "  epoch {}: train loss {:.3}, test accuracy {:.2}%",
@@ -269,22 +352,118 @@ impl BackendTask for Run {
             train.len(),
             test.len()
         );
-        let report = common::retrain::<B>(&derived, &shape, (&train, &test), &tc, &device, print)?;
-        Ok((derived, Some(report)))
+        let dir = args.report_dir.join("network");
+        let data = (&train, &test);
+        let derived = &outcome.derived;
+        let report = common::retrain::<B>(derived, &shape, data, &tc, &device, print, Some(&dir))?;
+        println!(
+            "saved the derived network in {} (load it with nas::supernet::persist::load_network)",
+            dir.display()
+        );
+        outcome.train = Some((report, dir));
+        Ok(outcome)
     }
 }
 
 fn main() -> ExitCode {
     let args = Args::parse();
     let backend = args.run.backend.clone();
-    let nb201_path = args.nb201.clone();
-    match common::run_task(backend.as_deref(), Run(args)) {
-        Ok((derived, _)) => {
-            if let DerivedArch::Nb201(arch) = derived {
-                common::nb201_lookup(&arch, nb201_path, "ENAS");
+    match common::run_task(backend.as_deref(), Run(args.clone())) {
+        Ok(outcome) => {
+            if let DerivedArch::Nb201(arch) = &outcome.derived {
+                common::nb201_lookup(arch, args.nb201.clone(), "ENAS");
             }
-            ExitCode::SUCCESS
+            match write_report(&args, &outcome) {
+                Ok(_) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    ExitCode::FAILURE
+                }
+            }
         }
         Err(code) => code,
     }
+}
+
+/// `<report-dir>/report.html`: the children's training accuracy and the controller's mean
+/// reward per epoch, the derived architecture, the rescored candidates, the final training's
+/// test accuracy and a table of the epochs.
+fn write_report(args: &Args, outcome: &Outcome) -> Result<PathBuf, String> {
+    let searched = &outcome.searched;
+    let mut report = Report::new(format!("ENAS search ({} space)", args.space));
+    report.intro(outcome.intro.clone());
+    let err = |e: nas::strategy::report::ReportError| e.to_string();
+    let train_acc: Vec<f64> = searched.epochs.iter().map(|e| e.train_accuracy).collect();
+    report
+        .curve(
+            "search_accuracy.svg",
+            "training accuracy of the sampled children (shared weights) per epoch",
+            "epoch",
+            "accuracy (%)",
+            &train_acc,
+        )
+        .map_err(err)?;
+    let reward: Vec<f64> = searched
+        .epochs
+        .iter()
+        .map(|e| 100.0 * e.mean_reward)
+        .collect();
+    report
+        .curve(
+            "mean_reward.svg",
+            "the controller's mean reward per epoch (validation-minibatch accuracy of its children)",
+            "epoch",
+            "mean reward (%)",
+            &reward,
+        )
+        .map_err(err)?;
+    common::derived_figures(&mut report, &outcome.derived, "derived architecture")?;
+    report.paragraph(format!(
+        "The search took {:.1} s. The derived architecture has {:.1}% validation accuracy with the shared weights; the rescored candidates, best first:",
+        searched.seconds, searched.validation_accuracy
+    ));
+    let candidates = searched
+        .candidates
+        .iter()
+        .map(|(arch, reward, acc)| vec![format!("{reward:.3}"), format!("{acc:.1}"), arch.clone()])
+        .collect();
+    report.table(
+        &["minibatch reward", "whole-set accuracy (%)", "architecture"],
+        candidates,
+    );
+    let (curve, saved) = match &outcome.train {
+        Some((t, dir)) => (Some(t.valid_accuracy.as_slice()), Some(dir.as_path())),
+        None => (None, None),
+    };
+    common::final_training_section(&mut report, curve, "test accuracy", saved)?;
+    let rows = searched
+        .epochs
+        .iter()
+        .map(|e| {
+            vec![
+                (e.epoch + 1).to_string(),
+                format!("{:.3}", e.train_loss),
+                format!("{:.1}", e.train_accuracy),
+                format!("{:.3}", e.mean_reward),
+                format!("{:.3}", e.baseline),
+                format!("{:.2}", e.entropy),
+                format!("{:.1}", e.weight_seconds + e.controller_seconds),
+                format!("{:.3}: {}", e.best.1, e.best.0),
+            ]
+        })
+        .collect();
+    report.table(
+        &[
+            "epoch",
+            "train loss",
+            "train acc (%)",
+            "mean reward",
+            "baseline",
+            "entropy",
+            "seconds",
+            "best child (reward: architecture)",
+        ],
+        rows,
+    );
+    common::write_report(&report, &args.report_dir)
 }

@@ -9,11 +9,19 @@
 //! the stand-alone child network of the same path, and a DARTS-style step that computes every
 //! candidate of every layer. Then the search runs and prints the derived architecture, its
 //! predicted and measured latency, and its accuracy with inherited weights and trained from
-//! scratch.
+//! scratch for `--final-epochs` epochs (default 3; 0 skips it), the trained network saved into
+//! `<report-dir>/network` (`network.json` and `weights.mpk`; load it with
+//! `nas::supernet::persist::load_network`).
+//!
+//! The run ends by writing a report page, `<report-dir>/report.html` (default
+//! `runs/proxylessnas/report.html`), with SVG figures: the weight steps' training accuracy per
+//! epoch, the derived chain, the final training's validation accuracy, and a table of the
+//! epochs (losses, expected latency, entropy).
 //!
 //! ```text
 //! cargo run --release --example proxylessnas             # a few minutes on 2 cores
 //! cargo run --release --example proxylessnas -- --epochs 20 --latency-weight 0.3
+//! cargo run --release --example proxylessnas -- --final-epochs 10 --report-dir runs/proxyless-long
 //! ```
 
 use std::path::PathBuf;
@@ -25,8 +33,9 @@ use std::time::Instant;
 use clap::Parser;
 use nas::estimate::weight_sharing::{WeightSharingConfig, WeightSharingEstimator};
 use nas::estimate::{Budget, Estimator};
-use nas::space::TextFormat;
 use nas::space::proxyless::{ProxylessArch, ProxylessSpace};
+use nas::space::{TextFormat, ToGraph};
+use nas::strategy::report::Report;
 use nas::supernet::Classifier;
 use nas::supernet::backend::BackendTask;
 use nas::supernet::burn::module::AutodiffModule;
@@ -41,7 +50,8 @@ use nas::supernet::oneshot::gates::{ArchOptimConfig, ArchParams};
 use nas::supernet::oneshot::latency::LatencyTable;
 use nas::supernet::oneshot::memory::PeakAlloc;
 use nas::supernet::oneshot::proxyless::{
-    ProxylessEpoch, ProxylessSearch, ProxylessSearchConfig, gate_gradients, layer_choices,
+    ProxylessEpoch, ProxylessReport, ProxylessSearch, ProxylessSearchConfig, gate_gradients,
+    layer_choices,
 };
 use nas::supernet::oneshot::train::batches;
 use nas::supernet::oneshot::{ProxylessSupernet, SinglePath};
@@ -80,14 +90,19 @@ struct Args {
     /// Batch size of training and of the memory measurement.
     #[arg(long, default_value_t = 32)]
     batch: usize,
-    /// Epochs of the final from-scratch training of the derived architecture (0: skip).
-    #[arg(long, default_value_t = 3)]
-    retrain_epochs: usize,
+    /// Epochs of the final from-scratch training of the derived architecture, saved into
+    /// <report-dir>/network (0: skip).
+    #[arg(long, alias = "retrain-epochs", default_value_t = 3)]
+    final_epochs: usize,
     #[command(flatten)]
     run: common::RunArgs,
     /// Directory of the latency table cache.
     #[arg(long, default_value = "runs/proxylessnas")]
     out: PathBuf,
+    /// Directory of the report page (report.html and its SVG figures) and of the final
+    /// network.
+    #[arg(long, default_value = "runs/proxylessnas")]
+    report_dir: PathBuf,
 }
 
 struct Proxyless(Args);
@@ -319,7 +334,7 @@ impl BackendTask for Proxyless {
                 e.seconds
             );
         })?;
-        let (supernet, alphas, _) = search.into_parts();
+        let (supernet, alphas, search_report) = search.into_parts();
 
         let derived_indices = alphas.argmax();
         let derived: ProxylessArch = supernet
@@ -355,25 +370,121 @@ impl BackendTask for Proxyless {
             "  validation accuracy with inherited weights (batch norm recalibrated): {:.2}%",
             inherited.objective
         );
-        if args.retrain_epochs > 0 {
-            let retrain =
-                common::train_config(args.retrain_epochs, args.batch, 0.02, args.run.seed);
+        let mut report = Report::new("ProxylessNAS on the MobileNetV2 chain space");
+        report.intro(format!(
+            "ProxylessNAS on the embedded digits ({} weight / {} architecture / {} validation images): a supernet of {} layers, width {}, trained for {} epochs ({} of warm-up) in batches of {}; one architecture step every {} weight steps (Adam, learning rate {}), latency weight λ = {} with a latency table measured on {}. Seed {}.",
+            train.len(),
+            arch_data.len(),
+            valid.len(),
+            space.num_layers(),
+            args.width,
+            args.epochs,
+            args.warmup,
+            args.batch,
+            args.arch_every,
+            args.arch_lr,
+            args.latency_weight,
+            B::name(&device),
+            args.run.seed
+        ));
+        report
+            .curve(
+                "search_accuracy.svg",
+                "training accuracy of the weight steps (sampled paths) per epoch",
+                "epoch",
+                "training accuracy (%)",
+                &search_report.train_accuracy,
+            )
+            .map_err(|e| e.to_string())?;
+        let graph = space.graph(&derived).map_err(|e| e.to_string())?;
+        report
+            .architecture(
+                "derived_architecture.svg",
+                &format!("derived architecture: {}", space.to_text(&derived)),
+                &graph,
+            )
+            .map_err(|e| e.to_string())?;
+        report.paragraph(format!(
+            "Derived architecture: {macs} MACs; latency predicted by the table {predicted:.3} ms, measured {measured:.3} ms (one image); validation accuracy with inherited weights (batch norm recalibrated) {:.2}%.",
+            inherited.objective
+        ));
+        let mut final_curve = None;
+        let mut saved = None;
+        if args.final_epochs > 0 {
+            let retrain = common::train_config(args.final_epochs, args.batch, 0.02, args.run.seed);
             let mut scratch = digits.scratch_estimator::<B, _, _>(
                 net.with_space(space.clone()),
                 retrain,
                 &device,
             )?;
+            let dir = args.report_dir.join("network");
             let m = scratch
-                .estimate(&derived, &Budget::full())
+                .train_and_save(&derived, &Budget::full(), &dir)
                 .map_err(|e| e.to_string())?;
             println!(
                 "  trained from scratch for {} epochs: {:.2}% validation accuracy",
-                args.retrain_epochs, m.objective
+                args.final_epochs, m.objective
             );
+            println!(
+                "  saved in {} (load it with nas::supernet::persist::load_network)",
+                dir.display()
+            );
+            final_curve = Some(
+                m.curves
+                    .get("valid_accuracy")
+                    .cloned()
+                    .unwrap_or_else(|| vec![m.objective]),
+            );
+            saved = Some(dir);
         }
+        common::final_training_section(
+            &mut report,
+            final_curve.as_deref(),
+            "validation accuracy",
+            saved.as_deref(),
+        )?;
+        epoch_table(&mut report, &search_report, args.warmup);
         println!("total {:.1} min", start.elapsed().as_secs_f64() / 60.0);
+        common::write_report(&report, &args.report_dir)?;
         Ok(())
     }
+}
+
+/// Adds the table of the search's epochs to `report`.
+fn epoch_table(report: &mut Report, search: &ProxylessReport, warmup: usize) {
+    let number = |v: f64, digits: usize| {
+        if v.is_finite() {
+            format!("{v:.digits$}")
+        } else {
+            "n/a".to_string()
+        }
+    };
+    let rows = (0..search.train_accuracy.len())
+        .map(|i| {
+            let at = |v: &[f64]| v.get(i).copied().unwrap_or(f64::NAN);
+            vec![
+                format!("{}{}", i + 1, if i < warmup { " (warm-up)" } else { "" }),
+                number(at(&search.train_loss), 3),
+                number(at(&search.train_accuracy), 1),
+                number(at(&search.arch_loss), 3),
+                number(at(&search.expected_latency_ms), 3),
+                number(at(&search.entropy), 3),
+                number(at(&search.epoch_seconds), 1),
+            ]
+        })
+        .collect();
+    report.table(
+        &[
+            "epoch",
+            "weight loss",
+            "train acc (%)",
+            "architecture loss",
+            "expected latency (ms)",
+            "entropy",
+            "seconds",
+        ],
+        rows,
+    );
 }
 
 fn alphas_config(lr: f64) -> ArchOptimConfig {

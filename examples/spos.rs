@@ -6,30 +6,42 @@
 //! The proxy task is the embedded 8×8 digits with a narrow supernet (width multiplier 0.25,
 //! stride-1 stem); the search space is the paper's (20 layers × 4 blocks). The MACs limit is a
 //! fraction of the way from the cheapest to the most expensive path (`--macs-fraction`). At the
-//! end the best architecture is trained from scratch for comparison.
+//! end the best architecture (and, for comparison, a random feasible one) is trained from
+//! scratch for `--final-epochs` epochs (default 3; 0 skips it); the best is saved into
+//! `<report-dir>/network` (`network.json` and `weights.mpk`; load it with
+//! `nas::supernet::persist::load_network`).
+//!
+//! The run ends by writing a report page, `<report-dir>/report.html` (default
+//! `runs/spos/report.html`), with SVG figures: the supernet's training accuracy per epoch, the
+//! one-shot accuracy of every candidate of the evolution with its best so far, the best
+//! architecture, one-shot accuracy against MACs with the Pareto front, the final training's
+//! validation accuracy, and a table of the candidates.
 //!
 //! ```text
 //! cargo run --release --example spos                      # a few minutes on 2 cores
 //! cargo run --release --example spos -- --epochs 20 --population 50 --generations 20
+//! cargo run --release --example spos -- --final-epochs 10 --report-dir runs/spos-long
 //! ```
 
 mod common;
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
 
 use clap::Parser;
-use nas::estimate::Estimator;
 use nas::estimate::weight_sharing::WeightSharingConfig;
+use nas::estimate::{Budget, Estimator};
 use nas::space::spos::{SposArch, SposChoice, SposSpace};
-use nas::space::{SearchSpace, TextFormat};
+use nas::space::{SearchSpace, TextFormat, ToGraph};
+use nas::strategy::report::{Report, ReportError};
 use nas::strategy::search::{self, TrialRecord};
 use nas::strategy::{Constrained, Outcome, SposEvolution, SposEvolutionConfig};
 use nas::supernet::backend::BackendTask;
 use nas::supernet::burn::tensor::Device;
 use nas::supernet::burn::tensor::backend::AutodiffBackend;
 use nas::supernet::network::seeded;
-use nas::supernet::oneshot::train::StepInfo;
+use nas::supernet::oneshot::train::{StepInfo, SupernetReport};
 use nas::supernet::oneshot::{SinglePath, SposSupernet, UniformSampler};
 use nas::supernet::train::TrainConfig;
 
@@ -60,9 +72,14 @@ struct Args {
     /// Training batches the batch norms of each candidate are recalibrated on.
     #[arg(long, default_value_t = 4)]
     recalibration_batches: usize,
-    /// Epochs of the final from-scratch training of the best architecture (0: skip).
-    #[arg(long, default_value_t = 3)]
-    retrain_epochs: usize,
+    /// Epochs of the final from-scratch training of the best architecture, saved into
+    /// <report-dir>/network (0: skip).
+    #[arg(long, alias = "retrain-epochs", default_value_t = 3)]
+    final_epochs: usize,
+    /// Directory of the report page (report.html and its SVG figures) and of the final
+    /// network.
+    #[arg(long, default_value = "runs/spos")]
+    report_dir: PathBuf,
     #[command(flatten)]
     run: common::RunArgs,
 }
@@ -166,7 +183,7 @@ impl BackendTask for Spos {
         let path = format!("runs/spos/seed{}/supernet.ckpt", args.run.seed);
         let accuracy = "accuracy of sampled paths";
         common::train_supernet(&args.run.checkpoint, &mut training, path, accuracy)?;
-        let (supernet, _) = training.into_parts();
+        let (supernet, supernet_report) = training.into_parts();
 
         // 2. Evolution under a MACs limit, scored with inherited weights.
         let table = MacsTable::new(&supernet, space.num_layers(), digits.train.shape());
@@ -237,8 +254,42 @@ impl BackendTask for Spos {
             table.macs(&best.arch)
         );
 
+        let search_seconds = search_start.elapsed().as_secs_f64();
+        let mut report = Report::new("SPOS: supernet training, then evolution under a MACs limit");
+        report.intro(format!(
+            "SPOS on the embedded digits ({} training / {} validation images): a supernet of {} layers × {} blocks, width {}, trained for {} epochs with uniform single-path sampling; then evolution ({} candidates per generation, top {}, {} children by mutation and {} by crossover, {} generations) under a limit of {limit} MACs ({:.0}% of the way from {lo} to {hi}), each candidate scored with inherited weights after recalibrating its batch norms on {} batches. Seed {}.",
+            digits.train.len(),
+            digits.valid.len(),
+            space.num_layers(),
+            SposChoice::ALL.len(),
+            args.width,
+            args.epochs,
+            args.population,
+            args.top_k,
+            args.children,
+            args.children,
+            args.generations,
+            100.0 * args.macs_fraction,
+            args.recalibration_batches,
+            args.run.seed
+        ));
+        report_search(
+            &mut report,
+            &space,
+            &supernet_report,
+            &result.trials,
+            |a: &SposArch| table.macs(a),
+        )?;
+        report.paragraph(format!(
+            "The evolution scored {} candidates in {search_seconds:.1} s; {} proposals over the MACs limit were rejected.",
+            result.trials.len(),
+            strategy.rejected()
+        ));
+
         // 3. The best architecture (and, for comparison, a random feasible one) from scratch.
-        if args.retrain_epochs > 0 {
+        let mut final_curve = None;
+        let mut saved = None;
+        if args.final_epochs > 0 {
             let mut rng =
                 <rand::rngs::ChaCha8Rng as rand::SeedableRng>::seed_from_u64(args.run.seed);
             let random = loop {
@@ -247,25 +298,190 @@ impl BackendTask for Spos {
                     break a;
                 }
             };
-            let retrain = common::train_config(args.retrain_epochs, 64, 0.03, args.run.seed);
+            let retrain = common::train_config(args.final_epochs, 64, 0.03, args.run.seed);
             let mut scratch = digits.scratch_estimator::<B, _, _>(
                 net.with_space(space.clone()),
                 retrain,
                 &device,
             )?;
-            for (name, arch) in [("best", &best.arch), ("random feasible", &random)] {
-                let s = scratch
-                    .estimate(arch, &nas::estimate::Budget::full())
-                    .map_err(|e| e.to_string())?;
-                println!(
-                    "  {name}: trained from scratch for {} epochs: {:.2}% validation accuracy",
-                    args.retrain_epochs, s.objective
-                );
-            }
+            let dir = args.report_dir.join("network");
+            let full = Budget::full();
+            let best_metrics = scratch
+                .train_and_save(&best.arch, &full, &dir)
+                .map_err(|e| e.to_string())?;
+            println!(
+                "  best: trained from scratch for {} epochs: {:.2}% validation accuracy",
+                args.final_epochs, best_metrics.objective
+            );
+            println!(
+                "  saved in {} (load it with nas::supernet::persist::load_network)",
+                dir.display()
+            );
+            let random_metrics = scratch
+                .estimate(&random, &full)
+                .map_err(|e| e.to_string())?;
+            println!(
+                "  random feasible: trained from scratch for {} epochs: {:.2}% validation accuracy",
+                args.final_epochs, random_metrics.objective
+            );
+            report.paragraph(format!(
+                "Trained from scratch for {} epochs: the best architecture {:.2}%, a random feasible one ({} MACs: {}) {:.2}% validation accuracy.",
+                args.final_epochs,
+                best_metrics.objective,
+                table.macs(&random),
+                space.to_text(&random),
+                random_metrics.objective
+            ));
+            final_curve = Some(
+                best_metrics
+                    .curves
+                    .get("valid_accuracy")
+                    .cloned()
+                    .unwrap_or_else(|| vec![best_metrics.objective]),
+            );
+            saved = Some(dir);
         }
+        common::final_training_section(
+            &mut report,
+            final_curve.as_deref(),
+            "validation accuracy",
+            saved.as_deref(),
+        )?;
+        let population = args.population;
+        candidates_table(&mut report, &space, &result.trials, population, |a| {
+            table.macs(a)
+        });
         println!("total {:.1} min", start.elapsed().as_secs_f64() / 60.0);
+        common::write_report(&report, &args.report_dir)?;
         Ok(())
     }
+}
+
+/// Adds the supernet's training curve, the candidates' one-shot accuracy (with best so far),
+/// the best architecture, and one-shot accuracy against `macs` with the Pareto front to
+/// `report`.
+fn report_search(
+    report: &mut Report,
+    space: &SposSpace,
+    supernet: &SupernetReport,
+    trials: &[TrialRecord<SposArch>],
+    macs: impl Fn(&SposArch) -> u64,
+) -> Result<(), String> {
+    let err = |e: ReportError| e.to_string();
+    if !supernet.train_accuracy.is_empty() {
+        report
+            .curve(
+                "supernet_training.svg",
+                "supernet training: accuracy of the sampled paths per epoch",
+                "epoch",
+                "training accuracy (%)",
+                &supernet.train_accuracy,
+            )
+            .map_err(err)?;
+    }
+    let values: Vec<f64> = trials
+        .iter()
+        .map(|t| t.objective().unwrap_or(f64::NAN))
+        .collect();
+    report
+        .curve(
+            "candidates.svg",
+            "one-shot validation accuracy of each candidate of the evolution, and best so far",
+            "candidate",
+            "one-shot accuracy (%)",
+            &values,
+        )
+        .map_err(err)?;
+    let best = trials
+        .iter()
+        .filter(|t| t.objective().is_some())
+        .max_by(|a, b| {
+            a.objective()
+                .unwrap_or(f64::NEG_INFINITY)
+                .total_cmp(&b.objective().unwrap_or(f64::NEG_INFINITY))
+                .then(b.id.cmp(&a.id))
+        });
+    if let Some(best) = best {
+        let graph = space.graph(&best.arch).map_err(|e| e.to_string())?;
+        report
+            .architecture(
+                "best_architecture.svg",
+                &format!(
+                    "best architecture (one-shot accuracy {:.2}%, {} MACs): {}",
+                    best.objective().unwrap_or(f64::NAN),
+                    macs(&best.arch),
+                    space.to_text(&best.arch)
+                ),
+                &graph,
+            )
+            .map_err(err)?;
+    }
+    let points: Vec<(f64, f64, String)> = trials
+        .iter()
+        .filter_map(|t| {
+            Some((
+                macs(&t.arch) as f64,
+                t.objective()?,
+                format!("candidate {}", t.id),
+            ))
+        })
+        .collect();
+    if !points.is_empty() {
+        report
+            .pareto(
+                "pareto.svg",
+                "one-shot accuracy against multiply-accumulates of the candidates, with the Pareto front",
+                "MACs per image",
+                "one-shot accuracy (%)",
+                &points,
+            )
+            .map_err(err)?;
+    }
+    Ok(())
+}
+
+/// Adds the table of the candidates (best first) to `report`.
+fn candidates_table(
+    report: &mut Report,
+    space: &SposSpace,
+    trials: &[TrialRecord<SposArch>],
+    population: usize,
+    macs: impl Fn(&SposArch) -> u64,
+) {
+    let mut order: Vec<usize> = (0..trials.len()).collect();
+    order.sort_by(|&a, &b| {
+        let value = |i: usize| trials[i].objective().unwrap_or(f64::NEG_INFINITY);
+        value(b).total_cmp(&value(a)).then(a.cmp(&b))
+    });
+    let rows = order
+        .into_iter()
+        .map(|i| {
+            let t = &trials[i];
+            vec![
+                (i + 1).to_string(),
+                (i / population.max(1)).to_string(),
+                match &t.outcome {
+                    Outcome::Complete(m) => format!("{:.2}", m.objective),
+                    Outcome::Pruned(_) => "pruned".into(),
+                    Outcome::Failed(why) => format!("failed: {why}"),
+                },
+                macs(&t.arch).to_string(),
+                format!("{:.2}", t.seconds),
+                space.to_text(&t.arch),
+            ]
+        })
+        .collect();
+    report.table(
+        &[
+            "candidate",
+            "generation",
+            "one-shot accuracy (%)",
+            "MACs",
+            "seconds",
+            "architecture",
+        ],
+        rows,
+    );
 }
 
 fn main() -> ExitCode {

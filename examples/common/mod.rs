@@ -8,7 +8,10 @@ use std::process::ExitCode;
 use nas::estimate::tabular::{Nb201Dataset, Nb201Table};
 use nas::estimate::train::TrainEstimator;
 use nas::estimate::weight_sharing::{WeightSharingConfig, WeightSharingEstimator};
-use nas::space::nb201::{Nb201Arch, Nb201Op};
+use nas::space::ToGraph;
+use nas::space::darts::DartsSpace;
+use nas::space::nb201::{Nb201Arch, Nb201Op, Nb201Space};
+use nas::strategy::report::Report;
 use nas::supernet::backend::{BackendKind, BackendTask, run_on};
 use nas::supernet::burn::module::AutodiffModule;
 use nas::supernet::burn::tensor::backend::AutodiffBackend;
@@ -23,6 +26,7 @@ use nas::supernet::nb201_net::Nb201NetConfig;
 use nas::supernet::network::seeded;
 use nas::supernet::network_config::BuildNetwork;
 use nas::supernet::oneshot::train::{StepInfo, SupernetEpoch, SupernetTraining};
+use nas::supernet::persist::save_network;
 use nas::supernet::train::{TrainConfig, TrainObserver, TrainReport, fit};
 
 /// Runs `task` on the backend named by `backend` (else `$NAS_BACKEND`, else the CPU), printing
@@ -454,7 +458,10 @@ impl NetShape {
 
 /// Trains the network of `derived` (its [`NetShape::nb201`] or [`NetShape::darts`] network,
 /// parameters drawn from `config.seed`) from scratch on `data.0`, testing on `data.1` after
-/// every epoch; `observe` sees each epoch. Name the backend, as in `retrain::<B>(...)`.
+/// every epoch; `observe` sees each epoch. With `save`, the trained network is saved into that
+/// directory ([`save_network`]: `network.json` with the architecture, the network
+/// configuration, the test-accuracy curve and the training settings, and `weights.mpk`).
+/// Name the backend, as in `retrain::<B>(...)`.
 pub fn retrain<B: AutodiffBackend>(
     derived: &DerivedArch,
     shape: &NetShape,
@@ -462,20 +469,137 @@ pub fn retrain<B: AutodiffBackend>(
     config: &TrainConfig,
     device: &Device<B>,
     observe: impl TrainObserver,
+    save: Option<&Path>,
 ) -> Result<TrainReport, String> {
     let normalize = train.channel_stats();
     let seed = config.seed;
-    let trained = match derived {
+    let meta = |report: &TrainReport| {
+        serde_json::json!({
+            "test_accuracy": report.valid_accuracy,
+            "train_loss": report.train_loss,
+            "epoch_seconds": report.epoch_seconds,
+            "training": {
+                "config": config,
+                "dataset": train.name(),
+                "train_images": train.len(),
+                "test_images": test.len(),
+                "image_shape": train.shape(),
+                "normalize": normalize,
+            },
+        })
+    };
+    let saved = |e: nas::supernet::SupernetError| format!("cannot save the network: {e}");
+    match derived {
         DerivedArch::Nb201(arch) => {
-            let model = seeded(device, seed, || shape.nb201().init::<B>(arch, device));
+            let net = shape.nb201();
+            let model = seeded(device, seed, || net.init::<B>(arch, device));
             let model = model.map_err(|e| e.to_string())?;
-            fit(model, train, test, &normalize, config, device, observe).map(|(_, r)| r)
+            let (model, report) = fit(model, train, test, &normalize, config, device, observe)
+                .map_err(|e| e.to_string())?;
+            if let Some(dir) = save {
+                save_network(dir, model, arch, &net, meta(&report)).map_err(saved)?;
+            }
+            Ok(report)
         }
         DerivedArch::Darts(genotype) => {
-            let model = seeded(device, seed, || shape.darts().init::<B>(genotype, device));
+            let net = shape.darts();
+            let model = seeded(device, seed, || net.init::<B>(genotype, device));
             let model = model.map_err(|e| e.to_string())?;
-            fit(model, train, test, &normalize, config, device, observe).map(|(_, r)| r)
+            let (model, report) = fit(model, train, test, &normalize, config, device, observe)
+                .map_err(|e| e.to_string())?;
+            if let Some(dir) = save {
+                save_network(dir, model, genotype, &net, meta(&report)).map_err(saved)?;
+            }
+            Ok(report)
         }
+    }
+}
+
+/// Adds to `report` the diagram of `derived`: the NAS-Bench-201 cell (`cell.svg`), or the
+/// normal and reduction cells of a DARTS genotype (`normal_cell.svg`, `reduction_cell.svg`),
+/// captioned `what` and the architecture's text.
+pub fn derived_figures(
+    report: &mut Report,
+    derived: &DerivedArch,
+    what: &str,
+) -> Result<(), String> {
+    match derived {
+        DerivedArch::Nb201(arch) => {
+            let graph = Nb201Space::default()
+                .graph(arch)
+                .map_err(|e| e.to_string())?;
+            report
+                .architecture("cell.svg", &format!("{what}: {arch}"), &graph)
+                .map_err(|e| e.to_string())?;
+        }
+        DerivedArch::Darts(genotype) => {
+            // The cell graph depends on the genotype alone, not on the space's settings.
+            let space = DartsSpace::default();
+            let cells = [
+                (
+                    "normal_cell.svg",
+                    "normal cell",
+                    &genotype.normal,
+                    &genotype.normal_concat,
+                ),
+                (
+                    "reduction_cell.svg",
+                    "reduction cell",
+                    &genotype.reduce,
+                    &genotype.reduce_concat,
+                ),
+            ];
+            for (file, cell, inputs, concat) in cells {
+                let graph = space.cell_graph(inputs, concat);
+                report
+                    .architecture(file, &format!("{what}, {cell}"), &graph)
+                    .map_err(|e| e.to_string())?;
+            }
+            report.paragraph(format!("{what}: {genotype}"));
+        }
+    }
+    Ok(())
+}
+
+/// Adds to `report` the curve of the final training (`final_training.svg`: `accuracy`, e.g.
+/// "test accuracy", per epoch) and a paragraph saying where the network was saved, or that the
+/// final training was skipped when `curve` is `None`.
+pub fn final_training_section(
+    report: &mut Report,
+    curve: Option<&[f64]>,
+    accuracy: &str,
+    saved: Option<&Path>,
+) -> Result<(), String> {
+    let Some(curve) = curve else {
+        report.paragraph("The final network was not trained (--final-epochs 0).");
+        return Ok(());
     };
-    trained.map_err(|e| e.to_string())
+    report
+        .curve(
+            "final_training.svg",
+            &format!("final training from scratch: {accuracy} per epoch"),
+            "epoch",
+            &format!("{accuracy} (%)"),
+            curve,
+        )
+        .map_err(|e| e.to_string())?;
+    report.paragraph(format!(
+        "Final network: {:.2}% {accuracy} after {} epochs{}.",
+        curve.last().copied().unwrap_or(f64::NAN),
+        curve.len(),
+        saved.map_or(String::new(), |d| format!(
+            "; saved in {} (load it with nas::supernet::persist::load_network)",
+            d.display()
+        ))
+    ));
+    Ok(())
+}
+
+/// Writes `report` into `dir` and prints `report: <path>`.
+pub fn write_report(report: &Report, dir: &Path) -> Result<PathBuf, String> {
+    let page = report
+        .write(dir)
+        .map_err(|e| format!("cannot write the report: {e}"))?;
+    println!("report: {}", page.display());
+    Ok(page)
 }

@@ -487,7 +487,15 @@ mod charts {
                 .light_line_style(WHITE)
                 .x_desc(x_label)
                 .y_desc(y_label)
-                .x_label_formatter(&|x| format!("{x:.0}"))
+                .x_labels(values.len().clamp(2, 12))
+                // Steps are whole numbers: a tick between two steps stays unlabelled.
+                .x_label_formatter(&|x| {
+                    if (x - x.round()).abs() < 1e-6 {
+                        format!("{x:.0}")
+                    } else {
+                        String::new()
+                    }
+                })
                 .draw()
                 .map_err(|e| e.to_string())?;
             let blue = RGBColor(31, 119, 180);
@@ -638,6 +646,81 @@ mod diagram {
         }
     }
 
+    /// The nodes of a chain (one path through every node) from its start, or `None` when
+    /// the graph is not one path.
+    fn chain_order(graph: &ArchGraph) -> Option<Vec<usize>> {
+        let n = graph.labels.len();
+        let mut next = vec![None; n];
+        let mut has_pred = vec![false; n];
+        for &(a, b) in &graph.edges {
+            next[a] = Some(b);
+            has_pred[b] = true;
+        }
+        let mut at = (0..n).find(|&i| !has_pred[i])?;
+        let mut order = vec![at];
+        while let Some(b) = next[at] {
+            if order.len() >= n {
+                return None;
+            }
+            order.push(b);
+            at = b;
+        }
+        (order.len() == n).then_some(order)
+    }
+
+    /// A chain as a row of blocks joined by arrows, wrapped after `PER_ROW` blocks (a long
+    /// chain stays readable at page width).
+    fn row_of_blocks(order: &[usize], graph: &ArchGraph) -> String {
+        const PER_ROW: usize = 6;
+        const W: f64 = 150.0;
+        const H: f64 = 34.0;
+        const GAP: f64 = 28.0;
+        const ROW: f64 = 64.0;
+        let rows = order.len().div_ceil(PER_ROW);
+        let width = PER_ROW.min(order.len()) as f64 * (W + GAP) + GAP;
+        let height = rows as f64 * ROW + 16.0;
+        let mut svg = format!(
+            "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{width}\" height=\"{height}\" viewBox=\"0 0 {width} {height}\" font-family=\"sans-serif\" font-size=\"13\">\n<defs><marker id=\"arrow\" markerWidth=\"8\" markerHeight=\"6\" refX=\"8\" refY=\"3\" orient=\"auto\"><polygon points=\"0 0, 8 3, 0 6\" fill=\"#333\"/></marker></defs>\n"
+        );
+        let pos = |k: usize| {
+            let (r, c) = (k / PER_ROW, k % PER_ROW);
+            (GAP + c as f64 * (W + GAP), 16.0 + r as f64 * ROW)
+        };
+        for (k, &node) in order.iter().enumerate() {
+            let (x, y) = pos(k);
+            let label = super::escape(&graph.labels[node]);
+            let fill = format!("#{:06x}", fill(&graph.labels[node]) >> 8);
+            svg.push_str(&format!(
+                "<rect x=\"{x}\" y=\"{y}\" width=\"{W}\" height=\"{H}\" rx=\"6\" fill=\"{fill}\" stroke=\"#333\"/>\n<text x=\"{}\" y=\"{}\" text-anchor=\"middle\" dominant-baseline=\"middle\">{label}</text>\n",
+                x + W / 2.0,
+                y + H / 2.0
+            ));
+            if k + 1 < order.len() {
+                let (nx, ny) = pos(k + 1);
+                let path = if ny == y {
+                    format!("M {} {} L {} {}", x + W, y + H / 2.0, nx, ny + H / 2.0)
+                } else {
+                    // Down to the next row's first block.
+                    let mid = y + H + (ROW - H) / 2.0;
+                    format!(
+                        "M {} {} L {} {mid} L {} {mid} L {} {}",
+                        x + W / 2.0,
+                        y + H,
+                        x + W / 2.0,
+                        nx + W / 2.0,
+                        nx + W / 2.0,
+                        ny
+                    )
+                };
+                svg.push_str(&format!(
+                    "<path d=\"{path}\" fill=\"none\" stroke=\"#333\" marker-end=\"url(#arrow)\"/>\n"
+                ));
+            }
+        }
+        svg.push_str("</svg>\n");
+        svg
+    }
+
     pub(super) fn draw(graph: &ArchGraph) -> Result<String, String> {
         let n = graph.labels.len();
         if n == 0 {
@@ -653,11 +736,10 @@ mod diagram {
             fan_in[b] += 1;
         }
         let chain = fan_in.iter().chain(&fan_out).all(|&d| d <= 1);
-        let orientation = if chain {
-            Orientation::LeftToRight
-        } else {
-            Orientation::TopToBottom
-        };
+        if chain && let Some(order) = chain_order(graph) {
+            return Ok(row_of_blocks(&order, graph));
+        }
+        let orientation = Orientation::TopToBottom;
         let mut vg = VisualGraph::new(orientation);
         let handles: Vec<_> = graph
             .labels
@@ -671,10 +753,7 @@ mod diagram {
                     6,
                     14,
                 );
-                let size = match orientation {
-                    Orientation::TopToBottom => Point::new(width, 36.0),
-                    Orientation::LeftToRight => Point::new(36.0, width),
-                };
+                let size = Point::new(width, 36.0);
                 vg.add_node(Element::create(
                     ShapeKind::new_box(label),
                     look,
