@@ -27,7 +27,7 @@ use nas::supernet::network::seeded;
 use nas::supernet::network_config::BuildNetwork;
 use nas::supernet::oneshot::train::{StepInfo, SupernetEpoch, SupernetTraining};
 use nas::supernet::persist::save_network;
-use nas::supernet::train::{TrainConfig, TrainObserver, TrainReport, fit};
+use nas::supernet::train::{TrainConfig, TrainObserver, TrainReport, fit_with_progress};
 
 /// Runs `task` on the backend named by `backend` (else `$NAS_BACKEND`, else the CPU), printing
 /// it. An unknown or unavailable backend exits with code 2, a failed task with code 1, each
@@ -128,6 +128,7 @@ impl CheckpointArgs {
             }
         );
         Driver::new(solver)
+            .progress("epochs")
             .checkpoint(path, self.checkpoint_every)
             .resume(self.resume)
             .fresh(self.fresh)
@@ -456,6 +457,9 @@ impl NetShape {
     }
 }
 
+/// The label of the final training's progress bar.
+const PROGRESS: &str = "final training";
+
 /// Trains the network of `derived` (its [`NetShape::nb201`] or [`NetShape::darts`] network,
 /// parameters drawn from `config.seed`) from scratch on `data.0`, testing on `data.1` after
 /// every epoch; `observe` sees each epoch. With `save`, the trained network is saved into that
@@ -494,8 +498,10 @@ pub fn retrain<B: AutodiffBackend>(
             let net = shape.nb201();
             let model = seeded(device, seed, || net.init::<B>(arch, device));
             let model = model.map_err(|e| e.to_string())?;
-            let (model, report) = fit(model, train, test, &normalize, config, device, observe)
-                .map_err(|e| e.to_string())?;
+            let data = (train, test);
+            let (model, report) =
+                fit_with_progress(PROGRESS, model, data, &normalize, config, device, observe)
+                    .map_err(|e| e.to_string())?;
             if let Some(dir) = save {
                 save_network(dir, model, arch, &net, meta(&report)).map_err(saved)?;
             }
@@ -505,8 +511,10 @@ pub fn retrain<B: AutodiffBackend>(
             let net = shape.darts();
             let model = seeded(device, seed, || net.init::<B>(genotype, device));
             let model = model.map_err(|e| e.to_string())?;
-            let (model, report) = fit(model, train, test, &normalize, config, device, observe)
-                .map_err(|e| e.to_string())?;
+            let data = (train, test);
+            let (model, report) =
+                fit_with_progress(PROGRESS, model, data, &normalize, config, device, observe)
+                    .map_err(|e| e.to_string())?;
             if let Some(dir) = save {
                 save_network(dir, model, genotype, &net, meta(&report)).map_err(saved)?;
             }

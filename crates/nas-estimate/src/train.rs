@@ -24,7 +24,9 @@ use nas_supernet::burn::tensor::{Device, Tensor, TensorData};
 use nas_supernet::data::{ImageDataset, Normalize};
 use nas_supernet::network::{Classifier, count_params, seeded};
 use nas_supernet::network_config::BuildNetwork;
-use nas_supernet::train::{TrainConfig, TrainError, TrainObserver, TrainReport, fit};
+use nas_supernet::train::{
+    TrainConfig, TrainError, TrainObserver, TrainReport, fit, fit_with_progress,
+};
 
 use crate::{Budget, Estimate, EstimateError, Estimator, Metrics};
 
@@ -137,7 +139,8 @@ where
         Ok(self)
     }
 
-    /// Prints one line per epoch (loss, accuracy, time) to standard error, for long runs.
+    /// Prints one line per epoch (loss, accuracy, time) to standard error and shows a progress
+    /// bar of the epochs (when standard error is a terminal), for long runs.
     pub fn with_progress(mut self, progress: bool) -> Self {
         self.progress = progress;
         self
@@ -275,15 +278,28 @@ where
             epochs,
             report,
         };
-        let (model, train_report) = match fit(
-            model,
-            &self.train,
-            &self.valid,
-            &self.normalize,
-            &config,
-            &device,
-            observer,
-        ) {
+        let trained = if progress {
+            fit_with_progress(
+                "training",
+                model,
+                (&self.train, &self.valid),
+                &self.normalize,
+                &config,
+                &device,
+                observer,
+            )
+        } else {
+            fit(
+                model,
+                &self.train,
+                &self.valid,
+                &self.normalize,
+                &config,
+                &device,
+                observer,
+            )
+        };
+        let (model, train_report) = match trained {
             Ok(r) => r,
             Err(TrainError::Diverged { epoch, loss, .. }) => {
                 return Err(EstimateError::Failed(format!(

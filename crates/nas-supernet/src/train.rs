@@ -531,7 +531,59 @@ pub fn fit<B, M>(
     normalize: &Normalize,
     config: &TrainConfig,
     device: &Device<B>,
+    observer: impl TrainObserver,
+) -> Result<(M, TrainReport), TrainError>
+where
+    B: AutodiffBackend,
+    M: AutodiffModule<B> + Classifier<B>,
+    M::InnerModule: Classifier<B::InnerBackend>,
+{
+    fit_inner(
+        model,
+        (train, valid),
+        normalize,
+        config,
+        device,
+        observer,
+        None,
+    )
+}
+
+/// [`fit`] with a progress bar of the epochs on stderr labelled `label` (drawn only when
+/// stderr is a terminal): for long final trainings.
+pub fn fit_with_progress<B, M>(
+    label: &str,
+    model: M,
+    (train, valid): (&ImageDataset, &ImageDataset),
+    normalize: &Normalize,
+    config: &TrainConfig,
+    device: &Device<B>,
+    observer: impl TrainObserver,
+) -> Result<(M, TrainReport), TrainError>
+where
+    B: AutodiffBackend,
+    M: AutodiffModule<B> + Classifier<B>,
+    M::InnerModule: Classifier<B::InnerBackend>,
+{
+    fit_inner(
+        model,
+        (train, valid),
+        normalize,
+        config,
+        device,
+        observer,
+        Some(label),
+    )
+}
+
+fn fit_inner<B, M>(
+    model: M,
+    (train, valid): (&ImageDataset, &ImageDataset),
+    normalize: &Normalize,
+    config: &TrainConfig,
+    device: &Device<B>,
     mut observer: impl TrainObserver,
+    progress: Option<&str>,
 ) -> Result<(M, TrainReport), TrainError>
 where
     B: AutodiffBackend,
@@ -540,7 +592,11 @@ where
 {
     let mut trainer = Trainer::new(model, train, valid, normalize, config, device)?;
     let epochs = config.epochs;
-    let mut driver = Driver::new(&mut trainer).observer(WithHistory(
+    let mut driver = Driver::new(&mut trainer);
+    if let Some(label) = progress {
+        driver = driver.progress(label);
+    }
+    let mut driver = driver.observer(WithHistory(
         |epoch: usize, _: &TrainEpoch, history: &[TrainEpoch]| {
             let report = TrainReport::from_epochs(history);
             observer.epoch_end(epoch, &report);

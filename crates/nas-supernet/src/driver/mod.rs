@@ -222,6 +222,7 @@ pub struct Driver<'s, S: EpochSolver> {
     start: Start,
     max_epochs: Option<usize>,
     history: Vec<S::Report>,
+    progress: Option<indicatif::ProgressBar>,
 }
 
 impl<S: EpochSolver> std::fmt::Debug for Driver<'_, S> {
@@ -247,7 +248,24 @@ impl<'s, S: EpochSolver> Driver<'s, S> {
             start: Start::New,
             max_epochs: None,
             history: Vec::new(),
+            progress: None,
         }
+    }
+
+    /// Shows a progress bar of the run's epochs on stderr, labelled `label` (drawn with
+    /// `indicatif`; nothing is drawn when stderr is not a terminal, so logs and CI output stay
+    /// clean).
+    pub fn progress(mut self, label: impl Into<String>) -> Self {
+        let bar =
+            indicatif::ProgressBar::with_draw_target(None, indicatif::ProgressDrawTarget::stderr());
+        let style = indicatif::ProgressStyle::with_template(
+            "{prefix} {elapsed_precise} [{wide_bar}] {pos}/{len} epochs (eta {eta})",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
+        bar.set_style(style);
+        bar.set_prefix(label.into());
+        self.progress = Some(bar);
+        self
     }
 
     /// Adds an observer (a closure `|epoch, &report|` works).
@@ -370,6 +388,10 @@ impl<'s, S: EpochSolver> Driver<'s, S> {
             }
         }
         let total = self.solver.total_epochs();
+        if let Some(bar) = &self.progress {
+            bar.set_length(total as u64);
+            bar.set_position(self.solver.epochs_done() as u64);
+        }
         let mut last_written = None;
         while self.solver.epochs_done() < total {
             if self.max_epochs.is_some_and(|m| summary.epochs_run >= m) {
@@ -378,6 +400,9 @@ impl<'s, S: EpochSolver> Driver<'s, S> {
             }
             let epoch = self.solver.epochs_done();
             let report = self.solver.epoch().map_err(DriverError::Solver)?;
+            if let Some(bar) = &self.progress {
+                bar.set_position(self.solver.epochs_done() as u64);
+            }
             summary.epochs_run += 1;
             self.history.push(report);
             let mut stop = false;
@@ -408,6 +433,9 @@ impl<'s, S: EpochSolver> Driver<'s, S> {
             summary.checkpoints_written += 1;
         }
         summary.epochs_done = self.solver.epochs_done();
+        if let Some(bar) = &self.progress {
+            bar.finish();
+        }
         Ok(summary)
     }
 }
