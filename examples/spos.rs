@@ -3,11 +3,15 @@
 //! paper's evolutionary search over it under a FLOPs (multiply-accumulate) limit, scoring every
 //! candidate with inherited weights after recomputing its batch-norm statistics.
 //!
-//! The proxy task is the embedded 8×8 digits with a narrow supernet (width multiplier 0.25,
-//! stride-1 stem); the search space is the paper's (20 layers × 4 blocks). The MACs limit is a
-//! fraction of the way from the cheapest to the most expensive path (`--macs-fraction`). At the
-//! end the best architecture (and, for comparison, a random feasible one) is trained from
-//! scratch for `--final-epochs` epochs (default 3; 0 skips it); the best is saved into
+//! The proxy task is the embedded 8×8 digits with a narrow supernet (width multiplier 0.5,
+//! stride-1 stem) of 5 choice layers (`--stage-repeats 1,1,2,1`; the paper's 20 layers are
+//! `--stage-repeats 4,4,8,4`): with uniform sampling over 4^20 paths the supernet of a
+//! few-minute run stays at chance (the blocks of a layer switch every step, so no layer sees
+//! the same features twice), while 5 layers learn in 40 epochs. The MACs limit is a fraction
+//! of the way from the cheapest to the most expensive path (`--macs-fraction`). At the end the
+//! best architecture and `--random-baselines` random feasible ones are trained from scratch
+//! for `--final-epochs` epochs (0 skips it), which prints whether the best beats random search
+//! and the Kendall τ between one-shot and from-scratch accuracy; the best is saved into
 //! `<report-dir>/network` (`network.json` and `weights.mpk`; load it with
 //! `nas::supernet::persist::load_network`).
 //!
@@ -30,9 +34,10 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use clap::Parser;
+use nas::estimate::rank::kendall_tau;
 use nas::estimate::weight_sharing::WeightSharingConfig;
 use nas::estimate::{Budget, Estimator};
-use nas::space::spos::{SposArch, SposChoice, SposSpace};
+use nas::space::spos::{SposArch, SposChoice, SposConfig, SposSpace};
 use nas::space::{SearchSpace, TextFormat, ToGraph};
 use nas::strategy::report::{Report, ReportError};
 use nas::strategy::search::{self, TrialRecord};
@@ -49,10 +54,17 @@ use nas::supernet::train::TrainConfig;
 #[command(about = "SPOS: uniform single-path supernet training, then evolution under a MACs limit")]
 struct Args {
     /// Supernet training epochs.
-    #[arg(long, default_value_t = 8)]
+    #[arg(long, default_value_t = 40)]
     epochs: usize,
+    /// Learning rate of the supernet training and of the from-scratch trainings (SGD with
+    /// momentum, cosine schedule, batch 64).
+    #[arg(long, default_value_t = 0.05)]
+    lr: f64,
+    /// Choice layers per stage (the paper: 4,4,8,4, i.e. 20 layers).
+    #[arg(long, value_delimiter = ',', default_value = "1,1,2,1")]
+    stage_repeats: Vec<usize>,
     /// Width multiplier of the supernet (the paper's network is 1.0).
-    #[arg(long, default_value_t = 0.25)]
+    #[arg(long, default_value_t = 0.5)]
     width: f64,
     /// Candidates per generation (the paper: 50).
     #[arg(long, default_value_t = 12)]
@@ -73,9 +85,14 @@ struct Args {
     #[arg(long, default_value_t = 4)]
     recalibration_batches: usize,
     /// Epochs of the final from-scratch training of the best architecture, saved into
-    /// <report-dir>/network (0: skip).
-    #[arg(long, alias = "retrain-epochs", default_value_t = 3)]
+    /// <report-dir>/network (0: skip), and of the random architectures it is compared with.
+    #[arg(long, alias = "retrain-epochs", default_value_t = 5)]
     final_epochs: usize,
+    /// Random feasible architectures trained from scratch like the best one: the comparison
+    /// with random search, and (with the best) the Kendall τ between one-shot and stand-alone
+    /// accuracy.
+    #[arg(long, default_value_t = 5)]
+    random_baselines: usize,
     /// Directory of the report page (report.html and its SVG figures) and of the final
     /// network.
     #[arg(long, default_value = "runs/spos")]
@@ -148,7 +165,11 @@ impl BackendTask for Spos {
         let args = self.0;
         let start = Instant::now();
         let digits = common::Digits::new(args.run.seed)?;
-        let space = SposSpace::default();
+        let space = SposSpace::new(SposConfig {
+            stage_repeats: args.stage_repeats.clone(),
+            ..SposConfig::default()
+        })
+        .map_err(|e| e.to_string())?;
         let net = common::digits_chain_net(args.width);
         let supernet = seeded(&device, args.run.seed, || {
             net.spos_supernet::<B>(&space, &device)
@@ -164,10 +185,9 @@ impl BackendTask for Spos {
         );
 
         // 1. Supernet training with uniform single-path sampling.
-        // Learning rate: SPOS's 0.5 for batches of 1,024, scaled to 64.
         let config = TrainConfig {
             weight_decay: 4e-5,
-            ..common::train_config(args.epochs, 64, 0.03, args.run.seed)
+            ..common::train_config(args.epochs, 64, args.lr, args.run.seed)
         };
         // Each step's path is drawn from the seed and the step alone, so that a resumed
         // training draws the same paths as an uninterrupted one.
@@ -286,19 +306,20 @@ impl BackendTask for Spos {
             strategy.rejected()
         ));
 
-        // 3. The best architecture (and, for comparison, a random feasible one) from scratch.
+        // 3. The best architecture (and, for comparison, random feasible ones) from scratch.
         let mut final_curve = None;
         let mut saved = None;
         if args.final_epochs > 0 {
             let mut rng =
                 <rand::rngs::ChaCha8Rng as rand::SeedableRng>::seed_from_u64(args.run.seed);
-            let random = loop {
+            let mut randoms = Vec::new();
+            while randoms.len() < args.random_baselines {
                 let a = space.sample(&mut rng);
                 if table.macs(&a) <= limit {
-                    break a;
+                    randoms.push(a);
                 }
-            };
-            let retrain = common::train_config(args.final_epochs, 64, 0.03, args.run.seed);
+            }
+            let retrain = common::train_config(args.final_epochs, 64, args.lr, args.run.seed);
             let mut scratch = digits.scratch_estimator::<B, _, _>(
                 net.with_space(space.clone()),
                 retrain,
@@ -317,21 +338,73 @@ impl BackendTask for Spos {
                 "  saved in {} (load it with nas::supernet::persist::load_network)",
                 dir.display()
             );
-            let random_metrics = scratch
-                .estimate(&random, &full)
-                .map_err(|e| e.to_string())?;
-            println!(
-                "  random feasible: trained from scratch for {} epochs: {:.2}% validation accuracy",
-                args.final_epochs, random_metrics.objective
-            );
+            // Random feasible architectures trained the same way: is the best better than
+            // random search, and do one-shot accuracies rank stand-alone ones?
+            let mut one_shot = vec![m.objective];
+            let mut alone = vec![best_metrics.objective];
+            let mut rows = Vec::new();
+            for (i, random) in randoms.iter().enumerate() {
+                let inherited = estimator
+                    .estimate(random, &full)
+                    .map_err(|e| e.to_string())?
+                    .objective;
+                let trained = scratch
+                    .estimate(random, &full)
+                    .map_err(|e| e.to_string())?
+                    .objective;
+                println!(
+                    "  random feasible {}: one-shot {inherited:5.1}%, from scratch {trained:5.2}%  {}",
+                    i + 1,
+                    space.to_text(random)
+                );
+                one_shot.push(inherited);
+                alone.push(trained);
+                rows.push(vec![
+                    format!("random {}", i + 1),
+                    space.to_text(random),
+                    table.macs(random).to_string(),
+                    format!("{inherited:.1}"),
+                    format!("{trained:.2}"),
+                ]);
+            }
+            let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len().max(1) as f64;
+            let tau = kendall_tau(&one_shot, &alone);
+            let tau_text = tau.map_or("n/a".to_string(), |t| format!("{t:.3}"));
+            if !randoms.is_empty() {
+                println!(
+                    "  best {:.2}% against {:.2}% for the random ones on average (best of them {:.2}%); Kendall τ of one-shot and from-scratch accuracy over these {} architectures: {tau_text}",
+                    best_metrics.objective,
+                    mean(&alone[1..]),
+                    alone[1..].iter().copied().fold(f64::NEG_INFINITY, f64::max),
+                    alone.len()
+                );
+            }
             report.paragraph(format!(
-                "Trained from scratch for {} epochs: the best architecture {:.2}%, a random feasible one ({} MACs: {}) {:.2}% validation accuracy.",
+                "Trained from scratch for {} epochs: the best architecture {:.2}% validation accuracy; {} random feasible ones {:.2}% on average. Kendall τ between one-shot and from-scratch accuracy over these {} architectures: {tau_text}.",
                 args.final_epochs,
                 best_metrics.objective,
-                table.macs(&random),
-                space.to_text(&random),
-                random_metrics.objective
+                randoms.len(),
+                mean(&alone[1..]),
+                alone.len()
             ));
+            let mut table_rows = vec![vec![
+                "best".to_string(),
+                space.to_text(&best.arch),
+                table.macs(&best.arch).to_string(),
+                format!("{:.1}", m.objective),
+                format!("{:.2}", best_metrics.objective),
+            ]];
+            table_rows.extend(rows);
+            report.table(
+                &[
+                    "architecture",
+                    "blocks",
+                    "MACs",
+                    "one-shot acc (%)",
+                    "from scratch (%)",
+                ],
+                table_rows,
+            );
             final_curve = Some(
                 best_metrics
                     .curves

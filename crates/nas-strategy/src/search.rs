@@ -37,6 +37,7 @@ mod journal;
 mod pool;
 
 pub use crate::record::{SearchResult, StopReason, TrialRecord};
+pub use journal::read_records as read_journal;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

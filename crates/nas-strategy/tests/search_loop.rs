@@ -8,7 +8,7 @@ use nas_estimate::{Budget, EstimateError, Metrics};
 use nas_space::nb201::{Nb201Arch, Nb201Op, Nb201Space};
 use nas_space::{Canonicalize, Enumerable};
 use nas_strategy::observe::{LogObserver, Observer, Progress, ProgressObserver, StartInfo};
-use nas_strategy::search::{SearchResult, StopReason, TrialRecord};
+use nas_strategy::search::{SearchResult, StopReason, TrialRecord, read_journal};
 use nas_strategy::{
     Outcome, Pending, RandomSearch, RegularizedEvolution, RegularizedEvolutionConfig, Search,
     Strategy, StrategyError, Trial, TrialId,
@@ -200,6 +200,15 @@ fn two_workers_finish_every_trial_once_and_journal_each() {
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
     assert_eq!(journal, r.trials);
+    // The public reader gives the same records; a missing journal is an error naming it, and
+    // a torn last line (a killed write) is left out.
+    assert_eq!(read_journal::<Nb201Arch>(&path).unwrap(), r.trials);
+    let missing = dir.path().join("none.jsonl");
+    let e = read_journal::<Nb201Arch>(&missing).unwrap_err();
+    assert!(e.to_string().contains("none.jsonl"), "{e}");
+    let torn = dir.path().join("torn.jsonl");
+    std::fs::write(&torn, format!("{text}{{\"id\": 40, \"ar")).unwrap();
+    assert_eq!(read_journal::<Nb201Arch>(&torn).unwrap(), r.trials);
 
     // Resuming a finished search with more workers and a larger budget repeats nothing.
     let calls = std::sync::atomic::AtomicUsize::new(0);

@@ -11,12 +11,14 @@ use nas_supernet::burn::tensor::backend::Backend;
 use nas_supernet::darts_search::alphas::{ArchLayout, ArchMask, ArchProbabilities, CellLayout};
 use nas_supernet::darts_search::method::{PdartsConfig, UnrolledConfig};
 use nas_supernet::darts_search::mixed::MixedOp;
+use nas_supernet::darts_search::perturb::PerturbationConfig;
 use nas_supernet::darts_search::supernet::{DartsSupernetConfig, Nb201SupernetConfig};
 use nas_supernet::darts_search::{
     AlphaOptimConfig, ArchWeights, DerivedArch, Method, SearchConfig, SearchError, SearchNetwork,
     Searcher, SupernetBuilder, SupernetConfig, WeightOptimConfig,
 };
 use nas_supernet::data::ImageDataset;
+use nas_supernet::driver::Driver;
 use nas_supernet::error::SupernetError;
 use nas_supernet::ops::{OpConfig, OpKind};
 use rand::{RngExt, SeedableRng};
@@ -148,6 +150,130 @@ fn alphas_move_toward_the_clearly_best_operation() {
             after[1] > after[0] && after[1] > after[2],
             "{name}: {after:?}"
         );
+    }
+}
+
+#[test]
+fn warm_up_keeps_the_alphas_then_lets_them_learn() {
+    let data = checkerboard_task(256, 1);
+    let mut config = toy_config(Method::Darts);
+    config.alphas.warmup_epochs = 2;
+    let mut s = Searcher::<B, _>::new(ToySpace, config, Default::default()).unwrap();
+    let before = s.probabilities().cells[0][0].clone();
+    let mut seen = Vec::new();
+    let report = s
+        .run(&data, |e| {
+            seen.push((e.valid_loss, e.probabilities.cells[0][0].clone()))
+        })
+        .unwrap();
+    assert_eq!(seen.len(), 4);
+    for (epoch, (loss, p)) in seen.iter().take(2).enumerate() {
+        assert!(loss.is_nan(), "epoch {epoch}: no alpha step, no alpha loss");
+        assert_eq!(
+            p, &before,
+            "epoch {epoch}: the alphas must not move in the warm-up"
+        );
+    }
+    assert!(seen[2].0.is_finite() && seen[3].0.is_finite());
+    let after = &report.probabilities.cells[0][0];
+    assert!(after[1] > before[1] + 0.02, "{before:?} -> {after:?}");
+
+    // Warm-up over every epoch is allowed (the alphas stay: select by perturbation); beyond
+    // the epochs it is an error that names the field.
+    let mut config = toy_config(Method::Darts);
+    config.alphas.warmup_epochs = config.epochs;
+    assert!(config.check().is_ok());
+    config.alphas.warmup_epochs = config.epochs + 1;
+    match config.check() {
+        Err(SearchError::InvalidConfig { field, .. }) => assert_eq!(field, "alphas.warmup_epochs"),
+        other => panic!("expected InvalidConfig, got {other:?}"),
+    }
+}
+
+#[test]
+fn perturbation_selects_on_the_trained_supernet() {
+    // On the toy task the alphas learn skip_connect; removing it from the supernet costs at
+    // least as much as removing anything else, so the selection agrees.
+    let data = checkerboard_task(512, 2);
+    let mut s =
+        Searcher::<B, _>::new(ToySpace, toy_config(Method::Darts), Default::default()).unwrap();
+    let mut epochs = s.epochs(&data).unwrap();
+    Driver::new(&mut epochs).run().unwrap();
+    let config = PerturbationConfig {
+        images: 200,
+        tune_steps: 0,
+        tune_learning_rate: None,
+    };
+    let pt = epochs.derive_by_perturbation(&config).unwrap();
+    assert_eq!(pt.derived, "skip_connect", "{pt:?}");
+    assert_eq!(pt.images, 200);
+    assert_eq!(pt.edges.len(), 1);
+    let without = &pt.edges[0].accuracy_without;
+    let skip = without[1].unwrap();
+    assert!(
+        without.iter().all(|a| a.unwrap() >= skip),
+        "removing skip_connect must cost the most: {without:?}"
+    );
+    assert_eq!(pt.mask.cells[0][0], vec![false, true, false]);
+    let bad = PerturbationConfig {
+        images: 0,
+        ..config.clone()
+    };
+    assert!(matches!(
+        epochs.derive_by_perturbation(&bad),
+        Err(SearchError::Data(_))
+    ));
+    let bad = PerturbationConfig {
+        tune_learning_rate: Some(-1.0),
+        ..config
+    };
+    assert!(matches!(
+        epochs.derive_by_perturbation(&bad),
+        Err(SearchError::InvalidConfig { .. })
+    ));
+}
+
+#[test]
+fn perturbation_fixes_every_nb201_edge_and_repeats_by_seed() {
+    let run = |tune_steps: usize| {
+        let config = SearchConfig {
+            epochs: 2,
+            batch_size: 16,
+            seed: 7,
+            ..SearchConfig::default()
+        };
+        let mut s = Searcher::<B, _>::new(tiny_nb201(), config, Default::default()).unwrap();
+        let mut epochs = s.epochs(&ImageDataset::digits().sample(96, 1)).unwrap();
+        Driver::new(&mut epochs).run().unwrap();
+        let (alphas, mask) = (
+            epochs.searcher().probabilities(),
+            epochs.searcher().mask().clone(),
+        );
+        let pt = epochs
+            .derive_by_perturbation(&PerturbationConfig {
+                images: 32,
+                tune_steps,
+                tune_learning_rate: None,
+            })
+            .unwrap();
+        // Neither the alphas nor the search's mask change.
+        assert_eq!(epochs.searcher().probabilities(), alphas);
+        assert_eq!(epochs.searcher().mask(), &mask);
+        pt
+    };
+    for tune_steps in [0, 3] {
+        let pt = run(tune_steps);
+        assert_eq!(pt.edges.len(), 6, "{pt:?}");
+        let DerivedArch::Nb201(arch) = &pt.derived else {
+            panic!("expected an NB201 cell, got {:?}", pt.derived)
+        };
+        for d in &pt.edges {
+            assert_eq!(pt.mask.alive_on(0, d.edge), 1);
+            assert!(pt.mask.alive(0, d.edge, d.chosen));
+            assert!(d.accuracy_without.iter().all(Option::is_some));
+            assert_eq!(arch.edges[d.edge].index(), d.chosen, "{arch} {d:?}");
+        }
+        assert_eq!(run(tune_steps), pt, "same seed, same selection");
     }
 }
 

@@ -30,6 +30,26 @@ fn error(path: &Path, line: usize, reason: impl ToString) -> StrategyError {
     }
 }
 
+/// The trials recorded in the journal at `path`, in the order they finished: what a killed or
+/// finished search left, for analysis (`nas::strategy::search::read_journal`). A last line
+/// cut off by a partial write is left out.
+///
+/// # Errors
+/// [`StrategyError::Journal`] naming the path (and the line) when the file is missing or
+/// unreadable or a line is not a trial of this architecture type.
+pub fn read_records<A: DeserializeOwned>(
+    path: &Path,
+) -> Result<Vec<TrialRecord<A>>, StrategyError> {
+    if !path.is_file() {
+        return Err(error(
+            path,
+            0,
+            "no such journal file: give the trials.jsonl a search wrote",
+        ));
+    }
+    Ok(read(path)?.records.into_iter().map(|(_, r)| r).collect())
+}
+
 /// Reads the journal at `path` (an absent file is an empty journal). A last line without a
 /// line end that does not parse is a torn write, reported in `torn_line` and dropped on
 /// [`Writer::open`]; any other line that does not parse is an error naming it.

@@ -71,6 +71,14 @@ pub struct AlphaOptimConfig {
     pub weight_decay: f64,
     /// Standard deviation of the initial alphas (DARTS: 1e-3).
     pub init_std: f64,
+    /// Epochs at the start of each stage in which only the weights learn and the alphas stay
+    /// as they are (DARTS: 0; PC-DARTS: 15 of 50). Parameter-free operations (pooling, skip,
+    /// `none`) lower the loss before the convolutions have learned anything, so alphas that
+    /// learn from the first step drift towards them; a warm-up lets the convolutions catch up.
+    /// Equal to the epochs, the alphas never learn: a supernet for selection by perturbation
+    /// with fixed alphas (DARTS-PT's "fix α", [`super::perturb`]).
+    #[serde(default)]
+    pub warmup_epochs: usize,
 }
 
 impl Default for AlphaOptimConfig {
@@ -81,6 +89,7 @@ impl Default for AlphaOptimConfig {
             beta2: 0.999,
             weight_decay: 1e-3,
             init_std: 1e-3,
+            warmup_epochs: 0,
         }
     }
 }
@@ -168,6 +177,13 @@ impl SearchConfig {
         }
         if !(a.init_std >= 0.0 && a.init_std.is_finite()) {
             return bad("alphas.init_std", "must be ≥ 0 and finite");
+        }
+        if a.warmup_epochs > self.epochs {
+            return bad(
+                "alphas.warmup_epochs",
+                "must be at most epochs (equal: the alphas never learn, for a selection by \
+                 perturbation)",
+            );
         }
         if !(self.train_portion > 0.0 && self.train_portion < 1.0) {
             return bad("train_portion", "must be in (0, 1): both halves need data");

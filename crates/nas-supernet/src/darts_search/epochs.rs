@@ -29,10 +29,10 @@ where
     S: SupernetBuilder<B>,
     S::Network: AutodiffModule<B>,
 {
-    searcher: &'a mut Searcher<B, S>,
-    w_data: ImageDataset,
-    a_data: ImageDataset,
-    normalize: Normalize,
+    pub(super) searcher: &'a mut Searcher<B, S>,
+    pub(super) w_data: ImageDataset,
+    pub(super) a_data: ImageDataset,
+    pub(super) normalize: Normalize,
     data_len: usize,
 }
 
@@ -196,7 +196,10 @@ where
         }
         let steps_per_epoch = self.steps_per_epoch();
         let total = steps_per_epoch * cfg.epochs;
-        let plan = self.searcher.method.plan(at);
+        let mut plan = self.searcher.method.plan(at);
+        if epoch < cfg.alphas.warmup_epochs {
+            plan.update_alphas = false;
+        }
         let (w_batcher, w_seed) = self.batcher(1, g)?;
         let (a_batcher, a_seed) = self.batcher(2, g)?;
         let (w_data, a_data) = (self.w_data.clone(), self.a_data.clone());

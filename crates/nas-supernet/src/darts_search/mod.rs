@@ -43,6 +43,7 @@ pub mod epochs;
 pub use crate::memory;
 pub mod method;
 pub mod mixed;
+pub mod perturb;
 pub mod supernet;
 
 pub use alphas::{Alphas, ArchLayout, ArchMask, ArchProbabilities, ArchWeights, Relaxation};
@@ -52,6 +53,7 @@ pub use bilevel::{
 };
 pub use epochs::SearchEpochs;
 pub use method::{EpochAt, EpochPlan, Method, SearchMethod};
+pub use perturb::{EdgeDecision, Perturbation, PerturbationConfig};
 pub use supernet::{DerivedArch, SearchNetwork, Supernet, SupernetBuilder, SupernetConfig};
 
 use crate::error::SupernetError;
