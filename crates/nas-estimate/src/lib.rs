@@ -17,6 +17,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 pub mod error;
+pub mod objective;
 pub mod rank;
 pub mod tabular;
 #[cfg(feature = "train")]
