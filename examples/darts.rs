@@ -219,6 +219,12 @@ impl BackendTask for Run {
 
     fn run<B: AutodiffBackend>(self, device: Device<B>) -> Self::Output {
         let args = self.0;
+        if !matches!(args.select.as_str(), "alphas" | "perturbation" | "pt") {
+            return Err(format!(
+                "unknown --select `{}`: expected alphas or perturbation",
+                args.select
+            ));
+        }
         let (train, test) = common::load(args.data.as_deref(), args.seed)?;
         let search_data = common::subset(&train, args.samples, args.seed);
         let shape = common::NetShape::new(args.channels, args.cells, &train);
@@ -426,7 +432,12 @@ fn main() -> ExitCode {
         println!("by the alphas: {arch}");
         common::nb201_lookup(arch, args.nb201.clone(), "DARTS");
         println!(
-            "by perturbation (trained and saved): {}",
+            "by perturbation{}: {}",
+            if outcome.train.is_some() {
+                " (trained and saved)"
+            } else {
+                ""
+            },
             outcome.report.derived
         );
     }
@@ -459,7 +470,7 @@ fn main() -> ExitCode {
     }
 }
 
-/// `<report-dir>/report.html`: the accuracy of the alpha steps per epoch, the derived
+/// `<report-dir>/report.html`: the supernet's training accuracy per epoch, the selected
 /// architecture, the final training's test accuracy and a table of the epochs.
 fn write_report(args: &Args, outcome: &Outcome) -> Result<PathBuf, String> {
     let search = &outcome.report;

@@ -77,13 +77,13 @@ fn run(args: &Args) -> Result<(), String> {
         records.len(),
         cells.len()
     );
-    println!("position  score  scored  CIFAR-10  table rank  cell");
+    println!("position     score  scored  CIFAR-10  table rank  cell");
     let mut top = Vec::new();
     let mut best_rank: Option<(usize, usize)> = None;
     for (i, (score, arch, times)) in cells.iter().enumerate() {
         let Some((acc, rank)) = common::cifar10_rank(&table, arch) else {
             println!(
-                "{:>8}  {score:5.1}  {times:>6}  not in the table: {arch}",
+                "{:>8}  {score:>8.4}  {times:>6}  not in the table: {arch}",
                 i + 1
             );
             continue;
@@ -96,7 +96,7 @@ fn run(args: &Args) -> Result<(), String> {
         }
         if args.show_rank.is_none_or(|r| rank <= r) {
             println!(
-                "{:>8}  {score:5.1}  {times:>6}  {acc:7.2}%  {rank:>10}  {arch}",
+                "{:>8}  {score:>8.4}  {times:>6}  {acc:7.2}%  {rank:>10}  {arch}",
                 i + 1
             );
         }

@@ -313,7 +313,17 @@ impl BackendTask for Spos {
             let mut rng =
                 <rand::rngs::ChaCha8Rng as rand::SeedableRng>::seed_from_u64(args.run.seed);
             let mut randoms = Vec::new();
+            let mut draws = 0;
             while randoms.len() < args.random_baselines {
+                draws += 1;
+                if draws > 100_000 {
+                    return Err(format!(
+                        "found only {} of {} random architectures under the MACs limit in \
+                         100,000 draws: raise --macs-fraction or lower --random-baselines",
+                        randoms.len(),
+                        args.random_baselines
+                    ));
+                }
                 let a = space.sample(&mut rng);
                 if table.macs(&a) <= limit {
                     randoms.push(a);
@@ -379,14 +389,21 @@ impl BackendTask for Spos {
                     alone.len()
                 );
             }
-            report.paragraph(format!(
-                "Trained from scratch for {} epochs: the best architecture {:.2}% validation accuracy; {} random feasible ones {:.2}% on average. Kendall τ between one-shot and from-scratch accuracy over these {} architectures: {tau_text}.",
-                args.final_epochs,
-                best_metrics.objective,
-                randoms.len(),
-                mean(&alone[1..]),
-                alone.len()
-            ));
+            report.paragraph(if randoms.is_empty() {
+                format!(
+                    "Trained from scratch for {} epochs: the best architecture {:.2}% validation accuracy (no random baselines).",
+                    args.final_epochs, best_metrics.objective
+                )
+            } else {
+                format!(
+                    "Trained from scratch for {} epochs: the best architecture {:.2}% validation accuracy; {} random feasible ones {:.2}% on average. Kendall τ between one-shot and from-scratch accuracy over these {} architectures: {tau_text}.",
+                    args.final_epochs,
+                    best_metrics.objective,
+                    randoms.len(),
+                    mean(&alone[1..]),
+                    alone.len()
+                )
+            });
             let mut table_rows = vec![vec![
                 "best".to_string(),
                 space.to_text(&best.arch),

@@ -5,9 +5,13 @@
 //! maximized or minimized, for any estimator. The case it was made for: the final-epoch
 //! training loss of a short training ranks architectures better than their validation
 //! accuracy (Ru et al., "Speedy Performance Estimation for Neural Architecture Search",
-//! NeurIPS 2021: SoTL-E), and on the quickstart's 3-epoch Fashion-MNIST proxy it puts the
-//! NAS-Bench-201 cells of the table's top 1 % first where validation accuracy puts them 12th
-//! to 35th (`docs/benchmarks.md`).
+//! NeurIPS 2021: SoTL-E); on the quickstart's 3-epoch Fashion-MNIST proxy it put a cell of
+//! the NAS-Bench-201 table's top 1 % first in 3 of 5 searches' journals where validation
+//! accuracy put them 12th to 35th (`docs/benchmarks.md`).
+//!
+//! A metric the inner estimator does not report fails each trial with
+//! [`EstimateError::InvalidConfig`] naming the metrics it does report; check the name on one
+//! architecture before a long search.
 //!
 //! ```
 //! use nas_estimate::objective::ObjectiveFrom;

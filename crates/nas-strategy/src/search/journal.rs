@@ -30,7 +30,8 @@ fn error(path: &Path, line: usize, reason: impl ToString) -> StrategyError {
     }
 }
 
-/// The trials recorded in the journal at `path`, in the order they finished: what a killed or
+/// The trials recorded in the journal at `path`, in the order they were written (as they
+/// finished; a synchronous search writes each round in trial-id order): what a killed or
 /// finished search left, for analysis (`nas::strategy::search::read_journal`). A last line
 /// cut off by a partial write is left out.
 ///

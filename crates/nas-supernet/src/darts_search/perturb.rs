@@ -108,8 +108,11 @@ where
     /// supernet on the first `config.images` images of a seeded shuffle of the alphas' half of
     /// the search data (fewer when the half is smaller), without augmentation, with the softmax
     /// of the current alphas as operation weights. Edges with a single candidate left are kept
-    /// as they are. The alphas and the mask do not change; with `config.tune_steps > 0` the
-    /// supernet's weights do (the searcher keeps the tuned weights).
+    /// as they are. The alphas and the mask do not change. With `config.tune_steps > 0` the
+    /// supernet does: its weights, batch-norm statistics, weight-optimizer momentum and step
+    /// counter (which seeds later steps) keep what the tuning did, also when a tuning step
+    /// fails. Tuning steps use the method's relaxation at τ = 1 (GDAS: one sampled path per
+    /// step), the measurements the softmax mixture of the alive operations.
     ///
     /// # Errors
     /// [`SearchError::Data`] when `config.images` is 0; [`SearchError::Diverged`] when the
@@ -236,7 +239,9 @@ where
         let final_accuracy = accuracy(s, &mask)?;
         // The kept operations with their probabilities under the search's own mask, so that
         // a space that also selects edges (DARTS keeps two inputs per node) ranks them by
-        // their alphas.
+        // their alphas; the other alive operations keep a vanishing share in their alphas'
+        // order, so that a cap on skip connections falls back to the next operation by alpha
+        // rather than to the first column.
         let cells = probabilities
             .cells
             .iter()
@@ -248,7 +253,15 @@ where
                     .map(|(e, row)| {
                         row.iter()
                             .enumerate()
-                            .map(|(o, &p)| if mask.alive(kind, e, o) { p } else { 0.0 })
+                            .map(|(o, &p)| {
+                                if mask.alive(kind, e, o) {
+                                    p
+                                } else if original.alive(kind, e, o) {
+                                    p * 1e-9
+                                } else {
+                                    0.0
+                                }
+                            })
                             .collect()
                     })
                     .collect()
