@@ -100,8 +100,8 @@ struct Args {
     /// largest alpha, as in the papers) or `perturbation` (DARTS-PT: each edge keeps the
     /// operation whose removal costs the trained supernet the most accuracy). Both are
     /// printed; this one is trained and reported.
-    #[arg(long, default_value = "perturbation")]
-    select: String,
+    #[arg(long, value_enum, default_value_t = Select::Perturbation)]
+    select: Select,
     /// Held-out images on which perturbation-based selection measures the supernet.
     #[arg(long, default_value_t = 1000)]
     select_images: usize,
@@ -137,6 +137,16 @@ struct Args {
     out: Option<PathBuf>,
     #[command(flatten)]
     checkpoint: common::CheckpointArgs,
+}
+
+/// How the architecture is selected after the search.
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+enum Select {
+    /// Each edge keeps its largest alpha.
+    Alphas,
+    /// DARTS-PT: each edge keeps the operation whose removal costs the supernet the most.
+    #[value(alias = "pt")]
+    Perturbation,
 }
 
 fn method(args: &Args) -> Result<Method, SearchError> {
@@ -219,12 +229,6 @@ impl BackendTask for Run {
 
     fn run<B: AutodiffBackend>(self, device: Device<B>) -> Self::Output {
         let args = self.0;
-        if !matches!(args.select.as_str(), "alphas" | "perturbation" | "pt") {
-            return Err(format!(
-                "unknown --select `{}`: expected alphas or perturbation",
-                args.select
-            ));
-        }
         let (train, test) = common::load(args.data.as_deref(), args.seed)?;
         let search_data = common::subset(&train, args.samples, args.seed);
         let shape = common::NetShape::new(args.channels, args.cells, &train);
@@ -276,13 +280,12 @@ impl BackendTask for Run {
             },
             config.alphas.learning_rate,
             config.alphas.warmup_epochs,
-            if args.select == "alphas" {
-                "the alphas".to_string()
-            } else {
-                format!(
+            match args.select {
+                Select::Alphas => "the alphas".to_string(),
+                Select::Perturbation => format!(
                     "perturbation ({} held-out images, {} tuning steps per edge)",
                     args.select_images, args.select_tune_steps
-                )
+                ),
             }
         );
         println!("{schedule}");
@@ -323,9 +326,9 @@ impl BackendTask for Run {
             search_seconds, report.derived
         );
         let by_alphas = report.derived.clone();
-        let perturbation = match args.select.as_str() {
-            "alphas" => None,
-            "perturbation" | "pt" => {
+        let perturbation = match args.select {
+            Select::Alphas => None,
+            Select::Perturbation => {
                 let start = Instant::now();
                 let pt = solver
                     .derive_by_perturbation(&PerturbationConfig {
@@ -360,11 +363,6 @@ impl BackendTask for Run {
                 println!("architecture by perturbation:\n{}", pt.derived);
                 report.derived = pt.derived.clone();
                 Some(pt)
-            }
-            other => {
-                return Err(format!(
-                    "unknown --select `{other}`: expected alphas or perturbation"
-                ));
             }
         };
 

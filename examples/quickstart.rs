@@ -740,13 +740,15 @@ fn write_report(
             ]
         })
         .collect();
-    report.paragraph(if args.finalists == 0 {
-        "The answer: the best screened cell (no finalist stage). The NAS-Bench-201 columns are \
-         looked up after the search, where the table was found; the search never reads it."
+    let lead = if args.finalists == 0 {
+        "The answer: the best screened cell (no finalist stage)."
     } else {
-        "Finalists, best first (the first is the answer). The NAS-Bench-201 columns are \
-         looked up after the search, where the table was found; the search never reads it."
-    });
+        "Finalists, best first (the first is the answer)."
+    };
+    report.paragraph(format!(
+        "{lead} The NAS-Bench-201 columns are looked up after the search, where the table was \
+         found; the search never reads it."
+    ));
     report.table(
         &[
             "finalist score",
