@@ -420,6 +420,10 @@ impl BackendTask for Run {
 
 fn main() -> ExitCode {
     let args = Args::parse();
+    let table = match common::open_nb201(args.nb201.clone()) {
+        Ok(t) => t,
+        Err(code) => return code,
+    };
     let outcome = match common::run_task(args.backend.as_deref(), Run(args.clone())) {
         Ok(o) => o,
         Err(code) => return code,
@@ -428,7 +432,7 @@ fn main() -> ExitCode {
         && let DerivedArch::Nb201(arch) = &outcome.by_alphas
     {
         println!("by the alphas: {arch}");
-        common::nb201_lookup(arch, args.nb201.clone(), "DARTS");
+        common::nb201_lookup(arch, table.as_ref(), "DARTS");
         println!(
             "by perturbation{}: {}",
             if outcome.train.is_some() {
@@ -440,7 +444,7 @@ fn main() -> ExitCode {
         );
     }
     if let DerivedArch::Nb201(arch) = &outcome.report.derived {
-        common::nb201_lookup(arch, args.nb201.clone(), "DARTS");
+        common::nb201_lookup(arch, table.as_ref(), "DARTS");
     }
     if let Some((t, _)) = &outcome.train {
         println!(

@@ -132,6 +132,9 @@ struct Searched {
     /// The derived architecture's shared-weight validation accuracy (%).
     validation_accuracy: f64,
     seconds: f64,
+    /// Why the search stopped before its epochs (the answer is derived from those that
+    /// finished, and the example exits with an error).
+    stopped: Option<String>,
 }
 
 /// The search, generic over the space and its supernet; returns the derived architecture and
@@ -198,13 +201,24 @@ where
     {
         println!("resumed after epoch {at} of {}", args.epochs);
     }
-    if let Err(e) = result {
-        // The epochs that finished are kept: derive from them.
-        eprintln!(
-            "search stopped after {} epochs: {e}; deriving from the shared weights so far",
-            enas.history().len()
-        );
-    }
+    let stopped = match result {
+        Ok(_) => None,
+        // Nothing was trained (a checkpoint that cannot be read, or an earlier run's that
+        // --resume or --fresh must settle): nothing to derive from.
+        Err(e) if enas.history().is_empty() => return Err(e.to_string()),
+        Err(e) => {
+            // The epochs that finished are kept: derive from them, then exit with the error.
+            eprintln!(
+                "search stopped after {} epochs: {e}; deriving from the shared weights so far",
+                enas.history().len()
+            );
+            Some(format!(
+                "the search stopped after {} of {} epochs: {e}",
+                enas.history().len(),
+                args.epochs
+            ))
+        }
+    };
     let derived = enas.derive().map_err(|e| e.to_string())?;
     let seconds = start.elapsed().as_secs_f64();
     println!(
@@ -245,6 +259,7 @@ where
             .collect(),
         validation_accuracy: derived.validation_accuracy,
         seconds,
+        stopped,
     };
     Ok((derived.arch, searched))
 }
@@ -370,18 +385,26 @@ impl BackendTask for Run {
 
 fn main() -> ExitCode {
     let args = Args::parse();
+    let table = match common::open_nb201(args.nb201.clone()) {
+        Ok(t) => t,
+        Err(code) => return code,
+    };
     let backend = args.run.backend.clone();
     match common::run_task(backend.as_deref(), Run(args.clone())) {
         Ok(outcome) => {
             if let DerivedArch::Nb201(arch) = &outcome.derived {
-                common::nb201_lookup(arch, args.nb201.clone(), "ENAS");
+                common::nb201_lookup(arch, table.as_ref(), "ENAS");
             }
-            match write_report(&args, &outcome) {
-                Ok(_) => ExitCode::SUCCESS,
-                Err(e) => {
-                    eprintln!("error: {e}");
+            if let Err(e) = write_report(&args, &outcome) {
+                eprintln!("error: {e}");
+                return ExitCode::FAILURE;
+            }
+            match &outcome.searched.stopped {
+                Some(why) => {
+                    eprintln!("error: {why} (the answer above is from the finished epochs)");
                     ExitCode::FAILURE
                 }
+                None => ExitCode::SUCCESS,
             }
         }
         Err(code) => code,

@@ -108,8 +108,9 @@ struct Args {
     out: PathBuf,
 }
 
-/// One seed's search: the seed, its best-so-far curve, and its best cell with its accuracy.
-type SeedRun = (u64, Vec<f64>, Option<(f64, Nb201Arch)>);
+/// One seed's search: the seed, its best-so-far curve, its best cell with its accuracy, and
+/// whether it stopped before its queries.
+type SeedRun = (u64, Vec<f64>, Option<(f64, Nb201Arch)>, bool);
 
 /// The best-so-far curves of one strategy, one per seed, and the best cell it found.
 struct Curves {
@@ -117,6 +118,8 @@ struct Curves {
     curves: Vec<Vec<f64>>,
     best: Option<(f64, Nb201Arch)>,
     seconds: f64,
+    /// Seeds whose search stopped before its queries (an error, printed as it happened).
+    stopped: usize,
 }
 
 fn main() -> ExitCode {
@@ -209,6 +212,15 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     }
+    let stopped: usize = all.iter().map(|c| c.stopped).sum();
+    if stopped > 0 {
+        eprintln!(
+            "error: {stopped} search(es) stopped before {} queries (their errors are above; \
+             the curves keep their best for the remaining queries)",
+            args.queries
+        );
+        return ExitCode::FAILURE;
+    }
     ExitCode::SUCCESS
 }
 
@@ -227,15 +239,15 @@ fn run_seeds(table: &Nb201Table, args: &Args, name: &'static str, make: MakeStra
                         .map(|seed| {
                             let mut strategy = make(seed);
                             let mut oracle = table.estimator(args.dataset);
-                            let result = match Search::new(space, strategy.as_mut())
+                            let (result, stopped) = match Search::new(space, strategy.as_mut())
                                 .trials(args.queries)
                                 .seed(seed)
                                 .run(&mut oracle)
                             {
-                                Ok(r) => r,
+                                Ok(r) => (r, false),
                                 Err(stop) => {
                                     eprintln!("{name}, seed {seed}: {stop}");
-                                    stop.partial
+                                    (stop.partial, true)
                                 }
                             };
                             let mut curve = result.best_so_far();
@@ -245,7 +257,7 @@ fn run_seeds(table: &Nb201Table, args: &Args, name: &'static str, make: MakeStra
                             let best = result
                                 .best()
                                 .and_then(|t| t.objective().map(|v| (v, t.arch)));
-                            (seed, curve, best)
+                            (seed, curve, best, stopped)
                         })
                         .collect::<Vec<_>>()
                 })
@@ -264,8 +276,10 @@ fn run_seeds(table: &Nb201Table, args: &Args, name: &'static str, make: MakeStra
             Some(a) if a.0 >= b.0 => Some(a),
             _ => Some(b),
         });
+    let stopped = runs.iter().filter(|r| r.3).count();
     Curves {
         name,
+        stopped,
         curves: runs.into_iter().map(|r| r.1).collect(),
         best,
         seconds: clock.elapsed().as_secs_f64(),

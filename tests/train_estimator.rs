@@ -223,7 +223,7 @@ fn a_trained_network_is_saved_and_loads_back() {
     let batcher = ImageBatcher::new(valid.shape())
         .with_normalize(train.channel_stats())
         .unwrap();
-    let batches = epoch_batches::<Inner>(&valid, batcher, 64, None, &device);
+    let batches = epoch_batches::<Inner>(&valid, batcher, 64, None, &device).unwrap();
     let loss = CrossEntropyLossConfig::new().init(&device);
     let (_, accuracy) = evaluate(&loaded.network, batches, &loss);
     assert!(

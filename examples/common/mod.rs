@@ -381,16 +381,29 @@ pub fn cifar10_rank(table: &Nb201Table, arch: &Nb201Arch) -> Option<(f64, usize)
     Some((acc, better + 1))
 }
 
-/// Looks `arch` up in the NAS-Bench-201 table (at [`nb201_path`]) and prints its accuracies,
+/// The NAS-Bench-201 table for an example's look-up, opened before the search: `--nb201 PATH`
+/// (`given`) or `$NAS_NB201_CSV` that cannot be read is an error (exit code 2: a wrong path
+/// fails before the search, not after it); the default path beside the checkout may be
+/// absent (`None`: the look-up is skipped).
+pub fn open_nb201(given: Option<PathBuf>) -> Result<Option<Nb201Table>, ExitCode> {
+    let explicit = given.is_some() || Nb201Table::path_from_env().is_some();
+    match Nb201Table::open(nb201_path(given)) {
+        Ok(t) => Ok(Some(t)),
+        Err(e) if explicit => {
+            eprintln!("error: {e}");
+            Err(ExitCode::from(2))
+        }
+        Err(_) => Ok(None),
+    }
+}
+
+/// Looks `arch` up in the NAS-Bench-201 table (from [`open_nb201`]) and prints its accuracies,
 /// CIFAR-10 rank and skip connections; `method`'s collapse in the NAS-Bench-201 paper (54.30 %
 /// on CIFAR-10) is the comparison.
-pub fn nb201_lookup(arch: &Nb201Arch, path: Option<PathBuf>, method: &str) {
-    let table = match Nb201Table::open(nb201_path(path)) {
-        Ok(t) => t,
-        Err(e) => {
-            println!("NAS-Bench-201 table not read ({e}); pass --nb201 PATH to look the cell up");
-            return;
-        }
+pub fn nb201_lookup(arch: &Nb201Arch, table: Option<&Nb201Table>, method: &str) {
+    let Some(table) = table else {
+        println!("NAS-Bench-201 table not found; pass --nb201 PATH to look the cell up");
+        return;
     };
     let all_skip = arch.edges.iter().all(|&o| o == Nb201Op::SkipConnect);
     let skips = arch
@@ -398,7 +411,7 @@ pub fn nb201_lookup(arch: &Nb201Arch, path: Option<PathBuf>, method: &str) {
         .iter()
         .filter(|&&o| o == Nb201Op::SkipConnect)
         .count();
-    if let (Some(row), Some((acc, rank))) = (table.get(arch), cifar10_rank(&table, arch)) {
+    if let (Some(row), Some((acc, rank))) = (table.get(arch), cifar10_rank(table, arch)) {
         println!(
             "NAS-Bench-201 (200 epochs): CIFAR-10 {:.2}%, CIFAR-100 {:.2}%, ImageNet16-120 {:.2}%; CIFAR-10 rank {} of {}",
             acc,

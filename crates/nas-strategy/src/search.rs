@@ -37,6 +37,7 @@ mod journal;
 mod pool;
 
 pub use crate::record::{SearchResult, StopReason, TrialRecord};
+pub use journal::JournalSync;
 pub use journal::read_records as read_journal;
 
 use std::collections::BTreeMap;
@@ -116,6 +117,7 @@ pub struct Search<'a, S: SearchSpace, St: ?Sized> {
     wall_time: Option<Duration>,
     target: Option<f64>,
     journal: Option<PathBuf>,
+    journal_sync: JournalSync,
     seed: Option<u64>,
     observers: Vec<Box<dyn Observer<S::Arch> + 'a>>,
     pruner: Option<pool::SharedPruner>,
@@ -132,6 +134,7 @@ impl<'a, S: SearchSpace, St: Strategy<S> + ?Sized> Search<'a, S, St> {
             wall_time: None,
             target: None,
             journal: None,
+            journal_sync: JournalSync::default(),
             seed: None,
             observers: Vec::new(),
             pruner: None,
@@ -190,9 +193,23 @@ impl<'a, S: SearchSpace, St: Strategy<S> + ?Sized> Search<'a, S, St> {
     /// write) is dropped and its trial runs again ([`StartInfo::torn_line`] says so). A
     /// journal that does not match the strategy's proposals (another seed, configuration or
     /// strategy) is [`StrategyError::JournalMismatch`] and the file is left untouched; a
-    /// corrupt line elsewhere is [`StrategyError::Journal`] naming it.
+    /// corrupt line elsewhere is [`StrategyError::Journal`] naming it, and so is a file that
+    /// is not a journal (nothing in it is cut off or overwritten).
+    ///
+    /// The search holds the file's exclusive lock from before it reads the journal until it
+    /// ends: a second search on the same journal (in another process, or in this one) is
+    /// [`StrategyError::Journal`] at once, not two searches appending to one file. Each
+    /// record is synced to disk as it is written ([`Search::journal_sync`] to batch).
     pub fn journal(mut self, path: impl Into<PathBuf>) -> Self {
         self.journal = Some(path.into());
+        self
+    }
+
+    /// When the journal is forced to disk (default: after every record, so a power loss
+    /// loses no finished trial). [`JournalSync::Every`]`(n)` batches `n` records per sync, for
+    /// trials that take milliseconds; a killed process loses nothing either way.
+    pub fn journal_sync(mut self, sync: JournalSync) -> Self {
+        self.journal_sync = sync;
         self
     }
 
@@ -223,8 +240,10 @@ impl<'a, S: SearchSpace, St: Strategy<S> + ?Sized> Search<'a, S, St> {
     /// Runs the search with `workers` threads; worker `i` builds its own estimator with
     /// `estimator(i)` (in its own thread, so the estimator can own a device and need not be
     /// `Send`). The strategy stays in the calling thread and is asked whenever a worker is
-    /// free ([`Strategy::ask_batch`] for several at once). A panic in `estimator` ends that
-    /// worker, and is raised again when the search is over.
+    /// free ([`Strategy::ask_batch`] for several at once). The workers build their
+    /// estimators before the first trial is asked: a panic in `estimator` stops the search
+    /// there, as [`Interrupted`] naming the worker and the panic's message, with the trials
+    /// replayed from a journal (a panic inside an estimate only fails that trial).
     pub fn run_parallel<E, F>(self, workers: usize, estimator: F) -> SearchOutcome<S::Arch>
     where
         E: Estimator<S::Arch>,
@@ -241,8 +260,16 @@ impl<'a, S: SearchSpace, St: Strategy<S> + ?Sized> Search<'a, S, St> {
             let pruner = driver.search.pruner.clone();
             let mut pool = match pool::Threaded::spawn(scope, workers, &estimator, pruner) {
                 Ok(p) => p,
-                Err(e) => {
+                Err(pool::SpawnError::Thread(e)) => {
                     let error = invalid("workers", format!("cannot start a worker thread: {e}"));
+                    return Err(interrupted(error, std::mem::take(&mut driver.result)));
+                }
+                Err(pool::SpawnError::Factory { worker, message }) => {
+                    let error =
+                        StrategyError::Estimate(nas_estimate::EstimateError::Failed(format!(
+                            "worker {worker} could not build its estimator (the factory \
+                             panicked: {message})"
+                        )));
                     return Err(interrupted(error, std::mem::take(&mut driver.result)));
                 }
             };
@@ -267,7 +294,14 @@ impl<'a, S: SearchSpace, St: Strategy<S> + ?Sized> Search<'a, S, St> {
                 format!("must be a finite number, got {t}"),
             )));
         }
+        if self.journal_sync == JournalSync::Every(0) {
+            return Err(fail(invalid(
+                "journal_sync",
+                "Every(n) needs n of at least 1 (EachRecord is Every(1))",
+            )));
+        }
         let journal = self.journal.clone();
+        let sync = self.journal_sync;
         let mut driver = Driver {
             info: StartInfo {
                 planned: self.trials,
@@ -285,13 +319,15 @@ impl<'a, S: SearchSpace, St: Strategy<S> + ?Sized> Search<'a, S, St> {
             rerun: Vec::new(),
         };
         if let Some(path) = &journal {
+            // Locked before it is read: no other search appends to it from here on.
+            let locked = journal::Locked::open(path).map_err(fail)?;
             let contents = journal::read(path).map_err(fail)?;
             driver.info.torn_line = contents.torn_line;
             driver.rerun = match driver.replay(&contents.records) {
                 Ok(r) => r,
                 Err(e) => return Err(interrupted(e, driver.result)),
             };
-            match journal::Writer::open(path, &contents) {
+            match journal::Writer::open(locked, &contents, sync) {
                 Ok(w) => driver.writer = Some(w),
                 Err(e) => return Err(interrupted(e, driver.result)),
             }
@@ -477,7 +513,7 @@ impl<S: SearchSpace, St: Strategy<S> + ?Sized> Driver<'_, S, St> {
                 None => {
                     error.get_or_insert(StrategyError::Estimate(
                         nas_estimate::EstimateError::Failed(
-                            "every worker stopped (an estimator factory panicked)".into(),
+                            "every worker stopped before the running trials finished".into(),
                         ),
                     ));
                     break;
@@ -503,6 +539,11 @@ impl<S: SearchSpace, St: Strategy<S> + ?Sized> Driver<'_, S, St> {
                     }
                 }
             }
+        }
+        if let Some(writer) = &mut self.writer
+            && let Err(e) = writer.sync()
+        {
+            error.get_or_insert(e);
         }
         let mut result = std::mem::take(&mut self.result);
         result.stop = if error.is_none() { stop } else { None };
@@ -699,6 +740,141 @@ mod tests {
             "{}",
             stop.error
         );
+    }
+
+    #[test]
+    fn a_journal_is_locked_synced_and_never_trimmed_when_it_is_not_one() {
+        let space = Nb201Space::default();
+        let dir = std::env::temp_dir().join(format!("nas-journal-lock-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("trials.jsonl");
+        let _ = std::fs::remove_file(&path);
+        let mut est = |a: &Nb201Arch, _: &Budget| -> Result<Metrics, EstimateError> {
+            Ok(Metrics::new(a.edges.iter().map(|o| o.index() as f64).sum()))
+        };
+
+        // A search holding the journal's lock (another process's, as far as the file knows):
+        // a second search on it is a typed error at once and writes nothing.
+        std::fs::write(&path, "").unwrap();
+        let holder = std::fs::File::open(&path).unwrap();
+        holder.lock().unwrap();
+        let stop = Search::new(&space, &mut RandomSearch::new(0))
+            .trials(3)
+            .journal(&path)
+            .run(&mut est)
+            .unwrap_err();
+        assert!(
+            matches!(&stop.error, StrategyError::Journal { reason, .. } if reason.contains("another search")),
+            "{}",
+            stop.error
+        );
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "");
+        drop(holder);
+
+        // Batched syncs: every record is still written, in order.
+        let result = Search::new(&space, &mut RandomSearch::new(0))
+            .trials(7)
+            .journal(&path)
+            .journal_sync(JournalSync::Every(3))
+            .run(&mut est)
+            .unwrap();
+        let written = read_journal::<Nb201Arch>(&path).unwrap();
+        assert_eq!(written.len(), 7);
+        assert_eq!(
+            written.iter().map(|t| t.arch).collect::<Vec<_>>(),
+            result.trials.iter().map(|t| t.arch).collect::<Vec<_>>()
+        );
+        // The lock went with the search: a resume takes it again.
+        let resumed = Search::new(&space, &mut RandomSearch::new(0))
+            .trials(9)
+            .journal(&path)
+            .journal_sync(JournalSync::AtEnd)
+            .run(&mut est)
+            .unwrap();
+        assert_eq!(resumed.trials.len(), 9);
+        let stop = Search::new(&space, &mut RandomSearch::new(0))
+            .trials(9)
+            .journal(&path)
+            .journal_sync(JournalSync::Every(0))
+            .run(&mut est)
+            .unwrap_err();
+        assert!(
+            matches!(stop.error, StrategyError::InvalidConfig { .. }),
+            "{}",
+            stop.error
+        );
+
+        // A file that is not a journal (here a one-line JSON object with no line end, as a
+        // `best.json` given by mistake) is refused whole, not taken for a torn write and cut.
+        for text in ["{\"best\": 1.5, \"arch\": \"x\"}", "[1, 2]\n", "hello"] {
+            std::fs::write(&path, text).unwrap();
+            let stop = Search::new(&space, &mut RandomSearch::new(0))
+                .trials(3)
+                .journal(&path)
+                .run(&mut est)
+                .unwrap_err();
+            assert!(
+                matches!(&stop.error, StrategyError::Journal { line: 1, reason, .. } if reason.contains("not a search journal")),
+                "{text}: {}",
+                stop.error
+            );
+            assert_eq!(
+                std::fs::read_to_string(&path).unwrap(),
+                text,
+                "left untouched"
+            );
+        }
+        // A torn first record (a kill during the first write) is still a journal.
+        std::fs::write(&path, "{\"id\":0,\"arch\":\"|nor_co").unwrap();
+        let result = Search::new(&space, &mut RandomSearch::new(0))
+            .trials(2)
+            .journal(&path)
+            .run(&mut est)
+            .unwrap();
+        assert_eq!(result.trials.len(), 2);
+        assert_eq!(read_journal::<Nb201Arch>(&path).unwrap().len(), 2);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_panicking_estimator_factory_interrupts_the_search() {
+        let space = Nb201Space::default();
+        let score = |a: &Nb201Arch, _: &Budget| -> Result<Metrics, EstimateError> {
+            std::thread::sleep(std::time::Duration::from_millis(2));
+            Ok(Metrics::new(a.edges.iter().map(|o| o.index() as f64).sum()))
+        };
+        // Worker 1 cannot build its estimator: the search stops before its first trial.
+        let stop = Search::new(&space, &mut RandomSearch::new(0))
+            .trials(20)
+            .run_parallel(3, |worker| {
+                if worker == 1 {
+                    panic!("no device for worker 1");
+                }
+                score
+            })
+            .unwrap_err();
+        let message = stop.error.to_string();
+        assert!(
+            message.contains("worker 1") && message.contains("no device for worker 1"),
+            "{message}"
+        );
+        assert!(stop.partial.trials.is_empty());
+        // No worker at all: the first worker's error, no panic escapes.
+        let stop = Search::new(&space, &mut RandomSearch::new(0))
+            .trials(5)
+            .run_parallel(
+                2,
+                |_| -> fn(&Nb201Arch, &Budget) -> Result<Metrics, EstimateError> {
+                    panic!("broken factory")
+                },
+            )
+            .unwrap_err();
+        let message = stop.error.to_string();
+        assert!(
+            message.contains("worker 0") && message.contains("broken factory"),
+            "{message}"
+        );
+        assert!(stop.partial.trials.is_empty());
     }
 
     #[test]

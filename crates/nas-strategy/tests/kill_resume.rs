@@ -4,7 +4,8 @@
 //! The child is this test binary again, started with `NAS_KILL_RESUME_CHILD` set to the
 //! journal's path. The estimator is the NAS-Bench-201 table when `$NAS_NB201_CSV` names it
 //! (CI sets it when the table is beside the checkout), else a deterministic synthetic
-//! objective; the child sleeps a few milliseconds per trial so it can be killed mid-run.
+//! objective; the child's estimates block after a fixed number of trials, so it is killed
+//! mid-run at a known point, never racing the parent.
 
 use std::collections::HashSet;
 use std::path::Path;
@@ -30,6 +31,9 @@ impl Objective {
     fn load() -> Self {
         let table = Nb201Table::path_from_env().and_then(|p| Nb201Table::open(p).ok());
         if table.is_none() {
+            if std::env::var_os("NAS_REQUIRE_DATA").is_some_and(|v| v == "1") {
+                panic!("NAS_REQUIRE_DATA=1 but NAS_NB201_CSV is not set or not readable");
+            }
             eprintln!("NAS_NB201_CSV not set or unreadable: using a synthetic objective");
         }
         Self(table)
@@ -57,12 +61,22 @@ fn rea() -> RegularizedEvolution<Nb201Space> {
     RegularizedEvolution::new(RegularizedEvolutionConfig::nb201(), SEED).unwrap()
 }
 
-/// What the child does: the journaled search, slowly.
+/// Trials the one-worker child finishes before its estimates block.
+const JOURNALED: usize = 40;
+
+/// What the child does: the journaled search, whose estimates never return after the first
+/// `JOURNALED`, so it is killed mid-run however loaded the machine is.
 fn child(journal: &Path) {
     let objective = Objective::load();
     let space = Nb201Space::default();
+    let mut calls = 0;
     let mut slow = |a: &Nb201Arch, _: &Budget| {
-        std::thread::sleep(Duration::from_millis(4));
+        calls += 1;
+        if calls > JOURNALED {
+            loop {
+                std::thread::sleep(Duration::from_secs(1));
+            }
+        }
         objective.estimate(a)
     };
     Search::new(&space, &mut rea())
@@ -126,24 +140,22 @@ fn a_killed_search_resumes_to_the_uninterrupted_result() {
         .spawn()
         .unwrap();
     let clock = Instant::now();
-    while complete_lines(&path) < 20 {
+    while complete_lines(&path) < JOURNALED {
         if let Some(status) = process.try_wait().unwrap() {
             panic!("the child ended ({status}) before it could be killed");
         }
         if clock.elapsed() > Duration::from_secs(60) {
             process.kill().unwrap();
-            panic!("the child journaled nothing in 60 s");
+            panic!(
+                "the child journaled {} trials in 60 s",
+                complete_lines(&path)
+            );
         }
         std::thread::sleep(Duration::from_millis(1));
     }
     process.kill().unwrap();
     process.wait().unwrap();
-    let journaled = complete_lines(&path);
-    eprintln!("child killed after {journaled} journaled trials");
-    assert!(
-        (20..TRIALS).contains(&journaled),
-        "{journaled} trials journaled: the child was not killed mid-run"
-    );
+    assert_eq!(complete_lines(&path), JOURNALED);
 
     // A kill in the middle of a write leaves a partial last line: make sure there is one, by
     // cutting the last line in half if the kill did not.
@@ -208,4 +220,118 @@ fn a_killed_search_resumes_to_the_uninterrupted_result() {
     let ids: HashSet<u64> = parallel.trials.iter().map(|t| t.id).collect();
     assert_eq!(ids, (0..TRIALS as u64).collect());
     assert_eq!(complete_lines(&copy), TRIALS);
+}
+
+const CHILD_PARALLEL: &str = "NAS_KILL_RESUME_PARALLEL_CHILD";
+const TEST_PARALLEL: &str = "a_search_killed_with_trials_running_on_three_workers_reruns_them";
+/// Trials the parallel child finishes (seven rounds of three) before every estimate blocks.
+const FINISHED: usize = 21;
+
+/// Three workers; the estimates after the first `FINISHED` never return, so the child is
+/// killed with trials handed out and running (no race on timing).
+fn child_parallel(journal: &Path) {
+    let objective = Objective::load();
+    let space = Nb201Space::default();
+    let calls = std::sync::atomic::AtomicUsize::new(0);
+    let _ = Search::new(&space, &mut rea())
+        .trials(TRIALS)
+        .journal(journal)
+        .seed(SEED)
+        .run_parallel(3, |_| {
+            |a: &Nb201Arch, _: &Budget| {
+                if calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst) >= FINISHED {
+                    loop {
+                        std::thread::sleep(Duration::from_secs(1));
+                    }
+                }
+                objective.estimate(a)
+            }
+        });
+}
+
+/// The objective, counting its calls.
+fn counting<'a>(
+    objective: &'a Objective,
+    calls: &'a std::sync::atomic::AtomicUsize,
+) -> impl FnMut(&Nb201Arch, &Budget) -> Result<Metrics, EstimateError> + 'a {
+    move |a: &Nb201Arch, _: &Budget| {
+        calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        objective.estimate(a)
+    }
+}
+
+#[test]
+fn a_search_killed_with_trials_running_on_three_workers_reruns_them() {
+    if let Some(journal) = std::env::var_os(CHILD_PARALLEL) {
+        child_parallel(Path::new(&journal));
+        std::process::exit(0);
+    }
+    let objective = Objective::load();
+    let space = Nb201Space::default();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("trials.jsonl");
+    let mut process = Command::new(std::env::current_exe().unwrap())
+        .args([TEST_PARALLEL, "--exact", "--nocapture", "--test-threads=1"])
+        .env(CHILD_PARALLEL, &path)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let clock = Instant::now();
+    while complete_lines(&path) < FINISHED {
+        if let Some(status) = process.try_wait().unwrap() {
+            panic!("the child ended ({status}) before it could be killed");
+        }
+        if clock.elapsed() > Duration::from_secs(120) {
+            process.kill().unwrap();
+            panic!(
+                "the child journaled {} trials in 120 s",
+                complete_lines(&path)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    // The child cannot finish another trial: every estimate after the 21st blocks.
+    std::thread::sleep(Duration::from_millis(100));
+    process.kill().unwrap();
+    process.wait().unwrap();
+    assert_eq!(complete_lines(&path), FINISHED);
+    let kept: Vec<TrialRecord<Nb201Arch>> = std::fs::read_to_string(&path)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+
+    // The trials handed out before the last record was written and never finished.
+    let issued = kept.iter().map(|t| t.issued).max().unwrap() as usize;
+    assert!(
+        issued > FINISHED,
+        "{issued} trials handed out when the last one finished"
+    );
+
+    // Resume with three workers: those trials are handed out again first (a rerun happened),
+    // nothing finished is estimated again, and the search completes its trials.
+    let calls = std::sync::atomic::AtomicUsize::new(0);
+    let mut info = None;
+    let resumed = Search::new(&space, &mut rea())
+        .trials(TRIALS)
+        .journal(&path)
+        .seed(SEED)
+        .observer(Info(&mut info))
+        .run_parallel(3, |_| counting(&objective, &calls))
+        .unwrap();
+    let info = info.unwrap();
+    assert_eq!(info.replayed, FINISHED);
+    assert_eq!(
+        info.rerun,
+        issued - FINISHED,
+        "the running trials are run again"
+    );
+    assert_eq!(info.torn_line, None);
+    assert_eq!(calls.into_inner(), TRIALS - FINISHED);
+    assert_eq!(resumed.trials[..FINISHED], kept[..]);
+    assert_eq!(resumed.stop, Some(StopReason::Trials));
+    let ids: HashSet<u64> = resumed.trials.iter().map(|t| t.id).collect();
+    assert_eq!(ids, (0..TRIALS as u64).collect());
+    assert_eq!(complete_lines(&path), TRIALS);
 }

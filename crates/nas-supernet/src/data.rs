@@ -601,8 +601,19 @@ impl ImageBatcher {
         self
     }
 
+    /// # Panics
+    /// When `item` does not hold `c·h·w` pixels of the batcher's shape: a batcher fed by
+    /// [`epoch_batches`] never sees such an item (it checks the dataset's shape, and an
+    /// [`ImageDataset`] holds only images of its shape).
     fn process(&self, item: &ImageItem, rng: &mut ChaCha8Rng, out: &mut Vec<f32>) {
         let [c, h, w] = self.shape;
+        assert_eq!(
+            item.pixels.len(),
+            c * h * w,
+            "an image of {} values given to a batcher of shape {:?}",
+            item.pixels.len(),
+            self.shape
+        );
         let a = self.augment;
         let (dy, dx) = if a.crop_padding > 0 {
             let p = a.crop_padding as i64;
@@ -611,8 +622,8 @@ impl ImageBatcher {
             (0, 0)
         };
         let flip = a.flip && rng.random_bool(0.5);
-        let cut =
-            (a.cutout > 0).then(|| (rng.random_range(0..h) as i64, rng.random_range(0..w) as i64));
+        let cut = (a.cutout > 0 && h > 0 && w > 0)
+            .then(|| (rng.random_range(0..h) as i64, rng.random_range(0..w) as i64));
         for ch in 0..c {
             let (m, s) = match &self.normalize {
                 Some(n) => (n.mean[ch], n.std[ch]),
@@ -669,24 +680,39 @@ impl<B: Backend> Batcher<B, ImageItem, ImageBatch<B>> for ImageBatcher {
 /// Every training loop of the library draws its epochs through this with a seed derived from
 /// the run's seed and the epoch index, so an epoch's batches do not depend on the epochs
 /// before it: a run resumed from a checkpoint sees the same batches as an uninterrupted one.
+///
+/// # Errors
+/// [`SupernetError::InvalidConfig`] when the batcher was made for another image shape than
+/// the dataset's.
 pub fn epoch_batches<'a, B: Backend>(
     set: &'a ImageDataset,
     batcher: ImageBatcher,
     batch_size: usize,
     shuffle: Option<u64>,
     device: &'a B::Device,
-) -> impl Iterator<Item = ImageBatch<B>> + 'a {
+) -> Result<impl Iterator<Item = ImageBatch<B>> + 'a, SupernetError> {
+    if batcher.shape != set.shape() {
+        return Err(SupernetError::InvalidConfig {
+            what: "batcher",
+            reason: format!(
+                "made for images of shape {:?}, but the dataset's are {:?}: build it with \
+                 ImageBatcher::new(dataset.shape())",
+                batcher.shape,
+                set.shape()
+            ),
+        });
+    }
     let mut order: Vec<usize> = (0..set.len()).collect();
     if let Some(seed) = shuffle {
         order.shuffle(&mut ChaCha8Rng::seed_from_u64(seed));
     }
     let size = batch_size.max(1);
     let chunks = order.len().div_ceil(size);
-    (0..chunks).map(move |c| {
+    Ok((0..chunks).map(move |c| {
         let items = order[c * size..((c + 1) * size).min(order.len())]
             .iter()
             .filter_map(|&i| set.get(i))
             .collect();
         batcher.batch(items, device)
-    })
+    }))
 }

@@ -384,7 +384,8 @@ where
             config.batch_size,
             Some(mix_seed(config.seed, epoch as u64, 30)),
             &self.device,
-        );
+        )
+        .map_err(|e| TrainError::Data(e.to_string()))?;
         let (mut loss_sum, mut correct, mut seen) = (0.0, 0usize, 0usize);
         for (i, batch) in batches.enumerate() {
             let n = batch.targets.dims()[0];
@@ -477,7 +478,8 @@ where
             self.config.batch_size,
             None,
             &self.device,
-        );
+        )
+        .map_err(|e| TrainError::Data(e.to_string()))?;
         let (valid_loss, valid_accuracy) = evaluate(
             &self.model.valid(),
             valid_batches,

@@ -114,7 +114,11 @@ fn splits_are_deterministic_and_disjoint() {
 fn fashion_mnist_from_the_shared_copy() {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/fashion-mnist");
     if !dir.is_dir() {
-        eprintln!("SKIPPED: no Fashion-MNIST at {}", dir.display());
+        let what = format!("no Fashion-MNIST at {}", dir.display());
+        if std::env::var_os("NAS_REQUIRE_DATA").is_some_and(|v| v == "1") {
+            panic!("NAS_REQUIRE_DATA=1 but {what}");
+        }
+        eprintln!("SKIPPED: {what}");
         return;
     }
     let test = ImageDataset::fashion_mnist(&dir, false).unwrap();
@@ -266,4 +270,38 @@ fn burn_data_loader_iterates_the_dataset() {
         .map(|b: ImageBatch<B>| b.targets.dims()[0])
         .collect();
     assert_eq!(sizes, vec![32, 32, 32, 4]);
+}
+
+#[test]
+fn a_batcher_of_another_shape_is_a_typed_error() {
+    let digits = ImageDataset::digits();
+    let device = Default::default();
+    let wrong = ImageBatcher::new([1, 28, 28]);
+    let e = nas_supernet::data::epoch_batches::<NdArray>(&digits, wrong, 16, None, &device)
+        .err()
+        .expect("a batcher for 28×28 images cannot batch 8×8 digits");
+    assert!(
+        matches!(&e, SupernetError::InvalidConfig { what: "batcher", reason } if reason.contains("[1, 8, 8]")),
+        "{e}"
+    );
+    let right = ImageBatcher::new(digits.shape());
+    let batches: Vec<ImageBatch<NdArray>> =
+        nas_supernet::data::epoch_batches(&digits, right, 500, None, &device)
+            .unwrap()
+            .collect();
+    assert_eq!(batches.len(), digits.len().div_ceil(500));
+    // Cutout on a batcher of empty images draws nothing (it used to panic on an empty range).
+    let empty = ImageBatcher::new([1, 0, 0]).with_augment(
+        Augment {
+            cutout: 4,
+            ..Augment::default()
+        },
+        0,
+    );
+    let item = ImageItem {
+        pixels: Vec::new(),
+        label: 0,
+    };
+    let batch: ImageBatch<NdArray> = empty.batch(vec![item], &device);
+    assert_eq!(batch.images.dims(), [1, 1, 0, 0]);
 }

@@ -23,6 +23,23 @@ pub(crate) enum Event<A> {
     Finished(Done<A>),
 }
 
+/// Why the workers could not start.
+pub(crate) enum SpawnError {
+    /// The operating system refused a thread.
+    Thread(std::io::Error),
+    /// A worker's estimator factory panicked.
+    Factory { worker: usize, message: String },
+}
+
+/// The message of a caught panic.
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "no message".into())
+}
+
 /// A finished estimate.
 pub(crate) struct Done<A> {
     pub trial: Trial<A>,
@@ -93,14 +110,10 @@ pub(crate) fn evaluate<A, E: Estimator<A> + ?Sized>(
         Ok(Ok((m, false))) if m.objective.is_finite() => Outcome::Complete(sanitize(m)),
         Ok(Ok((m, _))) => Outcome::Failed(format!("non-finite objective {}", m.objective)),
         Ok(Err(e)) => Outcome::Failed(e.to_string()),
-        Err(payload) => {
-            let msg = payload
-                .downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| payload.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "no message".into());
-            Outcome::Failed(format!("the estimator panicked: {msg}"))
-        }
+        Err(payload) => Outcome::Failed(format!(
+            "the estimator panicked: {}",
+            panic_message(payload.as_ref())
+        )),
     };
     if let Some(p) = pruner {
         p.lock()
@@ -167,13 +180,15 @@ pub(crate) struct Threaded<A> {
 }
 
 impl<A: Send> Threaded<A> {
-    /// Starts `workers` threads in `scope`.
+    /// Starts `workers` threads in `scope` and waits until each has built its estimator, so
+    /// that a factory that panics stops the search before any trial is handed out (the
+    /// workers already started end when the pool is dropped).
     pub fn spawn<'scope, E, F>(
         scope: &'scope Scope<'scope, '_>,
         workers: usize,
         factory: &'scope F,
         pruner: Option<SharedPruner>,
-    ) -> std::io::Result<Self>
+    ) -> Result<Self, SpawnError>
     where
         A: 'scope,
         E: Estimator<A>,
@@ -182,16 +197,27 @@ impl<A: Send> Threaded<A> {
         let (jobs, queue) = mpsc::channel::<Trial<A>>();
         let queue = Arc::new(Mutex::new(queue));
         let (report, events) = mpsc::channel();
+        let (ready, built) = mpsc::channel::<Result<(), (usize, String)>>();
         for worker in 0..workers {
             let queue = Arc::clone(&queue);
             let report = report.clone();
+            let ready = ready.clone();
             let pruner = pruner.clone();
             std::thread::Builder::new()
                 .name(format!("nas-worker-{worker}"))
                 .spawn_scoped(scope, move || {
-                    // A panic here ends this worker; the others go on, and the scope re-raises
-                    // the panic once the search is over.
-                    let mut estimator = factory(worker);
+                    // A panic here ends this worker and is reported to `spawn`.
+                    let mut estimator = match catch_unwind(AssertUnwindSafe(|| factory(worker))) {
+                        Ok(e) => {
+                            let _ = ready.send(Ok(()));
+                            e
+                        }
+                        Err(payload) => {
+                            let _ = ready.send(Err((worker, panic_message(payload.as_ref()))));
+                            return;
+                        }
+                    };
+                    drop(ready);
                     loop {
                         let next = queue.lock().unwrap_or_else(PoisonError::into_inner).recv();
                         let Ok(trial) = next else { break };
@@ -207,7 +233,21 @@ impl<A: Send> Threaded<A> {
                             break;
                         }
                     }
-                })?;
+                })
+                .map_err(SpawnError::Thread)?;
+        }
+        drop(ready);
+        // Every worker reports once; the first failure (by worker) is the error.
+        let mut failed: Option<(usize, String)> = None;
+        for report in built.iter() {
+            if let Err((worker, message)) = report
+                && failed.as_ref().is_none_or(|f| worker < f.0)
+            {
+                failed = Some((worker, message));
+            }
+        }
+        if let Some((worker, message)) = failed {
+            return Err(SpawnError::Factory { worker, message });
         }
         Ok(Self {
             jobs,

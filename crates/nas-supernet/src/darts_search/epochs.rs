@@ -204,8 +204,8 @@ where
         let (a_batcher, a_seed) = self.batcher(2, g)?;
         let (w_data, a_data) = (self.w_data.clone(), self.a_data.clone());
         let device = self.searcher.device.clone();
-        let w_batches = epoch_batches(&w_data, w_batcher, cfg.batch_size, Some(w_seed), &device);
-        let a_batches = epoch_batches(&a_data, a_batcher, cfg.batch_size, Some(a_seed), &device);
+        let w_batches = epoch_batches(&w_data, w_batcher, cfg.batch_size, Some(w_seed), &device)?;
+        let a_batches = epoch_batches(&a_data, a_batcher, cfg.batch_size, Some(a_seed), &device)?;
         let mut sum = StepStats::default();
         let (mut tl, mut vl, mut n) = (0.0, 0.0, 0usize);
         let (mut peak, mut step_peak) = (None::<usize>, None::<usize>);

@@ -146,7 +146,7 @@ where
         // Measured without autodiff (the inner backend): batch norms use their running
         // statistics, as a supernet in evaluation mode does.
         let batches: Vec<ImageBatch<B::InnerBackend>> =
-            epoch_batches(&held_out, batcher, cfg.batch_size, None, &device).collect();
+            epoch_batches(&held_out, batcher, cfg.batch_size, None, &device)?.collect();
         let alphas: Vec<Tensor<B::InnerBackend, 2>> = self
             .searcher
             .alphas
@@ -293,7 +293,7 @@ where
                 .with_normalize(self.normalize.clone())?
                 .with_augment(cfg.augment, mix_seed(epoch, 1, 0));
             let batches =
-                epoch_batches(&self.w_data, batcher, cfg.batch_size, Some(epoch), &device);
+                epoch_batches(&self.w_data, batcher, cfg.batch_size, Some(epoch), &device)?;
             for b in batches.take(steps - done) {
                 self.searcher.step(&b, &b, ctx)?;
                 done += 1;

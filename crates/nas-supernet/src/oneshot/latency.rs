@@ -15,7 +15,7 @@ use std::path::Path;
 use std::time::Instant;
 
 use burn::tensor::backend::Backend;
-use burn::tensor::{Device, Distribution, Tensor};
+use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
 use super::chain_supernet::ProxylessSupernet;
@@ -81,13 +81,11 @@ impl LatencyTable {
         runs: usize,
         device: &Device<B>,
     ) -> Self {
-        let image = |shape: [usize; 3]| {
-            Tensor::<B, 4>::random(
-                [1, shape[0], shape[1], shape[2]],
-                Distribution::Normal(0.0, 1.0),
-                device,
-            )
-        };
+        // Zeros time the same as any other input, and draw nothing from the backend's global
+        // generator (which seeded network initializations share: a draw here, on another
+        // thread, would change their weights).
+        let image =
+            |shape: [usize; 3]| Tensor::<B, 4>::zeros([1, shape[0], shape[1], shape[2]], device);
         let shapes = supernet.layer_inputs(input);
         let layers = supernet
             .layers()

@@ -435,7 +435,8 @@ impl<'d, B: AutodiffBackend> ProxylessSearch<'d, B> {
             tc.batch_size,
             Some(seed),
             &device,
-        );
+        )
+        .map_err(|e| TrainError::Data(e.to_string()))?;
         for (i, batch) in epoch_batches.enumerate() {
             let n = batch.targets.dims()[0];
             let mut rng = ChaCha8Rng::seed_from_u64(mix_seed(tc.seed, self.step as u64, 23));

@@ -87,9 +87,7 @@ pub fn batches<'a, B: Backend>(
     device: &'a Device<B>,
 ) -> Result<impl Iterator<Item = ImageBatch<B>> + 'a, crate::SupernetError> {
     let batcher = ImageBatcher::new(data.shape()).with_normalize(normalize.clone())?;
-    Ok(crate::data::epoch_batches(
-        data, batcher, batch_size, seed, device,
-    ))
+    crate::data::epoch_batches(data, batcher, batch_size, seed, device)
 }
 
 /// Trains `model` for `config.epochs` epochs over `train` (shuffled by `config.seed` every
