@@ -9,10 +9,16 @@
 //! cargo run --release --example proxy_rank -- --sample 60
 //! cargo run --release --example proxy_rank -- --dataset digits --size 8 --channels 8 --epochs 3
 //! cargo run --release --example proxy_rank -- --zero-cost --sample 1000 --cells 2
+//! cargo run --release --example proxy_rank -- --zero-cost --proxy synflow --channels 16 --cells 5 --input 3,32,32 --sample 1000
+//! cargo run --release --example proxy_rank -- --archs cells.txt --rank-by train-loss --cells 2
 //! ```
 //!
-//! `--zero-cost` scores the untrained networks instead (the live-parameter count of
-//! `nas::estimate::zero_cost`, on one batch of `--batch` images): milliseconds per cell.
+//! `--archs FILE` measures listed cells (e.g. a search's best) instead of a sample, and
+//! `--rank-by train-loss` scores by the last epoch's training loss (the quickstart's ranking).
+//!
+//! `--zero-cost` scores the untrained networks instead (`nas::estimate::zero_cost`): the
+//! live-parameter count on one batch of `--batch` images, or `--proxy synflow` (data-free;
+//! `--input 3,32,32` scores the benchmark's own input shape): milliseconds per cell.
 
 mod common;
 
@@ -24,7 +30,7 @@ use clap::Parser;
 use nas::estimate::rank::{kendall_tau, spearman_rho};
 use nas::estimate::tabular::Nb201Table;
 use nas::estimate::train::TrainEstimator;
-use nas::estimate::zero_cost::ZeroCostEstimator;
+use nas::estimate::zero_cost::{ZeroCostEstimator, ZeroCostProxy};
 use nas::estimate::{Budget, Estimator};
 use nas::space::nb201::{Nb201Arch, Nb201Space};
 use nas::space::{Canonicalize, SearchSpace, TextFormat};
@@ -80,10 +86,62 @@ struct Args {
     /// Backend: ndarray, flex, wgpu or cuda (default: $NAS_BACKEND, else the CPU backend).
     #[arg(long)]
     backend: Option<String>,
-    /// Score the untrained networks with the zero-cost proxy (live parameters) instead of
-    /// training them.
+    /// Score the untrained networks with a zero-cost proxy (`--proxy`) instead of training
+    /// them.
     #[arg(long)]
     zero_cost: bool,
+    /// The zero-cost proxy of `--zero-cost`: `live-parameters` or `synflow` (data-free: one
+    /// all-ones image of the data's shape, or of `--input C,H,W`).
+    #[arg(long, default_value = "live-parameters")]
+    proxy: Proxy,
+    /// Score the zero-cost proxy on inputs of this shape (channels,height,width; e.g. 3,32,32
+    /// for the NAS-Bench-201 network on CIFAR-10) instead of the data's: only for `synflow`,
+    /// which sees no data.
+    #[arg(long, value_delimiter = ',')]
+    input: Option<Vec<usize>>,
+    /// Measure these cells (a file of NAS-Bench-201 cells in the benchmark's notation, one per
+    /// line; `#` starts a comment) instead of a random sample: e.g. the best cells of a search,
+    /// to see whether the proxy ranks the good ones right.
+    #[arg(long)]
+    archs: Option<PathBuf>,
+    /// What the trained proxy reports as its score: `train-loss` (the last epoch's training
+    /// loss, lower is better; the quickstart's ranking) or `valid-accuracy`.
+    #[arg(long, default_value = "valid-accuracy")]
+    rank_by: RankBy,
+}
+
+/// A zero-cost proxy.
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+enum Proxy {
+    /// Parameters on a path from input to output.
+    LiveParameters,
+    /// Synflow (data-free).
+    Synflow,
+}
+
+/// The score of a trained cell.
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+enum RankBy {
+    /// Minus the training loss of the last epoch.
+    TrainLoss,
+    /// The validation accuracy (%).
+    ValidAccuracy,
+}
+
+/// The cells listed in `path`, one per line.
+fn read_archs(path: &std::path::Path) -> Result<Vec<Nb201Arch>, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let space = Nb201Space::default();
+    text.lines()
+        .enumerate()
+        .map(|(i, line)| (i, line.split('#').next().unwrap_or("").trim()))
+        .filter(|(_, line)| !line.is_empty())
+        .map(|(i, line)| {
+            space
+                .parse(line)
+                .map_err(|e| format!("{}:{}: {e}", path.display(), i + 1))
+        })
+        .collect()
 }
 
 /// The proxy's data: the embedded dataset, resized, split into training and validation.
@@ -114,6 +172,28 @@ impl BackendTask for Measure {
     fn run<B: AutodiffBackend>(self, device: Device<B>) -> Self::Output {
         let Measure(args, cells) = self;
         let (train, valid) = proxy_data(&args)?;
+        // Synflow sees no data: `--input` scores it on inputs of another shape (blank images).
+        let train = match &args.input {
+            Some(shape) if args.zero_cost => {
+                if args.proxy != Proxy::Synflow {
+                    return Err("--input is for --proxy synflow, which sees no data".into());
+                }
+                let &[c, h, w] = shape.as_slice() else {
+                    return Err(format!("--input takes C,H,W (three sizes), got {shape:?}"));
+                };
+                let shape = [c, h, w];
+                let n = args.batch.max(1);
+                ImageDataset::new(
+                    "blank",
+                    shape,
+                    10,
+                    vec![0.0; n * shape.iter().product::<usize>()],
+                    vec![0; n],
+                )
+                .map_err(|e| e.to_string())?
+            }
+            _ => train,
+        };
         let [c, h, w] = train.shape();
         let net = Nb201NetConfig {
             channels: args.channels,
@@ -124,13 +204,54 @@ impl BackendTask for Measure {
         let space = Nb201Space::default();
         let start = Instant::now();
         if args.zero_cost {
+            let (proxy, what) = match args.proxy {
+                Proxy::LiveParameters => (
+                    ZeroCostProxy::LiveParameters,
+                    format!("live parameters, one batch of {} images", args.batch),
+                ),
+                Proxy::Synflow => (ZeroCostProxy::Synflow, "synflow, data-free".to_string()),
+            };
             println!(
-                "zero-cost proxy: live parameters of the untrained network, C = {}, N = {}, one batch of {} {}×{}×{} images",
-                args.channels, args.cells, args.batch, c, h, w
+                "zero-cost proxy: {what} of the untrained network, C = {}, N = {}, {}×{}×{} input",
+                args.channels, args.cells, c, h, w
             );
+            if proxy == ZeroCostProxy::Synflow {
+                // Synflow's sums of products of absolute weights overflow 32-bit floats in the
+                // benchmark's network (C = 16, N = 5): the reference code computes it in double
+                // precision, and so does this, on the CPU.
+                type F64 = nas::supernet::burn::backend::Autodiff<
+                    nas::supernet::burn::backend::NdArray<f64>,
+                >;
+                let mut estimator = ZeroCostEstimator::<F64, _>::new(
+                    net,
+                    &train,
+                    args.batch,
+                    args.seed,
+                    Default::default(),
+                )
+                .map_err(|e| e.to_string())?
+                .with_proxy(proxy);
+                let scores = cells
+                    .iter()
+                    .map(|cell| {
+                        estimator
+                            .estimate(cell, &Budget::full())
+                            .map(|m| m.objective)
+                            .map_err(|e| format!("{}: {e}", space.to_text(cell)))
+                    })
+                    .collect::<Result<Vec<f64>, String>>()?;
+                println!(
+                    "{} cells scored in {:.1} s ({:.1} ms per cell; 64-bit floats on the CPU)",
+                    cells.len(),
+                    start.elapsed().as_secs_f64(),
+                    1000.0 * start.elapsed().as_secs_f64() / cells.len().max(1) as f64
+                );
+                return Ok(scores);
+            }
             let mut estimator =
                 ZeroCostEstimator::<B, _>::new(net, &train, args.batch, args.seed, device)
-                    .map_err(|e| e.to_string())?;
+                    .map_err(|e| e.to_string())?
+                    .with_proxy(proxy);
             let scores = cells
                 .iter()
                 .map(|cell| {
@@ -176,15 +297,19 @@ impl BackendTask for Measure {
             let m = estimator
                 .estimate(cell, &Budget::full())
                 .map_err(|e| e.to_string())?;
+            let loss = m.values.get("train_loss").copied().unwrap_or(f64::NAN);
             println!(
-                "[{:>3}/{}] {:5.1}%  {:6.1}s  {}",
+                "[{:>3}/{}] {:5.1}%  train loss {loss:.4}  {:6.1}s  {}",
                 i + 1,
                 cells.len(),
                 m.objective,
                 start.elapsed().as_secs_f64(),
                 space.to_text(cell)
             );
-            scores.push(m.objective);
+            scores.push(match args.rank_by {
+                RankBy::TrainLoss => -loss,
+                RankBy::ValidAccuracy => m.objective,
+            });
         }
         Ok(scores)
     }
@@ -199,12 +324,22 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    // A seeded sample of distinct cells (by canonical form: isomorphic cells count once).
+    // The listed cells, or a seeded sample of distinct cells (by canonical form: isomorphic
+    // cells count once).
     let space = Nb201Space::default();
     let mut rng = rand::rngs::ChaCha8Rng::seed_from_u64(args.seed);
     let mut seen = std::collections::HashSet::new();
     let mut cells = Vec::new();
-    while cells.len() < args.sample {
+    if let Some(path) = &args.archs {
+        match read_archs(path) {
+            Ok(listed) => cells = listed,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::from(2);
+            }
+        }
+    }
+    while args.archs.is_none() && cells.len() < args.sample {
         let cell = space.sample(&mut rng);
         if let Ok(canon) = space.canonical(&cell)
             && seen.insert(canon.to_string())

@@ -86,6 +86,29 @@ fn estimates_are_complete_and_reproducible() {
 }
 
 #[test]
+fn the_estimator_learns_the_digits() {
+    // 12 epochs on the 1,257 training digits (240 steps): well above the 10 % of chance, which
+    // an estimator that does not train (or scores a constant) would give.
+    let (train, valid) = digits();
+    let config = TrainConfig {
+        epochs: 12,
+        ..one_epoch()
+    };
+    let mut est = TrainEstimator::<DefaultBackend, _, _>::new(
+        small_net(),
+        train,
+        valid,
+        config,
+        Default::default(),
+    )
+    .unwrap();
+    let m = est.estimate(&cell(), &Budget::full()).unwrap();
+    assert!(m.objective > 60.0, "validation accuracy {}", m.objective);
+    let curve = &m.curves["train_loss"];
+    assert!(curve.last() < curve.first(), "training loss {curve:?}");
+}
+
+#[test]
 fn invalid_settings_are_typed_errors() {
     let (train, valid) = digits();
     let net = small_net();

@@ -352,11 +352,36 @@ impl<B: Backend> Conv<B> {
     }
 }
 
+std::thread_local! {
+    static SKIP_BATCH_NORM: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Runs `f` with every batch norm of the library's networks (all go through [`batch_norm`])
+/// replaced by the identity, on this thread: the networks "without batch norm" that zero-cost
+/// proxies such as synflow score (Tanaka et al. 2020; Abdelfattah et al. 2021 remove the batch
+/// norms, whose batch statistics would cancel the signal of a constant input). The setting is
+/// restored when `f` returns or panics.
+pub fn without_batch_norm<R>(f: impl FnOnce() -> R) -> R {
+    struct Restore(bool);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            SKIP_BATCH_NORM.with(|c| c.set(self.0));
+        }
+    }
+    let _restore = Restore(SKIP_BATCH_NORM.with(|c| c.replace(true)));
+    f()
+}
+
 /// Batch norm of `x` `[n, c, h, w]` with `bn`'s parameters and running statistics: the same
 /// result as `bn.forward(x)` (training mode on autodiff backends, running statistics
 /// otherwise). When training on the `ndarray` backend it is one operation with CPU kernels
 /// (Burn's composes a dozen tensor operations, each with its own backward step).
+///
+/// Inside [`without_batch_norm`] it is the identity.
 pub fn batch_norm<B: Backend>(bn: &burn::nn::BatchNorm<B>, x: Tensor<B, 4>) -> Tensor<B, 4> {
+    if SKIP_BATCH_NORM.with(std::cell::Cell::get) {
+        return x;
+    }
     #[cfg(feature = "ndarray")]
     let x = match crate::native::batch_norm(bn, x) {
         Ok(y) => return y,
