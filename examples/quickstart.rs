@@ -4,21 +4,24 @@
 //! Fashion-MNIST subset embedded in the library (16×16 images):
 //!
 //! 1. **Screening**: every proposed cell is built into a narrow NAS-Bench-201 network (C = 8,
-//!    two cells per stage) and trained from scratch for 3 epochs on 3,000 images; the
-//!    training loss of its last epoch ranks it (lower is better: SoTL-E, Ru et al., NeurIPS
-//!    2021; validation accuracy after 3 epochs ranks the benchmark's best cells 12th to 35th
-//!    of a search's cells, the training loss mostly first: `--example journal_ranks`,
-//!    `docs/benchmarks.md`; `--rank-by valid-accuracy` for the old ranking). That score is the
-//!    evolution's objective (population 20, tournament 5). Proposals are screened by a
-//!    zero-cost proxy first (each random cell is the best of 50 by its live parameters, each
-//!    mutation the best of 5). Trials run on `--workers` threads in synchronous rounds, so a
-//!    seed gives the same search whatever the threads' speed.
-//! 2. **Finalists**: the best distinct cells of the screening are trained again in a wider
-//!    network (C = 16) on more images for more epochs and ranked the same way; the best
-//!    finalist is the answer (`--finalists 0`: the best screened cell is). Two cells per stage
-//!    matter: a shallow proxy does not see the benefit of the skip connection from a cell's
-//!    input to its output that most of the benchmark's best cells have (`docs/benchmarks.md`,
-//!    measured with `--example proxy_rank`).
+//!    two cells per stage: a shallower proxy does not see the benefit of the skip connection
+//!    from a cell's input to its output that most of the benchmark's best cells have) and
+//!    trained from scratch for 3 epochs on 3,000 images; the training loss of its last epoch
+//!    ranks it (lower is better: SoTL-E, Ru et al., NeurIPS 2021; validation accuracy after 3
+//!    epochs ranks the benchmark's best cells far lower, `--rank-by valid-accuracy`). That
+//!    score is the evolution's objective (population 20, tournament 5). Proposals are screened
+//!    by a zero-cost proxy first: each random cell is the best of 50 by synflow, each mutation
+//!    the best of 5 mutants (`--zc-proxy live-parameters` never proposes that skip
+//!    connection). Trials run on `--workers` threads in synchronous rounds, so a seed gives
+//!    the same search whatever the threads' speed.
+//! 2. **Finalists**: the 6 best distinct cells of the screening are trained 4 times more, each
+//!    run with another seed and another subset of the training images, and ranked by the mean
+//!    of their 5 runs; the best finalist is the answer (`--finalists 0`: the best screened
+//!    cell is). One run's training loss varies with the seed about as much as the best cells
+//!    differ, so a single run picks the luckiest cell (measured with
+//!    `--example proxy_rank -- --archs FILE --rank-by train-loss`).
+//!
+//! Every choice above is measured in `docs/benchmarks.md` (seeds 0-4).
 //!
 //! Prints progress, writes every screening trial to a JSON-lines journal, and prints the best
 //! cell in the benchmark's notation. Where the NAS-Bench-201 table is available it looks the
@@ -26,7 +29,7 @@
 //! CIFAR-10 terms.
 //!
 //! ```text
-//! cargo run --release --example quickstart                 # ~3 minutes on 2 cores, plus the build
+//! cargo run --release --example quickstart                 # ~7 minutes on 2 cores, plus the build
 //! cargo run --release --example quickstart -- --seed 3
 //! cargo run --release --example quickstart -- --trials 10 --finalists 2
 //! cargo run --release --example quickstart -- --resume   # continue a killed run
@@ -45,7 +48,7 @@ use clap::Parser;
 use nas::estimate::objective::ObjectiveFrom;
 use nas::estimate::tabular::Nb201Table;
 use nas::estimate::train::TrainEstimator;
-use nas::estimate::zero_cost::ZeroCostEstimator;
+use nas::estimate::zero_cost::{ZeroCostEstimator, ZeroCostProxy};
 use nas::estimate::{Budget, Estimator, Metrics};
 use nas::space::nb201::{Nb201Arch, Nb201Space};
 use nas::space::screen::{ScreenConfig, Screened};
@@ -67,9 +70,16 @@ struct Args {
     /// Cells to screen (stage 1).
     #[arg(long, default_value_t = 40)]
     trials: usize,
-    /// Best distinct screened cells trained again in the wider network (stage 2).
-    #[arg(long, default_value_t = 3)]
+    /// Stage 2: the best distinct screened cells, trained again (0: the best screened cell is
+    /// the answer).
+    #[arg(long, default_value_t = 6)]
     finalists: usize,
+    /// Stage 2: training runs per finalist, each with its own seed and its own subset of the
+    /// training images. A finalist's score is the mean of these runs and, when the finalists'
+    /// settings are the screening's (the default), of its screening run: one run's score
+    /// varies with the seed about as much as the best cells differ (docs/benchmarks.md).
+    #[arg(long, default_value_t = 4)]
+    finalist_seeds: usize,
     /// Training threads (each trains one cell at a time).
     #[arg(long, default_value_t = 2)]
     workers: usize,
@@ -91,23 +101,29 @@ struct Args {
     /// Stage 1: cells per stage (the benchmark uses 5).
     #[arg(long, default_value_t = 2)]
     cells: usize,
-    /// Stage 2: training images per finalist.
-    #[arg(long, default_value_t = 4000)]
-    finalist_train: usize,
-    /// Stage 2: training epochs per finalist.
-    #[arg(long, default_value_t = 4)]
-    finalist_epochs: usize,
-    /// Stage 2: channels of the first stage.
-    #[arg(long, default_value_t = 16)]
-    finalist_channels: usize,
-    /// Stage 2: cells per stage.
-    #[arg(long, default_value_t = 2)]
-    finalist_cells: usize,
-    /// After the search, train the answer's network (the finalists' width and depth) for this
-    /// many epochs on all the training images, test it on the embedded test set, and save it
-    /// (weights, architecture and configuration) into `<out>/network` (0: skip).
+    /// Stage 2: training images per finalist run (default: the screening's `--train`).
+    #[arg(long)]
+    finalist_train: Option<usize>,
+    /// Stage 2: training epochs per finalist run (default: the screening's `--epochs`).
+    #[arg(long)]
+    finalist_epochs: Option<usize>,
+    /// Stage 2: channels of the first stage (default: the screening's `--channels`).
+    #[arg(long)]
+    finalist_channels: Option<usize>,
+    /// Stage 2: cells per stage (default: the screening's `--cells`).
+    #[arg(long)]
+    finalist_cells: Option<usize>,
+    /// After the search, train the answer's network (`--final-channels`, `--final-cells`) for
+    /// this many epochs on all the training images, test it on the embedded test set, and
+    /// save it (weights, architecture and configuration) into `<out>/network` (0: skip).
     #[arg(long, default_value_t = 0)]
     final_epochs: usize,
+    /// The answer's network (`--final-epochs`): channels of the first stage.
+    #[arg(long, default_value_t = 16)]
+    final_channels: usize,
+    /// The answer's network (`--final-epochs`): cells per stage.
+    #[arg(long, default_value_t = 2)]
+    final_cells: usize,
     /// Population size P of regularized evolution (the first P cells are random: a larger
     /// population explores more before it exploits the noisy proxy).
     #[arg(long, default_value_t = 20)]
@@ -116,14 +132,20 @@ struct Args {
     #[arg(long, default_value_t = 5)]
     sample: usize,
     /// Zero-cost warm-up: each random cell of the initial population is the best of this many
-    /// random cells by their live-parameter count (untrained, milliseconds each; 1: plain
-    /// random cells).
+    /// random cells by the `--zc-proxy` score (untrained, milliseconds each; 1: plain random
+    /// cells).
     #[arg(long, default_value_t = 50)]
     zc_sample_pool: usize,
     /// Zero-cost move proposal: each mutation is the best of this many mutants of the parent
     /// by the same score (1: plain mutation).
     #[arg(long, default_value_t = 5)]
     zc_mutate_pool: usize,
+    /// The zero-cost score of the pools: `synflow` (data-free; Tanaka et al. 2020, Abdelfattah
+    /// et al. 2021) or `live-parameters` (the parameters on a path from input to output, on one
+    /// batch of 16 images; it never proposes the skip connection from a cell's input to its
+    /// output that most of the benchmark's best cells have, docs/benchmarks.md).
+    #[arg(long, default_value = "synflow")]
+    zc_proxy: ZcProxy,
     /// What ranks the cells, in both stages: `train-loss` (the training loss of the last
     /// epoch, lower is better: SoTL-E, Ru et al. NeurIPS 2021; it ranked the table's best cells
     /// far better than validation accuracy in our searches, docs/benchmarks.md) or
@@ -150,6 +172,15 @@ struct Args {
     /// ../shared/data/nb201/nats_bench_tss_200ep.csv; skipped when absent).
     #[arg(long)]
     nb201: Option<PathBuf>,
+}
+
+/// The zero-cost score of the proposal pools.
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+enum ZcProxy {
+    /// Parameters on a path from input to output.
+    LiveParameters,
+    /// Synflow (data-free).
+    Synflow,
 }
 
 /// The metric that ranks cells.
@@ -205,10 +236,12 @@ struct Stage {
 }
 
 impl Stage {
+    /// A stage training `(c, n, images, epochs)` networks on a subset of `pool` drawn by
+    /// `seed`, seeded by `seed`.
     fn new(
         pool: &ImageDataset,
         valid: &ImageDataset,
-        args: &Args,
+        seed: u64,
         (c, n, images, epochs): (usize, usize, usize, usize),
     ) -> Self {
         Self {
@@ -218,11 +251,18 @@ impl Stage {
                 in_channels: 1,
                 num_classes: 10,
             },
-            train: common::subset(pool, Some(images.min(pool.len())), args.seed),
+            train: common::subset(pool, Some(images.min(pool.len())), seed),
             valid: valid.clone(),
             epochs,
-            seed: args.seed,
+            seed,
         }
+    }
+
+    /// Whether `other` trains the same networks the same way (up to the seed).
+    fn same_settings(&self, other: &Stage) -> bool {
+        self.net == other.net
+            && self.train.len() == other.train.len()
+            && self.epochs == other.epochs
     }
 
     /// The stage's estimator, its objective as `rank_by` says.
@@ -276,39 +316,57 @@ impl BackendTask for QuickSearch {
         let screen = Stage::new(
             &pool,
             &valid,
-            &args,
+            args.seed,
             (args.channels, args.cells, args.train, args.epochs),
         );
-        let finals = Stage::new(
-            &pool,
-            &valid,
-            &args,
-            (
-                args.finalist_channels,
-                args.finalist_cells,
-                args.finalist_train,
-                args.finalist_epochs,
-            ),
+        if args.finalists > 0 && args.finalist_seeds == 0 {
+            return Err(
+                "--finalists needs --finalist-seeds of at least 1 (or --finalists 0: \
+                        the best screened cell is the answer)"
+                    .into(),
+            );
+        }
+        // Stage 2: one stage per run, each with its own seed (and so its own training subset).
+        let finalist_settings = (
+            args.finalist_channels.unwrap_or(args.channels),
+            args.finalist_cells.unwrap_or(args.cells),
+            args.finalist_train.unwrap_or(args.train),
+            args.finalist_epochs.unwrap_or(args.epochs),
         );
+        let finals: Vec<Stage> = (1..=args.finalist_seeds as u64)
+            .map(|j| Stage::new(&pool, &valid, args.seed.wrapping_add(j), finalist_settings))
+            .collect();
+        // The screening run counts as one of a finalist's runs when it is comparable.
+        let count_screening = finals.first().is_some_and(|f| f.same_settings(&screen));
         println!(
-            "Fashion-MNIST {}×{}, {} validation images; screening: {}; finalists: {}; {} workers; \
-             evolution P = {}, S = {}; zero-cost pools: best of {} random cells, of {} mutants; \
-             ranked by {:?}",
+            "Fashion-MNIST {}×{}, {} validation images; screening: {}; finalists: {} best, {} \
+             more runs each ({}){}; {} workers; evolution P = {}, S = {}; zero-cost pools ({:?}): \
+             best of {} random cells, of {} mutants; ranked by {:?}",
             args.size,
             args.size,
             valid.len(),
             screen.describe(),
-            finals.describe(),
+            args.finalists,
+            args.finalist_seeds,
+            finals.first().map_or("none".into(), Stage::describe),
+            if count_screening {
+                ", averaged with the screening run"
+            } else {
+                ""
+            },
             args.workers,
             args.population,
             args.sample,
+            args.zc_proxy,
             args.zc_sample_pool,
             args.zc_mutate_pool,
             args.rank_by
         );
         // Built once here so that a bad setting is an error, not a worker's panic.
         screen.estimator::<B>(args.rank_by, &device)?;
-        finals.estimator::<B>(args.rank_by, &device)?;
+        if let Some(f) = finals.first() {
+            f.estimator::<B>(args.rank_by, &device)?;
+        }
         // Zero-cost screening of the proposals: the live parameters of the screening network,
         // untrained, on one batch of 16 training images.
         let zero_cost = Mutex::new(
@@ -319,7 +377,11 @@ impl BackendTask for QuickSearch {
                 args.seed,
                 device.clone(),
             )
-            .map_err(|e| e.to_string())?,
+            .map_err(|e| e.to_string())?
+            .with_proxy(match args.zc_proxy {
+                ZcProxy::LiveParameters => ZeroCostProxy::LiveParameters,
+                ZcProxy::Synflow => ZeroCostProxy::Synflow,
+            }),
         );
         let zero_cost_score = |arch: &Nb201Arch| {
             let mut estimator = zero_cost.lock().unwrap_or_else(|e| e.into_inner());
@@ -362,7 +424,7 @@ impl BackendTask for QuickSearch {
         // ones, or its replayed trials would be ranked on another scale.
         let settings_path = args.out.join("settings.txt");
         let settings = format!(
-            "rank by {:?}; screening {}; size {}; validation {}; seed {}; zero-cost pools {} and {}; P = {}, S = {}",
+            "rank by {:?}; screening {}; size {}; validation {}; seed {}; zero-cost pools {} and {} by {:?}; P = {}, S = {}",
             args.rank_by,
             screen.describe(),
             args.size,
@@ -370,6 +432,7 @@ impl BackendTask for QuickSearch {
             args.seed,
             args.zc_sample_pool,
             args.zc_mutate_pool,
+            args.zc_proxy,
             args.population,
             args.sample
         );
@@ -476,8 +539,8 @@ impl BackendTask for QuickSearch {
             .collect();
         let stage2 = Instant::now();
         // Without a finalist stage the answer is the best screened cell.
-        let scores = if args.finalists == 0 {
-            candidates.iter().map(|c| c.1).collect()
+        let runs = if args.finalists == 0 {
+            vec![Vec::new(); candidates.len()]
         } else {
             train_finalists::<B>(
                 &finals,
@@ -489,14 +552,26 @@ impl BackendTask for QuickSearch {
         };
         let mut finalists: Vec<(Nb201Arch, f64, f64)> = candidates
             .iter()
-            .zip(scores)
-            .map(|(&(arch, screened), score)| (arch, screened, score))
+            .zip(&runs)
+            .map(|(&(arch, screened), runs)| {
+                let counted: Vec<f64> = runs
+                    .iter()
+                    .copied()
+                    .chain((count_screening || runs.is_empty()).then_some(screened))
+                    .collect();
+                let score = counted.iter().sum::<f64>() / counted.len() as f64;
+                (arch, screened, score)
+            })
             .collect();
-        for (arch, screened, score) in finalists.iter().filter(|_| args.finalists > 0) {
+        for ((arch, screened, score), runs) in
+            finalists.iter().zip(&runs).filter(|_| args.finalists > 0)
+        {
+            let shown: Vec<String> = runs.iter().map(|&r| args.rank_by.show(r)).collect();
             println!(
-                "finalist {} (screened {})  {}",
+                "finalist: mean {} (screened {}; other seeds {})  {}",
                 args.rank_by.show(*score),
                 args.rank_by.show(*screened),
+                shown.join(", "),
                 space.to_text(arch)
             );
         }
@@ -512,7 +587,7 @@ impl BackendTask for QuickSearch {
         }
         let trained = match finalists.first() {
             Some(&(arch, _, _)) if args.final_epochs > 0 => {
-                Some(train_answer::<B>(&args, &finals, &pool, arch, &device)?)
+                Some(train_answer::<B>(&args, &pool, arch, &device)?)
             }
             _ => None,
         };
@@ -525,11 +600,10 @@ impl BackendTask for QuickSearch {
     }
 }
 
-/// Trains the answer's network (the finalists' width and depth) for `--final-epochs` on every
-/// training image, tests it on the embedded test set, and saves it into `<out>/network`.
+/// Trains the answer's network (`--final-channels`, `--final-cells`) for `--final-epochs` on
+/// every training image, tests it on the embedded test set, and saves it into `<out>/network`.
 fn train_answer<B: AutodiffBackend>(
     args: &Args,
-    finals: &Stage,
     pool: &ImageDataset,
     arch: Nb201Arch,
     device: &Device<B>,
@@ -538,15 +612,21 @@ fn train_answer<B: AutodiffBackend>(
         .resize(args.size, args.size)
         .map_err(|e| e.to_string())?;
     let config = common::train_config(args.final_epochs, 64, 0.05, args.seed);
+    let net = Nb201NetConfig {
+        channels: args.final_channels,
+        cells_per_stage: args.final_cells,
+        in_channels: 1,
+        num_classes: 10,
+    };
     let mut estimator =
-        TrainEstimator::<B, _, _>::new(finals.net, pool.clone(), test, config, device.clone())
+        TrainEstimator::<B, _, _>::new(net, pool.clone(), test, config, device.clone())
             .map_err(|e| e.to_string())?
             .with_progress(true);
     let dir = args.out.join("network");
     println!(
         "training the answer: C = {}, N = {}, {} epochs on {} images, tested on the embedded test set",
-        finals.net.channels,
-        finals.net.cells_per_stage,
+        net.channels,
+        net.cells_per_stage,
         args.final_epochs,
         pool.len()
     );
@@ -562,41 +642,33 @@ fn train_answer<B: AutodiffBackend>(
     Ok(metrics)
 }
 
-/// Trains every finalist with the stage-2 settings, `workers` at a time; returns their
-/// scores (the `rank_by` objective) in the order of `cells` (each cell's training is seeded, so the
-/// result does not depend on the threads).
+/// Trains every finalist once per stage-2 stage (one per seed), `workers` runs at a time;
+/// returns each cell's scores (the `rank_by` objective), in the order of `cells` and of
+/// `stages` (each run is seeded, so the result does not depend on the threads).
 fn train_finalists<B: AutodiffBackend>(
-    stage: &Stage,
+    stages: &[Stage],
     cells: &[(Nb201Arch, f64)],
     rank_by: RankBy,
     workers: usize,
     device: &Device<B>,
-) -> Result<Vec<f64>, String> {
-    let chunks: Vec<Vec<(usize, Nb201Arch)>> = (0..workers)
-        .map(|w| {
-            cells
-                .iter()
-                .enumerate()
-                .skip(w)
-                .step_by(workers)
-                .map(|(i, c)| (i, c.0))
-                .collect()
-        })
+) -> Result<Vec<Vec<f64>>, String> {
+    let jobs: Vec<(usize, usize)> = (0..cells.len())
+        .flat_map(|c| (0..stages.len()).map(move |s| (c, s)))
         .collect();
-    let mut scores = vec![f64::NAN; cells.len()];
+    let mut scores = vec![vec![f64::NAN; stages.len()]; cells.len()];
     std::thread::scope(|scope| -> Result<(), String> {
-        let handles: Vec<_> = chunks
-            .iter()
-            .map(|chunk| {
-                scope.spawn(move || -> Result<Vec<(usize, f64)>, String> {
-                    let mut estimator = stage.estimator::<B>(rank_by, device)?;
-                    chunk
-                        .iter()
-                        .map(|&(i, arch)| {
-                            let m = estimator
-                                .estimate(&arch, &Budget::full())
+        let handles: Vec<_> = (0..workers)
+            .map(|w| {
+                let mine: Vec<(usize, usize)> =
+                    jobs.iter().copied().skip(w).step_by(workers).collect();
+                scope.spawn(move || -> Result<Vec<(usize, usize, f64)>, String> {
+                    mine.into_iter()
+                        .map(|(c, s)| {
+                            let m = stages[s]
+                                .estimator::<B>(rank_by, device)?
+                                .estimate(&cells[c].0, &Budget::full())
                                 .map_err(|e| e.to_string())?;
-                            Ok((i, m.objective))
+                            Ok((c, s, m.objective))
                         })
                         .collect()
                 })
@@ -606,8 +678,8 @@ fn train_finalists<B: AutodiffBackend>(
             let done = h
                 .join()
                 .map_err(|_| "a finalist's training panicked".to_string())??;
-            for (i, score) in done {
-                scores[i] = score;
+            for (c, s, score) in done {
+                scores[c][s] = score;
             }
         }
         Ok(())
@@ -618,13 +690,9 @@ fn train_finalists<B: AutodiffBackend>(
 fn main() -> ExitCode {
     let args = Args::parse();
     // The table is optional, unless its path was given: then a wrong path is an error.
-    let table = match Nb201Table::open(common::nb201_path(args.nb201.clone())) {
-        Ok(t) => Some(t),
-        Err(e) if args.nb201.is_some() => {
-            eprintln!("error: {e}");
-            return ExitCode::from(2);
-        }
-        Err(_) => None,
+    let table = match common::open_nb201(args.nb201.clone()) {
+        Ok(t) => t,
+        Err(code) => return code,
     };
     let found = match common::run_task(args.backend.clone().as_deref(), QuickSearch(args.clone())) {
         Ok(f) => f,
@@ -648,7 +716,7 @@ fn main() -> ExitCode {
         println!("  {} when screened", args.rank_by.show(screened));
     } else {
         println!(
-            "  {} in the finalists' network ({} when screened)",
+            "  {} averaged over the finalist runs ({} when screened)",
             args.rank_by.show(score),
             args.rank_by.show(screened)
         );
@@ -698,8 +766,9 @@ fn write_report(
     report.intro(format!(
         "Regularized evolution (P = {}, S = {}) over NAS-Bench-201 cells on the embedded \
          Fashion-MNIST subset at {}×{}: {} cells screened (C = {}, N = {}, {} epochs on {} \
-         images), zero-cost pools of {} random cells and {} mutants, then {} finalists \
-         (C = {}, N = {}, {} epochs on {} images), ranked by {}; {:.1} minutes in all.",
+         images), zero-cost pools ({:?}) of {} random cells and {} mutants, then the {} best \
+         trained {} more times each with other seeds (C = {}, N = {}, {} epochs on {} images) \
+         and ranked by the mean of {}; {:.1} minutes in all.",
         args.population,
         args.sample,
         args.size,
@@ -709,13 +778,15 @@ fn write_report(
         args.cells,
         args.epochs,
         args.train,
+        args.zc_proxy,
         args.zc_sample_pool,
         args.zc_mutate_pool,
         args.finalists,
-        args.finalist_channels,
-        args.finalist_cells,
-        args.finalist_epochs,
-        args.finalist_train,
+        args.finalist_seeds,
+        args.finalist_channels.unwrap_or(args.channels),
+        args.finalist_cells.unwrap_or(args.cells),
+        args.finalist_epochs.unwrap_or(args.epochs),
+        args.finalist_train.unwrap_or(args.train),
         args.rank_by.label(),
         found.minutes
     ));
@@ -751,7 +822,7 @@ fn write_report(
     ));
     report.table(
         &[
-            "finalist score",
+            "finalist score (mean over runs)",
             "screened score",
             "NAS-Bench-201 CIFAR-10 (%)",
             "rank of 15,625",
