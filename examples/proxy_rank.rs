@@ -90,8 +90,9 @@ struct Args {
     /// them.
     #[arg(long)]
     zero_cost: bool,
-    /// The zero-cost proxy of `--zero-cost`: `live-parameters` or `synflow` (data-free: one
-    /// all-ones image of the data's shape, or of `--input C,H,W`).
+    /// The zero-cost proxy of `--zero-cost`: `live-parameters`, `snip`, `grad-norm` (on one
+    /// batch of `--batch` images) or `synflow` (data-free: one all-ones image of the data's
+    /// shape, or of `--input C,H,W`).
     #[arg(long, default_value = "live-parameters")]
     proxy: Proxy,
     /// Score the zero-cost proxy on inputs of this shape (channels,height,width; e.g. 3,32,32
@@ -117,6 +118,10 @@ enum Proxy {
     LiveParameters,
     /// Synflow (data-free).
     Synflow,
+    /// SNIP, on one batch of `--batch` images.
+    Snip,
+    /// Grad-norm, on one batch of `--batch` images.
+    GradNorm,
 }
 
 /// The score of a trained cell.
@@ -210,6 +215,14 @@ impl BackendTask for Measure {
                     format!("live parameters, one batch of {} images", args.batch),
                 ),
                 Proxy::Synflow => (ZeroCostProxy::Synflow, "synflow, data-free".to_string()),
+                Proxy::Snip => (
+                    ZeroCostProxy::Snip,
+                    format!("snip, one batch of {} images", args.batch),
+                ),
+                Proxy::GradNorm => (
+                    ZeroCostProxy::GradNorm,
+                    format!("grad-norm, one batch of {} images", args.batch),
+                ),
             };
             println!(
                 "zero-cost proxy: {what} of the untrained network, C = {}, N = {}, {}×{}×{} input",
