@@ -558,8 +558,14 @@ impl BackendTask for QuickSearch {
                     .iter()
                     .copied()
                     .chain((count_screening || runs.is_empty()).then_some(screened))
+                    .filter(|v| v.is_finite())
                     .collect();
-                let score = counted.iter().sum::<f64>() / counted.len() as f64;
+                // A cell none of whose runs finished ranks last.
+                let score = if counted.is_empty() {
+                    f64::NEG_INFINITY
+                } else {
+                    counted.iter().sum::<f64>() / counted.len() as f64
+                };
                 (arch, screened, score)
             })
             .collect();
@@ -664,11 +670,17 @@ fn train_finalists<B: AutodiffBackend>(
                 scope.spawn(move || -> Result<Vec<(usize, usize, f64)>, String> {
                     mine.into_iter()
                         .map(|(c, s)| {
-                            let m = stages[s]
-                                .estimator::<B>(rank_by, device)?
-                                .estimate(&cells[c].0, &Budget::full())
-                                .map_err(|e| e.to_string())?;
-                            Ok((c, s, m.objective))
+                            let mut estimator = stages[s].estimator::<B>(rank_by, device)?;
+                            // A run that fails (a diverging loss, say) counts as no score: the
+                            // cell's mean is over its other runs.
+                            let score = match estimator.estimate(&cells[c].0, &Budget::full()) {
+                                Ok(m) => m.objective,
+                                Err(e) => {
+                                    eprintln!("a finalist run failed: {e}");
+                                    f64::NAN
+                                }
+                            };
+                            Ok((c, s, score))
                         })
                         .collect()
                 })

@@ -590,7 +590,11 @@ impl<S: SearchSpace, St: Strategy<S> + ?Sized> Driver<'_, S, St> {
             None => Ok(()),
         };
         if written.is_err() {
-            // The journal stays a clean prefix of the search.
+            // The journal stays a clean prefix of the search; what it holds is forced to disk
+            // before it is closed (a batched sync would otherwise leave records unsynced).
+            if let Some(w) = &mut self.writer {
+                let _ = w.sync();
+            }
             self.writer = None;
         }
         self.note_best(&record);

@@ -57,6 +57,10 @@ const RECORD_START: &[u8] = b"{\"id\":";
 
 /// Whether `line` can be the start of a record cut off by a partial write.
 fn is_torn_record(line: &[u8]) -> bool {
+    // A crash before an unsynced write reached the disk can leave its length as zero bytes.
+    if line.iter().all(|&b| b == 0) {
+        return true;
+    }
     let n = line.len().min(RECORD_START.len());
     line[..n] == RECORD_START[..n]
 }
@@ -159,6 +163,9 @@ impl Locked {
                      wait for it to end, or give this search another journal path",
                 ));
             }
+            // A file system without locks (some network mounts): journal without one.
+            Err(std::fs::TryLockError::Error(e)) if e.kind() == std::io::ErrorKind::Unsupported => {
+            }
             Err(std::fs::TryLockError::Error(e)) => {
                 return Err(error(path, 0, format!("cannot lock the file: {e}")));
             }
@@ -260,6 +267,7 @@ mod tests {
             assert!(is_torn_record(&line[..cut]), "a prefix of {cut} bytes");
         }
         assert!(!is_torn_record(b"{\"best\": 1}"));
+        assert!(is_torn_record(&[0, 0, 0]), "zeros a crash left");
         assert!(!is_torn_record(b"[1, 2]"));
     }
 }
