@@ -417,7 +417,21 @@ impl BackendTask for QuickSearch {
                     journal_path.display()
                 ));
             }
-            std::fs::remove_file(&journal_path)
+            // Emptied under the journal's lock, not deleted: a search still writing it (in
+            // another process) holds the lock, and this run stops instead of unlinking the
+            // file under it.
+            let file = std::fs::OpenOptions::new()
+                .write(true)
+                .open(&journal_path)
+                .map_err(|e| format!("{}: {e}", journal_path.display()))?;
+            if let Err(std::fs::TryLockError::WouldBlock) = file.try_lock() {
+                return Err(format!(
+                    "{} is being written by another search: wait for it to end, or give this \
+                     run another --out",
+                    journal_path.display()
+                ));
+            }
+            file.set_len(0)
                 .map_err(|e| format!("{}: {e}", journal_path.display()))?;
         }
         // The settings that decide the journal's scores: a resumed search must use the same
