@@ -21,7 +21,9 @@
 //!
 //! `--final-epochs N` (default 5; 0 skips it) trains the selected network from scratch for N
 //! epochs and saves it into `<report-dir>/network` (`network.json` and `weights.mpk`; load it
-//! with `nas::supernet::persist::load_network`). The run ends by writing a report page,
+//! with `nas::supernet::persist::load_network`); `--random-baselines K` (default 3) random
+//! architectures of the space are then trained the same way, and the run prints whether the
+//! search beat them (with their NAS-Bench-201 ranks). The run ends by writing a report page,
 //! `<report-dir>/report.html` (default `runs/darts/report.html`), with SVG figures: the
 //! supernet's training accuracy per epoch, the selected cell(s), the perturbation table, the
 //! test accuracy of the final training, and a table of the epochs.
@@ -42,6 +44,9 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use clap::Parser;
+use nas::space::SearchSpace;
+use nas::space::darts::{DartsConfig, DartsSpace};
+use nas::space::nb201::Nb201Space;
 use nas::strategy::report::Report;
 use nas::supernet::backend::BackendTask;
 use nas::supernet::burn::tensor::Device;
@@ -115,6 +120,10 @@ struct Args {
     /// <report-dir>/network (0: skip).
     #[arg(long, alias = "train-epochs", default_value_t = 5)]
     final_epochs: usize,
+    /// Random architectures of the space trained from scratch like the derived one (with
+    /// --final-epochs): does the search beat random choice at the same training cost?
+    #[arg(long, default_value_t = 3)]
+    random_baselines: usize,
     /// Directory of the report page (report.html and its SVG figures) and of the final
     /// network.
     #[arg(long, default_value = "runs/darts")]
@@ -219,6 +228,8 @@ struct Outcome {
     layout: nas::supernet::darts_search::ArchLayout,
     /// The final training's report and the directory the network was saved in.
     train: Option<(TrainReport, PathBuf)>,
+    /// Random architectures trained like the derived one.
+    baselines: Option<common::RandomBaselines>,
     search_seconds: f64,
     /// The settings, for the report page.
     intro: String,
@@ -394,6 +405,33 @@ impl BackendTask for Run {
         } else {
             None
         };
+        let baselines = if train_report.is_some() && args.random_baselines > 0 {
+            println!(
+                "training {} random architectures of the space the same way:",
+                args.random_baselines
+            );
+            let tc = TrainConfig {
+                augment,
+                ..common::train_config(args.final_epochs, 64, 0.05, args.seed)
+            };
+            let darts_space = DartsSpace::new(DartsConfig {
+                steps: args.steps,
+                ..DartsConfig::default()
+            })
+            .map_err(|e| e.to_string())?;
+            let sample = |rng: &mut rand::rngs::ChaCha8Rng| match &report.derived {
+                DerivedArch::Nb201(_) => DerivedArch::Nb201(Nb201Space::default().sample(rng)),
+                DerivedArch::Darts(_) => DerivedArch::Darts(darts_space.sample(rng)),
+            };
+            let archs =
+                common::draw_distinct(args.random_baselines, &report.derived, sample, args.seed)?;
+            let data = (&train, &test);
+            Some(common::RandomBaselines::train::<B>(
+                archs, &shape, data, &tc, &device,
+            )?)
+        } else {
+            None
+        };
         let intro = format!(
             "{} on the {} space ({}): {schedule}; batch size {}, seed {}; {} search images of {} ({} for the weights, the rest for the alphas), {} test images.",
             config.method.name(),
@@ -412,6 +450,7 @@ impl BackendTask for Run {
             perturbation,
             layout,
             train: train_report,
+            baselines,
             search_seconds,
             intro,
         })
@@ -453,6 +492,12 @@ fn main() -> ExitCode {
             t.valid_accuracy.len(),
             outcome.search_seconds
         );
+        if let Some(b) = &outcome.baselines {
+            println!(
+                "{}",
+                b.summary(t.final_accuracy().unwrap_or(f64::NAN), table.as_ref())
+            );
+        }
     }
     if let Some(out) = &args.out {
         let written = serde_json::to_string_pretty(&outcome.report)
@@ -463,7 +508,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     }
-    match write_report(&args, &outcome) {
+    match write_report(&args, &outcome, table.as_ref()) {
         Ok(_) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e}");
@@ -474,7 +519,11 @@ fn main() -> ExitCode {
 
 /// `<report-dir>/report.html`: the supernet's training accuracy per epoch, the selected
 /// architecture, the final training's test accuracy and a table of the epochs.
-fn write_report(args: &Args, outcome: &Outcome) -> Result<PathBuf, String> {
+fn write_report(
+    args: &Args,
+    outcome: &Outcome,
+    table: Option<&nas::estimate::tabular::Nb201Table>,
+) -> Result<PathBuf, String> {
     let search = &outcome.report;
     let mut report = Report::new(format!("{} search ({} space)", args.method, args.space));
     report.intro(outcome.intro.clone());
@@ -527,6 +576,11 @@ fn write_report(args: &Args, outcome: &Outcome) -> Result<PathBuf, String> {
         None => (None, None),
     };
     common::final_training_section(&mut report, curve, "test accuracy", saved)?;
+    if let (Some(b), Some((t, _))) = (&outcome.baselines, &outcome.train) {
+        let acc = t.final_accuracy().unwrap_or(f64::NAN);
+        report.paragraph(format!("{}.", b.summary(acc, table)));
+        report.table(&["architecture", "test accuracy (%)", "cell"], b.rows());
+    }
     let rows = search
         .epochs
         .iter()

@@ -1,10 +1,15 @@
 //! ENAS (Pham et al. 2018): an LSTM controller samples child cells, the children share the
 //! weights of one supernet, and the search alternates training the shared weights on sampled
 //! children with training the controller by REINFORCE on the children's validation accuracy
-//! under the shared weights. The final cell is the best of many samples by shared-weight
-//! accuracy; it is then trained from scratch for `--final-epochs` epochs (default 3; 0 skips
-//! it) and saved into `<report-dir>/network` (`network.json` and `weights.mpk`; load it with
-//! `nas::supernet::persist::load_network`). The run ends by writing a report page,
+//! under the shared weights (scored with each minibatch's own batch-norm statistics, as the
+//! NAS-Bench-201 paper's ENAS does: the running averages over all children misjudge children
+//! with convolutions; `--batch-statistics running` for ENAS' own). The final cell is the best
+//! of many samples by shared-weight accuracy; it is then trained from scratch for
+//! `--final-epochs` epochs (default 3; 0 skips it) and saved into `<report-dir>/network`
+//! (`network.json` and `weights.mpk`; load it with `nas::supernet::persist::load_network`),
+//! and `--random-baselines` random cells of the space are trained the same way: the run
+//! prints whether the search beat them and the Kendall τ of shared-weight against
+//! from-scratch accuracy over all of them. The run ends by writing a report page,
 //! `<report-dir>/report.html` (default `runs/enas/report.html`), with SVG figures: the
 //! training accuracy of the sampled children and the controller's mean reward per epoch, the
 //! derived cell(s), the test accuracy of the final training, and a table of the epochs.
@@ -29,6 +34,7 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use clap::Parser;
+use nas::estimate::rank::kendall_tau;
 use nas::space::darts::{DartsConfig, DartsSpace};
 use nas::space::nb201::Nb201Space;
 use nas::space::{Enumerable, Sequential};
@@ -81,6 +87,12 @@ struct Args {
     /// Children per controller update (the paper: 10).
     #[arg(long, default_value_t = 10)]
     controller_batch: usize,
+    /// Batch-norm statistics of the children's rewards and of the derivation: `batch` (each
+    /// minibatch's own, as the NAS-Bench-201 paper's ENAS) or `running` (the shared running
+    /// averages, as ENAS' code; on NAS-Bench-201 the controller then collapses onto
+    /// parameter-free cells).
+    #[arg(long, value_enum, default_value_t = BatchNorms::Batch)]
+    batch_statistics: BatchNorms,
     /// Children sampled to derive the final architecture.
     #[arg(long, default_value_t = 100)]
     derive_samples: usize,
@@ -88,6 +100,10 @@ struct Args {
     /// <report-dir>/network (0: skip).
     #[arg(long, alias = "train-epochs", default_value_t = 3)]
     final_epochs: usize,
+    /// Random architectures of the space trained from scratch like the derived one (with
+    /// --final-epochs): does the search beat random choice at the same training cost?
+    #[arg(long, default_value_t = 3)]
+    random_baselines: usize,
     /// Directory of the report page (report.html and its SVG figures) and of the final
     /// network.
     #[arg(long, default_value = "runs/enas")]
@@ -98,6 +114,12 @@ struct Args {
     /// ../shared/data/nb201/nats_bench_tss_200ep.csv; skipped when absent).
     #[arg(long)]
     nb201: Option<PathBuf>,
+}
+
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+enum BatchNorms {
+    Batch,
+    Running,
 }
 
 fn print_epoch<A: std::fmt::Display>(e: &EnasEpoch<A>, epochs: usize) {
@@ -137,17 +159,19 @@ struct Searched {
     stopped: Option<String>,
 }
 
-/// The search, generic over the space and its supernet; returns the derived architecture and
-/// what the search did.
+/// The search, generic over the space and its supernet; returns the derived architecture, the
+/// random baselines (`--random-baselines` random architectures of the space, distinct from the
+/// derived one) with their shared-weight validation accuracy, and what the search did.
+#[allow(clippy::type_complexity)]
 fn search<S, B, N>(
     space: S,
     supernet: N,
     args: &Args,
     halves: &Halves,
     device: &Device<B>,
-) -> Result<(S::Arch, Searched), String>
+) -> Result<(S::Arch, Vec<(S::Arch, f64)>, Searched), String>
 where
-    S: Sequential,
+    S: Sequential + Clone,
     S::Arch: std::fmt::Display,
     B: AutodiffBackend,
     N: AutodiffModule<B> + SinglePath<B, Arch = S::Arch>,
@@ -172,9 +196,10 @@ where
         derive_samples: args.derive_samples,
         derive_top: args.derive_samples.min(5),
         seed: args.run.seed,
+        batch_statistics: args.batch_statistics == BatchNorms::Batch,
     };
     let mut enas: Enas<S, B, N> = Enas::new(
-        space,
+        space.clone(),
         supernet,
         config,
         search_train.len(),
@@ -221,6 +246,21 @@ where
     };
     let derived = enas.derive().map_err(|e| e.to_string())?;
     let seconds = start.elapsed().as_secs_f64();
+    let final_training = args.final_epochs > 0;
+    let count = if final_training {
+        args.random_baselines
+    } else {
+        0
+    };
+    let sample = |rng: &mut rand::rngs::ChaCha8Rng| space.sample(rng);
+    let randoms: Vec<(S::Arch, f64)> =
+        common::draw_distinct(count, &derived.arch, sample, args.run.seed)?
+            .into_iter()
+            .map(|a| {
+                let acc = enas.shared_accuracy(&a);
+                (a, acc)
+            })
+            .collect();
     println!(
         "\nsearch: {:.1} s; {} children sampled to derive, the best {} rescored on {} validation images:",
         seconds,
@@ -261,7 +301,7 @@ where
         seconds,
         stopped,
     };
-    Ok((derived.arch, searched))
+    Ok((derived.arch, randoms, searched))
 }
 
 struct Run(Args);
@@ -273,6 +313,13 @@ struct Outcome {
     searched: Searched,
     intro: String,
     train: Option<(TrainReport, PathBuf)>,
+    /// Random architectures trained like the derived one.
+    baselines: Option<common::RandomBaselines>,
+    /// The random architectures' shared-weight validation accuracy (%).
+    shared: Vec<f64>,
+    /// Kendall τ between shared-weight and from-scratch accuracy over the derived and the
+    /// random architectures.
+    tau: Option<f64>,
 }
 
 impl BackendTask for Run {
@@ -295,40 +342,51 @@ impl BackendTask for Run {
             test.len(),
             args.space
         );
-        let (derived, searched) = match args.space.as_str() {
-            "enas" => {
-                let space = DartsSpace::new(DartsConfig::enas()).map_err(|e| e.to_string())?;
-                let config = shape.darts_supernet(space.steps());
-                let supernet = seeded(&device, args.run.seed, || {
-                    DartsSupernet::<B>::single_path(&config, &space, &device)
-                })
-                .map_err(|e| e.to_string())?;
-                println!(
-                    "supernet: {} cells, C = {}, {} decisions per architecture, {:.3e} architectures",
-                    config.layers,
-                    config.channels,
-                    space.decisions().len(),
-                    space.size() as f64
-                );
-                let (arch, searched) = search(space, supernet, &args, &halves, &device)?;
-                (DerivedArch::Darts(arch), searched)
-            }
-            "nb201" => {
-                let space = Nb201Space::default();
-                let net = shape.nb201();
-                let supernet = seeded(&device, args.run.seed, || {
-                    net.supernet::<B>(&space, &device)
-                })
-                .map_err(|e| e.to_string())?;
-                let (arch, searched) = search(space, supernet, &args, &halves, &device)?;
-                (DerivedArch::Nb201(arch), searched)
-            }
-            other => {
-                return Err(format!(
-                    "unknown space `{other}`: expected `enas` or `nb201`"
-                ));
-            }
-        };
+        let (derived, randoms, searched): (DerivedArch, Vec<(DerivedArch, f64)>, Searched) =
+            match args.space.as_str() {
+                "enas" => {
+                    let space = DartsSpace::new(DartsConfig::enas()).map_err(|e| e.to_string())?;
+                    let config = shape.darts_supernet(space.steps());
+                    let supernet = seeded(&device, args.run.seed, || {
+                        DartsSupernet::<B>::single_path(&config, &space, &device)
+                    })
+                    .map_err(|e| e.to_string())?;
+                    println!(
+                        "supernet: {} cells, C = {}, {} decisions per architecture, {:.3e} architectures",
+                        config.layers,
+                        config.channels,
+                        space.decisions().len(),
+                        space.size() as f64
+                    );
+                    let (arch, randoms, searched) =
+                        search(space, supernet, &args, &halves, &device)?;
+                    let randoms = randoms
+                        .into_iter()
+                        .map(|(a, acc)| (DerivedArch::Darts(a), acc))
+                        .collect();
+                    (DerivedArch::Darts(arch), randoms, searched)
+                }
+                "nb201" => {
+                    let space = Nb201Space::default();
+                    let net = shape.nb201();
+                    let supernet = seeded(&device, args.run.seed, || {
+                        net.supernet::<B>(&space, &device)
+                    })
+                    .map_err(|e| e.to_string())?;
+                    let (arch, randoms, searched) =
+                        search(space, supernet, &args, &halves, &device)?;
+                    let randoms = randoms
+                        .into_iter()
+                        .map(|(a, acc)| (DerivedArch::Nb201(a), acc))
+                        .collect();
+                    (DerivedArch::Nb201(arch), randoms, searched)
+                }
+                other => {
+                    return Err(format!(
+                        "unknown space `{other}`: expected `enas` or `nb201`"
+                    ));
+                }
+            };
 
         let intro = format!(
             "ENAS on the {} space: {} epochs, batch size {}, {} controller updates of {} children per epoch, {} children sampled to derive, C = {}, seed {}; {} of {} ({} images for the shared weights, {} for the rewards), {} test images.",
@@ -351,6 +409,9 @@ impl BackendTask for Run {
             searched,
             intro,
             train: None,
+            baselines: None,
+            shared: Vec::new(),
+            tau: None,
         };
         if args.final_epochs == 0 {
             return Ok(outcome);
@@ -379,6 +440,24 @@ impl BackendTask for Run {
             dir.display()
         );
         outcome.train = Some((report, dir));
+        if !randoms.is_empty() {
+            println!(
+                "\ntraining {} random architectures of the space the same way:",
+                randoms.len()
+            );
+            let (archs, shared): (Vec<DerivedArch>, Vec<f64>) = randoms.into_iter().unzip();
+            let baselines = common::RandomBaselines::train::<B>(archs, &shape, data, &tc, &device)?;
+            // Does the shared-weight accuracy rank the architectures as training from scratch
+            // does? The derived one and the random ones.
+            let trained = outcome.train.as_ref().and_then(|(t, _)| t.final_accuracy());
+            let mut one_shot = vec![outcome.searched.validation_accuracy];
+            one_shot.extend(&shared);
+            let mut alone = vec![trained.unwrap_or(f64::NAN)];
+            alone.extend(baselines.archs.iter().map(|(_, a)| *a));
+            outcome.tau = kendall_tau(&one_shot, &alone);
+            outcome.shared = shared;
+            outcome.baselines = Some(baselines);
+        }
         Ok(outcome)
     }
 }
@@ -395,7 +474,16 @@ fn main() -> ExitCode {
             if let DerivedArch::Nb201(arch) = &outcome.derived {
                 common::nb201_lookup(arch, table.as_ref(), "ENAS");
             }
-            if let Err(e) = write_report(&args, &outcome) {
+            if let (Some(b), Some((t, _))) = (&outcome.baselines, &outcome.train) {
+                let acc = t.final_accuracy().unwrap_or(f64::NAN);
+                println!("{}", b.summary(acc, table.as_ref()));
+                println!(
+                    "Kendall τ of shared-weight and from-scratch accuracy over these {} architectures: {}",
+                    b.archs.len() + 1,
+                    outcome.tau.map_or("n/a".to_string(), |t| format!("{t:.3}"))
+                );
+            }
+            if let Err(e) = write_report(&args, &outcome, table.as_ref()) {
                 eprintln!("error: {e}");
                 return ExitCode::FAILURE;
             }
@@ -414,7 +502,11 @@ fn main() -> ExitCode {
 /// `<report-dir>/report.html`: the children's training accuracy and the controller's mean
 /// reward per epoch, the derived architecture, the rescored candidates, the final training's
 /// test accuracy and a table of the epochs.
-fn write_report(args: &Args, outcome: &Outcome) -> Result<PathBuf, String> {
+fn write_report(
+    args: &Args,
+    outcome: &Outcome,
+    table: Option<&nas::estimate::tabular::Nb201Table>,
+) -> Result<PathBuf, String> {
     let searched = &outcome.searched;
     let mut report = Report::new(format!("ENAS search ({} space)", args.space));
     report.intro(outcome.intro.clone());
@@ -462,6 +554,33 @@ fn write_report(args: &Args, outcome: &Outcome) -> Result<PathBuf, String> {
         None => (None, None),
     };
     common::final_training_section(&mut report, curve, "test accuracy", saved)?;
+    if let (Some(b), Some((t, _))) = (&outcome.baselines, &outcome.train) {
+        let acc = t.final_accuracy().unwrap_or(f64::NAN);
+        report.paragraph(format!(
+            "{}. Kendall τ of shared-weight and from-scratch accuracy over these {} architectures: {}.",
+            b.summary(acc, table),
+            b.archs.len() + 1,
+            outcome.tau.map_or("n/a".to_string(), |t| format!("{t:.3}"))
+        ));
+        let rows = b
+            .rows()
+            .into_iter()
+            .zip(&outcome.shared)
+            .map(|(mut row, s)| {
+                row.insert(1, format!("{s:.1}"));
+                row
+            })
+            .collect();
+        report.table(
+            &[
+                "architecture",
+                "shared-weight acc (%)",
+                "test accuracy (%)",
+                "cell",
+            ],
+            rows,
+        );
+    }
     let rows = searched
         .epochs
         .iter()

@@ -122,6 +122,8 @@ enum Proxy {
     Snip,
     /// Grad-norm, on one batch of `--batch` images.
     GradNorm,
+    /// Jacobian covariance, on one batch of `--batch` images.
+    JacobCov,
 }
 
 /// The score of a trained cell.
@@ -222,6 +224,10 @@ impl BackendTask for Measure {
                 Proxy::GradNorm => (
                     ZeroCostProxy::GradNorm,
                     format!("grad-norm, one batch of {} images", args.batch),
+                ),
+                Proxy::JacobCov => (
+                    ZeroCostProxy::JacobCov,
+                    format!("jacob_cov, one batch of {} images", args.batch),
                 ),
             };
             println!(

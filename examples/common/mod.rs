@@ -211,9 +211,18 @@ pub fn digits_chain_net(width: f64) -> ChainNetConfig {
         .with_stem_stride(1)
 }
 
-/// The proxy task of the one-shot examples: the embedded digits split into training and
-/// validation images as [`digits`] does, and the training images' channel statistics, which
-/// normalize both.
+/// The chain network (of the SPOS and ProxylessNAS spaces) for images like those of `data`:
+/// its channels and classes, width multiplier `width`, and a stem of stride 1 for images of
+/// at most 8×8 (the digits keep their resolution), else of stride 2.
+pub fn chain_net_for(data: &ImageDataset, width: f64) -> ChainNetConfig {
+    let [channels, side, _] = data.shape();
+    ChainNetConfig::new(channels, data.num_classes())
+        .with_width(width)
+        .with_stem_stride(if side <= 8 { 1 } else { 2 })
+}
+
+/// The proxy task of the one-shot examples: training and validation images, and the training
+/// images' channel statistics, which normalize both.
 pub struct Digits {
     pub train: ImageDataset,
     pub valid: ImageDataset,
@@ -221,15 +230,39 @@ pub struct Digits {
 }
 
 impl Digits {
-    /// The split drawn by `seed`.
+    /// The embedded digits, split as [`digits`] does by `seed`.
     pub fn new(seed: u64) -> Result<Self, String> {
         let (train, valid) = digits(seed)?;
+        Ok(Self::from_split(train, valid))
+    }
+
+    /// The data an example's `--data` names ([`load`]: the embedded Fashion-MNIST subset at
+    /// 16×16 by default, `digits` for the 8×8 digits split 70 / 30): `samples` training
+    /// images drawn by `seed` (all when `None`) and, except for the digits, `valid` images of
+    /// the training pool held out for validation (the test images stay untouched).
+    pub fn load(
+        data: Option<&Path>,
+        samples: Option<usize>,
+        valid: usize,
+        seed: u64,
+    ) -> Result<Self, String> {
+        if data == Some(Path::new("digits")) {
+            let (train, valid) = digits(seed)?;
+            return Ok(Self::from_split(subset(&train, samples, seed), valid));
+        }
+        let (pool, _test) = load(data, seed)?;
+        let (valid, train) = resize_and_hold_out(pool, 0, valid, seed)?;
+        Ok(Self::from_split(subset(&train, samples, seed), valid))
+    }
+
+    /// `train` and `valid`, normalized by `train`'s channel statistics.
+    pub fn from_split(train: ImageDataset, valid: ImageDataset) -> Self {
         let normalize = train.channel_stats();
-        Ok(Self {
+        Self {
             train,
             valid,
             normalize,
-        })
+        }
     }
 
     /// Training of `supernet` on the training images, as `config` says, with each step's
@@ -641,4 +674,125 @@ pub fn write_report(report: &Report, dir: &Path) -> Result<PathBuf, String> {
         .map_err(|e| format!("cannot write the report: {e}"))?;
     println!("report: {}", page.display());
     Ok(page)
+}
+
+/// `count` distinct architectures drawn with `sample` from a stream of `seed` of their own (so
+/// the random baselines of a seed are the same whatever the search did), none equal to
+/// `exclude` (the search's answer).
+pub fn draw_distinct<A: PartialEq>(
+    count: usize,
+    exclude: &A,
+    mut sample: impl FnMut(&mut rand::rngs::ChaCha8Rng) -> A,
+    seed: u64,
+) -> Result<Vec<A>, String> {
+    use rand::SeedableRng;
+    let mut rng = rand::rngs::ChaCha8Rng::seed_from_u64(seed ^ 0x7261_6e64_6f6d);
+    let mut drawn: Vec<A> = Vec::new();
+    let mut attempts = 0;
+    while drawn.len() < count {
+        attempts += 1;
+        if attempts > 100 * (count + 1) {
+            return Err(format!(
+                "drew only {} distinct random architectures of {count}: lower --random-baselines",
+                drawn.len()
+            ));
+        }
+        let a = sample(&mut rng);
+        if &a != exclude && !drawn.contains(&a) {
+            drawn.push(a);
+        }
+    }
+    Ok(drawn)
+}
+
+/// Random architectures trained from scratch exactly as a search's derived one was: the
+/// baseline a search must beat (random search at the same training cost per architecture).
+pub struct RandomBaselines {
+    /// Each random architecture and its final test accuracy (%).
+    pub archs: Vec<(DerivedArch, f64)>,
+}
+
+impl RandomBaselines {
+    /// Trains each of `archs` with [`retrain`] on `data` as `config` says, printing each
+    /// result.
+    pub fn train<B: AutodiffBackend>(
+        archs: Vec<DerivedArch>,
+        shape: &NetShape,
+        data: (&ImageDataset, &ImageDataset),
+        config: &TrainConfig,
+        device: &Device<B>,
+    ) -> Result<Self, String> {
+        let count = archs.len();
+        let mut trained = Vec::with_capacity(count);
+        for (i, arch) in archs.into_iter().enumerate() {
+            let quiet = |_: usize, _: &TrainReport| {};
+            let report = retrain::<B>(&arch, shape, data, config, device, quiet, None)?;
+            let acc = report.final_accuracy().unwrap_or(f64::NAN);
+            println!(
+                "  random baseline {}/{count}: {acc:.2}% test accuracy after {} epochs: {arch}",
+                i + 1,
+                config.epochs
+            );
+            trained.push((arch, acc));
+        }
+        Ok(Self { archs: trained })
+    }
+
+    /// How the derived architecture's `accuracy` compares: a sentence with the baselines'
+    /// mean and range and how many the derived one beats (NAS-Bench-201 cells with their
+    /// CIFAR-10 ranks in `table`).
+    pub fn summary(&self, accuracy: f64, table: Option<&Nb201Table>) -> String {
+        let accs: Vec<f64> = self.archs.iter().map(|(_, a)| *a).collect();
+        if accs.is_empty() {
+            return "no random baselines were trained (--random-baselines 0)".to_string();
+        }
+        let mean = accs.iter().sum::<f64>() / accs.len() as f64;
+        let lo = accs.iter().copied().fold(f64::INFINITY, f64::min);
+        let hi = accs.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        let beaten = accs.iter().filter(|&&a| accuracy > a).count();
+        let mut text = format!(
+            "derived architecture {accuracy:.2}% against {} random ones trained the same way: mean {mean:.2}% (range {lo:.2}–{hi:.2}%); better than {beaten} of {}{}",
+            accs.len(),
+            accs.len(),
+            if accuracy > mean {
+                ", above the random mean"
+            } else {
+                ", NOT above the random mean"
+            }
+        );
+        if let Some(table) = table {
+            let ranks: Vec<String> = self
+                .archs
+                .iter()
+                .filter_map(|(a, _)| match a {
+                    DerivedArch::Nb201(cell) => {
+                        cifar10_rank(table, cell).map(|(_, r)| r.to_string())
+                    }
+                    DerivedArch::Darts(_) => None,
+                })
+                .collect();
+            if !ranks.is_empty() {
+                text.push_str(&format!(
+                    "; the random cells' NAS-Bench-201 CIFAR-10 ranks: {}",
+                    ranks.join(", ")
+                ));
+            }
+        }
+        text
+    }
+
+    /// The rows of a report table: architecture and test accuracy.
+    pub fn rows(&self) -> Vec<Vec<String>> {
+        self.archs
+            .iter()
+            .enumerate()
+            .map(|(i, (a, acc))| {
+                vec![
+                    format!("random {}", i + 1),
+                    format!("{acc:.2}"),
+                    a.to_string(),
+                ]
+            })
+            .collect()
+    }
 }

@@ -97,6 +97,16 @@ pub struct EnasConfig {
     pub derive_top: usize,
     /// Seed of the controller (parameters and sampling) and of the validation minibatches.
     pub seed: u64,
+    /// Whether the children's rewards (and the rescoring of [`Enas::derive`] and
+    /// [`Enas::shared_accuracy`]) normalize with each minibatch's own statistics
+    /// ([`nas_supernet::fast::with_batch_statistics`]) instead of the running statistics of
+    /// the shared batch norms. Running statistics are averaged over every child trained, fit
+    /// none of them, and score children with convolutions lower than parameter-free ones:
+    /// on NAS-Bench-201 the controller then collapses onto pooling and skip connections.
+    /// The NAS-Bench-201 paper's ENAS keeps no running statistics (`track_running_stats`
+    /// off), i.e. `true`; ENAS' own code uses the moving averages (`false`, the default).
+    #[serde(default)]
+    pub batch_statistics: bool,
 }
 
 impl Default for EnasConfig {
@@ -124,6 +134,7 @@ impl Default for EnasConfig {
             derive_samples: 100,
             derive_top: 5,
             seed: 0,
+            batch_statistics: false,
         }
     }
 }
@@ -441,7 +452,8 @@ where
                 let (sample, arch) = self.sample_child()?;
                 let batch = &self.valid[self.next_valid % self.valid.len()];
                 self.next_valid += 1;
-                let (_, accuracy) = path_accuracy(&net, &arch, std::slice::from_ref(batch));
+                let (_, accuracy) =
+                    self.scored(|| path_accuracy(&net, &arch, std::slice::from_ref(batch)));
                 let reward = accuracy / 100.0;
                 reward_sum += reward;
                 entropy_sum += sample.entropy;
@@ -499,6 +511,23 @@ where
         }
     }
 
+    /// The validation accuracy (%) of `arch` with the shared weights on the whole validation
+    /// set, in inference mode: the score [`Enas::derive`] rescores its candidates by, for any
+    /// architecture of the space (to compare one-shot with stand-alone accuracy, say).
+    pub fn shared_accuracy(&self, arch: &S::Arch) -> f64 {
+        let net = self.supernet.valid();
+        self.scored(|| path_accuracy(&net, arch, &self.valid).1)
+    }
+
+    /// `f` with the batch norms set as [`EnasConfig::batch_statistics`] says.
+    fn scored<R>(&self, f: impl FnOnce() -> R) -> R {
+        if self.config.batch_statistics {
+            nas_supernet::fast::with_batch_statistics(f)
+        } else {
+            f()
+        }
+    }
+
     /// Derives the final architecture (see the [module docs](self)): samples
     /// `derive_samples` children, keeps the `derive_top` best by one-minibatch reward, rescores
     /// them on the whole validation set and returns the best.
@@ -509,7 +538,8 @@ where
             let (_, arch) = self.sample_child()?;
             let batch = &self.valid[self.next_valid % self.valid.len()];
             self.next_valid += 1;
-            let (_, accuracy) = path_accuracy(&net, &arch, std::slice::from_ref(batch));
+            let (_, accuracy) =
+                self.scored(|| path_accuracy(&net, &arch, std::slice::from_ref(batch)));
             scored.push((arch, accuracy / 100.0));
         }
         // Stable sort: ties keep the sampling order, so the result is deterministic.
@@ -522,7 +552,7 @@ where
             if candidates.iter().any(|(a, _, _)| *a == arch) {
                 continue;
             }
-            let (_, accuracy) = path_accuracy(&net, &arch, &self.valid);
+            let (_, accuracy) = self.scored(|| path_accuracy(&net, &arch, &self.valid));
             candidates.push((arch, reward, accuracy));
         }
         candidates.sort_by(|a, b| b.2.total_cmp(&a.2));

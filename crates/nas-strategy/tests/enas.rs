@@ -4,7 +4,7 @@
 
 use nas_space::darts::{DartsConfig, DartsSpace};
 use nas_space::nb201::Nb201Space;
-use nas_space::{SearchSpace, Sequential};
+use nas_space::{SearchSpace, Sequential, TextFormat};
 use nas_strategy::controller::ControllerConfig;
 use nas_strategy::{Enas, EnasConfig, EnasError};
 use nas_supernet::backend::DefaultBackend;
@@ -44,6 +44,7 @@ fn config(seed: u64) -> EnasConfig {
         derive_samples: 6,
         derive_top: 2,
         seed,
+        batch_statistics: false,
     }
 }
 
@@ -304,4 +305,53 @@ fn logits(net: &Nb201Supernet<B>, arch: &nas_space::nb201::Nb201Arch) -> Vec<f32
         .into_data()
         .to_vec::<f32>()
         .unwrap()
+}
+
+/// With `batch_statistics`, the rewards and the rescoring use each minibatch's own batch-norm
+/// statistics: the same trained supernet scores a cell differently than with the running
+/// averages, and the derived cell's score is the one `shared_accuracy` gives.
+#[test]
+fn batch_statistics_change_the_scores() {
+    let (train, valid) = data();
+    let normalize = train.channel_stats();
+    let make = |batch_statistics: bool| {
+        let config = EnasConfig {
+            batch_statistics,
+            ..config(3)
+        };
+        let mut enas: Enas<Nb201Space, B, Nb201Supernet<B>> = new_enas(
+            Nb201Space::default(),
+            nb201_supernet(3),
+            config,
+            &train,
+            &valid,
+            &normalize,
+        )
+        .unwrap();
+        enas.run(&train, &normalize, |_| {}).unwrap();
+        enas
+    };
+    let (mut running, mut batch) = (make(false), make(true));
+    let cell = Nb201Space::default()
+        .parse("|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_1x1~1|+|skip_connect~0|nor_conv_3x3~1|avg_pool_3x3~2|")
+        .unwrap();
+    let (a, b) = (running.shared_accuracy(&cell), batch.shared_accuracy(&cell));
+    assert!((0.0..=100.0).contains(&a) && (0.0..=100.0).contains(&b));
+    // The same trained supernet scored with the batches' statistics: another score.
+    let a_by_batch = nas_supernet::fast::with_batch_statistics(|| running.shared_accuracy(&cell));
+    assert!((0.0..=100.0).contains(&a_by_batch));
+    assert_ne!(
+        a, a_by_batch,
+        "running and batch statistics scored the cell alike"
+    );
+    let derived = batch.derive().unwrap();
+    assert_eq!(
+        derived.validation_accuracy,
+        batch.shared_accuracy(&derived.arch)
+    );
+    let derived = running.derive().unwrap();
+    assert_eq!(
+        derived.validation_accuracy,
+        running.shared_accuracy(&derived.arch)
+    );
 }

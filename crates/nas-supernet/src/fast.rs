@@ -354,6 +354,26 @@ impl<B: Backend> Conv<B> {
 
 std::thread_local! {
     static SKIP_BATCH_NORM: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    static BATCH_STATISTICS: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Runs `f` with every batch norm of the library's networks (all go through [`batch_norm`])
+/// normalizing by the statistics of the batch it sees, also in inference mode, and leaving
+/// the running statistics untouched, on this thread. This is how weight-sharing searches score
+/// a path of a supernet (the NAS-Bench-201 paper's ENAS, RSPS, SETN and DARTS keep no running
+/// statistics in the supernet, `track_running_stats=False`): running statistics averaged over
+/// many paths fit none of them, and misjudge the paths with parameterized operations more than
+/// the parameter-free ones. Score with batches of the size used in training. The setting is
+/// restored when `f` returns or panics.
+pub fn with_batch_statistics<R>(f: impl FnOnce() -> R) -> R {
+    struct Restore(bool);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            BATCH_STATISTICS.with(|c| c.set(self.0));
+        }
+    }
+    let _restore = Restore(BATCH_STATISTICS.with(|c| c.replace(true)));
+    f()
 }
 
 /// Runs `f` with every batch norm of the library's networks (all go through [`batch_norm`])
@@ -377,10 +397,24 @@ pub fn without_batch_norm<R>(f: impl FnOnce() -> R) -> R {
 /// otherwise). When training on the `ndarray` backend it is one operation with CPU kernels
 /// (Burn's composes a dozen tensor operations, each with its own backward step).
 ///
-/// Inside [`without_batch_norm`] it is the identity.
+/// Inside [`without_batch_norm`] it is the identity; inside [`with_batch_statistics`] it
+/// normalizes by the batch's own mean and (biased) variance and updates no running statistic.
 pub fn batch_norm<B: Backend>(bn: &burn::nn::BatchNorm<B>, x: Tensor<B, 4>) -> Tensor<B, 4> {
     if SKIP_BATCH_NORM.with(std::cell::Cell::get) {
         return x;
+    }
+    if BATCH_STATISTICS.with(std::cell::Cell::get) {
+        let c = x.dims()[1];
+        let mean = x.clone().mean_dim(0).mean_dim(2).mean_dim(3);
+        let centered = x - mean;
+        let var = centered
+            .clone()
+            .powi_scalar(2)
+            .mean_dim(0)
+            .mean_dim(2)
+            .mean_dim(3);
+        let y = centered / (var + bn.epsilon).sqrt();
+        return y * bn.gamma.val().reshape([1, c, 1, 1]) + bn.beta.val().reshape([1, c, 1, 1]);
     }
     #[cfg(feature = "ndarray")]
     let x = match crate::native::batch_norm(bn, x) {

@@ -273,6 +273,45 @@ fn batch_norm_matches_burn() {
     }
 }
 
+/// Inside `with_batch_statistics`, an inference-mode batch norm normalizes by the batch's own
+/// statistics, as a training-mode one does, and leaves the running statistics as they were;
+/// outside it uses them again.
+#[test]
+fn batch_statistics_in_inference() {
+    use burn::module::AutodiffModule;
+    let device = Default::default();
+    let c = 3;
+    let mut bn = BatchNormConfig::new(c).init::<B>(&device);
+    bn.gamma = Param::from_tensor(Tensor::from_floats([0.5, 1.0, 2.0], &device));
+    bn.beta = Param::from_tensor(Tensor::from_floats([-1.0, 0.0, 1.0], &device));
+    let x = Tensor::<B, 4>::random([8, c, 4, 5], Distribution::Normal(3.0, 2.0), &device);
+    // Training mode (autodiff): batch statistics, and the running ones move.
+    let trained = bn.forward(x.clone());
+    let inner = bn.valid();
+    let running = (inner.running_mean.value(), inner.running_var.value());
+    let xi = x.inner();
+    let by_running = batch_norm(&inner, xi.clone());
+    let by_batch = nas_supernet::fast::with_batch_statistics(|| batch_norm(&inner, xi.clone()));
+    let d = max_diff(by_batch, trained.inner());
+    assert!(
+        d < 1e-4,
+        "batch statistics in inference against training mode: {d}"
+    );
+    // Running statistics of a single step are far from this batch's (mean 3, variance 4):
+    // the outputs differ.
+    assert!(max_diff(by_running.clone(), batch_norm(&inner, xi.clone())) < 1e-6);
+    let d = max_diff(
+        by_running,
+        nas_supernet::fast::with_batch_statistics(|| batch_norm(&inner, xi.clone())),
+    );
+    assert!(
+        d > 0.1,
+        "running and batch statistics gave the same output ({d})"
+    );
+    assert!(max_diff(inner.running_mean.value(), running.0) == 0.0);
+    assert!(max_diff(inner.running_var.value(), running.1) == 0.0);
+}
+
 /// Output and input gradient of `ours` against `reference` on `x`.
 fn compare_unary(
     x: Tensor<B, 4>,
