@@ -195,12 +195,27 @@ where
 /// reference code counts them). It is data-free: it sees no image and no label.
 ///
 /// Fails when the score is not finite (the network's `R` overflowed; a deep network may need a
-/// backend with 64-bit floats).
+/// backend with 64-bit floats), and when `device` already makes floats of another type than
+/// the backend's: Burn 0.21 fixes a device's float type at the first tensor made on it, and
+/// the CPU backend's device is the same for 32- and 64-bit floats, so a process that has used
+/// `NdArray<f32>` cannot then score on `NdArray<f64>` (its tensors would come out in 32-bit
+/// floats): score in 64-bit floats first, or in a process of its own.
 pub fn synflow<B, M>(model: M, shape: [usize; 3], device: &Device<B>) -> Result<f64, EstimateError>
 where
     B: AutodiffBackend,
     M: AutodiffModule<B> + Classifier<B>,
 {
+    use nas_supernet::burn::tensor::{DType, Element, get_device_settings};
+    let made = DType::from(get_device_settings::<B>(device).float_dtype);
+    let wanted = <B::FloatElem as Element>::dtype();
+    if made != wanted {
+        return Err(EstimateError::InvalidConfig(format!(
+            "the device makes {made:?} floats, the backend computes in {wanted:?}: this process \
+             used the device with another float type first (Burn fixes a device's float type at \
+             its first tensor); score synflow in 64-bit floats before any other work on the \
+             device, or in a process of its own"
+        )));
+    }
     struct Abs;
     impl<B: AutodiffBackend> ModuleMapper<B> for Abs {
         fn map_float<const D: usize>(&mut self, param: Param<Tensor<B, D>>) -> Param<Tensor<B, D>> {
@@ -453,6 +468,30 @@ mod tests {
         let arch = Nb201Space::default().parse(cell).unwrap();
         let m = e.estimate(&arch, &Budget::full()).unwrap();
         (m.objective, m.get("params").unwrap())
+    }
+
+    /// Burn fixes the CPU device's float type at its first tensor: synflow on `NdArray<f64>`
+    /// after 32-bit work in the same process is refused, not a NaN.
+    #[test]
+    fn synflow_refuses_a_device_locked_to_another_float_type() {
+        type F64 = nas_supernet::burn::backend::Autodiff<nas_supernet::burn::backend::NdArray<f64>>;
+        let device = Default::default();
+        // 32-bit work first (other tests of this process may have done it already).
+        let _ = Tensor::<B, 1>::ones([2], &device);
+        let net = Nb201NetConfig {
+            channels: 4,
+            cells_per_stage: 1,
+            in_channels: 1,
+            num_classes: 10,
+        };
+        let arch = Nb201Space::default()
+            .parse("|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|")
+            .unwrap();
+        let model = net.init::<F64>(&arch, &device).unwrap();
+        match synflow(model, [1, 8, 8], &device) {
+            Err(EstimateError::InvalidConfig(why)) => assert!(why.contains("float"), "{why}"),
+            other => panic!("expected a refusal, got {other:?}"),
+        }
     }
 
     #[test]
