@@ -4,8 +4,8 @@
 //! against the table's 200-epoch test accuracy on CIFAR-10, CIFAR-100 and ImageNet16-120:
 //! Spearman ρ per proxy and column, and the time per cell.
 //!
-//! Everything runs on the CPU in 64-bit floats (synflow's sums overflow 32-bit ones on this
-//! network). Synflow is data-free and scored on a 3×32×32 input (CIFAR's shape); the data proxies (SNIP, grad-norm, jacob_cov,
+//! Synflow is data-free and scored on a 3×32×32 input (CIFAR's shape) in 64-bit floats on the
+//! CPU, in a process of its own (its sums overflow 32-bit floats on this network); the data proxies (SNIP, grad-norm, jacob_cov,
 //! the live-parameter count) see one batch of the embedded Fashion-MNIST subset resized to
 //! 32×32 (one channel), not CIFAR-10 images, so only synflow's values are comparable with the
 //! published ones (Abdelfattah et al., "Zero-Cost Proxies for Lightweight NAS", ICLR 2021),
@@ -29,7 +29,9 @@ use nas::estimate::tabular::{Nb201Dataset, Nb201Table};
 use nas::estimate::zero_cost::{gradient_scores, jacob_cov, synflow};
 use nas::space::nb201::{Nb201Arch, Nb201Space};
 use nas::space::{Canonicalize, SearchSpace, TextFormat};
+use nas::supernet::backend::BackendTask;
 use nas::supernet::burn::backend::{Autodiff, NdArray};
+use nas::supernet::burn::tensor::backend::AutodiffBackend;
 use nas::supernet::burn::tensor::{Device, Int, Tensor, TensorData};
 use nas::supernet::data::ImageDataset;
 use nas::supernet::nb201_net::Nb201NetConfig;
@@ -59,6 +61,12 @@ struct Args {
     /// Side of the (square) images of the data proxies and of synflow's input.
     #[arg(long, default_value_t = 32)]
     size: usize,
+    /// Backend of the data proxies (synflow runs on the CPU in 64-bit floats).
+    #[arg(long)]
+    backend: Option<String>,
+    /// Only score synflow and print the scores as JSON (the example runs itself so).
+    #[arg(long, hide = true)]
+    synflow_only: bool,
     /// Path of `nats_bench_tss_200ep.csv` (default: $NAS_NB201_CSV, then
     /// ../shared/data/nb201/nats_bench_tss_200ep.csv).
     #[arg(long)]
@@ -83,82 +91,132 @@ struct Scores {
     seconds: Vec<f64>,
 }
 
-/// Every score runs in 64-bit floats on the CPU: synflow needs them on this network, and
-/// Burn 0.21 fixes the float type of a device at its first tensor, so one process cannot use
-/// the `ndarray` backend in 32-bit and then in 64-bit floats (the second gets tensors of the
-/// first's type).
+/// Synflow runs in 64-bit floats on the CPU (its sums overflow 32-bit ones on this network),
+/// in a child process of this example (`--synflow-only`): Burn 0.21 fixes the CPU device's
+/// float type at its first tensor, so one process cannot use the `ndarray` backend in 64-bit
+/// and in 32-bit floats, and the data proxies run in 32-bit floats (this library's CPU
+/// kernels, about 40 times faster than 64-bit ones here).
 type F64 = Autodiff<NdArray<f64>>;
 
-fn measure(args: &Args, cells: &[Nb201Arch]) -> Result<Scores, String> {
+/// Synflow of every cell, and the seconds it took in all.
+fn synflow_scores(args: &Args, cells: &[Nb201Arch]) -> Result<(Vec<f64>, f64), String> {
     let device = Default::default();
-    let (images, targets) = batch::<F64>(args, &device)?;
-    let data_net = Nb201NetConfig {
+    let net = Nb201NetConfig {
         channels: args.channels,
         cells_per_stage: args.cells,
-        in_channels: 1,
+        in_channels: 3,
         num_classes: 10,
     };
-    let flow_net = Nb201NetConfig {
-        in_channels: 3,
-        ..data_net
-    };
-    let mut scores = vec![Vec::with_capacity(cells.len()); PROXIES.len()];
-    let mut seconds = vec![0.0; PROXIES.len()];
     let space = Nb201Space::default();
     let start = Instant::now();
-    for (i, cell) in cells.iter().enumerate() {
-        let failed = |e: String| format!("{}: {e}", space.to_text(cell));
-        let t = Instant::now();
-        let model = seeded(&device, args.seed, || flow_net.init::<F64>(cell, &device))
-            .map_err(|e| failed(e.to_string()))?;
-        let flow = synflow(model, [3, args.size, args.size], &device)
-            .map_err(|e| failed(e.to_string()))?;
-        seconds[0] += t.elapsed().as_secs_f64();
+    let scores = cells
+        .iter()
+        .map(|cell| {
+            let failed = |e: String| format!("{}: {e}", space.to_text(cell));
+            let model = seeded(&device, args.seed, || net.init::<F64>(cell, &device))
+                .map_err(|e| failed(e.to_string()))?;
+            synflow(model, [3, args.size, args.size], &device).map_err(|e| failed(e.to_string()))
+        })
+        .collect::<Result<Vec<f64>, String>>()?;
+    Ok((scores, start.elapsed().as_secs_f64()))
+}
 
-        let model = seeded(&device, args.seed, || data_net.init::<F64>(cell, &device))
-            .map_err(|e| failed(e.to_string()))?;
-        let t = Instant::now();
-        let jc = jacob_cov(&model, images.clone()).map_err(|e| failed(e.to_string()))?;
-        seconds[1] += t.elapsed().as_secs_f64();
-        let t = Instant::now();
-        let g = gradient_scores(&model, images.clone(), targets.clone())
-            .map_err(|e| failed(e.to_string()))?;
-        // One backward pass gives SNIP, grad-norm and the live parameters: each is charged
-        // the whole pass.
-        let pass = t.elapsed().as_secs_f64();
-        seconds[2] += pass;
-        seconds[3] += pass;
-        seconds[4] += pass;
-        let t = Instant::now();
-        let params = count_params(&model) as f64;
-        seconds[5] += t.elapsed().as_secs_f64();
-        let t = Instant::now();
-        let macs = model
-            .macs([1, args.size, args.size])
-            .map_or(f64::NAN, |m| m as f64);
-        seconds[6] += t.elapsed().as_secs_f64();
-        let row = [
-            flow,
-            jc,
-            g.snip,
-            g.grad_norm,
-            g.live_parameters as f64,
-            params,
-            macs,
-        ];
-        for (s, v) in scores.iter_mut().zip(row) {
-            s.push(v);
-        }
-        if (i + 1) % 100 == 0 || i + 1 == cells.len() {
-            println!(
-                "[{:>5}/{}] {:.1} s",
-                i + 1,
-                cells.len(),
-                start.elapsed().as_secs_f64()
-            );
-        }
+/// Runs this example again with `--synflow-only` and reads its scores: one line of JSON,
+/// `[scores, seconds]`.
+fn synflow_in_child() -> Result<(Vec<f64>, f64), String> {
+    let exe = std::env::current_exe().map_err(|e| format!("cannot find this program: {e}"))?;
+    let output = std::process::Command::new(exe)
+        .args(std::env::args_os().skip(1))
+        .arg("--synflow-only")
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .map_err(|e| format!("cannot run synflow's process: {e}"))?;
+    if !output.status.success() {
+        return Err(format!("synflow's process failed ({})", output.status));
     }
-    Ok(Scores { scores, seconds })
+    let text = String::from_utf8_lossy(&output.stdout);
+    let line = text.lines().last().unwrap_or("");
+    serde_json::from_str(line).map_err(|e| format!("synflow's process wrote `{line}`: {e}"))
+}
+
+struct Measure(Args, Vec<Nb201Arch>);
+
+impl BackendTask for Measure {
+    type Output = Result<Scores, String>;
+
+    fn run<B: AutodiffBackend>(self, device: Device<B>) -> Self::Output {
+        let Measure(args, cells) = self;
+        let (flow, flow_seconds) = synflow_in_child()?;
+        if flow.len() != cells.len() {
+            return Err(format!(
+                "synflow's process scored {} cells, not {}",
+                flow.len(),
+                cells.len()
+            ));
+        }
+        println!(
+            "synflow: {} cells in {flow_seconds:.1} s (64-bit floats, its own process)",
+            cells.len()
+        );
+        let (images, targets) = batch::<B>(&args, &device)?;
+        let net = Nb201NetConfig {
+            channels: args.channels,
+            cells_per_stage: args.cells,
+            in_channels: 1,
+            num_classes: 10,
+        };
+        let mut scores = vec![Vec::with_capacity(cells.len()); PROXIES.len()];
+        scores[0] = flow;
+        let mut seconds = vec![0.0; PROXIES.len()];
+        seconds[0] = flow_seconds;
+        let space = Nb201Space::default();
+        let start = Instant::now();
+        for (i, cell) in cells.iter().enumerate() {
+            let failed = |e: String| format!("{}: {e}", space.to_text(cell));
+            let model = seeded(&device, args.seed, || net.init::<B>(cell, &device))
+                .map_err(|e| failed(e.to_string()))?;
+            let t = Instant::now();
+            let jc = jacob_cov(&model, images.clone()).map_err(|e| failed(e.to_string()))?;
+            seconds[1] += t.elapsed().as_secs_f64();
+            let t = Instant::now();
+            let g = gradient_scores(&model, images.clone(), targets.clone())
+                .map_err(|e| failed(e.to_string()))?;
+            // One backward pass gives SNIP, grad-norm and the live parameters: each is
+            // charged the whole pass.
+            let pass = t.elapsed().as_secs_f64();
+            seconds[2] += pass;
+            seconds[3] += pass;
+            seconds[4] += pass;
+            let t = Instant::now();
+            let params = count_params(&model) as f64;
+            seconds[5] += t.elapsed().as_secs_f64();
+            let t = Instant::now();
+            let macs = model
+                .macs([1, args.size, args.size])
+                .map_or(f64::NAN, |m| m as f64);
+            seconds[6] += t.elapsed().as_secs_f64();
+            let row = [
+                jc,
+                g.snip,
+                g.grad_norm,
+                g.live_parameters as f64,
+                params,
+                macs,
+            ];
+            for (s, v) in scores[1..].iter_mut().zip(row) {
+                s.push(v);
+            }
+            if (i + 1) % 100 == 0 || i + 1 == cells.len() {
+                println!(
+                    "[{:>5}/{}] {:.1} s",
+                    i + 1,
+                    cells.len(),
+                    start.elapsed().as_secs_f64()
+                );
+            }
+        }
+        Ok(Scores { scores, seconds })
+    }
 }
 
 /// The first `--batch` images of a seeded sample of the embedded Fashion-MNIST subset at
@@ -238,12 +296,24 @@ fn main() -> ExitCode {
         args.size,
         args.size
     );
-    let measured = match measure(&args, &cells) {
+    if args.synflow_only {
+        return match synflow_scores(&args, &cells) {
+            Ok(scored) => {
+                println!("{}", serde_json::json!(scored));
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
+    let measured = match common::run_task(
+        args.backend.clone().as_deref(),
+        Measure(args, cells.clone()),
+    ) {
         Ok(s) => s,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::FAILURE;
-        }
+        Err(code) => return code,
     };
     let columns = [
         Nb201Dataset::Cifar10,
