@@ -385,10 +385,7 @@ fn bilevel_step<B: AutodiffBackend>(a: &Args, device: &Device<B>, sync: impl Fn(
         targets: Tensor::<B, 1, Int>::random([n], Distribution::Uniform(0.0, 10.0), device),
     };
     let (train, valid) = (batch(), batch());
-    let ctx = StepContext {
-        learning_rate: 0.025,
-        plan: EpochPlan::default(),
-    };
+    let ctx = StepContext::new(0.025, EpochPlan::default());
     let mut failed = false;
     let ms = median_ms(1, a.step_reps, a.cpu_time, || {
         failed |= s.step(&train, &valid, &ctx).is_err();

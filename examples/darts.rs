@@ -101,6 +101,11 @@ struct Args {
     /// (default: half the epochs; equal to --epochs: the alphas never learn).
     #[arg(long)]
     warmup_epochs: Option<usize>,
+    /// β-DARTS' beta-decay regularization: the alphas' loss gains λ · mean over edges of
+    /// logsumexp(α), λ growing linearly from 0 to this value over the epochs (the paper's
+    /// schedule over 50 epochs ends at 25; 0: off).
+    #[arg(long, default_value_t = 0.0)]
+    beta_decay: f64,
     /// How the architecture is selected after the search: `alphas` (each edge keeps its
     /// largest alpha, as in the papers) or `perturbation` (DARTS-PT: each edge keeps the
     /// operation whose removal costs the trained supernet the most accuracy). Both are
@@ -266,6 +271,7 @@ impl BackendTask for Run {
             alphas: AlphaOptimConfig {
                 learning_rate: args.arch_lr,
                 warmup_epochs: args.warmup_epochs.unwrap_or(args.epochs / 2),
+                beta_decay: args.beta_decay,
                 ..AlphaOptimConfig::default()
             },
             ..SearchConfig::default()
@@ -282,7 +288,7 @@ impl BackendTask for Run {
             test.len()
         );
         let schedule = format!(
-            "{} epochs{}; the alphas' Adam at {} after {} warm-up epochs; selection by {}",
+            "{} epochs{}; the alphas' Adam at {} after {} warm-up epochs{}; selection by {}",
             config.epochs,
             if config.method.stages() > 1 {
                 format!(" per stage × {} stages", config.method.stages())
@@ -291,6 +297,11 @@ impl BackendTask for Run {
             },
             config.alphas.learning_rate,
             config.alphas.warmup_epochs,
+            if config.alphas.beta_decay > 0.0 {
+                format!(", beta-decay up to {}", config.alphas.beta_decay)
+            } else {
+                String::new()
+            },
             match args.select {
                 Select::Alphas => "the alphas".to_string(),
                 Select::Perturbation => format!(

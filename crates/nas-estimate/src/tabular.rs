@@ -116,16 +116,28 @@ impl Nb201Table {
                 hint: HINT,
             });
         }
+        let file = std::fs::File::open(path).map_err(|source| EstimateError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Self::from_reader(std::io::BufReader::new(file), path)
+    }
+
+    /// Reads the table from `reader` (the CSV text of [`Nb201Table::open`]); `source` names it
+    /// in errors. Fails with [`EstimateError::Corrupt`] as [`Nb201Table::open`] does, and also
+    /// on an accuracy that is not a number in [0, 100].
+    pub fn from_reader(
+        reader: impl std::io::Read,
+        source: impl AsRef<Path>,
+    ) -> Result<Self, EstimateError> {
+        let path = source.as_ref();
         let corrupt = |line: Option<u64>, reason: String| EstimateError::Corrupt {
             what: WHAT,
             path: path.to_path_buf(),
             line,
             reason,
         };
-        let mut reader = csv::Reader::from_path(path).map_err(|e| EstimateError::Io {
-            path: path.to_path_buf(),
-            source: std::io::Error::other(e),
-        })?;
+        let mut reader = csv::Reader::from_reader(reader);
         let mut rows = Vec::with_capacity(NB201_ROWS);
         let mut index = HashMap::with_capacity(NB201_ROWS);
         for rec in reader.deserialize::<RawRow>() {
@@ -138,6 +150,19 @@ impl Nb201Table {
                 .arch
                 .parse()
                 .map_err(|e| corrupt(line, format!("{e}")))?;
+            let test_accuracy = [raw.cifar10, raw.cifar100, raw.imagenet];
+            if let Some(bad) = test_accuracy.iter().find(|a| !(0.0..=100.0).contains(*a)) {
+                return Err(corrupt(
+                    line,
+                    format!("accuracy {bad} is not a percentage in [0, 100]"),
+                ));
+            }
+            if rows.len() >= NB201_ROWS {
+                return Err(corrupt(
+                    line,
+                    format!("more than {NB201_ROWS} rows (wrong file?)"),
+                ));
+            }
             if let Some(prev) = index.insert(arch, rows.len()) {
                 return Err(corrupt(
                     line,
@@ -146,7 +171,7 @@ impl Nb201Table {
             }
             rows.push(Nb201Row {
                 arch,
-                test_accuracy: [raw.cifar10, raw.cifar100, raw.imagenet],
+                test_accuracy,
                 unique_string: raw.unique,
             });
         }
@@ -292,5 +317,20 @@ mod tests {
         let p = write_tmp("short.csv", &format!("{HEADER}{row}"));
         let e = Nb201Table::open(&p).unwrap_err();
         assert!(e.to_string().contains("15625"), "{e}");
+    }
+
+    #[test]
+    fn accuracies_must_be_percentages() {
+        for bad in ["nan", "inf", "-1", "100.5"] {
+            let text =
+                format!("{HEADER}{bad},2,3,|none~0|+|none~0|none~1|+|none~0|none~1|none~2|,x\n");
+            let e = Nb201Table::from_reader(text.as_bytes(), "memory.csv").unwrap_err();
+            assert!(
+                matches!(e, EstimateError::Corrupt { line: Some(2), .. }),
+                "{bad}: {e}"
+            );
+            assert!(e.to_string().contains("memory.csv"), "{e}");
+            assert!(e.to_string().contains("[0, 100]"), "{e}");
+        }
     }
 }

@@ -38,6 +38,7 @@ mod pool;
 
 pub use crate::record::{SearchResult, StopReason, TrialRecord};
 pub use journal::JournalSync;
+pub use journal::parse_records as parse_journal;
 pub use journal::read_records as read_journal;
 
 use std::collections::BTreeMap;
@@ -663,6 +664,39 @@ mod tests {
     use crate::{Outcome, RandomSearch};
     use nas_estimate::{Budget, EstimateError, Metrics};
     use nas_space::nb201::{Nb201Arch, Nb201Op, Nb201Space};
+
+    #[test]
+    fn journals_parse_from_bytes_as_from_files() {
+        let arch: Nb201Arch = "|nor_conv_3x3~0|+|none~0|skip_connect~1|+|none~0|none~1|none~2|"
+            .parse()
+            .unwrap();
+        let record = TrialRecord {
+            id: 4,
+            arch,
+            budget: Budget::default(),
+            outcome: Outcome::Complete(Metrics::new(0.5)),
+            seconds: 1.0,
+            worker: 0,
+            started_at: 0.0,
+            ended_at: 1.0,
+            seed: Some(3),
+            issued: 5,
+        };
+        let line = serde_json::to_string(&record).unwrap();
+        // Two records and a torn third: the torn one is left out, as when reading a file.
+        let bytes = format!("{line}\n{line}\n{}", &line[..20]);
+        let source = std::path::Path::new("archive/trials.jsonl");
+        let records = parse_journal::<Nb201Arch>(bytes.as_bytes(), source).unwrap();
+        assert_eq!(records, vec![record.clone(), record]);
+        // Something else is refused, naming the source and the line.
+        let e = parse_journal::<Nb201Arch>(b"hello\n", source).unwrap_err();
+        let msg = e.to_string();
+        assert!(
+            msg.contains("archive/trials.jsonl") && msg.contains("not a search journal"),
+            "{msg}"
+        );
+        assert!(parse_journal::<Nb201Arch>(b"", source).unwrap().is_empty());
+    }
 
     #[test]
     fn failures_are_recorded_and_best_so_far_is_monotone() {

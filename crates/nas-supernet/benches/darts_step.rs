@@ -154,10 +154,7 @@ impl BackendTask for Ours {
             .map_err(|e| e.to_string())?;
         let train = batch::<B>(&self.case, 1, &device);
         let valid = batch::<B>(&self.case, 2, &device);
-        let ctx = StepContext {
-            learning_rate: 0.025,
-            plan: EpochPlan::default(),
-        };
+        let ctx = StepContext::new(0.025, EpochPlan::default());
         s.step(&train, &valid, &ctx).map_err(|e| e.to_string())?;
         let start = Instant::now();
         let mut peak = None;

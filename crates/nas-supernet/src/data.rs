@@ -119,7 +119,8 @@ impl ImageDataset {
     }
 
     /// Reads an IDX image file (`idx3-ubyte`, e.g. `train-images-idx3-ubyte[.gz]`) and its
-    /// label file (`idx1-ubyte`). Gzipped files are recognized by their content.
+    /// label file (`idx1-ubyte`). Gzipped files are recognized by their content; none may
+    /// decompress to more than [`MAX_DECOMPRESSED_BYTES`].
     pub fn read_idx(
         name: &str,
         images: impl AsRef<Path>,
@@ -129,12 +130,38 @@ impl ImageDataset {
         let (images, labels) = (images.as_ref(), labels.as_ref());
         let img = read_maybe_gz(images, "IDX image file")?;
         let lab = read_maybe_gz(labels, "IDX label file")?;
+        Self::idx_from_parts(name, (&img, images), (&lab, labels), num_classes)
+    }
+
+    /// As [`ImageDataset::read_idx`], from the bytes of the two files (gzipped or not), e.g.
+    /// files inside an archive; errors name them `<name> images` and `<name> labels`.
+    pub fn from_idx_bytes(
+        name: &str,
+        images: &[u8],
+        labels: &[u8],
+        num_classes: usize,
+    ) -> Result<Self, SupernetError> {
+        let (ip, lp) = (
+            PathBuf::from(format!("<{name} images>")),
+            PathBuf::from(format!("<{name} labels>")),
+        );
+        let img = gunzip_if_gzipped(images, &ip, "IDX image file", MAX_DECOMPRESSED_BYTES)?;
+        let lab = gunzip_if_gzipped(labels, &lp, "IDX label file", MAX_DECOMPRESSED_BYTES)?;
+        Self::idx_from_parts(name, (&img, &ip), (&lab, &lp), num_classes)
+    }
+
+    fn idx_from_parts(
+        name: &str,
+        (img, images): (&[u8], &Path),
+        (lab, labels): (&[u8], &Path),
+        num_classes: usize,
+    ) -> Result<Self, SupernetError> {
         let corrupt = |path: &Path, what, reason: String| SupernetError::Corrupt {
             what,
             path: path.to_path_buf(),
             reason,
         };
-        let (shape, pixels, labels_v) = idx_images(&img, &lab).map_err(|(in_labels, reason)| {
+        let (shape, pixels, labels_v) = idx_images(img, lab).map_err(|(in_labels, reason)| {
             if in_labels {
                 corrupt(labels, "IDX label file", reason)
             } else {
@@ -208,6 +235,23 @@ impl ImageDataset {
         let dir = cifar_dir(dir.as_ref(), "cifar-100-binary");
         let file = if train { "train.bin" } else { "test.bin" };
         read_cifar(&dir, &[file.to_string()], 2, 1, 100, "cifar100")
+    }
+
+    /// CIFAR-10 from the bytes of its binary batches (each gzipped or not); errors name them
+    /// `<cifar10 batch i>`.
+    pub fn cifar10_from_bytes(batches: &[&[u8]]) -> Result<Self, SupernetError> {
+        let batches = batches
+            .iter()
+            .enumerate()
+            .map(|(i, b)| (PathBuf::from(format!("<cifar10 batch {i}>")), *b));
+        cifar_batches(batches, 1, 0, 10, "cifar10")
+    }
+
+    /// CIFAR-100 (fine labels) from the bytes of its binary file (`train.bin` or `test.bin`,
+    /// gzipped or not).
+    pub fn cifar100_from_bytes(bytes: &[u8]) -> Result<Self, SupernetError> {
+        let batches = std::iter::once((PathBuf::from("<cifar100 file>"), bytes));
+        cifar_batches(batches, 2, 1, 100, "cifar100")
     }
 
     /// The number of items.
@@ -369,6 +413,11 @@ impl Dataset<ImageItem> for ImageDataset {
     }
 }
 
+/// The most bytes a gzipped data file may decompress to (1 GiB; CIFAR-100's `train.bin`, the
+/// largest file of the formats read here, is 154 MB): a larger stream is refused as corrupt
+/// instead of exhausting memory (a "gzip bomb" expands 1,000-fold).
+pub const MAX_DECOMPRESSED_BYTES: u64 = 1 << 30;
+
 fn read_maybe_gz(path: &Path, what: &'static str) -> Result<Vec<u8>, SupernetError> {
     if !path.is_file() {
         return Err(SupernetError::MissingFile {
@@ -381,19 +430,36 @@ fn read_maybe_gz(path: &Path, what: &'static str) -> Result<Vec<u8>, SupernetErr
         path: path.to_path_buf(),
         source,
     })?;
-    if raw.starts_with(&[0x1f, 0x8b]) {
-        let mut out = Vec::new();
-        flate2::read::GzDecoder::new(&raw[..])
-            .read_to_end(&mut out)
-            .map_err(|e| SupernetError::Corrupt {
-                what,
-                path: path.to_path_buf(),
-                reason: format!("bad gzip data: {e}"),
-            })?;
-        Ok(out)
-    } else {
-        Ok(raw)
+    Ok(gunzip_if_gzipped(&raw, path, what, MAX_DECOMPRESSED_BYTES)?.into_owned())
+}
+
+/// `raw` itself, or its decompression when it begins with gzip's magic number; refused as
+/// corrupt when it decompresses to more than `limit` bytes.
+fn gunzip_if_gzipped<'a>(
+    raw: &'a [u8],
+    path: &Path,
+    what: &'static str,
+    limit: u64,
+) -> Result<std::borrow::Cow<'a, [u8]>, SupernetError> {
+    if !raw.starts_with(&[0x1f, 0x8b]) {
+        return Ok(std::borrow::Cow::Borrowed(raw));
     }
+    let corrupt = |reason: String| SupernetError::Corrupt {
+        what,
+        path: path.to_path_buf(),
+        reason,
+    };
+    let mut out = Vec::new();
+    flate2::read::GzDecoder::new(raw)
+        .take(limit.saturating_add(1))
+        .read_to_end(&mut out)
+        .map_err(|e| corrupt(format!("bad gzip data: {e}")))?;
+    if out.len() as u64 > limit {
+        return Err(corrupt(format!(
+            "decompresses to more than {limit} bytes (a gzip bomb, or not a file of this kind)"
+        )));
+    }
+    Ok(std::borrow::Cow::Owned(out))
 }
 
 /// Parses an unsigned-byte IDX file: returns the dimensions and the body.
@@ -487,13 +553,36 @@ fn read_cifar(
     num_classes: usize,
     name: &str,
 ) -> Result<ImageDataset, SupernetError> {
+    let mut batches = Vec::with_capacity(files.len());
+    for f in files {
+        let path = dir.join(f);
+        let bytes = read_maybe_gz(&path, "CIFAR binary batch")?;
+        batches.push((path, bytes));
+    }
+    cifar_batches(
+        batches.iter().map(|(p, b)| (p.clone(), b.as_slice())),
+        label_bytes,
+        label_offset,
+        num_classes,
+        name,
+    )
+}
+
+/// Images and labels from CIFAR's binary records (`label_bytes` label bytes, the label at
+/// `label_offset`, then 3×32×32 pixels), each batch gzipped or not.
+fn cifar_batches<'a>(
+    batches: impl Iterator<Item = (PathBuf, &'a [u8])>,
+    label_bytes: usize,
+    label_offset: usize,
+    num_classes: usize,
+    name: &str,
+) -> Result<ImageDataset, SupernetError> {
     const PIXELS: usize = 3 * 32 * 32;
     let record = label_bytes + PIXELS;
     let mut pixels = Vec::new();
     let mut labels = Vec::new();
-    for f in files {
-        let path = dir.join(f);
-        let bytes = read_maybe_gz(&path, "CIFAR binary batch")?;
+    for (path, raw) in batches {
+        let bytes = gunzip_if_gzipped(raw, &path, "CIFAR binary batch", MAX_DECOMPRESSED_BYTES)?;
         if bytes.is_empty() || bytes.len() % record != 0 {
             return Err(SupernetError::Corrupt {
                 what: "CIFAR binary batch",
@@ -715,4 +804,68 @@ pub fn epoch_batches<'a, B: Backend>(
             .collect();
         batcher.batch(items, device)
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn gzip(bytes: &[u8]) -> Vec<u8> {
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        e.write_all(bytes).unwrap();
+        e.finish().unwrap()
+    }
+
+    #[test]
+    fn a_gzip_bomb_is_refused_at_the_limit() {
+        // 4 MiB of zeros compress to about 4 KiB: a thousandfold expansion.
+        let zeros = vec![0u8; 4 << 20];
+        let bomb = gzip(&zeros);
+        assert!(bomb.len() < 8 << 10, "{}", bomb.len());
+        let path = Path::new("bomb.gz");
+        let e = gunzip_if_gzipped(&bomb, path, "IDX image file", 1 << 20).unwrap_err();
+        assert!(
+            matches!(&e, SupernetError::Corrupt { reason, .. } if reason.contains("more than 1048576 bytes")),
+            "{e}"
+        );
+        // At the limit exactly, it decompresses.
+        let out = gunzip_if_gzipped(&bomb, path, "IDX image file", 4 << 20).unwrap();
+        assert_eq!(out.len(), 4 << 20);
+        // Bytes without gzip's magic number pass through untouched.
+        let plain = [1u8, 2, 3];
+        assert!(matches!(
+            gunzip_if_gzipped(&plain, path, "IDX image file", 1).unwrap(),
+            std::borrow::Cow::Borrowed(_)
+        ));
+    }
+
+    #[test]
+    fn datasets_from_bytes_match_the_files_readers() {
+        // Two 2×3 images, labels 1 and 0, as IDX (gzipped images, plain labels).
+        let mut img = vec![0, 0, 8, 3, 0, 0, 0, 2, 0, 0, 0, 2, 0, 0, 0, 3];
+        img.extend([0u8, 51, 102, 153, 204, 255, 255, 0, 0, 0, 0, 0]);
+        let lab = vec![0, 0, 8, 1, 0, 0, 0, 2, 1, 0];
+        let d = ImageDataset::from_idx_bytes("tiny", &gzip(&img), &lab, 2).unwrap();
+        assert_eq!((d.len(), d.shape(), d.labels()), (2, [1, 2, 3], vec![1, 0]));
+        // A truncated body names the image bytes.
+        let e = ImageDataset::from_idx_bytes("tiny", &img[..20], &lab, 2).unwrap_err();
+        assert!(e.to_string().contains("<tiny images>"), "{e}");
+        // A label outside the classes is refused.
+        assert!(ImageDataset::from_idx_bytes("tiny", &img, &lab, 1).is_err());
+
+        // CIFAR-10: two records; CIFAR-100: the fine label is the second byte.
+        let mut c10 = vec![7u8];
+        c10.extend(vec![10u8; 3072]);
+        c10.push(3);
+        c10.extend(vec![20u8; 3072]);
+        let d = ImageDataset::cifar10_from_bytes(&[&c10, &gzip(&c10)]).unwrap();
+        assert_eq!((d.len(), d.labels()), (4, vec![7, 3, 7, 3]));
+        let e = ImageDataset::cifar10_from_bytes(&[&c10[..100]]).unwrap_err();
+        assert!(e.to_string().contains("whole number"), "{e}");
+        let mut c100 = vec![2u8, 99];
+        c100.extend(vec![0u8; 3072]);
+        let d = ImageDataset::cifar100_from_bytes(&c100).unwrap();
+        assert_eq!(d.labels(), vec![99]);
+    }
 }

@@ -222,6 +222,10 @@ pub struct Conv<B: Backend> {
 impl<B: Backend> Conv<B> {
     /// A k×k convolution from `c_in` to `c_out` channels; `groups` is 1 or `c_in` (depthwise,
     /// then `c_out` must equal `c_in`). Padding keeps the size at stride 1.
+    ///
+    /// # Panics
+    /// As [`Conv::with_geometry`]. Configurations from users go through
+    /// [`crate::ops::OpConfig`], whose check returns a typed error for these instead.
     pub fn new(
         c_in: usize,
         c_out: usize,
@@ -231,13 +235,16 @@ impl<B: Backend> Conv<B> {
         groups: usize,
         device: &B::Device,
     ) -> Self {
-        let padding = dilation * (kernel - 1) / 2;
+        let padding = dilation * kernel.saturating_sub(1) / 2;
         Self::with_padding(
             c_in, c_out, kernel, stride, padding, dilation, groups, device,
         )
     }
 
     /// As [`Conv::new`] with explicit padding.
+    ///
+    /// # Panics
+    /// As [`Conv::with_geometry`].
     #[allow(clippy::too_many_arguments)]
     pub fn with_padding(
         c_in: usize,
@@ -260,6 +267,11 @@ impl<B: Backend> Conv<B> {
 
     /// A `kernel[0]`×`kernel[1]` convolution with any geometry (for the rectangular kernels of
     /// NASNet's 1×7/7×1 and NAS-RL's h×w filters).
+    ///
+    /// # Panics
+    /// If a channel count, a kernel side, a stride, a dilation or `groups` is 0, or `groups`
+    /// does not divide both channel counts: a bug in the caller (Burn's `Conv2dConfig` panics on
+    /// the same, later and less clearly).
     pub fn with_geometry(
         channels: [usize; 2],
         kernel: [usize; 2],
@@ -268,6 +280,21 @@ impl<B: Backend> Conv<B> {
         device: &B::Device,
     ) -> Self {
         let g = geometry;
+        assert!(
+            channels
+                .iter()
+                .chain(&kernel)
+                .chain(&g.stride)
+                .chain(&g.dilation)
+                .all(|&v| v > 0)
+                && groups > 0
+                && channels[0].is_multiple_of(groups)
+                && channels[1].is_multiple_of(groups),
+            "fast::Conv: channels {channels:?}, kernel {kernel:?}, stride {:?}, dilation {:?} \
+             must all be ≥ 1 and groups ({groups}) must divide both channel counts",
+            g.stride,
+            g.dilation
+        );
         let inner = burn::nn::conv::Conv2dConfig::new(channels, kernel)
             .with_stride(g.stride)
             .with_dilation(g.dilation)

@@ -10,7 +10,7 @@ use nas_supernet::burn::tensor::Tensor;
 use nas_supernet::burn::tensor::backend::Backend;
 use nas_supernet::darts_search::alphas::{ArchLayout, ArchMask, ArchProbabilities, CellLayout};
 use nas_supernet::darts_search::method::{PdartsConfig, UnrolledConfig};
-use nas_supernet::darts_search::mixed::MixedOp;
+use nas_supernet::darts_search::mixed::{EdgeWeights, MixedOp};
 use nas_supernet::darts_search::perturb::PerturbationConfig;
 use nas_supernet::darts_search::supernet::{DartsSupernetConfig, Nb201SupernetConfig};
 use nas_supernet::darts_search::{
@@ -187,6 +187,164 @@ fn warm_up_keeps_the_alphas_then_lets_them_learn() {
     match config.check() {
         Err(SearchError::InvalidConfig { field, .. }) => assert_eq!(field, "alphas.warmup_epochs"),
         other => panic!("expected InvalidConfig, got {other:?}"),
+    }
+}
+
+/// `lambda · mean over edges of logsumexp(α_edge)` over the alive operations, on the host.
+fn beta_regularizer(alphas: &[Vec<Vec<f32>>], mask: &ArchMask, lambda: f64) -> f64 {
+    let mut sum = 0.0;
+    let mut edges = 0;
+    for (kind, table) in alphas.iter().enumerate() {
+        for (e, row) in table.iter().enumerate() {
+            let lse = row
+                .iter()
+                .enumerate()
+                .filter(|&(o, _)| mask.alive(kind, e, o))
+                .map(|(_, &a)| f64::from(a).exp())
+                .sum::<f64>()
+                .ln();
+            sum += lse;
+            edges += 1;
+        }
+    }
+    lambda * sum / edges as f64
+}
+
+#[test]
+fn beta_decay_gradient_is_the_regularizers_derivative() {
+    // Two cell kinds, three edges in all; one operation masked out.
+    let alphas = vec![
+        vec![vec![0.3f32, -1.2, 2.0], vec![0.0, 0.5, -0.5]],
+        vec![vec![1.0, 1.0, 4.0]],
+    ];
+    let mask = ArchMask {
+        cells: vec![
+            vec![vec![true, true, true], vec![true, false, true]],
+            vec![vec![true, true, true]],
+        ],
+    };
+    let lambda = 7.5;
+    let g = ArchProbabilities::from_tables(&alphas, &mask).beta_decay_gradient(lambda);
+    // Central differences of the regularizer itself, in f32 inputs (h large enough for f32).
+    let h = 1e-2f32;
+    for (kind, table) in alphas.iter().enumerate() {
+        for (e, row) in table.iter().enumerate() {
+            for o in 0..row.len() {
+                let mut plus = alphas.clone();
+                plus[kind][e][o] += h;
+                let mut minus = alphas.clone();
+                minus[kind][e][o] -= h;
+                let numeric = (beta_regularizer(&plus, &mask, lambda)
+                    - beta_regularizer(&minus, &mask, lambda))
+                    / (2.0 * f64::from(h));
+                assert!(
+                    (g[kind][e][o] - numeric).abs() < 1e-4,
+                    "[{kind}][{e}][{o}]: {} against {numeric}",
+                    g[kind][e][o]
+                );
+            }
+        }
+    }
+    assert_eq!(g[0][1][1], 0.0, "a masked operation has no gradient");
+    // The strongest alpha of an edge is pulled back hardest.
+    assert!(g[1][0][2] > g[1][0][0] && g[1][0][0] == g[1][0][1]);
+}
+
+#[test]
+fn beta_decay_holds_the_alphas_back() {
+    // The toy task favours skip_connect clearly; β-decay must not change the answer, only keep
+    // the alphas from running away (a smaller logsumexp, a less peaked edge).
+    let data = checkerboard_task(512, 1);
+    let run = |beta_decay: f64| {
+        let mut config = toy_config(Method::Darts);
+        config.alphas.beta_decay = beta_decay;
+        let mut s = Searcher::<B, _>::new(ToySpace, config, Default::default()).unwrap();
+        let report = s.run(&data, |_| {}).unwrap();
+        let tables = s.alphas().to_tables();
+        (
+            report.derived,
+            report.probabilities.cells[0][0].clone(),
+            tables,
+        )
+    };
+    let (plain, p_plain, a_plain) = run(0.0);
+    let (beta, p_beta, a_beta) = run(50.0);
+    assert_eq!(plain, "skip_connect");
+    assert_eq!(beta, "skip_connect", "{p_beta:?}");
+    let mask = ArchMask {
+        cells: vec![vec![vec![true; 3]]],
+    };
+    let (r_plain, r_beta) = (
+        beta_regularizer(&a_plain, &mask, 1.0),
+        beta_regularizer(&a_beta, &mask, 1.0),
+    );
+    assert!(
+        r_beta < r_plain - 0.01,
+        "logsumexp {r_beta} against {r_plain}"
+    );
+    assert!(p_beta[1] < p_plain[1], "{p_beta:?} against {p_plain:?}");
+    // And it is checked like every other setting.
+    let mut config = toy_config(Method::Darts);
+    config.alphas.beta_decay = -1.0;
+    match config.check() {
+        Err(SearchError::InvalidConfig { field, .. }) => assert_eq!(field, "alphas.beta_decay"),
+        other => panic!("expected InvalidConfig, got {other:?}"),
+    }
+}
+
+#[test]
+fn mixed_op_weights_that_do_not_fit_are_a_typed_error() {
+    let device = Default::default();
+    let configs = [
+        OpConfig::new(OpKind::Zero, 1, 1, 1),
+        OpConfig::new(OpKind::Identity, 1, 1, 1),
+        OpConfig::new(OpKind::AvgPool { kernel: 3 }, 1, 1, 1),
+    ];
+    // The pooling operation is masked out: not built.
+    let edge = MixedOp::<B>::new(&configs, &[true, true, false], &device).unwrap();
+    let x = Tensor::<B, 4>::ones([1, 1, 4, 4], &device);
+    let w = |v: f32| Some(Tensor::<B, 4>::full([1, 1, 1, 1], v, &device));
+    let edge_weights = |weights: &[Option<Tensor<B, 4>>], sampled: Option<usize>| {
+        let e = EdgeWeights {
+            weights,
+            sampled,
+            skip_dropout: 0.0,
+            seed: 0,
+        };
+        edge.try_forward(x.clone(), e)
+    };
+    // Fitting weights: 0.25 · x (the identity's share; `none` adds nothing).
+    let y = edge_weights(&[w(0.75), w(0.25), None], None).unwrap();
+    let sum: f32 = y.sum().into_scalar();
+    assert!((sum - 4.0).abs() < 1e-5, "{sum}");
+    type Case = (Vec<Option<Tensor<B, 4>>>, Option<usize>, &'static str);
+    let cases: Vec<Case> = vec![
+        (vec![w(0.5), w(0.5)], None, "2 weights for 3 operations"),
+        (
+            vec![w(0.5), None, None],
+            Some(1),
+            "sampled operation 1 is masked",
+        ),
+        (
+            vec![w(0.5), w(0.5), w(0.5)],
+            Some(2),
+            "sampled operation 2 is not built",
+        ),
+        (vec![w(0.5), w(0.5), w(0.5)], Some(7), "out of range"),
+        (
+            vec![None, None, w(1.0)],
+            None,
+            "no operation is both weighted and built",
+        ),
+    ];
+    for (weights, sampled, expected) in cases {
+        match edge_weights(&weights, sampled) {
+            Err(SupernetError::InvalidConfig { reason, .. }) => {
+                assert!(reason.contains(expected), "{reason}")
+            }
+            Err(e) => panic!("{expected}: unexpected error {e}"),
+            Ok(_) => panic!("{expected}: accepted"),
+        }
     }
 }
 

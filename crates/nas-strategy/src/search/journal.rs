@@ -70,7 +70,7 @@ fn is_torn_record(line: &[u8]) -> bool {
 /// `torn_line` and dropped on [`Writer::open`]; any other line that does not parse is an
 /// error naming it (so a file that is not a journal is refused, never trimmed).
 pub(crate) fn read<A: DeserializeOwned>(path: &Path) -> Result<Contents<A>, StrategyError> {
-    let mut contents = Contents {
+    let contents = Contents {
         records: Vec::new(),
         valid_len: 0,
         torn_line: None,
@@ -81,6 +81,38 @@ pub(crate) fn read<A: DeserializeOwned>(path: &Path) -> Result<Contents<A>, Stra
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(contents),
         Err(e) => return Err(error(path, 0, e)),
     };
+    parse(&bytes, path, contents)
+}
+
+/// The trials of a journal's bytes, as [`read_records`] reads them from a file (a torn last
+/// line left out); `source` names the journal in errors. For journals that do not live in a
+/// file of their own (an archive, a database column, a network stream).
+///
+/// # Errors
+/// [`StrategyError::Journal`] naming `source` and the line when a line is not a trial of this
+/// architecture type.
+pub fn parse_records<A: DeserializeOwned>(
+    bytes: &[u8],
+    source: &Path,
+) -> Result<Vec<TrialRecord<A>>, StrategyError> {
+    let contents = Contents {
+        records: Vec::new(),
+        valid_len: 0,
+        torn_line: None,
+        needs_newline: false,
+    };
+    Ok(parse(bytes, source, contents)?
+        .records
+        .into_iter()
+        .map(|(_, r)| r)
+        .collect())
+}
+
+fn parse<A: DeserializeOwned>(
+    bytes: &[u8],
+    path: &Path,
+    mut contents: Contents<A>,
+) -> Result<Contents<A>, StrategyError> {
     let mut offset = 0;
     let mut number = 0;
     while offset < bytes.len() {

@@ -362,6 +362,26 @@ pub struct ArchProbabilities {
 }
 
 impl ArchProbabilities {
+    /// The gradient of β-DARTS' regularizer `lambda · mean over edges of logsumexp(α_edge)`
+    /// (over the alive operations) with respect to the alphas these probabilities come from:
+    /// `lambda · softmax(α_edge) / edges`, `[kind][edge][op]` (0 for masked operations).
+    pub fn beta_decay_gradient(&self, lambda: f64) -> Vec<Vec<Vec<f64>>> {
+        let edges: usize = self.cells.iter().map(Vec::len).sum();
+        let scale = if edges == 0 {
+            0.0
+        } else {
+            lambda / edges as f64
+        };
+        self.cells
+            .iter()
+            .map(|kind| {
+                kind.iter()
+                    .map(|row| row.iter().map(|p| scale * p).collect())
+                    .collect()
+            })
+            .collect()
+    }
+
     /// `softmax(α)` per edge over the operations alive in `mask`.
     pub fn from_tables(alphas: &[Vec<Vec<f32>>], mask: &ArchMask) -> Self {
         let cells = alphas

@@ -79,6 +79,15 @@ pub struct AlphaOptimConfig {
     /// with fixed alphas (DARTS-PT's "fix α", [`super::perturb`]).
     #[serde(default)]
     pub warmup_epochs: usize,
+    /// β-DARTS' beta-decay regularization (Ye et al., CVPR 2022): the alphas' loss gains
+    /// `λ · mean over edges of logsumexp(α_edge)`, with `λ` growing linearly from 0 in the first
+    /// epoch to this value at the last (`λ = beta_decay · epoch / epochs`; the paper's
+    /// `50 · epoch / 100` over 50 epochs is 25). Its gradient, `λ · softmax(α_edge) / edges`,
+    /// pulls every edge's strongest alpha back hardest, so no operation runs away with an edge
+    /// (DARTS' drift towards skip connections) and the alphas stay where the supernet's
+    /// weights are comparable. 0 (the default): off.
+    #[serde(default)]
+    pub beta_decay: f64,
 }
 
 impl Default for AlphaOptimConfig {
@@ -90,6 +99,7 @@ impl Default for AlphaOptimConfig {
             weight_decay: 1e-3,
             init_std: 1e-3,
             warmup_epochs: 0,
+            beta_decay: 0.0,
         }
     }
 }
@@ -178,6 +188,9 @@ impl SearchConfig {
         if !(a.init_std >= 0.0 && a.init_std.is_finite()) {
             return bad("alphas.init_std", "must be ≥ 0 and finite");
         }
+        if !(a.beta_decay >= 0.0 && a.beta_decay.is_finite()) {
+            return bad("alphas.beta_decay", "must be ≥ 0 and finite (0: off)");
+        }
         if a.warmup_epochs > self.epochs {
             return bad(
                 "alphas.warmup_epochs",
@@ -210,6 +223,20 @@ pub struct StepContext {
     /// The method's settings of the epoch: temperature, dropout on skip connections, whether
     /// the alphas learn.
     pub plan: EpochPlan,
+    /// β-DARTS' regularization coefficient `λ` of this step (0: off; see
+    /// [`AlphaOptimConfig::beta_decay`]).
+    pub beta_decay: f64,
+}
+
+impl StepContext {
+    /// A step at the weights' learning rate `learning_rate` under `plan`, without β-decay.
+    pub fn new(learning_rate: f64, plan: EpochPlan) -> Self {
+        Self {
+            learning_rate,
+            plan,
+            beta_decay: 0.0,
+        }
+    }
 }
 
 /// What one step measured.
@@ -503,6 +530,10 @@ where
                     (grads, value, correct)
                 }
             };
+            let mut grads = grads;
+            if ctx.beta_decay > 0.0 {
+                self.add_beta_decay(&mut grads, ctx.beta_decay);
+            }
             let norm = global_norm::<B, _>(&grads, &self.alphas);
             if !norm.is_finite() {
                 return Err(self.diverged("alphas' gradient norm", norm));
@@ -554,6 +585,25 @@ where
             _ => None,
         };
         Ok(stats)
+    }
+
+    /// Adds the gradient of β-DARTS' regularizer ([`ArchProbabilities::beta_decay_gradient`])
+    /// to the alphas' gradients.
+    fn add_beta_decay(&self, grads: &mut GradientsParams, lambda: f64) {
+        let gradient = self.probabilities().beta_decay_gradient(lambda);
+        for (p, table) in self.alphas.cells.iter().zip(&gradient) {
+            let ops = table.first().map_or(0, Vec::len);
+            let values: Vec<f32> = table.iter().flatten().map(|&g| g as f32).collect();
+            let extra = Tensor::<B::InnerBackend, 2>::from_data(
+                burn::tensor::TensorData::new(values, [table.len(), ops]),
+                &self.device,
+            );
+            let g = match grads.remove::<B::InnerBackend, 2>(p.id) {
+                Some(g) => g + extra,
+                None => extra,
+            };
+            grads.register::<B::InnerBackend, 2>(p.id, g);
+        }
     }
 
     /// DARTS' unrolled gradient of the alphas (`architect.py`, `_backward_step_unrolled`):

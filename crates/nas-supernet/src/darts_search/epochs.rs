@@ -200,6 +200,8 @@ where
         if epoch < cfg.alphas.warmup_epochs {
             plan.update_alphas = false;
         }
+        // β-DARTS: λ grows linearly from 0 over the epochs of the stage.
+        let beta_decay = cfg.alphas.beta_decay * epoch as f64 / cfg.epochs.max(1) as f64;
         let (w_batcher, w_seed) = self.batcher(1, g)?;
         let (a_batcher, a_seed) = self.batcher(2, g)?;
         let (w_data, a_data) = (self.w_data.clone(), self.a_data.clone());
@@ -213,6 +215,7 @@ where
             let ctx = StepContext {
                 learning_rate: cfg.learning_rate_at(epoch * steps_per_epoch + i, total),
                 plan,
+                beta_decay,
             };
             let s = self.searcher.step(&tb, &vb, &ctx)?;
             tl += s.train_loss * s.train_seen as f64;

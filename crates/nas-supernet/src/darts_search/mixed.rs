@@ -103,24 +103,45 @@ impl<B: Backend> MixedOp<B> {
     /// Applies the edge to `x` with weights `w` (see the module documentation).
     ///
     /// # Panics
-    /// If `w` has another number of weights than the edge has operations, or no operation is
-    /// alive and built (a bug in the caller, which builds both from the same mask).
+    /// When [`MixedOp::try_forward`] fails: weights that do not fit the edge are a bug in the
+    /// caller, which builds both from the same mask. Custom methods and networks that cannot
+    /// promise it call [`MixedOp::try_forward`].
     pub fn forward(&self, x: Tensor<B, 4>, w: EdgeWeights<'_, B>) -> Tensor<B, 4> {
-        assert_eq!(
-            w.weights.len(),
-            self.ops.len(),
-            "mixed op: {} weights for {} operations",
-            w.weights.len(),
-            self.ops.len()
-        );
+        self.try_forward(x, w).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// As [`MixedOp::forward`], with a typed error when `w` does not fit the edge: another
+    /// number of weights than the edge has operations, a sampled operation that is masked or
+    /// not built (or out of range), or no operation alive and built.
+    pub fn try_forward(
+        &self,
+        x: Tensor<B, 4>,
+        w: EdgeWeights<'_, B>,
+    ) -> Result<Tensor<B, 4>, SupernetError> {
+        let bad = |reason: String| SupernetError::InvalidConfig {
+            what: "mixed-operation edge weights",
+            reason,
+        };
+        if w.weights.len() != self.ops.len() {
+            return Err(bad(format!(
+                "{} weights for {} operations: build the weights and the edge from the same mask",
+                w.weights.len(),
+                self.ops.len()
+            )));
+        }
         if let Some(k) = w.sampled {
-            let wk = w.weights[k]
-                .clone()
-                .unwrap_or_else(|| panic!("mixed op: sampled operation {k} is masked"));
-            let mut out = match self.apply(k, x, &w) {
-                Some(y) => y * wk,
-                None => panic!("mixed op: sampled operation {k} is not built"),
+            let Some(wk) = w.weights.get(k).cloned().flatten() else {
+                return Err(bad(format!(
+                    "sampled operation {k} is masked or out of range (the edge has {} operations)",
+                    self.ops.len()
+                )));
             };
+            let Some(y) = self.apply(k, x, &w) else {
+                return Err(bad(format!(
+                    "sampled operation {k} is not built (masked when the edge was built)"
+                )));
+            };
+            let mut out = y * wk;
             for (i, wi) in w.weights.iter().enumerate() {
                 if let Some(wi) = wi
                     && i != k
@@ -128,7 +149,7 @@ impl<B: Backend> MixedOp<B> {
                     out = out + wi.clone();
                 }
             }
-            return out;
+            return Ok(out);
         }
         let mut sum: Option<Tensor<B, 4>> = None;
         let mut zero: Option<usize> = None;
@@ -148,13 +169,12 @@ impl<B: Backend> MixedOp<B> {
                 });
             }
         }
-        match (sum, zero) {
-            (Some(s), _) => s,
-            (None, Some(i)) => self.ops[i]
-                .as_ref()
-                .map(|op| op.forward(x))
-                .unwrap_or_else(|| unreachable!("checked above")),
-            (None, None) => panic!("mixed op: no operation is alive"),
+        match (sum, zero.and_then(|i| self.ops[i].as_ref())) {
+            (Some(s), _) => Ok(s),
+            (None, Some(op)) => Ok(op.forward(x)),
+            (None, None) => Err(bad(
+                "no operation is both weighted and built: the mask removed them all".to_string(),
+            )),
         }
     }
 }

@@ -183,6 +183,7 @@ where
                 update_alphas: false,
                 ..EpochPlan::default()
             },
+            beta_decay: 0.0,
         };
         let s = &*self.searcher;
         let original = s.mask().clone();

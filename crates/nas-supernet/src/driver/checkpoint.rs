@@ -81,6 +81,15 @@ pub enum CheckpointError {
         /// The first difference found, as `field: checkpoint value ≠ this run's value`.
         difference: String,
     },
+    /// Another run (another process, or another driver here) is checkpointing to the same
+    /// file: it holds the lock file beside it (`<checkpoint>.lock`).
+    #[error(
+        "another run is writing checkpoint `{path}` (it holds `{path}.lock`): wait for it to end, or give this run another checkpoint path (e.g. `--checkpoint`)"
+    )]
+    Busy {
+        /// The checkpoint file.
+        path: PathBuf,
+    },
     /// A checkpoint already exists where a new run would write one.
     #[error(
         "a checkpoint already exists at `{path}`: resume it (e.g. `--resume`), or start fresh (e.g. `--fresh`) to overwrite it"
@@ -107,6 +116,59 @@ pub enum CheckpointError {
         /// What went wrong.
         reason: String,
     },
+}
+
+/// The exclusive lock of a checkpoint path, held while a run may write it: a second run on
+/// the same path (another process, or another driver here) gets [`CheckpointError::Busy`]
+/// instead of overwriting the first one's checkpoints. The lock is on `<checkpoint>.lock`, a
+/// file of its own that stays behind (the checkpoint itself is replaced by a rename at every
+/// write, which a lock on it would not survive); the lock goes when this value drops.
+#[derive(Debug)]
+pub struct CheckpointLock {
+    _file: Option<std::fs::File>,
+}
+
+impl CheckpointLock {
+    /// Takes the lock of checkpoint `path` without waiting, creating its directory and the
+    /// lock file when needed. On a file system without locks (some network mounts) the run
+    /// goes on unlocked.
+    ///
+    /// # Errors
+    /// [`CheckpointError::Busy`] when another run holds it, [`CheckpointError::Io`] when the
+    /// lock file cannot be created.
+    pub fn acquire(path: &Path) -> Result<Self, CheckpointError> {
+        let mut name = path.as_os_str().to_os_string();
+        name.push(".lock");
+        let lock_path = PathBuf::from(name);
+        if let Some(dir) = lock_path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|source| CheckpointError::Io {
+                path: dir.to_path_buf(),
+                source,
+            })?;
+        }
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(|source| CheckpointError::Io {
+                path: lock_path.clone(),
+                source,
+            })?;
+        match file.try_lock() {
+            Ok(()) => Ok(Self { _file: Some(file) }),
+            Err(std::fs::TryLockError::WouldBlock) => Err(CheckpointError::Busy {
+                path: path.to_path_buf(),
+            }),
+            Err(std::fs::TryLockError::Error(e)) if e.kind() == std::io::ErrorKind::Unsupported => {
+                Ok(Self { _file: None })
+            }
+            Err(std::fs::TryLockError::Error(source)) => Err(CheckpointError::Io {
+                path: lock_path,
+                source,
+            }),
+        }
+    }
 }
 
 /// The state a solver saves: named JSON values and named byte blobs.

@@ -72,7 +72,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-pub use checkpoint::{Checkpoint, CheckpointError, CheckpointMeta, FORMAT_VERSION};
+pub use checkpoint::{Checkpoint, CheckpointError, CheckpointLock, CheckpointMeta, FORMAT_VERSION};
 
 /// The checkpoint entry of the driver's history (solvers name theirs otherwise).
 const HISTORY: &str = "driver.history";
@@ -376,6 +376,11 @@ impl<'s, S: EpochSolver> Driver<'s, S> {
             stopped_early: false,
             checkpoints_written: 0,
         };
+        // Held until the run returns: no other run reads or writes this checkpoint meanwhile.
+        let _lock = match &self.checkpoint {
+            Some((path, _)) => Some(CheckpointLock::acquire(path)?),
+            None => None,
+        };
         if let Some((path, _)) = self.checkpoint.clone()
             && path.exists()
         {
@@ -584,6 +589,33 @@ mod tests {
             .run()
             .unwrap();
         assert_eq!((s.resumed_at, s.epochs_run), (None, 5));
+        std::fs::remove_dir_all(path.parent().unwrap()).unwrap();
+    }
+
+    #[test]
+    fn two_runs_never_share_a_checkpoint() {
+        let path = temp("busy");
+        // Another run holds the path (a lock taken here stands for another process's).
+        let held = CheckpointLock::acquire(&path).unwrap();
+        let e = Driver::new(&mut count(3))
+            .checkpoint(&path, 1)
+            .run()
+            .unwrap_err();
+        assert!(
+            matches!(e, DriverError::Checkpoint(CheckpointError::Busy { .. })),
+            "{e}"
+        );
+        assert!(e.to_string().contains("another checkpoint path"), "{e}");
+        assert!(!path.exists(), "the refused run wrote nothing");
+        drop(held);
+        // The lock goes with its holder; the driver's goes when its run returns.
+        let s = Driver::new(&mut count(3))
+            .checkpoint(&path, 1)
+            .run()
+            .unwrap();
+        assert_eq!(s.epochs_run, 3);
+        let again = CheckpointLock::acquire(&path).unwrap();
+        drop(again);
         std::fs::remove_dir_all(path.parent().unwrap()).unwrap();
     }
 
