@@ -143,6 +143,45 @@ fn enas_on_nb201_runs_and_is_seeded() {
     assert_eq!(a, b, "same seed, same search");
 }
 
+/// Trained for a few epochs on more digits, the shared weights score the derived cell well
+/// above chance (10 classes: 10 %), and the controller's rewards are accuracies of the same
+/// kind: its mean reward over the later epochs is twice chance.
+#[test]
+fn enas_learns_above_chance() {
+    let (train, valid) = ImageDataset::digits().sample(600, 1).split(0.7, 1).unwrap();
+    let normalize = train.channel_stats();
+    let mut config = config(5);
+    config.child.epochs = 8;
+    config.child.learning_rate = 0.1;
+    config.batch_statistics = true;
+    let mut enas: Enas<Nb201Space, B, Nb201Supernet<B>> = new_enas(
+        Nb201Space::default(),
+        nb201_supernet(5),
+        config,
+        &train,
+        &valid,
+        &normalize,
+    )
+    .unwrap();
+    enas.run(&train, &normalize, |_| {}).unwrap();
+    let derived = enas.derive().unwrap();
+    let rewards: Vec<f64> = enas.history().iter().map(|e| e.mean_reward).collect();
+    println!(
+        "derived {} at {:.1} %, mean rewards {rewards:.2?}",
+        derived.arch, derived.validation_accuracy
+    );
+    assert!(
+        derived.validation_accuracy > 30.0,
+        "derived {} at {:.1} % (rewards {rewards:?})",
+        derived.arch,
+        derived.validation_accuracy
+    );
+    // One epoch's mean reward is noisy (a few sampled children); the later half's is not.
+    let late = &rewards[rewards.len() / 2..];
+    let late_mean = late.iter().sum::<f64>() / late.len() as f64;
+    assert!(late_mean > 0.2, "{rewards:?}");
+}
+
 #[test]
 fn enas_on_the_micro_space_derives_a_genotype() {
     let (train, valid) = data();
