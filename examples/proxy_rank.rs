@@ -32,15 +32,14 @@ use nas::estimate::tabular::Nb201Table;
 use nas::estimate::train::TrainEstimator;
 use nas::estimate::zero_cost::{ZeroCostEstimator, ZeroCostProxy};
 use nas::estimate::{Budget, Estimator};
+use nas::space::TextFormat;
 use nas::space::nb201::{Nb201Arch, Nb201Space};
-use nas::space::{Canonicalize, SearchSpace, TextFormat};
 use nas::supernet::backend::BackendTask;
 use nas::supernet::burn::tensor::Device;
 use nas::supernet::burn::tensor::backend::AutodiffBackend;
 use nas::supernet::data::ImageDataset;
 use nas::supernet::nb201_net::Nb201NetConfig;
 use nas::supernet::train::TrainConfig;
-use rand::SeedableRng;
 
 #[derive(Parser, Debug, Clone)]
 #[command(about = "Rank correlation of a training proxy with NAS-Bench-201's CIFAR-10 column")]
@@ -346,26 +345,16 @@ fn main() -> ExitCode {
     // The listed cells, or a seeded sample of distinct cells (by canonical form: isomorphic
     // cells count once).
     let space = Nb201Space::default();
-    let mut rng = rand::rngs::ChaCha8Rng::seed_from_u64(args.seed);
-    let mut seen = std::collections::HashSet::new();
-    let mut cells = Vec::new();
-    if let Some(path) = &args.archs {
-        match read_archs(path) {
-            Ok(listed) => cells = listed,
+    let cells = match &args.archs {
+        Some(path) => match read_archs(path) {
+            Ok(listed) => listed,
             Err(e) => {
                 eprintln!("error: {e}");
                 return ExitCode::from(2);
             }
-        }
-    }
-    while args.archs.is_none() && cells.len() < args.sample {
-        let cell = space.sample(&mut rng);
-        if let Ok(canon) = space.canonical(&cell)
-            && seen.insert(canon.to_string())
-        {
-            cells.push(cell);
-        }
-    }
+        },
+        None => common::distinct_nb201_cells(args.sample, args.seed),
+    };
     let proxy = match common::run_task(
         args.backend.clone().as_deref(),
         Measure(args, cells.clone()),

@@ -27,8 +27,8 @@ use clap::Parser;
 use nas::estimate::rank::spearman_rho;
 use nas::estimate::tabular::{Nb201Dataset, Nb201Table};
 use nas::estimate::zero_cost::{gradient_scores, jacob_cov, synflow};
+use nas::space::TextFormat;
 use nas::space::nb201::{Nb201Arch, Nb201Space};
-use nas::space::{Canonicalize, SearchSpace, TextFormat};
 use nas::supernet::backend::BackendTask;
 use nas::supernet::burn::backend::{Autodiff, NdArray};
 use nas::supernet::burn::tensor::backend::AutodiffBackend;
@@ -36,7 +36,6 @@ use nas::supernet::burn::tensor::{Device, Int, Tensor, TensorData};
 use nas::supernet::data::ImageDataset;
 use nas::supernet::nb201_net::Nb201NetConfig;
 use nas::supernet::network::{Classifier, count_params, seeded};
-use rand::SeedableRng;
 
 #[derive(Parser, Debug, Clone)]
 #[command(
@@ -270,20 +269,7 @@ fn main() -> ExitCode {
     }
     // A seeded sample of distinct cells (isomorphic cells count once); all of them when the
     // sample asks for more than the space holds.
-    let space = Nb201Space::default();
-    let mut rng = rand::rngs::ChaCha8Rng::seed_from_u64(args.seed);
-    let mut seen = std::collections::HashSet::new();
-    let mut cells = Vec::new();
-    let mut draws = 0usize;
-    while cells.len() < args.sample && draws < 200 * args.sample.max(1000) {
-        draws += 1;
-        let cell = space.sample(&mut rng);
-        if let Ok(canon) = space.canonical(&cell)
-            && seen.insert(canon.to_string())
-        {
-            cells.push(cell);
-        }
-    }
+    let cells = common::distinct_nb201_cells(args.sample, args.seed);
     println!(
         "{} distinct NAS-Bench-201 cells (seed {}); network C = {}, N = {}; synflow on 3×{}×{} in 64-bit floats, the data proxies on {} Fashion-MNIST images at 1×{}×{}",
         cells.len(),

@@ -676,6 +676,30 @@ pub fn write_report(report: &Report, dir: &Path) -> Result<PathBuf, String> {
     Ok(page)
 }
 
+/// A seeded sample of `count` distinct NAS-Bench-201 cells (by canonical form: isomorphic cells
+/// count once), drawn uniformly from a generator seeded with `seed`; fewer when the space holds
+/// fewer distinct cells (6,466), once 200 draws per cell asked for (at least 200,000) found no
+/// more.
+pub fn distinct_nb201_cells(count: usize, seed: u64) -> Vec<nas::space::nb201::Nb201Arch> {
+    use nas::space::{Canonicalize, SearchSpace};
+    use rand::SeedableRng;
+    let space = nas::space::nb201::Nb201Space::default();
+    let mut rng = rand::rngs::ChaCha8Rng::seed_from_u64(seed);
+    let mut seen = std::collections::HashSet::new();
+    let mut cells = Vec::new();
+    let mut draws = 0usize;
+    while cells.len() < count && draws < 200 * count.max(1000) {
+        draws += 1;
+        let cell = space.sample(&mut rng);
+        if let Ok(canon) = space.canonical(&cell)
+            && seen.insert(canon.to_string())
+        {
+            cells.push(cell);
+        }
+    }
+    cells
+}
+
 /// `count` distinct architectures drawn with `sample` from a stream of `seed` of their own (so
 /// the random baselines of a seed are the same whatever the search did), none equal to
 /// `exclude` (the search's answer).

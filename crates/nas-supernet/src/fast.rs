@@ -393,14 +393,7 @@ std::thread_local! {
 /// the parameter-free ones. Score with batches of the size used in training. The setting is
 /// restored when `f` returns or panics.
 pub fn with_batch_statistics<R>(f: impl FnOnce() -> R) -> R {
-    struct Restore(bool);
-    impl Drop for Restore {
-        fn drop(&mut self) {
-            BATCH_STATISTICS.with(|c| c.set(self.0));
-        }
-    }
-    let _restore = Restore(BATCH_STATISTICS.with(|c| c.replace(true)));
-    f()
+    with_flag(&BATCH_STATISTICS, f)
 }
 
 /// Runs `f` with every batch norm of the library's networks (all go through [`batch_norm`])
@@ -409,13 +402,27 @@ pub fn with_batch_statistics<R>(f: impl FnOnce() -> R) -> R {
 /// norms, whose batch statistics would cancel the signal of a constant input). The setting is
 /// restored when `f` returns or panics.
 pub fn without_batch_norm<R>(f: impl FnOnce() -> R) -> R {
-    struct Restore(bool);
+    with_flag(&SKIP_BATCH_NORM, f)
+}
+
+/// Runs `f` with the thread-local `flag` set, restoring its value when `f` returns or panics.
+fn with_flag<R>(
+    flag: &'static std::thread::LocalKey<std::cell::Cell<bool>>,
+    f: impl FnOnce() -> R,
+) -> R {
+    struct Restore {
+        flag: &'static std::thread::LocalKey<std::cell::Cell<bool>>,
+        was: bool,
+    }
     impl Drop for Restore {
         fn drop(&mut self) {
-            SKIP_BATCH_NORM.with(|c| c.set(self.0));
+            self.flag.with(|c| c.set(self.was));
         }
     }
-    let _restore = Restore(SKIP_BATCH_NORM.with(|c| c.replace(true)));
+    let _restore = Restore {
+        flag,
+        was: flag.with(|c| c.replace(true)),
+    };
     f()
 }
 
