@@ -167,11 +167,18 @@ pub struct Evaluation<A> {
 }
 
 /// The bracket engine shared by Hyperband and BOHB.
+///
+/// A saved state is checked when it is read back ([`BracketsState`]): a state that does not
+/// hold together (a corrupted or hand-edited file) is a deserialization error, never a panic
+/// in a later `ask` or `tell`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(bound(
-    serialize = "A: Serialize",
-    deserialize = "A: Deserialize<'de> + Clone"
-))]
+#[serde(
+    bound(
+        serialize = "A: Serialize",
+        deserialize = "A: Deserialize<'de> + Clone"
+    ),
+    try_from = "BracketsState<A>"
+)]
 pub(crate) struct Brackets<A> {
     pub config: HyperbandConfig,
     /// Brackets opened so far (bracket `i` has `s = s_max - i mod (s_max + 1)`).
@@ -182,6 +189,83 @@ pub(crate) struct Brackets<A> {
     running: BTreeMap<TrialId, (u64, usize)>,
     /// Every evaluation told, in order.
     pub evaluations: Vec<Evaluation<A>>,
+}
+
+/// [`Brackets`] as saved, before its checks.
+#[derive(Deserialize)]
+struct BracketsState<A> {
+    config: HyperbandConfig,
+    opened: u64,
+    active: Vec<Bracket<A>>,
+    pending: Pending<A>,
+    running: BTreeMap<TrialId, (u64, usize)>,
+    evaluations: Vec<Evaluation<A>>,
+}
+
+impl<A> TryFrom<BracketsState<A>> for Brackets<A> {
+    type Error = String;
+
+    fn try_from(s: BracketsState<A>) -> Result<Self, String> {
+        s.config
+            .check()
+            .map_err(|e| format!("saved successive-halving state: {e}"))?;
+        let bad = |what: String| Err(format!("saved successive-halving state: {what}"));
+        if s.opened == u64::MAX {
+            return bad("the count of opened brackets is at its maximum".into());
+        }
+        for br in &s.active {
+            if br.id >= s.opened {
+                return bad(format!(
+                    "bracket {} was never opened ({} were)",
+                    br.id, s.opened
+                ));
+            }
+            let Some(rung) = br.rungs.get(br.rung) else {
+                return bad(format!(
+                    "bracket {} is at rung {} of {}",
+                    br.id,
+                    br.rung,
+                    br.rungs.len()
+                ));
+            };
+            if br
+                .rungs
+                .iter()
+                .any(|r| r.size == 0 || !(r.fidelity > 0.0 && r.fidelity.is_finite()))
+            {
+                return bad(format!(
+                    "bracket {} has an empty rung or a fidelity that is not positive",
+                    br.id
+                ));
+            }
+            if br.slots.is_empty() || br.slots.len() > rung.size {
+                return bad(format!(
+                    "bracket {} holds {} slots in a rung of {}",
+                    br.id,
+                    br.slots.len(),
+                    rung.size
+                ));
+            }
+        }
+        for (id, &(bid, slot)) in &s.running {
+            let holds = s.active.iter().any(|br| {
+                br.id == bid && matches!(br.slots.get(slot), Some(Slot::Running(_, t)) if t == id)
+            });
+            if !holds {
+                return bad(format!(
+                    "running trial {id} is not in slot {slot} of bracket {bid}"
+                ));
+            }
+        }
+        Ok(Self {
+            config: s.config,
+            opened: s.opened,
+            active: s.active,
+            pending: s.pending,
+            running: s.running,
+            evaluations: s.evaluations,
+        })
+    }
 }
 
 impl<A: Clone> Brackets<A> {
@@ -368,6 +452,37 @@ mod tests {
     use super::*;
     use nas_estimate::Metrics;
     use nas_space::nb201::Nb201Space;
+
+    /// A saved state reads back and goes on; a corrupted one (found by the `config_serde` fuzz
+    /// target: a bracket at a rung it does not have, which panicked in `ask`) is refused when
+    /// read.
+    #[test]
+    fn a_saved_state_is_checked_when_read() {
+        let space = Nb201Space::default();
+        let mut h = Hyperband::<Nb201Space>::new(HyperbandConfig::default(), 7).unwrap();
+        for i in 0..5 {
+            let t = h.ask(&space).unwrap();
+            h.tell(t.id, Outcome::Complete(Metrics::new(f64::from(i))))
+                .unwrap();
+        }
+        let json = serde_json::to_value(&h).unwrap();
+        let mut back: Hyperband<Nb201Space> = serde_json::from_value(json.clone()).unwrap();
+        back.ask(&space).unwrap();
+
+        let corrupt = |edit: &dyn Fn(&mut serde_json::Value)| {
+            let mut j = json.clone();
+            edit(&mut j);
+            serde_json::from_value::<Hyperband<Nb201Space>>(j)
+                .unwrap_err()
+                .to_string()
+        };
+        let e = corrupt(&|j| j["brackets"]["active"][0]["rung"] = 7.into());
+        assert!(e.contains("at rung 7"), "{e}");
+        let e = corrupt(&|j| j["brackets"]["config"]["eta"] = 1.0.into());
+        assert!(e.contains("eta"), "{e}");
+        let e = corrupt(&|j| j["brackets"]["opened"] = 0.into());
+        assert!(e.contains("never opened"), "{e}");
+    }
 
     #[test]
     fn schedule_matches_the_paper_for_eta_3() {
