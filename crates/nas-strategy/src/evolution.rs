@@ -101,7 +101,7 @@ impl<S: SearchSpace> RegularizedEvolution<S> {
 impl<S: Mutate> Strategy<S> for RegularizedEvolution<S> {
     fn ask(&mut self, space: &S) -> Result<Trial<S::Arch>, StrategyError> {
         let arch = if self.initial < self.config.population_size || self.population.is_empty() {
-            self.initial += 1;
+            self.initial = self.initial.saturating_add(1);
             space.sample(&mut self.rng)
         } else {
             let n = self.population.len();

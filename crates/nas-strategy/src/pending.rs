@@ -10,10 +10,44 @@ use crate::trial::{Trial, TrialId};
 
 /// Book-keeping of trials handed out and not yet told: assigns ids and remembers architectures.
 /// Strategies use it so that `tell` only needs the id.
+///
+/// A saved state is checked when read back: an open trial with an id not yet handed out, or an
+/// id counter at its maximum, is a deserialization error (a later trial would reuse an id).
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(
+    try_from = "PendingState<A>",
+    bound(serialize = "A: Serialize", deserialize = "A: Deserialize<'de>")
+)]
 pub struct Pending<A> {
     next_id: TrialId,
     open: BTreeMap<TrialId, A>,
+}
+
+/// [`Pending`] as saved, before its checks.
+#[derive(Deserialize)]
+struct PendingState<A> {
+    next_id: TrialId,
+    open: BTreeMap<TrialId, A>,
+}
+
+impl<A> TryFrom<PendingState<A>> for Pending<A> {
+    type Error = String;
+
+    fn try_from(s: PendingState<A>) -> Result<Self, String> {
+        if s.next_id == TrialId::MAX {
+            return Err("saved pending trials: the trial-id counter is at its maximum".into());
+        }
+        if let Some((&id, _)) = s.open.range(s.next_id..).next() {
+            return Err(format!(
+                "saved pending trials: trial {id} is open but ids from {} were never handed out",
+                s.next_id
+            ));
+        }
+        Ok(Self {
+            next_id: s.next_id,
+            open: s.open,
+        })
+    }
 }
 
 impl<A> Default for Pending<A> {
@@ -62,5 +96,27 @@ impl<A: Clone> Pending<A> {
     /// True when no trial is open.
     pub fn is_empty(&self) -> bool {
         self.open.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_saved_state_is_checked_when_read() {
+        let mut p = Pending::default();
+        p.open(1u32);
+        p.open(2u32);
+        p.close(0).unwrap();
+        let json = serde_json::to_string(&p).unwrap();
+        let back: Pending<u32> = serde_json::from_str(&json).unwrap();
+        assert_eq!(back.iter().collect::<Vec<_>>(), vec![(1, &2)]);
+        let e = serde_json::from_str::<Pending<u32>>(r#"{"next_id":1,"open":{"5":3}}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("trial 5 is open"), "{e}");
+        let max = format!(r#"{{"next_id":{},"open":{{}}}}"#, u64::MAX);
+        assert!(serde_json::from_str::<Pending<u32>>(&max).is_err());
     }
 }
