@@ -72,8 +72,13 @@ pub struct Rung {
     pub fidelity: f64,
 }
 
+/// The most trials the first rung of a bracket may hold (η^s_max): a fidelity ratio beyond it
+/// asks for brackets no search could run.
+pub const MAX_BRACKET_TRIALS: usize = 1_000_000;
+
 impl HyperbandConfig {
-    /// Checks the values: `0 < min_fidelity ≤ max_fidelity`, both finite, and `η > 1`.
+    /// Checks the values: `0 < min_fidelity ≤ max_fidelity`, both finite, `η > 1`, and a
+    /// largest bracket of at most [`MAX_BRACKET_TRIALS`] trials.
     pub fn check(&self) -> Result<(), StrategyError> {
         self.check_as("hyperband")
     }
@@ -109,6 +114,20 @@ impl HyperbandConfig {
                 "eta",
                 format!(
                     "must be a finite number above 1 (3 is usual), got {}",
+                    self.eta
+                ),
+            );
+        }
+        // The largest bracket starts with about η^s_max trials.
+        let first_rung = self.eta.powf(self.s_max() as f64);
+        if first_rung > MAX_BRACKET_TRIALS as f64 {
+            return err(
+                "max_fidelity",
+                format!(
+                    "max_fidelity / min_fidelity = {:e} at eta {} makes the largest bracket start \
+                     with {first_rung:.3e} trials (at most {MAX_BRACKET_TRIALS}): lower the \
+                     ratio or raise eta",
+                    self.max_fidelity / self.min_fidelity,
                     self.eta
                 ),
             );
@@ -482,6 +501,32 @@ mod tests {
         assert!(e.contains("eta"), "{e}");
         let e = corrupt(&|j| j["brackets"]["opened"] = 0.into());
         assert!(e.contains("never opened"), "{e}");
+    }
+
+    /// Found by the `config_serde` fuzz target: a fidelity ratio of 1e55 passed the check and
+    /// the first bracket's slots overflowed a vector's capacity.
+    #[test]
+    fn a_fidelity_ratio_beyond_any_bracket_is_refused() {
+        let c = HyperbandConfig {
+            min_fidelity: 3.0,
+            max_fidelity: 2.7e55,
+            eta: 3.0,
+        };
+        match c.check() {
+            Err(StrategyError::InvalidConfig { field, reason, .. }) => {
+                assert_eq!(field, "max_fidelity");
+                assert!(reason.contains("largest bracket"), "{reason}");
+            }
+            other => panic!("{other:?}"),
+        }
+        // The usual settings pass, up to a million trials in the first rung.
+        let ok = HyperbandConfig {
+            min_fidelity: 1.0,
+            max_fidelity: 3f64.powi(12),
+            eta: 3.0,
+        };
+        assert!(ok.check().is_ok());
+        assert!(HyperbandConfig::default().check().is_ok());
     }
 
     #[test]
