@@ -18,9 +18,10 @@
 //! 100,000 alpha steps, a CPU run has a few hundred, in which the alphas would barely move),
 //! and β-DARTS' beta-decay regularization growing to 5 (`--beta-decay`; 0 for plain DARTS):
 //! it keeps any operation from running away with an edge, so the alphas stay within a few
-//! hundredths of uniform and their order on each edge is the answer. Measured on seeds 0-2
-//! (`docs/benchmarks.md`): NAS-Bench-201 CIFAR-10 ranks 742, 9,601 and 80 of 15,625 with it,
-//! 15,231, 3,576 and 7,557 without (a random cell's median rank is 7,813).
+//! hundredths of uniform and their order on each edge is the answer. Measured
+//! (`docs/benchmarks.md`): NAS-Bench-201 CIFAR-10 ranks 742, 9,601, 80, 2,751 and 2,280 of
+//! 15,625 on seeds 0-4 with it, 15,231, 3,576 and 7,557 on seeds 0-2 without (a random cell's
+//! median rank is 7,813).
 //! `--warmup-epochs` equal to `--epochs`: the alphas never learn, and the selection by
 //! perturbation is all there is (DARTS-PT's "fixed α").
 //!

@@ -688,7 +688,7 @@ pub fn distinct_nb201_cells(count: usize, seed: u64) -> Vec<nas::space::nb201::N
     let mut seen = std::collections::HashSet::new();
     let mut cells = Vec::new();
     let mut draws = 0usize;
-    while cells.len() < count && draws < 200 * count.max(1000) {
+    while cells.len() < count && draws < count.max(1000).saturating_mul(200) {
         draws += 1;
         let cell = space.sample(&mut rng);
         if let Ok(canon) = space.canonical(&cell)

@@ -21,9 +21,9 @@ where
         let line = serde_json::to_string(r).expect("a record serializes");
         let again = parse_journal::<A>(line.as_bytes(), Path::new("again.jsonl"))
             .unwrap_or_else(|e| panic!("cannot read back {line}: {e}"));
+        assert_eq!(again.len(), 1, "{line}");
         // NaN metrics do not compare equal to themselves; compare their text instead.
         let again_line = serde_json::to_string(&again[0]).expect("a record serializes");
-        assert_eq!(again.len(), 1, "{line}");
         assert_eq!(again_line, line);
     }
 }

@@ -70,6 +70,10 @@ impl Default for BohbConfig {
     }
 }
 
+/// The most candidates BOHB may draw from its model per proposal (each is scored by two
+/// kernel densities).
+pub const MAX_NUM_SAMPLES: usize = 100_000;
+
 impl BohbConfig {
     /// Checks every value; each invalid one is its own error.
     pub fn check(&self) -> Result<(), StrategyError> {
@@ -90,8 +94,14 @@ impl BohbConfig {
                 format!("must be between 1 and 99, got {}", self.top_n_percent),
             );
         }
-        if self.num_samples == 0 {
-            return err("num_samples", "must be at least 1".into());
+        if !(1..=MAX_NUM_SAMPLES).contains(&self.num_samples) {
+            return err(
+                "num_samples",
+                format!(
+                    "must be between 1 and {MAX_NUM_SAMPLES} (64 is usual), got {}",
+                    self.num_samples
+                ),
+            );
         }
         if !(0.0..=1.0).contains(&self.random_fraction) {
             return err(
@@ -238,7 +248,7 @@ impl<S: Mutate + Encode> Sampler<'_, S> {
         if self.rng.random_bool(c.random_fraction) {
             return Ok(None);
         }
-        let need = c.min_points_in_model + 2;
+        let need = c.min_points_in_model.saturating_add(2);
         let mut budgets: Vec<f64> = evals.iter().map(|e| e.fidelity).collect();
         budgets.sort_by(|a, b| b.total_cmp(a));
         budgets.dedup();
@@ -374,6 +384,13 @@ mod tests {
             (
                 BohbConfig {
                     num_samples: 0,
+                    ..base
+                },
+                "num_samples",
+            ),
+            (
+                BohbConfig {
+                    num_samples: MAX_NUM_SAMPLES + 1,
                     ..base
                 },
                 "num_samples",

@@ -118,8 +118,10 @@ impl HyperbandConfig {
                 ),
             );
         }
-        // The largest bracket starts with about η^s_max trials.
-        let first_rung = self.eta.powf(self.s_max() as f64);
+        // The largest bracket starts with about η^s_max trials and has s_max + 1 rungs (the
+        // smallest bracket as many trials): an η just above 1 makes s_max huge.
+        let s_max = self.s_max() as f64;
+        let first_rung = self.eta.powf(s_max).max(s_max + 1.0);
         if first_rung > MAX_BRACKET_TRIALS as f64 {
             return err(
                 "max_fidelity",
@@ -231,6 +233,9 @@ impl<A> TryFrom<BracketsState<A>> for Brackets<A> {
         let bad = |what: String| Err(format!("saved successive-halving state: {what}"));
         if s.opened == u64::MAX {
             return bad("the count of opened brackets is at its maximum".into());
+        }
+        if s.active.windows(2).any(|w| w[0].id >= w[1].id) {
+            return bad("active brackets are not in the order they were opened".into());
         }
         for br in &s.active {
             if br.id >= s.opened {
@@ -501,6 +506,11 @@ mod tests {
         assert!(e.contains("eta"), "{e}");
         let e = corrupt(&|j| j["brackets"]["opened"] = 0.into());
         assert!(e.contains("never opened"), "{e}");
+        let e = corrupt(&|j| {
+            let first = j["brackets"]["active"][0].clone();
+            j["brackets"]["active"].as_array_mut().unwrap().push(first);
+        });
+        assert!(e.contains("order they were opened"), "{e}");
     }
 
     /// Found by the `config_serde` fuzz target: a fidelity ratio of 1e55 passed the check and
@@ -527,6 +537,14 @@ mod tests {
         };
         assert!(ok.check().is_ok());
         assert!(HyperbandConfig::default().check().is_ok());
+        // Found in review: η just above 1 keeps η^s_max small but makes s_max (rungs, and the
+        // trials of the smallest bracket) about 7e11.
+        let tiny_eta = HyperbandConfig {
+            min_fidelity: 1.0,
+            max_fidelity: 2.0,
+            eta: 1.000000000001,
+        };
+        assert!(tiny_eta.check().is_err());
     }
 
     #[test]

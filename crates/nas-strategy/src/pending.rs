@@ -23,6 +23,10 @@ pub struct Pending<A> {
     open: BTreeMap<TrialId, A>,
 }
 
+/// The largest trial-id counter a saved state may hold (2^63: no search hands out more
+/// trials; a larger one is a corrupted file, and the counter would overflow).
+const MAX_TRIAL_ID: TrialId = 1 << 63;
+
 /// [`Pending`] as saved, before its checks.
 #[derive(Deserialize)]
 struct PendingState<A> {
@@ -34,8 +38,11 @@ impl<A> TryFrom<PendingState<A>> for Pending<A> {
     type Error = String;
 
     fn try_from(s: PendingState<A>) -> Result<Self, String> {
-        if s.next_id == TrialId::MAX {
-            return Err("saved pending trials: the trial-id counter is at its maximum".into());
+        if s.next_id > MAX_TRIAL_ID {
+            return Err(format!(
+                "saved pending trials: the trial-id counter {} is beyond {MAX_TRIAL_ID}",
+                s.next_id
+            ));
         }
         if let Some((&id, _)) = s.open.range(s.next_id..).next() {
             return Err(format!(
@@ -68,7 +75,7 @@ impl<A: Clone> Pending<A> {
     /// Opens a trial for `arch` with `budget`.
     pub fn open_with(&mut self, arch: A, budget: Budget) -> Trial<A> {
         let id = self.next_id;
-        self.next_id += 1;
+        self.next_id = self.next_id.saturating_add(1);
         self.open.insert(id, arch.clone());
         Trial { id, arch, budget }
     }
@@ -116,7 +123,9 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("trial 5 is open"), "{e}");
-        let max = format!(r#"{{"next_id":{},"open":{{}}}}"#, u64::MAX);
-        assert!(serde_json::from_str::<Pending<u32>>(&max).is_err());
+        for next_id in [u64::MAX, u64::MAX - 1, (1 << 63) + 1] {
+            let max = format!(r#"{{"next_id":{next_id},"open":{{}}}}"#);
+            assert!(serde_json::from_str::<Pending<u32>>(&max).is_err());
+        }
     }
 }
