@@ -283,6 +283,20 @@ fn beta_decay_holds_the_alphas_back() {
         "logsumexp {r_beta} against {r_plain}"
     );
     assert!(p_beta[1] < p_plain[1], "{p_beta:?} against {p_plain:?}");
+    // Off, it is left out of the saved configuration, so checkpoints written before the
+    // setting existed (whose fingerprints lack it) still resume.
+    let off = serde_json::to_string(&AlphaOptimConfig::default()).unwrap();
+    assert!(!off.contains("beta_decay"), "{off}");
+    let on = AlphaOptimConfig {
+        beta_decay: 5.0,
+        ..AlphaOptimConfig::default()
+    };
+    let text = serde_json::to_string(&on).unwrap();
+    assert_eq!(serde_json::from_str::<AlphaOptimConfig>(&text).unwrap(), on);
+    assert_eq!(
+        serde_json::from_str::<AlphaOptimConfig>(&off).unwrap(),
+        AlphaOptimConfig::default()
+    );
     // And it is checked like every other setting.
     let mut config = toy_config(Method::Darts);
     config.alphas.beta_decay = -1.0;

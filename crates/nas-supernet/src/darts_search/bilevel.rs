@@ -80,14 +80,20 @@ pub struct AlphaOptimConfig {
     #[serde(default)]
     pub warmup_epochs: usize,
     /// β-DARTS' beta-decay regularization (Ye et al., CVPR 2022): the alphas' loss gains
-    /// `λ · mean over edges of logsumexp(α_edge)`, with `λ` growing linearly from 0 in the first
-    /// epoch to this value at the last (`λ = beta_decay · epoch / epochs`; the paper's
-    /// `50 · epoch / 100` over 50 epochs is 25). Its gradient, `λ · softmax(α_edge) / edges`,
+    /// `λ · mean over edges of logsumexp(α_edge)`, with `λ = beta_decay · epoch / epochs` (0 in
+    /// the first epoch of each stage, `beta_decay · (epochs − 1) / epochs` in the last; the
+    /// paper's `50 · epoch / 100` over 50 epochs is 25). Its gradient, `λ · softmax(α_edge) / edges`,
     /// pulls every edge's strongest alpha back hardest, so no operation runs away with an edge
     /// (DARTS' drift towards skip connections) and the alphas stay where the supernet's
     /// weights are comparable. 0 (the default): off.
-    #[serde(default)]
+    /// (Left out of the serialized configuration when 0, so checkpoints written before the
+    /// setting existed still resume.)
+    #[serde(default, skip_serializing_if = "is_zero")]
     pub beta_decay: f64,
+}
+
+fn is_zero(x: &f64) -> bool {
+    *x == 0.0
 }
 
 impl Default for AlphaOptimConfig {
@@ -592,10 +598,9 @@ where
     fn add_beta_decay(&self, grads: &mut GradientsParams, lambda: f64) {
         let gradient = self.probabilities().beta_decay_gradient(lambda);
         for (p, table) in self.alphas.cells.iter().zip(&gradient) {
-            let ops = table.first().map_or(0, Vec::len);
             let values: Vec<f32> = table.iter().flatten().map(|&g| g as f32).collect();
             let extra = Tensor::<B::InnerBackend, 2>::from_data(
-                burn::tensor::TensorData::new(values, [table.len(), ops]),
+                burn::tensor::TensorData::new(values, p.val().dims()),
                 &self.device,
             );
             let g = match grads.remove::<B::InnerBackend, 2>(p.id) {
