@@ -146,46 +146,40 @@ fn corrupt(json: &str, edits: &[u8]) -> Vec<u8> {
     bytes
 }
 
-fn states(rounds: usize, which: u8, edits: &[u8]) {
+/// Runs `strategy` for `rounds`, saves its state, overwrites bytes of it with `edits`, and
+/// drives whatever still parses for a few more rounds.
+fn corrupted_state<St>(mut strategy: St, rounds: usize, edits: &[u8])
+where
+    St: Strategy<Nb201Space> + Serialize + DeserializeOwned,
+{
     let space = Nb201Space::default();
+    drive(&mut strategy, &space, rounds);
+    let json = serde_json::to_string(&strategy).expect("state serializes");
+    if let Ok(mut back) = serde_json::from_slice::<St>(&corrupt(&json, edits)) {
+        drive(&mut back, &space, 6);
+    }
+}
+
+fn states(rounds: usize, which: u8, edits: &[u8]) {
     match which % 3 {
-        0 => {
-            let mut s = RegularizedEvolution::<Nb201Space>::new(
+        0 => corrupted_state(
+            RegularizedEvolution::<Nb201Space>::new(
                 RegularizedEvolutionConfig {
                     population_size: 4,
                     sample_size: 2,
                 },
                 7,
             )
-            .expect("valid");
-            drive(&mut s, &space, rounds);
-            let json = serde_json::to_string(&s).expect("state serializes");
-            if let Ok(mut s) =
-                serde_json::from_slice::<RegularizedEvolution<Nb201Space>>(&corrupt(&json, edits))
-            {
-                drive(&mut s, &space, 6);
-            }
-        }
-        1 => {
-            let mut s = Hyperband::<Nb201Space>::new(HyperbandConfig::default(), 7).expect("valid");
-            drive(&mut s, &space, rounds);
-            let json = serde_json::to_string(&s).expect("state serializes");
-            if let Ok(mut s) =
-                serde_json::from_slice::<Hyperband<Nb201Space>>(&corrupt(&json, edits))
-            {
-                drive(&mut s, &space, 6);
-            }
-        }
-        _ => {
-            let mut s = RandomSearch::<Nb201Space>::new(7);
-            drive(&mut s, &space, rounds);
-            let json = serde_json::to_string(&s).expect("state serializes");
-            if let Ok(mut s) =
-                serde_json::from_slice::<RandomSearch<Nb201Space>>(&corrupt(&json, edits))
-            {
-                drive(&mut s, &space, 6);
-            }
-        }
+            .expect("valid"),
+            rounds,
+            edits,
+        ),
+        1 => corrupted_state(
+            Hyperband::<Nb201Space>::new(HyperbandConfig::default(), 7).expect("valid"),
+            rounds,
+            edits,
+        ),
+        _ => corrupted_state(RandomSearch::<Nb201Space>::new(7), rounds, edits),
     }
 }
 

@@ -88,6 +88,28 @@ where
     )
 }
 
+/// ENAS on NAS-Bench-201 (a supernet seeded with `config.seed`), run to its end on `train`
+/// with the normalization of `train`, rewarded on `valid`.
+fn trained_nb201(
+    config: EnasConfig,
+    train: &ImageDataset,
+    valid: &ImageDataset,
+) -> Enas<Nb201Space, B, Nb201Supernet<B>> {
+    let normalize = train.channel_stats();
+    let supernet = nb201_supernet(config.seed);
+    let mut enas = new_enas(
+        Nb201Space::default(),
+        supernet,
+        config,
+        train,
+        valid,
+        &normalize,
+    )
+    .unwrap();
+    enas.run(train, &normalize, |_| {}).unwrap();
+    enas
+}
+
 /// Runs a whole search on NAS-Bench-201; returns the per-epoch rewards and the derived cell.
 fn run_nb201(seed: u64) -> (Vec<f64>, String, f64) {
     let (train, valid) = data();
@@ -149,21 +171,11 @@ fn enas_on_nb201_runs_and_is_seeded() {
 #[test]
 fn enas_learns_above_chance() {
     let (train, valid) = ImageDataset::digits().sample(600, 1).split(0.7, 1).unwrap();
-    let normalize = train.channel_stats();
     let mut config = config(5);
     config.child.epochs = 8;
     config.child.learning_rate = 0.1;
     config.batch_statistics = true;
-    let mut enas: Enas<Nb201Space, B, Nb201Supernet<B>> = new_enas(
-        Nb201Space::default(),
-        nb201_supernet(5),
-        config,
-        &train,
-        &valid,
-        &normalize,
-    )
-    .unwrap();
-    enas.run(&train, &normalize, |_| {}).unwrap();
+    let mut enas = trained_nb201(config, &train, &valid);
     let derived = enas.derive().unwrap();
     let rewards: Vec<f64> = enas.history().iter().map(|e| e.mean_reward).collect();
     println!(
@@ -352,23 +364,12 @@ fn logits(net: &Nb201Supernet<B>, arch: &nas_space::nb201::Nb201Arch) -> Vec<f32
 #[test]
 fn batch_statistics_change_the_scores() {
     let (train, valid) = data();
-    let normalize = train.channel_stats();
     let make = |batch_statistics: bool| {
         let config = EnasConfig {
             batch_statistics,
             ..config(3)
         };
-        let mut enas: Enas<Nb201Space, B, Nb201Supernet<B>> = new_enas(
-            Nb201Space::default(),
-            nb201_supernet(3),
-            config,
-            &train,
-            &valid,
-            &normalize,
-        )
-        .unwrap();
-        enas.run(&train, &normalize, |_| {}).unwrap();
-        enas
+        trained_nb201(config, &train, &valid)
     };
     let (mut running, mut batch) = (make(false), make(true));
     let cell = Nb201Space::default()

@@ -418,7 +418,19 @@ impl Dataset<ImageItem> for ImageDataset {
 /// instead of exhausting memory (a "gzip bomb" expands 1,000-fold).
 pub const MAX_DECOMPRESSED_BYTES: u64 = 1 << 30;
 
+/// The bytes of the file at `path`, decompressed when gzipped.
 fn read_maybe_gz(path: &Path, what: &'static str) -> Result<Vec<u8>, SupernetError> {
+    let raw = read_file(path, what)?;
+    // Ends the borrow of `raw` before a plain file's bytes are handed back without a copy.
+    let decompressed = match gunzip_if_gzipped(&raw, path, what, MAX_DECOMPRESSED_BYTES)? {
+        std::borrow::Cow::Owned(out) => Some(out),
+        std::borrow::Cow::Borrowed(_) => None,
+    };
+    Ok(decompressed.unwrap_or(raw))
+}
+
+/// The bytes of the file at `path` as they are on disk.
+fn read_file(path: &Path, what: &'static str) -> Result<Vec<u8>, SupernetError> {
     if !path.is_file() {
         return Err(SupernetError::MissingFile {
             what,
@@ -426,11 +438,10 @@ fn read_maybe_gz(path: &Path, what: &'static str) -> Result<Vec<u8>, SupernetErr
             hint: "give the directory or path of the dataset's files".into(),
         });
     }
-    let raw = std::fs::read(path).map_err(|source| SupernetError::Io {
+    std::fs::read(path).map_err(|source| SupernetError::Io {
         path: path.to_path_buf(),
         source,
-    })?;
-    Ok(gunzip_if_gzipped(&raw, path, what, MAX_DECOMPRESSED_BYTES)?.into_owned())
+    })
 }
 
 /// `raw` itself, or its decompression when it begins with gzip's magic number; refused as
@@ -553,10 +564,11 @@ fn read_cifar(
     num_classes: usize,
     name: &str,
 ) -> Result<ImageDataset, SupernetError> {
+    // Read as they are on disk: `cifar_batches` decompresses gzipped ones.
     let mut batches = Vec::with_capacity(files.len());
     for f in files {
         let path = dir.join(f);
-        let bytes = read_maybe_gz(&path, "CIFAR binary batch")?;
+        let bytes = read_file(&path, "CIFAR binary batch")?;
         batches.push((path, bytes));
     }
     cifar_batches(

@@ -70,18 +70,12 @@ fn is_torn_record(line: &[u8]) -> bool {
 /// `torn_line` and dropped on [`Writer::open`]; any other line that does not parse is an
 /// error naming it (so a file that is not a journal is refused, never trimmed).
 pub(crate) fn read<A: DeserializeOwned>(path: &Path) -> Result<Contents<A>, StrategyError> {
-    let contents = Contents {
-        records: Vec::new(),
-        valid_len: 0,
-        torn_line: None,
-        needs_newline: false,
-    };
     let bytes = match std::fs::read(path) {
         Ok(b) => b,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(contents),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
         Err(e) => return Err(error(path, 0, e)),
     };
-    parse(&bytes, path, contents)
+    parse(&bytes, path)
 }
 
 /// The trials of a journal's bytes, as [`read_records`] reads them from a file (a torn last
@@ -95,24 +89,21 @@ pub fn parse_records<A: DeserializeOwned>(
     bytes: &[u8],
     source: &Path,
 ) -> Result<Vec<TrialRecord<A>>, StrategyError> {
-    let contents = Contents {
-        records: Vec::new(),
-        valid_len: 0,
-        torn_line: None,
-        needs_newline: false,
-    };
-    Ok(parse(bytes, source, contents)?
+    Ok(parse(bytes, source)?
         .records
         .into_iter()
         .map(|(_, r)| r)
         .collect())
 }
 
-fn parse<A: DeserializeOwned>(
-    bytes: &[u8],
-    path: &Path,
-    mut contents: Contents<A>,
-) -> Result<Contents<A>, StrategyError> {
+/// The journal in `bytes` (see [`read`]); `path` names it in errors.
+fn parse<A: DeserializeOwned>(bytes: &[u8], path: &Path) -> Result<Contents<A>, StrategyError> {
+    let mut contents = Contents {
+        records: Vec::new(),
+        valid_len: 0,
+        torn_line: None,
+        needs_newline: false,
+    };
     let mut offset = 0;
     let mut number = 0;
     while offset < bytes.len() {
