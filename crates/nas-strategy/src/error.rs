@@ -84,6 +84,11 @@ pub enum StrategyError {
     /// message says which.
     #[error("controller: {0}")]
     Controller(String),
+    /// An error of a study shared through PostgreSQL (the database, the connection, a study
+    /// made with other settings).
+    #[cfg(feature = "postgres")]
+    #[error(transparent)]
+    Study(#[from] crate::study::StudyError),
     /// An error from the search space (an invalid architecture, a space that cannot mutate...).
     #[error(transparent)]
     Space(#[from] nas_space::SpaceError),

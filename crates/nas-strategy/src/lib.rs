@@ -48,6 +48,8 @@ pub mod rl;
 pub mod rng_serde;
 pub mod search;
 pub mod spos_evolution;
+#[cfg(feature = "postgres")]
+pub mod study;
 mod trial;
 pub mod wrappers;
 

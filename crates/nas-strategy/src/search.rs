@@ -34,7 +34,7 @@
 //! ```
 
 mod journal;
-mod pool;
+pub(crate) mod pool;
 
 pub use crate::record::{SearchResult, StopReason, TrialRecord};
 pub use journal::JournalSync;
@@ -278,6 +278,69 @@ impl<'a, S: SearchSpace, St: Strategy<S> + ?Sized> Search<'a, S, St> {
         })
     }
 
+    /// Runs the search as the coordinator of a study shared through PostgreSQL
+    /// ([`crate::study`]): the strategy stays here, trials are inserted for workers in other
+    /// processes or on other machines ([`crate::study::Worker::run`]) and told in the order
+    /// they finish. A study that already holds trials is resumed: the strategy (built afresh
+    /// with the study's seed and configuration) is replayed through the recorded tells, and
+    /// the trials still waiting or running are taken back, so a killed coordinator loses
+    /// nothing. The observers, stopping rules and result are those of [`Search::run`]; at
+    /// most [`crate::study::CoordinatorOptions::in_flight`] trials wait or run at once.
+    ///
+    /// A study is its own journal and its workers estimate in other processes, so a
+    /// [`Search::journal`] or a [`Search::pruner`] is refused; the seed, if set, must be the
+    /// study's. When the search stops on a rule, the study is marked done and idle workers
+    /// leave; when it stops on an error, the study stays open for a restart.
+    #[cfg(feature = "postgres")]
+    pub fn run_study(mut self, coordinator: crate::study::Coordinator) -> SearchOutcome<S::Arch> {
+        let fail = |e| interrupted(e, SearchResult::default());
+        if self.journal.is_some() {
+            return Err(fail(invalid(
+                "journal",
+                "cannot be used with a study: the study's database is its journal",
+            )));
+        }
+        if self.pruner.is_some() {
+            return Err(fail(invalid(
+                "pruner",
+                "is not supported with a study yet: its workers estimate in other processes",
+            )));
+        }
+        match self.seed {
+            Some(s) if s != coordinator.seed() => {
+                return Err(fail(invalid(
+                    "seed",
+                    format!(
+                        "is {s}, but study `{}` has seed {}",
+                        coordinator.study(),
+                        coordinator.seed()
+                    ),
+                )));
+            }
+            _ => self.seed = Some(coordinator.seed()),
+        }
+        let mut pool = crate::study::StudyPool::new(coordinator).map_err(|e| fail(e.into()))?;
+        let mut driver = self.prepare(pool.in_flight())?;
+        let records = match pool.replay_records() {
+            Ok(r) => r,
+            Err(e) => return Err(fail(e.into())),
+        };
+        driver.rerun = match driver.replay(&records) {
+            Ok(r) => r,
+            Err(e) => return Err(interrupted(e, driver.result)),
+        };
+        driver.info.replayed = driver.result.trials.len();
+        driver.info.rerun = driver.rerun.len();
+        let outcome = driver.drive(&mut pool);
+        match outcome {
+            Ok(result) => match pool.close(true) {
+                Ok(()) => Ok(result),
+                Err(e) => Err(interrupted(e.into(), result)),
+            },
+            Err(interrupted) => Err(interrupted),
+        }
+    }
+
     /// Checks the settings, replays the journal and opens it for appending.
     fn prepare(self, workers: usize) -> Result<Driver<'a, S, St>, Box<Interrupted<S::Arch>>> {
         let fail = |e| interrupted(e, SearchResult::default());
@@ -470,13 +533,18 @@ impl<S: SearchSpace, St: Strategy<S> + ?Sized> Driver<'_, S, St> {
         let mut in_flight = 0usize;
         // Synchronous mode: the finished trials of the current round.
         let mut round = Vec::new();
-        for trial in std::mem::take(&mut self.rerun) {
-            running.insert(trial.id, trial.clone());
-            pool.submit(trial);
-            in_flight += 1;
-        }
         let mut stop = None;
         let mut error = None;
+        for trial in std::mem::take(&mut self.rerun) {
+            let id = trial.id;
+            running.insert(id, trial.clone());
+            if let Err(e) = pool.submit(trial) {
+                running.remove(&id);
+                error.get_or_insert(e);
+                break;
+            }
+            in_flight += 1;
+        }
         loop {
             if stop.is_none() && error.is_none() {
                 stop = self.should_stop(start);
@@ -498,9 +566,20 @@ impl<S: SearchSpace, St: Strategy<S> + ?Sized> Driver<'_, S, St> {
                         Ok(batch) => {
                             for trial in batch {
                                 self.asked += 1;
-                                running.insert(trial.id, trial.clone());
-                                pool.submit(trial);
-                                in_flight += 1;
+                                if error.is_some() {
+                                    // Asked but never handed out: a resumed search asks
+                                    // for it again.
+                                    continue;
+                                }
+                                let id = trial.id;
+                                running.insert(id, trial.clone());
+                                match pool.submit(trial) {
+                                    Ok(()) => in_flight += 1,
+                                    Err(e) => {
+                                        running.remove(&id);
+                                        error = Some(e);
+                                    }
+                                }
                             }
                         }
                         Err(e) => error = Some(e),
@@ -511,7 +590,13 @@ impl<S: SearchSpace, St: Strategy<S> + ?Sized> Driver<'_, S, St> {
                 break;
             }
             match pool.next() {
-                None => {
+                Err(e) => {
+                    // The pool broke (a study's database out of reach): its running trials
+                    // are not lost (a study keeps them), but this run cannot wait for them.
+                    error.get_or_insert(e);
+                    break;
+                }
+                Ok(None) => {
                     error.get_or_insert(StrategyError::Estimate(
                         nas_estimate::EstimateError::Failed(
                             "every worker stopped before the running trials finished".into(),
@@ -519,21 +604,21 @@ impl<S: SearchSpace, St: Strategy<S> + ?Sized> Driver<'_, S, St> {
                     ));
                     break;
                 }
-                Some(Event::Started { id, worker }) => {
+                Ok(Some(Event::Started { id, worker })) => {
                     if let Some(trial) = running.get(&id) {
                         for o in &mut self.search.observers {
                             o.on_trial_start(trial, worker);
                         }
                     }
                 }
-                Some(Event::Finished(done)) => {
+                Ok(Some(Event::Finished(done))) => {
                     running.remove(&done.trial.id);
                     in_flight -= 1;
                     round.push(done);
                     if !self.search.synchronous || in_flight == 0 {
                         round.sort_by_key(|d| d.trial.id);
                         for done in std::mem::take(&mut round) {
-                            if let Err(e) = self.finish(done, in_flight, start) {
+                            if let Err(e) = self.finish(done, in_flight, start, pool) {
                                 error.get_or_insert(e);
                             }
                         }
@@ -564,6 +649,7 @@ impl<S: SearchSpace, St: Strategy<S> + ?Sized> Driver<'_, S, St> {
         done: Done<S::Arch>,
         running: usize,
         start: Instant,
+        pool: &mut impl Pool<S::Arch>,
     ) -> Result<(), StrategyError> {
         let Done {
             trial,
@@ -598,6 +684,8 @@ impl<S: SearchSpace, St: Strategy<S> + ?Sized> Driver<'_, S, St> {
             }
             self.writer = None;
         }
+        // A study records the order of its tells (a restarted coordinator replays it).
+        let written = written.and(pool.told(&record));
         self.note_best(&record);
         self.result.trials.push(record);
         let progress = Progress {

@@ -10,7 +10,8 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use nas_estimate::{Estimator, Metrics};
 
 use crate::pruner::Pruner;
-use crate::{Outcome, Trial, TrialId};
+use crate::record::TrialRecord;
+use crate::{Outcome, StrategyError, Trial, TrialId};
 
 /// A pruner shared by the workers of a search.
 pub(crate) type SharedPruner = Arc<Mutex<dyn Pruner + Send>>;
@@ -54,13 +55,18 @@ pub(crate) struct Done<A> {
 pub(crate) trait Pool<A> {
     /// The number of trials the pool estimates at once.
     fn workers(&self) -> usize;
-    /// Queues a trial.
-    fn submit(&mut self, trial: Trial<A>);
-    /// Waits for the next event; `None` when no worker is left to produce one.
-    fn next(&mut self) -> Option<Event<A>>;
+    /// Queues a trial. An error (a study's database out of reach) stops the search.
+    fn submit(&mut self, trial: Trial<A>) -> Result<(), StrategyError>;
+    /// Waits for the next event; `None` when no worker is left to produce one, an error when
+    /// the pool itself broke (the trials it holds are lost to this run).
+    fn next(&mut self) -> Result<Option<Event<A>>, StrategyError>;
+    /// Notes that the strategy was told `record` (a study records the order of its tells).
+    fn told(&mut self, _record: &TrialRecord<A>) -> Result<(), StrategyError> {
+        Ok(())
+    }
 }
 
-fn unix_now() -> f64 {
+pub(crate) fn unix_now() -> f64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0.0, |d| d.as_secs_f64())
@@ -68,7 +74,7 @@ fn unix_now() -> f64 {
 
 /// Non-finite measurements cannot be written to JSON and read back (they become `null`), so
 /// they are dropped: a value is removed, a curve is cut at its first non-finite point.
-fn sanitize(mut m: Metrics) -> Metrics {
+pub(crate) fn sanitize(mut m: Metrics) -> Metrics {
     m.values.retain(|_, v| v.is_finite());
     for curve in m.curves.values_mut() {
         if let Some(i) = curve.iter().position(|v| !v.is_finite()) {
@@ -154,19 +160,22 @@ impl<A, E: Estimator<A> + ?Sized> Pool<A> for Inline<'_, A, E> {
         1
     }
 
-    fn submit(&mut self, trial: Trial<A>) {
+    fn submit(&mut self, trial: Trial<A>) -> Result<(), StrategyError> {
         self.queue.push_back(trial);
+        Ok(())
     }
 
-    fn next(&mut self) -> Option<Event<A>> {
+    fn next(&mut self) -> Result<Option<Event<A>>, StrategyError> {
         if let Some(trial) = self.started.take() {
             let done = evaluate(self.estimator, trial, 0, self.pruner.as_ref());
-            return Some(Event::Finished(done));
+            return Ok(Some(Event::Finished(done)));
         }
-        let trial = self.queue.pop_front()?;
+        let Some(trial) = self.queue.pop_front() else {
+            return Ok(None);
+        };
         let id = trial.id;
         self.started = Some(trial);
-        Some(Event::Started { id, worker: 0 })
+        Ok(Some(Event::Started { id, worker: 0 }))
     }
 }
 
@@ -262,12 +271,13 @@ impl<A> Pool<A> for Threaded<A> {
         self.workers
     }
 
-    fn submit(&mut self, trial: Trial<A>) {
+    fn submit(&mut self, trial: Trial<A>) -> Result<(), StrategyError> {
         // Fails only when every worker has stopped; `next` then reports that.
         let _ = self.jobs.send(trial);
+        Ok(())
     }
 
-    fn next(&mut self) -> Option<Event<A>> {
-        self.events.recv().ok()
+    fn next(&mut self) -> Result<Option<Event<A>>, StrategyError> {
+        Ok(self.events.recv().ok())
     }
 }
