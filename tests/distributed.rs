@@ -197,8 +197,11 @@ fn role_process() {
     }
 }
 
-/// The study's trials: (trial id, state, worker, retries, tell number), by trial id.
-fn rows(name: &str) -> Vec<(i64, String, Option<i64>, i32, Option<i64>)> {
+/// One trial of the study: (trial id, state, worker, retries, tell number).
+type Row = (i64, String, Option<i64>, i32, Option<i64>);
+
+/// The study's trials, by trial id.
+fn rows(name: &str) -> Vec<Row> {
     admin()
         .query(
             "SELECT t.trial_id, t.state, t.worker_id, t.retries, t.told_seq FROM nas_trials t \
@@ -501,4 +504,110 @@ fn a_database_of_another_schema_version_is_refused() {
     client
         .batch_execute(&format!("DROP DATABASE {db}"))
         .unwrap();
+}
+
+#[test]
+fn a_trial_whose_worker_is_lost_past_its_retries_fails_and_the_search_goes_on() {
+    let Some(url) = database() else { return };
+    let name = unique("retries");
+    let mut workers = Children((0..2).map(|_| spawn("worker", &name, 700, 0)).collect());
+    let options = CoordinatorOptions {
+        max_retries: 0,
+        ..coordinator_options(2, Duration::from_millis(1500))
+    };
+    let coordinator = {
+        let (url, name) = (url.clone(), name.clone());
+        std::thread::spawn(move || coordinate(&url, &name, 6, options).0)
+    };
+    let mut client = admin();
+    let start = Instant::now();
+    let (trial, pid) = loop {
+        let row = client
+            .query_opt(
+                "SELECT t.trial_id, w.pid FROM nas_trials t \
+                 JOIN nas_studies s ON s.id = t.study_id JOIN nas_workers w ON w.id = t.worker_id \
+                 WHERE s.name = $1 AND t.state = 'RUNNING' ORDER BY t.trial_id LIMIT 1",
+                &[&name],
+            )
+            .ok()
+            .flatten();
+        if let Some(r) = row {
+            break (r.get::<_, i64>(0), r.get::<_, i32>(1));
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "no trial started"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let victim = workers.0.iter().position(|c| c.id() == pid as u32).unwrap();
+    let mut killed = workers.0.remove(victim);
+    killed.kill().unwrap();
+    killed.wait().unwrap();
+    let result = coordinator.join().expect("the coordinator finishes");
+    let ids: BTreeSet<u64> = result.trials.iter().map(|t| t.id).collect();
+    assert_eq!(result.trials.len(), 6);
+    assert_eq!(ids, (0..6).collect());
+    for t in &result.trials {
+        match &t.outcome {
+            Outcome::Failed(why) if t.id == trial as u64 => {
+                assert!(why.contains("stopped sending heartbeats"), "{why}");
+            }
+            Outcome::Complete(_) if t.id != trial as u64 => {}
+            other => panic!("trial {}: {other:?}", t.id),
+        }
+    }
+    workers.wait_all(Duration::from_secs(30));
+}
+
+#[test]
+fn connections_dropped_by_the_server_are_reopened_and_the_study_completes() {
+    let Some(url) = database() else { return };
+    let name = unique("dropped");
+    let mut workers = Children((0..2).map(|_| spawn("worker", &name, 100, 0)).collect());
+    let coordinator = {
+        let (url, name) = (url.clone(), name.clone());
+        std::thread::spawn(move || {
+            coordinate(
+                &url,
+                &name,
+                20,
+                coordinator_options(3, Duration::from_secs(5)),
+            )
+            .0
+        })
+    };
+    let mut client = admin();
+    let start = Instant::now();
+    loop {
+        let told: i64 = client
+            .query_one(
+                "SELECT count(*) FROM nas_trials t JOIN nas_studies s ON s.id = t.study_id \
+                 WHERE s.name = $1 AND t.told_seq IS NOT NULL",
+                &[&name],
+            )
+            .map_or(0, |r| r.get(0));
+        if told >= 5 {
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(60), "no progress");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // The server ends every session of the study: the coordinator's (and its lock), the
+    // workers' and their heartbeats'.
+    let ended: i64 = client
+        .query_one(
+            "SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) FROM pg_stat_activity \
+             WHERE application_name IN ($1, $2)",
+            &[
+                &format!("nas coordinator {name}"),
+                &format!("nas worker {name}"),
+            ],
+        )
+        .unwrap()
+        .get(0);
+    assert!(ended >= 3, "{ended} sessions ended");
+    let result = coordinator.join().expect("the coordinator finishes");
+    assert_exactly_once(&name, &result, 20);
+    workers.wait_all(Duration::from_secs(30));
 }

@@ -202,6 +202,13 @@ impl<A> Observer<A> for LogObserver<'_, A> {
                     "journal line {line} was cut off by the kill (a partial write): dropped, its trial runs again"
                 );
             }
+        } else if info.replayed > 0 || info.rerun > 0 {
+            // A resumed study: its database is the journal.
+            let _ = writeln!(
+                self.out,
+                "resumed: {} finished trials replayed, {} interrupted trials taken back",
+                info.replayed, info.rerun
+            );
         }
     }
 

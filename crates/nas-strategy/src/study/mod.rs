@@ -4,7 +4,7 @@
 //! with its state (`WAITING`, `RUNNING`, `COMPLETE`, `PRUNED`, `FAILED`), worker, times,
 //! metrics, curves and retries. One **coordinator** holds the strategy: it asks, inserts the
 //! proposals as `WAITING` trials, and tells the outcomes in the order they complete, through
-//! the same [`Search`](crate::Search) loop as a one-process search ([`Search::run_study`]:
+//! the same [`Search`](crate::Search) loop as a one-process search ([`Search::run_study`](crate::Search::run_study):
 //! the same observers, stopping rules and [`SearchResult`](crate::search::SearchResult)).
 //! **Workers** are stateless processes on any machine ([`Worker::run`]): each claims a
 //! `WAITING` trial (`SELECT … FOR UPDATE SKIP LOCKED`), sends a heartbeat while it trains, and

@@ -110,6 +110,8 @@ pub(crate) struct StudyPool<A> {
     events: VecDeque<Event<A>>,
     /// The last tell's sequence number.
     told: i64,
+    /// When lost workers' trials were last looked for.
+    last_reap: Option<Instant>,
 }
 
 impl<A> StudyPool<A>
@@ -124,6 +126,7 @@ where
             started: HashSet::new(),
             events: VecDeque::new(),
             told: 0,
+            last_reap: None,
         };
         let listen = format!(
             "LISTEN {}",
@@ -287,6 +290,16 @@ where
 
     /// Hands the running trials of lost workers back (or fails them after the retries).
     fn reap(&mut self) -> Result<(), StudyError> {
+        // Every poll interval at most (a quarter of the grace period when that is shorter).
+        let every = self
+            .coordinator
+            .options
+            .poll
+            .min(self.coordinator.options.grace / 4);
+        if self.last_reap.is_some_and(|t| t.elapsed() < every) {
+            return Ok(());
+        }
+        self.last_reap = Some(Instant::now());
         let id = self.coordinator.study.id;
         let grace = self.coordinator.options.grace.as_secs_f64();
         let retries = self.coordinator.options.max_retries as i32;

@@ -181,6 +181,16 @@ impl Worker {
             ..WorkerSummary::default()
         };
         let heart = Heart::start(self.url.clone(), self.id, self.options.heartbeat);
+        // Idle workers look for lost workers' trials every idle poll at most (or a quarter of
+        // the grace period, when longer): not each time a notification wakes them all.
+        let reap_every = self
+            .options
+            .idle_poll
+            .max(Duration::from_secs_f64(self.study.grace / 4.0));
+        let mut last_reap: Option<Instant> = None;
+        // Whether to ask if the study is done: at the start, after a quiet wait, and when
+        // the coordinator said so (not each time a new trial woke every idle worker).
+        let mut check_done = true;
         loop {
             if self
                 .options
@@ -190,17 +200,22 @@ impl Worker {
                 break;
             }
             let Some(claimed) = self.claim::<A>()? else {
-                if self.study_done()? {
+                if check_done && self.study_done()? {
                     break;
                 }
-                let (id, grace, retries) =
-                    (self.study.id, self.study.grace, self.study.max_retries);
-                let requeued = self.with_client("taking back the trials of lost workers", |c| {
-                    reap(c, id, grace, retries)
-                })?;
-                if requeued == 0 {
-                    self.wait();
+                if last_reap.is_none_or(|t| t.elapsed() >= reap_every) {
+                    last_reap = Some(Instant::now());
+                    let (id, grace, retries) =
+                        (self.study.id, self.study.grace, self.study.max_retries);
+                    let requeued = self
+                        .with_client("taking back the trials of lost workers", |c| {
+                            reap(c, id, grace, retries)
+                        })?;
+                    if requeued > 0 {
+                        continue;
+                    }
                 }
+                check_done = self.wait();
                 continue;
             };
             heart.beat(Some(claimed.pk));
@@ -358,11 +373,19 @@ impl Worker {
         Ok(state.is_none_or(|r| r.get::<_, String>(0) == "DONE"))
     }
 
-    /// Waits up to the idle poll for a notification (a new trial, the study's end).
-    fn wait(&mut self) {
+    /// Waits up to the idle poll for a notification (a new trial, the study's end). Returns
+    /// whether the study may be done: no notification came, or one said so.
+    fn wait(&mut self) -> bool {
         let mut notes = self.client.notifications();
-        let _ = notes.timeout_iter(self.options.idle_poll).next();
-        while let Ok(Some(_)) = notes.iter().next() {}
+        let mut done = match notes.timeout_iter(self.options.idle_poll).next() {
+            Ok(Some(n)) => n.payload() == "done",
+            // A timeout, or a lost connection (the next query reconnects).
+            Ok(None) | Err(_) => true,
+        };
+        while let Ok(Some(n)) = notes.iter().next() {
+            done |= n.payload() == "done";
+        }
+        done
     }
 }
 
