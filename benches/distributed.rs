@@ -116,10 +116,17 @@ fn main() {
             .collect();
         let cpu0 = thread_cpu();
         let start = Instant::now();
-        let result = Search::new(&space, &mut rea)
+        let result = match Search::new(&space, &mut rea)
             .trials(trials)
             .run_study(coordinator)
-            .expect("the study");
+        {
+            Ok(r) => r,
+            Err(e) => {
+                // The workers would wait for a study that never ends: leave now.
+                eprintln!("error: the study stopped: {e}");
+                std::process::exit(1);
+            }
+        };
         let seconds = start.elapsed().as_secs_f64();
         let cpu = thread_cpu().zip(cpu0).map(|(b, a)| (b - a).as_secs_f64());
         let summaries: Vec<_> = handles.into_iter().map(|h| h.join().unwrap()).collect();

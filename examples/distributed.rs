@@ -155,6 +155,16 @@ fn main() -> ExitCode {
     }
 }
 
+/// A positive period of at most 7 days given in seconds on the command line.
+fn seconds(flag: &str, value: f64) -> Result<Duration, String> {
+    if !(value > 0.0 && value <= 7.0 * 86_400.0) {
+        return Err(format!(
+            "{flag} must be a number of seconds between 0 and 604800 (7 days), got {value}"
+        ));
+    }
+    Ok(Duration::from_secs_f64(value))
+}
+
 /// The table, when the estimator needs it or the coordinator can rank its answer with it.
 fn table(args: &Args, required: bool) -> Result<Option<Nb201Table>, String> {
     let path = args.nb201.clone().or_else(Nb201Table::path_from_env);
@@ -193,11 +203,7 @@ fn coordinator(args: &Args, url: &ConnectionString) -> Result<(), String> {
     else {
         unreachable!("called for the coordinator")
     };
-    if !(grace.is_finite() && grace > 0.0) {
-        return Err(format!(
-            "--grace must be a positive number of seconds, got {grace}"
-        ));
-    }
+    let grace = seconds("--grace", grace)?;
     let table = table(args, false)?;
     let space = Nb201Space::default();
     let spec = StudySpec::new(&args.study, &space)
@@ -213,7 +219,7 @@ fn coordinator(args: &Args, url: &ConnectionString) -> Result<(), String> {
         });
     let options = CoordinatorOptions {
         in_flight,
-        grace: Duration::from_secs_f64(grace),
+        grace,
         max_retries: retries,
         ..CoordinatorOptions::default()
     };
@@ -285,13 +291,8 @@ impl BackendTask for WorkerTask<'_> {
         else {
             unreachable!("called for a worker")
         };
-        if !(heartbeat.is_finite() && heartbeat > 0.0) {
-            return Err(format!(
-                "--heartbeat must be a positive number of seconds, got {heartbeat}"
-            ));
-        }
         let options = WorkerOptions {
-            heartbeat: Duration::from_secs_f64(heartbeat),
+            heartbeat: seconds("--heartbeat", heartbeat)?,
             max_trials,
             ..WorkerOptions::default()
         };

@@ -98,14 +98,26 @@ fn coordinate(
     name: &str,
     trials: usize,
     options: CoordinatorOptions,
-) -> (nas::strategy::search::SearchResult<Nb201Arch>, usize) {
+) -> Outcome2 {
     struct Replayed<'a>(&'a mut usize);
     impl<A> Observer<A> for Replayed<'_> {
         fn on_start(&mut self, info: &StartInfo) {
             *self.0 = info.replayed;
         }
     }
-    let coordinator = Coordinator::open(url, &spec(name, 7), options).expect("coordinator");
+    // A coordinator killed a moment ago may still hold the lock (its session not ended yet).
+    let start = Instant::now();
+    let coordinator = loop {
+        match Coordinator::open(url, &spec(name, 7), options.clone()) {
+            Ok(c) => break c,
+            Err(StudyError::CoordinatorRunning { .. })
+                if start.elapsed() < Duration::from_secs(20) =>
+            {
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            Err(e) => panic!("coordinator: {e}"),
+        }
+    };
     let space = Nb201Space::default();
     let mut rea = RegularizedEvolution::new(rea_config(), 7).unwrap();
     let mut replayed = 0;
@@ -115,6 +127,78 @@ fn coordinate(
         .run_study(coordinator)
         .expect("the study finishes");
     (result, replayed)
+}
+
+/// A study's result, and how many trials its coordinator replayed.
+type Outcome2 = (nas::strategy::search::SearchResult<Nb201Arch>, usize);
+
+/// [`coordinate`] in a thread of its own; [`finish`] waits for it, and fails the test instead
+/// of hanging when the study does not finish within two minutes.
+fn coordinate_in_thread(
+    url: &ConnectionString,
+    name: &str,
+    trials: usize,
+    options: CoordinatorOptions,
+) -> std::sync::mpsc::Receiver<Outcome2> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let (url, name) = (url.clone(), name.to_string());
+    std::thread::spawn(move || {
+        let _ = tx.send(coordinate(&url, &name, trials, options));
+    });
+    rx
+}
+
+fn finish(rx: std::sync::mpsc::Receiver<Outcome2>) -> Outcome2 {
+    rx.recv_timeout(Duration::from_secs(120))
+        .expect("the study finishes within two minutes")
+}
+
+/// The trial that the killed worker `worker` was running (its row still says so).
+fn lost_trial(client: &mut Client, name: &str, worker: i64) -> i64 {
+    client
+        .query_one(
+            "SELECT t.trial_id FROM nas_trials t JOIN nas_studies s ON s.id = t.study_id \
+             WHERE s.name = $1 AND t.state = 'RUNNING' AND t.worker_id = $2",
+            &[&name, &worker],
+        )
+        .expect("the killed worker's trial is still running")
+        .get(0)
+}
+
+/// Waits for a running trial of study `name`; returns its worker's id and process id.
+fn running_worker(client: &mut Client, name: &str) -> (i64, i32) {
+    let start = Instant::now();
+    loop {
+        let row = client
+            .query_opt(
+                "SELECT w.id, w.pid FROM nas_trials t \
+                 JOIN nas_studies s ON s.id = t.study_id JOIN nas_workers w ON w.id = t.worker_id \
+                 WHERE s.name = $1 AND t.state = 'RUNNING' ORDER BY t.trial_id LIMIT 1",
+                &[&name],
+            )
+            .ok()
+            .flatten(); // (the tables may not exist yet)
+        if let Some(r) = row {
+            return (r.get(0), r.get(1));
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "no trial started"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// SIGKILLs the child whose process id is `pid`.
+fn kill(children: &mut Children, pid: i32) {
+    let victim = children
+        .0
+        .iter()
+        .position(|c| c.id() == pid as u32)
+        .expect("the worker is one of ours");
+    let mut killed = children.0.remove(victim);
+    killed.kill().unwrap(); // SIGKILL
+    killed.wait().unwrap();
 }
 
 /// Child processes, killed if the test ends early.
@@ -242,12 +326,12 @@ fn three_worker_processes_finish_exactly_the_requested_trials() {
     let Some(url) = database() else { return };
     let name = unique("three");
     let mut workers = Children((0..3).map(|_| spawn("worker", &name, 50, 0)).collect());
-    let (result, replayed) = coordinate(
+    let (result, replayed) = finish(coordinate_in_thread(
         &url,
         &name,
         24,
         coordinator_options(4, Duration::from_secs(5)),
-    );
+    ));
     assert_eq!(replayed, 0);
     assert_exactly_once(&name, &result, 24);
     // The study is done: the workers leave by themselves.
@@ -261,49 +345,18 @@ fn a_killed_worker_s_trial_is_retried_and_nothing_is_lost_or_repeated() {
     let Some(url) = database() else { return };
     let name = unique("sigkill");
     let mut workers = Children((0..3).map(|_| spawn("worker", &name, 700, 0)).collect());
-    let coordinator = {
-        let (url, name) = (url.clone(), name.clone());
-        std::thread::spawn(move || {
-            coordinate(
-                &url,
-                &name,
-                12,
-                coordinator_options(3, Duration::from_millis(1500)),
-            )
-            .0
-        })
-    };
+    let coordinator = coordinate_in_thread(
+        &url,
+        &name,
+        12,
+        coordinator_options(3, Duration::from_secs(4)),
+    );
     // Wait for a running trial, then SIGKILL its worker.
     let mut client = admin();
-    let start = Instant::now();
-    let (trial, worker, pid) = loop {
-        let row = client
-            .query_opt(
-                "SELECT t.trial_id, w.id, w.pid FROM nas_trials t \
-                 JOIN nas_studies s ON s.id = t.study_id JOIN nas_workers w ON w.id = t.worker_id \
-                 WHERE s.name = $1 AND t.state = 'RUNNING' ORDER BY t.trial_id LIMIT 1",
-                &[&name],
-            )
-            .ok()
-            .flatten(); // (the tables may not exist yet)
-        if let Some(r) = row {
-            break (r.get::<_, i64>(0), r.get::<_, i64>(1), r.get::<_, i32>(2));
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(60),
-            "no trial started"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    let victim = workers
-        .0
-        .iter()
-        .position(|c| c.id() == pid as u32)
-        .expect("the worker is one of ours");
-    let mut killed = workers.0.remove(victim);
-    killed.kill().unwrap(); // SIGKILL
-    killed.wait().unwrap();
-    let result = coordinator.join().expect("the coordinator finishes");
+    let (worker, pid) = running_worker(&mut client, &name);
+    kill(&mut workers, pid);
+    let trial = lost_trial(&mut client, &name, worker);
+    let result = finish(coordinator).0;
     assert_exactly_once(&name, &result, 12);
     let row = rows(&name).into_iter().find(|r| r.0 == trial).unwrap();
     assert_eq!(row.3, 1, "trial {trial} was handed out again once: {row:?}");
@@ -343,12 +396,15 @@ fn a_killed_coordinator_restarts_and_loses_no_finished_trial() {
     coordinator.kill().unwrap();
     coordinator.wait().unwrap();
     // A new coordinator (the same settings) replays the tells and finishes the study.
-    let (result, replayed) = coordinate(
+    // The same study settings, another in-flight limit: this coordinator asks other trials
+    // after the last tell than the killed one did (the rows it does not ask again are
+    // replaced or removed).
+    let (result, replayed) = finish(coordinate_in_thread(
         &url,
         &name,
         20,
-        coordinator_options(3, Duration::from_secs(3)),
-    );
+        coordinator_options(2, Duration::from_secs(3)),
+    ));
     assert!(
         replayed >= told.len(),
         "{replayed} replayed, {} told",
@@ -413,6 +469,13 @@ fn bad_urls_and_other_studies_are_clear_errors() {
         e.to_string().contains("env:VARIABLE or file:PATH") && !e.to_string().contains("s3cret"),
         "{e}"
     );
+    // Another library's URL form: the parser would quote it back, the message does not.
+    let e = ConnectionString::new(
+        "postgresql+psycopg2://nas:s3cret@db/nas?sslmode=require",
+        "a test string",
+    )
+    .unwrap_err();
+    assert!(!e.to_string().contains("s3cret"), "{e}");
     let e = ConnectionString::from_env("NAS_TEST_NO_SUCH_VARIABLE").unwrap_err();
     assert!(e.to_string().contains("NAS_TEST_NO_SUCH_VARIABLE"), "{e}");
 
@@ -513,38 +576,14 @@ fn a_trial_whose_worker_is_lost_past_its_retries_fails_and_the_search_goes_on() 
     let mut workers = Children((0..2).map(|_| spawn("worker", &name, 700, 0)).collect());
     let options = CoordinatorOptions {
         max_retries: 0,
-        ..coordinator_options(2, Duration::from_millis(1500))
+        ..coordinator_options(2, Duration::from_secs(4))
     };
-    let coordinator = {
-        let (url, name) = (url.clone(), name.clone());
-        std::thread::spawn(move || coordinate(&url, &name, 6, options).0)
-    };
+    let coordinator = coordinate_in_thread(&url, &name, 6, options);
     let mut client = admin();
-    let start = Instant::now();
-    let (trial, pid) = loop {
-        let row = client
-            .query_opt(
-                "SELECT t.trial_id, w.pid FROM nas_trials t \
-                 JOIN nas_studies s ON s.id = t.study_id JOIN nas_workers w ON w.id = t.worker_id \
-                 WHERE s.name = $1 AND t.state = 'RUNNING' ORDER BY t.trial_id LIMIT 1",
-                &[&name],
-            )
-            .ok()
-            .flatten();
-        if let Some(r) = row {
-            break (r.get::<_, i64>(0), r.get::<_, i32>(1));
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(60),
-            "no trial started"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    let victim = workers.0.iter().position(|c| c.id() == pid as u32).unwrap();
-    let mut killed = workers.0.remove(victim);
-    killed.kill().unwrap();
-    killed.wait().unwrap();
-    let result = coordinator.join().expect("the coordinator finishes");
+    let (worker, pid) = running_worker(&mut client, &name);
+    kill(&mut workers, pid);
+    let trial = lost_trial(&mut client, &name, worker);
+    let result = finish(coordinator).0;
     let ids: BTreeSet<u64> = result.trials.iter().map(|t| t.id).collect();
     assert_eq!(result.trials.len(), 6);
     assert_eq!(ids, (0..6).collect());
@@ -565,18 +604,12 @@ fn connections_dropped_by_the_server_are_reopened_and_the_study_completes() {
     let Some(url) = database() else { return };
     let name = unique("dropped");
     let mut workers = Children((0..2).map(|_| spawn("worker", &name, 100, 0)).collect());
-    let coordinator = {
-        let (url, name) = (url.clone(), name.clone());
-        std::thread::spawn(move || {
-            coordinate(
-                &url,
-                &name,
-                20,
-                coordinator_options(3, Duration::from_secs(5)),
-            )
-            .0
-        })
-    };
+    let coordinator = coordinate_in_thread(
+        &url,
+        &name,
+        20,
+        coordinator_options(3, Duration::from_secs(5)),
+    );
     let mut client = admin();
     let start = Instant::now();
     loop {
@@ -607,7 +640,7 @@ fn connections_dropped_by_the_server_are_reopened_and_the_study_completes() {
         .unwrap()
         .get(0);
     assert!(ended >= 3, "{ended} sessions ended");
-    let result = coordinator.join().expect("the coordinator finishes");
+    let result = finish(coordinator).0;
     assert_exactly_once(&name, &result, 20);
     workers.wait_all(Duration::from_secs(30));
 }

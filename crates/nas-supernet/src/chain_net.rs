@@ -19,9 +19,9 @@
 //! before the classifier is left out (it would draw from the backend's generator and break
 //! same-seed reproducibility); regularize with weight decay or drop-path elsewhere.
 
+use crate::probe::relu;
 use burn::module::Module;
 use burn::nn::{BatchNorm, BatchNormConfig, Linear, LinearConfig};
-use burn::tensor::activation::relu;
 use burn::tensor::backend::Backend;
 use burn::tensor::{Device, Tensor};
 use nas_space::SearchSpace;
@@ -280,7 +280,12 @@ impl<B: Backend> Stem<B> {
 
     pub(crate) fn forward(&self, x: Tensor<B, 4>, relu6: bool) -> Tensor<B, 4> {
         let y = batch_norm(&self.bn, self.conv.forward(x));
-        if relu6 { y.clamp(0.0, 6.0) } else { relu(y) }
+        if relu6 {
+            crate::probe::record_relu(&y);
+            y.clamp(0.0, 6.0)
+        } else {
+            relu(y)
+        }
     }
 
     pub(crate) fn macs(&self, [_, h, w]: [usize; 3]) -> (u64, [usize; 3]) {

@@ -10,11 +10,11 @@
 //! pooling to 2×2, 1×1 conv to 128 + BN + ReLU, 2×2 conv to 768 + BN + ReLU, linear); it pools
 //! adaptively (the paper's 5×5/3 pooling assumes 8×8 maps) so any input resolution works.
 
+use crate::probe::relu;
 use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::pool::{AdaptiveAvgPool2d, AdaptiveAvgPool2dConfig};
 use burn::nn::{BatchNorm, BatchNormConfig, Linear, LinearConfig};
-use burn::tensor::activation::relu;
 use burn::tensor::backend::Backend;
 use burn::tensor::{Device, Tensor};
 use nas_space::darts::{CellKind, DartsOp, Genotype};

@@ -339,13 +339,17 @@ impl<B: Backend> Conv<B> {
     }
 
     /// Applies ReLU, then the convolution (fused where [`relu_conv2d`] fuses them).
+    ///
+    /// The ReLU is recorded by [`crate::probe::record_relu_codes`] and the output probed by
+    /// [`crate::probe::probe_conv_outputs`] when they are on.
     pub fn forward_relu(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
+        crate::probe::record_relu(&x);
         let choice = if self.depthwise {
             depthwise_impl::<B>(&x.device())
         } else {
             conv_impl::<B>(&x.device())
         };
-        match choice {
+        let y = match choice {
             ConvImpl::Native => self.inner.forward(relu(x)),
             ConvImpl::Decomposed => {
                 let g = self.geometry();
@@ -355,17 +359,19 @@ impl<B: Backend> Conv<B> {
                     relu_conv2d(x, self.inner.weight.val(), g)
                 }
             }
-        }
+        };
+        crate::probe::conv_output(y)
     }
 
-    /// Applies the convolution.
+    /// Applies the convolution (its output probed by [`crate::probe::probe_conv_outputs`]
+    /// when that is on).
     pub fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
         let choice = if self.depthwise {
             depthwise_impl::<B>(&x.device())
         } else {
             conv_impl::<B>(&x.device())
         };
-        match choice {
+        let y = match choice {
             ConvImpl::Native => self.inner.forward(x),
             ConvImpl::Decomposed => {
                 let g = self.geometry();
@@ -375,7 +381,8 @@ impl<B: Backend> Conv<B> {
                     conv2d(x, self.inner.weight.val(), g)
                 }
             }
-        }
+        };
+        crate::probe::conv_output(y)
     }
 }
 

@@ -29,6 +29,7 @@ pub mod nn;
 pub mod oneshot;
 pub mod ops;
 pub mod persist;
+pub mod probe;
 pub mod train;
 
 pub use burn;

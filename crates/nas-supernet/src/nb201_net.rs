@@ -5,10 +5,10 @@
 //! norm, ReLU, global average pooling and a linear classifier. C = 16 and N = 5 in the
 //! benchmark. Every cell node sums its incoming edges; `none` edges are skipped.
 
+use crate::probe::relu;
 use burn::module::Module;
 use burn::nn::pool::{AvgPool2d, AvgPool2dConfig};
 use burn::nn::{BatchNorm, BatchNormConfig, Linear, LinearConfig};
-use burn::tensor::activation::relu;
 use burn::tensor::backend::Backend;
 use burn::tensor::{Device, Tensor};
 use nas_space::nb201::{EDGES, NODES, Nb201Arch, Nb201Op, edge_nodes};

@@ -158,7 +158,7 @@ pub enum StudyError {
     /// Another coordinator holds the study (its advisory lock). Only one process may drive a
     /// study's strategy; start workers instead, or stop the other coordinator first.
     #[error(
-        "study `{study}` already has a running coordinator: start workers to help it, or stop it first"
+        "study `{study}` already has a running coordinator: start workers to help it, or stop it first (a coordinator whose machine died keeps its session until the server notices, up to the server's TCP keepalive time; end it with SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'nas coordinator {study}')"
     )]
     CoordinatorRunning {
         /// The study's name.
@@ -220,12 +220,25 @@ impl ConnectionString {
                 reason: "is empty: give postgresql://user:password@host:port/database".into(),
             });
         }
-        let config = postgres::Config::from_str(value).map_err(|e| StudyError::InvalidUrl {
+        // The parser's own message may quote part of the string (a password): not shown.
+        let mut config = postgres::Config::from_str(value).map_err(|_| StudyError::InvalidUrl {
             source_name: source_name.clone(),
-            reason: format!(
-                "is not a PostgreSQL connection string ({e}): give postgresql://user:password@host:port/database"
-            ),
+            reason: "is not a PostgreSQL connection string: give \
+                         postgresql://user:password@host:port/database (or key=value pairs)"
+                .into(),
         })?;
+        // A dead network must not block a query for the kernel's retransmission timeout
+        // (about 15 minutes): bounded connection and socket timeouts, unless the string sets
+        // its own.
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(Duration::from_secs(10));
+        }
+        if config.get_tcp_user_timeout().is_none() {
+            config.tcp_user_timeout(Duration::from_secs(60));
+        }
+        if config.get_keepalives_idle() == Duration::from_secs(2 * 60 * 60) {
+            config.keepalives_idle(Duration::from_secs(30));
+        }
         Ok(Self {
             config,
             source_name,
@@ -237,9 +250,14 @@ impl ConnectionString {
         let source_name = format!("environment variable {name}");
         match std::env::var(name) {
             Ok(v) => Self::new(&v, source_name),
-            Err(e) => Err(StudyError::InvalidUrl {
+            // (The error of a value that is not Unicode quotes the value: not shown.)
+            Err(std::env::VarError::NotPresent) => Err(StudyError::InvalidUrl {
                 source_name,
-                reason: format!("cannot be read ({e}): export {name}=postgresql://..."),
+                reason: format!("is not set: export {name}=postgresql://..."),
+            }),
+            Err(std::env::VarError::NotUnicode(_)) => Err(StudyError::InvalidUrl {
+                source_name,
+                reason: "is not valid Unicode".into(),
             }),
         }
     }
@@ -416,12 +434,21 @@ impl CoordinatorOptions {
         if self.max_retries > i32::MAX as u32 {
             return bad("max_retries", "must fit in 32 bits");
         }
-        if self.poll.is_zero() {
-            return bad("poll", "must be positive");
+        if self.grace > MAX_PERIOD {
+            return bad("grace", "must be at most 7 days");
+        }
+        if self.poll.is_zero() || self.poll > MAX_PERIOD {
+            return bad("poll", "must be positive and at most 7 days");
+        }
+        if self.reconnect > MAX_PERIOD {
+            return bad("reconnect", "must be at most 7 days");
         }
         Ok(())
     }
 }
+
+/// The longest period an option may hold (longer ones overflow the clocks' arithmetic).
+pub(crate) const MAX_PERIOD: Duration = Duration::from_secs(7 * 24 * 60 * 60);
 
 /// The study's row, as the database holds it.
 #[derive(Debug, Clone)]
@@ -509,7 +536,11 @@ fn check_spec(stored: &StudySpec, given: &StudySpec) -> Result<(), StudyError> {
 
 /// A study's coordinator: the connection that holds the study's advisory lock. Give it to
 /// [`Search::run_study`](crate::Search::run_study) with the strategy the study was created
-/// with.
+/// with (the study checks the names, configurations and seed recorded in its [`StudySpec`];
+/// that the strategy object matches them is the caller's part: build it from the same
+/// values). The lock is a PostgreSQL session lock and workers wait on `LISTEN`: connect
+/// directly or through a session-mode pooler, not a transaction-mode one (PgBouncer's
+/// `pool_mode=transaction`).
 pub struct Coordinator {
     pub(crate) url: ConnectionString,
     pub(crate) client: Client,

@@ -2,7 +2,7 @@
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::fmt::Debug;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use nas_estimate::{Budget, Metrics};
 use postgres::Client;
@@ -112,6 +112,9 @@ pub(crate) struct StudyPool<A> {
     told: i64,
     /// When lost workers' trials were last looked for.
     last_reap: Option<Instant>,
+    /// Why the pool stopped taking statements (a tell that may or may not have been
+    /// recorded): a restart replays the study as it is.
+    broken: Option<String>,
 }
 
 impl<A> StudyPool<A>
@@ -127,6 +130,7 @@ where
             events: VecDeque::new(),
             told: 0,
             last_reap: None,
+            broken: None,
         };
         let listen = format!(
             "LISTEN {}",
@@ -142,34 +146,73 @@ where
     }
 
     /// Runs `f` on the connection; a lost connection is reopened (the lock and the
-    /// notifications taken again) and `f` run again, for [`super::CoordinatorOptions::reconnect`].
+    /// notifications taken again) and `f` run again, for [`super::CoordinatorOptions::reconnect`]
+    /// in all.
     fn with_client<T>(
         &mut self,
         during: &'static str,
         mut f: impl FnMut(&mut Client) -> Result<T, postgres::Error>,
     ) -> Result<T, StudyError> {
+        if let Some(reason) = &self.broken {
+            return Err(StudyError::Database {
+                during,
+                reason: format!(
+                    "an earlier statement failed ({reason}); restart the coordinator to go on"
+                ),
+            });
+        }
         let start = Instant::now();
+        let patience = self.coordinator.options.reconnect;
         loop {
-            match f(&mut self.coordinator.client) {
+            let e = match f(&mut self.coordinator.client) {
                 Ok(v) => return Ok(v),
-                Err(e) if self.coordinator.client.is_closed() => {
-                    let patience = self
-                        .coordinator
-                        .options
-                        .reconnect
-                        .saturating_sub(start.elapsed());
-                    let mut client =
-                        schema::reconnect(&self.coordinator.url, patience, &e.to_string())?;
-                    // The lock went with the old session: another coordinator may have it now.
-                    lock(&mut client, &self.coordinator.study)?;
-                    let channel = schema::coordinator_channel(self.coordinator.study.id);
-                    client
-                        .batch_execute(&format!("LISTEN {channel}"))
-                        .map_err(|e| StudyError::db("listening for workers", &e))?;
-                    self.coordinator.client = client;
-                }
-                Err(e) => return Err(StudyError::db(during, &e)),
+                Err(e) => e,
+            };
+            if !schema::connection_lost(&self.coordinator.client, &e) {
+                return Err(StudyError::db(during, &e));
             }
+            if start.elapsed() >= patience {
+                return Err(StudyError::ConnectionLost {
+                    seconds: start.elapsed().as_secs_f64(),
+                    reason: e.to_string(),
+                });
+            }
+            let mut client = schema::reconnect(
+                &self.coordinator.url,
+                patience.saturating_sub(start.elapsed()),
+                &e.to_string(),
+            )?;
+            // The lock went with the old session, which the server may not have ended yet:
+            // try again until the patience runs out.
+            loop {
+                match lock(&mut client, &self.coordinator.study) {
+                    Ok(()) => break,
+                    Err(StudyError::CoordinatorRunning { .. }) if start.elapsed() < patience => {
+                        std::thread::sleep(Duration::from_millis(200));
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+            // Another coordinator may have held the study in between: then this one's
+            // strategy is out of date.
+            let id = self.coordinator.study.id;
+            let told: i64 = client
+                .query_one(
+                    "SELECT coalesce(max(told_seq), 0) FROM nas_trials WHERE study_id = $1",
+                    &[&id],
+                )
+                .map_err(|e| StudyError::db("reopening the study", &e))?
+                .get(0);
+            if told != self.told {
+                return Err(StudyError::CoordinatorRunning {
+                    study: self.coordinator.study.name.clone(),
+                });
+            }
+            let channel = schema::coordinator_channel(id);
+            client
+                .batch_execute(&format!("LISTEN {channel}"))
+                .map_err(|e| StudyError::db("listening for workers", &e))?;
+            self.coordinator.client = client;
         }
     }
 
@@ -224,18 +267,18 @@ where
         Ok(records)
     }
 
-    /// Ends the study's run: trials that were inserted and never taken (left by an earlier
-    /// run, not asked again) are removed; a finished search marks the study done, so idle
-    /// workers leave.
+    /// Ends the study's run: a finished search removes the trials that earlier runs inserted
+    /// and this one never asked again, and marks the study done, so idle workers leave.
     pub fn close(mut self, finished: bool) -> Result<(), StudyError> {
         let id = self.coordinator.study.id;
         let channel = schema::worker_channel(id);
         if finished {
             self.with_client("closing the study", |c| {
                 let mut tx = c.transaction()?;
+                // Every trial of this run was told: untold rows are earlier runs' proposals
+                // that this run did not ask again (a worker still on one finds it gone).
                 tx.execute(
-                    "DELETE FROM nas_trials WHERE study_id = $1 AND state = 'WAITING' \
-                     AND told_seq IS NULL",
+                    "DELETE FROM nas_trials WHERE study_id = $1 AND told_seq IS NULL",
                     &[&id],
                 )?;
                 tx.execute(
@@ -404,23 +447,44 @@ where
             let row = self.with_client("reading a trial", |c| {
                 c.query_one(sql.as_str(), &[&study, &id])
             })?;
-            let stored = trial_row::<A>(&name, &row)?;
-            if stored.arch != trial.arch || stored.budget != trial.budget {
-                return Err(StudyError::Mismatch {
-                    study: name,
-                    field: "trial",
-                    stored: format!("trial {id} = {:?} {:?}", stored.arch, stored.budget),
-                    given: format!("{:?} {:?} from the strategy", trial.arch, trial.budget),
-                }
-                .into());
-            }
-            if stored.told_seq.is_some() {
+            // (A row this build cannot read is replaced like one that differs.)
+            let stored = trial_row::<A>(&name, &row).ok();
+            let told = row.get::<_, Option<i64>>(11).is_some();
+            if told {
                 return Err(StudyError::Corrupt {
                     study: name,
                     trial: id,
-                    reason: "handed out again although it was already told".into(),
+                    reason: "handed out again although it was already told: the study was \
+                             driven by a strategy with other settings"
+                        .into(),
                 }
                 .into());
+            }
+            let same = stored
+                .as_ref()
+                .is_some_and(|s| s.arch == trial.arch && s.budget == trial.budget);
+            if !same {
+                // An earlier run asked more trials after its last tell than this one (another
+                // in-flight limit or budget), and was told more before asking this id: the
+                // row never reached the strategy, so this run's proposal replaces it (a
+                // worker still on the old one finds its outcome refused).
+                self.with_client("replacing an untold trial", |c| {
+                    let mut tx = c.transaction()?;
+                    tx.execute(
+                        "DELETE FROM nas_heartbeats h USING nas_trials t \
+                         WHERE h.trial_pk = t.id AND t.study_id = $1 AND t.trial_id = $2",
+                        &[&study, &id],
+                    )?;
+                    tx.execute(
+                        "UPDATE nas_trials SET arch = $3, budget = $4, state = 'WAITING', \
+                         worker_id = NULL, started_at = NULL, ended_at = NULL, seconds = NULL, \
+                         objective = NULL, metrics = NULL, failure = NULL \
+                         WHERE study_id = $1 AND trial_id = $2 AND told_seq IS NULL",
+                        &[&study, &id, &arch, &budget],
+                    )?;
+                    tx.execute("SELECT pg_notify($1, 'trial')", &[&channel])?;
+                    tx.commit()
+                })?;
             }
         }
         self.waiting.insert(trial.id, trial);
@@ -435,11 +499,9 @@ where
             if self.waiting.is_empty() {
                 return Ok(None);
             }
+            // Lost workers' trials are looked for on a timer, busy or not.
+            self.reap()?;
             self.poll()?;
-            if self.events.is_empty() {
-                self.reap()?;
-                self.poll()?;
-            }
             if self.events.is_empty() {
                 self.wait();
             }
@@ -451,22 +513,29 @@ where
         let seq = self.told + 1;
         let id = record.id as i64;
         let issued = i64::try_from(record.issued).unwrap_or(i64::MAX);
-        let n = self.with_client("recording a tell", |c| {
+        // Idempotent: a retry after a reply lost with the connection matches its own write.
+        let written = self.with_client("recording a tell", |c| {
             c.execute(
                 "UPDATE nas_trials SET told_seq = $3, issued = $4 \
-                 WHERE study_id = $1 AND trial_id = $2 AND told_seq IS NULL",
+                 WHERE study_id = $1 AND trial_id = $2 AND (told_seq IS NULL OR told_seq = $3)",
                 &[&study, &id, &seq, &issued],
             )
-        })?;
-        if n != 1 {
-            return Err(StudyError::Corrupt {
+        });
+        let error = match written {
+            Ok(1) => {
+                self.told = seq;
+                return Ok(());
+            }
+            Ok(_) => StudyError::Corrupt {
                 study: self.coordinator.study.name.clone(),
                 trial: id,
                 reason: "was told twice, or vanished from the database".into(),
-            }
-            .into());
-        }
-        self.told = seq;
-        Ok(())
+            },
+            Err(e) => e,
+        };
+        // The strategy was told, the database may not say so: no further tell or trial from
+        // this run (a restart replays what the database holds).
+        self.broken = Some(error.to_string());
+        Err(error.into())
     }
 }

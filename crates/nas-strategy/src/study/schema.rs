@@ -30,8 +30,8 @@ CREATE TABLE IF NOT EXISTS nas_studies (
     seed bigint NOT NULL,
     objective text NOT NULL,
     state text NOT NULL DEFAULT 'RUNNING' CHECK (state IN ('RUNNING', 'DONE')),
-    grace_seconds double precision NOT NULL,
-    max_retries integer NOT NULL,
+    grace_seconds double precision NOT NULL CHECK (grace_seconds > 0 AND grace_seconds <= 604800),
+    max_retries integer NOT NULL CHECK (max_retries >= 0),
     created_at timestamptz NOT NULL DEFAULT now()
 );
 CREATE TABLE IF NOT EXISTS nas_workers (
@@ -60,11 +60,11 @@ CREATE TABLE IF NOT EXISTS nas_trials (
     failure text,
     told_seq bigint,
     issued bigint,
-    UNIQUE (study_id, trial_id)
+    UNIQUE (study_id, trial_id),
+    UNIQUE (study_id, told_seq)
 );
 CREATE INDEX IF NOT EXISTS nas_trials_waiting ON nas_trials (study_id, id) WHERE state = 'WAITING';
 CREATE INDEX IF NOT EXISTS nas_trials_untold ON nas_trials (study_id) WHERE told_seq IS NULL;
-CREATE INDEX IF NOT EXISTS nas_trials_told ON nas_trials (study_id, told_seq) WHERE told_seq IS NOT NULL;
 CREATE TABLE IF NOT EXISTS nas_heartbeats (
     trial_pk bigint PRIMARY KEY REFERENCES nas_trials (id) ON DELETE CASCADE,
     worker_id bigint NOT NULL REFERENCES nas_workers (id),
@@ -73,43 +73,84 @@ CREATE TABLE IF NOT EXISTS nas_heartbeats (
 ";
 
 /// Connects, creating the tables on first use and checking the schema's version.
+///
+/// A database that has the tables is only read (no DDL, which would need the right to create
+/// in the schema and would wait for a lock on busy tables); the first process creates them
+/// under a transaction-scoped advisory lock, so processes that connect together do not race.
 pub(crate) fn connect(url: &ConnectionString) -> Result<Client, StudyError> {
     let mut client = open(url)?;
     let db = |during: &'static str| move |e: postgres::Error| StudyError::db(during, &e);
-    let mut tx = client.transaction().map_err(db("creating the tables"))?;
-    tx.execute("SELECT pg_advisory_xact_lock($1, 0)", &[&LOCK_SPACE])
-        .map_err(db("creating the tables"))?;
-    tx.batch_execute(DDL).map_err(db("creating the tables"))?;
-    let versions: Vec<i32> = tx
-        .query("SELECT version FROM nas_schema", &[])
-        .map_err(db("reading the schema version"))?
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
-    match versions.as_slice() {
-        [] => {
+    if version(&mut client)?.is_none() {
+        let mut tx = client.transaction().map_err(db("creating the tables"))?;
+        tx.execute("SELECT pg_advisory_xact_lock($1, 0)", &[&LOCK_SPACE])
+            .map_err(db("creating the tables"))?;
+        tx.batch_execute(DDL).map_err(db("creating the tables"))?;
+        let empty = tx
+            .query_one("SELECT count(*) FROM nas_schema", &[])
+            .map_err(db("reading the schema version"))?
+            .get::<_, i64>(0)
+            == 0;
+        if empty {
             tx.execute(
                 "INSERT INTO nas_schema (version) VALUES ($1)",
                 &[&SCHEMA_VERSION],
             )
             .map_err(db("writing the schema version"))?;
         }
-        [v] if *v == SCHEMA_VERSION => {}
-        [v] => {
-            return Err(StudyError::SchemaVersion {
-                found: *v,
-                expected: SCHEMA_VERSION,
-            });
-        }
-        _ => {
-            return Err(StudyError::SchemaVersion {
-                found: -1,
-                expected: SCHEMA_VERSION,
-            });
-        }
+        tx.commit().map_err(db("creating the tables"))?;
     }
-    tx.commit().map_err(db("creating the tables"))?;
-    Ok(client)
+    match version(&mut client)? {
+        Some(v) if v == SCHEMA_VERSION => Ok(client),
+        Some(v) => Err(StudyError::SchemaVersion {
+            found: v,
+            expected: SCHEMA_VERSION,
+        }),
+        None => Err(StudyError::Database {
+            during: "reading the schema version",
+            reason: "the tables were created, but no version was recorded".into(),
+        }),
+    }
+}
+
+/// The schema version recorded in the database (`None`: no tables yet; -1: several).
+fn version(client: &mut Client) -> Result<Option<i32>, StudyError> {
+    let db = |e: postgres::Error| StudyError::db("reading the schema version", &e);
+    let exists: bool = client
+        .query_one("SELECT to_regclass('nas_schema') IS NOT NULL", &[])
+        .map_err(db)?
+        .get(0);
+    if !exists {
+        return Ok(None);
+    }
+    let versions: Vec<i32> = client
+        .query("SELECT version FROM nas_schema", &[])
+        .map_err(db)?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    Ok(match versions.as_slice() {
+        [] => None,
+        [v] => Some(*v),
+        _ => Some(-1),
+    })
+}
+
+/// Whether `e` means the connection is gone (closed, or ended by the server: a FATAL
+/// message such as `pg_terminate_backend`'s or a shutdown's arrives before the socket
+/// closes), so the statement is worth retrying on a new connection.
+pub(crate) fn connection_lost(client: &Client, e: &postgres::Error) -> bool {
+    if client.is_closed() || e.is_closed() {
+        return true;
+    }
+    if let Some(db) = e.as_db_error()
+        && matches!(db.severity(), "FATAL" | "PANIC")
+    {
+        return true;
+    }
+    e.code().is_some_and(|c| {
+        let c = c.code();
+        c.starts_with("08") || c == "57P01" || c == "57P02" || c == "57P03"
+    })
 }
 
 /// Opens a connection without touching the tables (the heartbeat thread's).
@@ -130,7 +171,7 @@ pub(crate) fn reconnect(
     last_error: &str,
 ) -> Result<Client, StudyError> {
     let start = Instant::now();
-    let mut wait = Duration::from_secs(1);
+    let mut wait = Duration::from_millis(200);
     loop {
         match open(url) {
             Ok(c) => return Ok(c),

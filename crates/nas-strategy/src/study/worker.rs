@@ -69,6 +69,8 @@ pub struct Worker {
     study: StudyRow,
     id: i64,
     options: WorkerOptions,
+    /// Connections reopened so far.
+    reconnects: u64,
 }
 
 impl std::fmt::Debug for Worker {
@@ -79,6 +81,16 @@ impl std::fmt::Debug for Worker {
             .field("options", &self.options)
             .finish_non_exhaustive()
     }
+}
+
+/// What a claim found.
+enum Claim<A> {
+    /// A trial to estimate.
+    Trial(Claimed<A>),
+    /// A trial this worker cannot read: recorded as failed.
+    Unreadable,
+    /// No waiting trial.
+    Nothing,
 }
 
 /// A claimed trial: its row, and how many times it was handed out before.
@@ -98,11 +110,27 @@ impl Worker {
         space: &S,
         options: WorkerOptions,
     ) -> Result<Self, StudyError> {
-        if options.heartbeat.is_zero() || options.idle_poll.is_zero() {
-            return Err(StudyError::InvalidOption {
-                field: "heartbeat",
-                reason: "heartbeat and idle_poll must be positive".into(),
-            });
+        for (field, value) in [
+            ("heartbeat", options.heartbeat),
+            ("idle_poll", options.idle_poll),
+        ] {
+            if value.is_zero() || value > super::MAX_PERIOD {
+                return Err(StudyError::InvalidOption {
+                    field,
+                    reason: "must be positive and at most 7 days".into(),
+                });
+            }
+        }
+        for (field, value) in [
+            ("wait_for_study", options.wait_for_study),
+            ("reconnect", options.reconnect),
+        ] {
+            if value > super::MAX_PERIOD {
+                return Err(StudyError::InvalidOption {
+                    field,
+                    reason: "must be at most 7 days".into(),
+                });
+            }
         }
         let url = &url.named(&format!("nas worker {study}"));
         let mut client = schema::connect(url)?;
@@ -119,6 +147,18 @@ impl Worker {
             }
             std::thread::sleep(Duration::from_millis(500));
         };
+        if options.heartbeat.as_secs_f64() >= row.grace {
+            return Err(StudyError::InvalidOption {
+                field: "heartbeat",
+                reason: format!(
+                    "is {:.1} s, not shorter than study `{study}`'s grace period ({:.1} s): \
+                     every trial would be taken back from this worker; beat several times per \
+                     grace period",
+                    options.heartbeat.as_secs_f64(),
+                    row.grace
+                ),
+            });
+        }
         if row.spec.space != space.name() {
             return Err(StudyError::Mismatch {
                 study: study.to_string(),
@@ -146,6 +186,7 @@ impl Worker {
             study: row,
             id,
             options,
+            reconnects: 0,
         })
     }
 
@@ -170,7 +211,12 @@ impl Worker {
 
     /// Estimates trials until the study is done (or [`WorkerOptions::max_trials`]). An
     /// estimator's error, non-finite objective or panic fails that trial, and the worker goes
-    /// on.
+    /// on; so does a trial whose architecture this worker cannot read (it ends `FAILED` with
+    /// the reason).
+    ///
+    /// A worker that finds its study marked done before it has seen it running (a worker
+    /// started with the coordinator of a study's second run) waits for the coordinator up to
+    /// [`WorkerOptions::wait_for_study`].
     pub fn run<A, E>(&mut self, estimator: &mut E) -> Result<WorkerSummary, StudyError>
     where
         A: DeserializeOwned,
@@ -181,12 +227,8 @@ impl Worker {
             ..WorkerSummary::default()
         };
         let heart = Heart::start(self.url.clone(), self.id, self.options.heartbeat);
-        // Idle workers look for lost workers' trials every idle poll at most (or a quarter of
-        // the grace period, when longer): not each time a notification wakes them all.
-        let reap_every = self
-            .options
-            .idle_poll
-            .max(Duration::from_secs_f64(self.study.grace / 4.0));
+        let started = Instant::now();
+        let mut seen_running = false;
         let mut last_reap: Option<Instant> = None;
         // Whether to ask if the study is done: at the start, after a quiet wait, and when
         // the coordinator said so (not each time a new trial woke every idle worker).
@@ -199,25 +241,47 @@ impl Worker {
             {
                 break;
             }
-            let Some(claimed) = self.claim::<A>()? else {
-                if check_done && self.study_done()? {
-                    break;
+            let claimed = match self.claim::<A>()? {
+                Claim::Trial(c) => c,
+                Claim::Unreadable => {
+                    summary.finished += 1;
+                    summary.failed += 1;
+                    continue;
                 }
-                if last_reap.is_none_or(|t| t.elapsed() >= reap_every) {
-                    last_reap = Some(Instant::now());
-                    let (id, grace, retries) =
-                        (self.study.id, self.study.grace, self.study.max_retries);
-                    let requeued = self
-                        .with_client("taking back the trials of lost workers", |c| {
-                            reap(c, id, grace, retries)
-                        })?;
-                    if requeued > 0 {
-                        continue;
+                Claim::Nothing => {
+                    if check_done {
+                        let study = self.refresh()?;
+                        match study {
+                            None => break, // deleted
+                            Some(true) if seen_running => break,
+                            Some(true) if started.elapsed() >= self.options.wait_for_study => {
+                                break;
+                            }
+                            Some(true) => {}
+                            Some(false) => seen_running = true,
+                        }
                     }
+                    // Idle workers look for lost workers' trials every idle poll at most (or
+                    // a quarter of the grace period, when longer): not each time a
+                    // notification wakes them all.
+                    let every = self.options.idle_poll.max(self.grace() / 4);
+                    if last_reap.is_none_or(|t| t.elapsed() >= every) {
+                        last_reap = Some(Instant::now());
+                        let (id, grace, retries) =
+                            (self.study.id, self.study.grace, self.study.max_retries);
+                        let requeued = self
+                            .with_client("taking back the trials of lost workers", |c| {
+                                reap(c, id, grace, retries)
+                            })?;
+                        if requeued > 0 {
+                            continue;
+                        }
+                    }
+                    check_done = self.wait();
+                    continue;
                 }
-                check_done = self.wait();
-                continue;
             };
+            seen_running = true;
             heart.beat(Some(claimed.pk));
             let done = evaluate(estimator, claimed.trial, self.id as usize, None);
             heart.beat(None);
@@ -233,35 +297,73 @@ impl Worker {
         Ok(summary)
     }
 
-    /// Runs `f` on the connection; a lost connection is reopened and `f` run again.
+    /// The study's grace period (at least 1 ms; the database checks it is positive).
+    fn grace(&self) -> Duration {
+        Duration::try_from_secs_f64(self.study.grace)
+            .unwrap_or(super::MAX_PERIOD)
+            .clamp(Duration::from_millis(1), super::MAX_PERIOD)
+    }
+
+    /// Reads the study's state and the coordinator's current settings (grace period, retry
+    /// limit): `Some(done)`, or `None` when the study was deleted.
+    fn refresh(&mut self) -> Result<Option<bool>, StudyError> {
+        let id = self.study.id;
+        let row = self.with_client("reading the study's state", |c| {
+            c.query_opt(
+                "SELECT state, grace_seconds, max_retries FROM nas_studies WHERE id = $1",
+                &[&id],
+            )
+        })?;
+        Ok(row.map(|r| {
+            self.study.grace = r.get(1);
+            self.study.max_retries = r.get(2);
+            r.get::<_, String>(0) == "DONE"
+        }))
+    }
+
+    /// Runs `f` on the connection; a lost connection is reopened and `f` run again, for
+    /// [`WorkerOptions::reconnect`] in all.
     fn with_client<T>(
         &mut self,
         during: &'static str,
         mut f: impl FnMut(&mut Client) -> Result<T, postgres::Error>,
     ) -> Result<T, StudyError> {
         let start = Instant::now();
+        let patience = self.options.reconnect;
         loop {
-            match f(&mut self.client) {
+            let e = match f(&mut self.client) {
                 Ok(v) => return Ok(v),
-                Err(e) if self.client.is_closed() => {
-                    let patience = self.options.reconnect.saturating_sub(start.elapsed());
-                    let mut client = schema::reconnect(&self.url, patience, &e.to_string())?;
-                    let listen = format!("LISTEN {}", schema::worker_channel(self.study.id));
-                    client
-                        .batch_execute(&listen)
-                        .map_err(|e| StudyError::db("listening for trials", &e))?;
-                    self.client = client;
-                }
-                Err(e) => return Err(StudyError::db(during, &e)),
+                Err(e) => e,
+            };
+            if !schema::connection_lost(&self.client, &e) {
+                return Err(StudyError::db(during, &e));
             }
+            if start.elapsed() >= patience {
+                return Err(StudyError::ConnectionLost {
+                    seconds: start.elapsed().as_secs_f64(),
+                    reason: e.to_string(),
+                });
+            }
+            let mut client = schema::reconnect(
+                &self.url,
+                patience.saturating_sub(start.elapsed()),
+                &e.to_string(),
+            )?;
+            let listen = format!("LISTEN {}", schema::worker_channel(self.study.id));
+            client
+                .batch_execute(&listen)
+                .map_err(|e| StudyError::db("listening for trials", &e))?;
+            self.client = client;
+            self.reconnects += 1;
         }
     }
 
     /// Takes the oldest waiting trial, if any (one statement: the claim, its first heartbeat
     /// and the coordinator's notification).
-    fn claim<A: DeserializeOwned>(&mut self) -> Result<Option<Claimed<A>>, StudyError> {
+    fn claim<A: DeserializeOwned>(&mut self) -> Result<Claim<A>, StudyError> {
         let (study, worker) = (self.study.id, self.id);
         let channel = schema::coordinator_channel(study);
+        let reconnects = self.reconnects;
         let row = self.with_client("claiming a trial", |c| {
             c.query_opt(
                 "WITH next AS ( \
@@ -282,39 +384,51 @@ impl Worker {
                 &[&study, &worker, &channel],
             )
         })?;
-        let Some(row) = row else { return Ok(None) };
-        let pk: i64 = row.get(0);
-        let trial_id: i64 = row.get(1);
+        let pk = row.as_ref().map_or(0, |r| r.get::<_, i64>(0));
+        if self.reconnects != reconnects {
+            // A claim whose reply was lost with the connection may have committed: such a
+            // trial is this worker's and nobody runs it. Hand it back (no retry spent).
+            self.with_client("handing back a lost claim", |c| {
+                c.execute(
+                    "WITH back AS ( \
+                         UPDATE nas_trials SET state = 'WAITING', worker_id = NULL, \
+                         started_at = NULL WHERE study_id = $1 AND worker_id = $2 \
+                         AND state = 'RUNNING' AND id <> $3 RETURNING id) \
+                     DELETE FROM nas_heartbeats h USING back WHERE h.trial_pk = back.id",
+                    &[&study, &worker, &pk],
+                )
+            })?;
+        }
+        let Some(row) = row else {
+            return Ok(Claim::Nothing);
+        };
+        let retries: i32 = row.get(4);
+        let trial_id = u64::try_from(row.get::<_, i64>(1));
         let arch = serde_json::from_value::<A>(row.get(2));
         let budget = serde_json::from_value::<Budget>(row.get(3));
-        let (arch, budget) = match (arch, budget) {
-            (Ok(a), Ok(b)) => (a, b),
-            (a, b) => {
-                // Not this worker's kind of architecture: give the trial back and stop.
-                let reason = match (a.err(), b.err()) {
-                    (Some(e), _) => format!("its architecture is not one this worker reads: {e}"),
-                    (_, Some(e)) => format!("its budget cannot be read: {e}"),
-                    _ => unreachable!("one of the two failed"),
+        let (trial_id, arch, budget) = match (trial_id, arch, budget) {
+            (Ok(t), Ok(a), Ok(b)) => (t, a, b),
+            (t, a, b) => {
+                // Not an architecture this worker reads (another space's, a hand-edited row):
+                // the trial fails with the reason, and the coordinator tells the strategy.
+                let reason = match (t.err(), a.err(), b.err()) {
+                    (Some(_), _, _) => "a negative trial id".to_string(),
+                    (_, Some(e), _) => {
+                        format!("worker {worker} cannot read its architecture: {e}")
+                    }
+                    (_, _, Some(e)) => format!("worker {worker} cannot read its budget: {e}"),
+                    _ => unreachable!("one of the three failed"),
                 };
-                self.with_client("giving a trial back", |c| {
-                    c.execute(
-                        "UPDATE nas_trials SET state = 'WAITING', worker_id = NULL, \
-                         started_at = NULL WHERE id = $1 AND state = 'RUNNING'",
-                        &[&pk],
-                    )
-                })?;
-                return Err(StudyError::Corrupt {
-                    study: self.study.name.clone(),
-                    trial: trial_id,
-                    reason,
-                });
+                let failed = Outcome::Failed(reason);
+                self.report(pk, retries, &failed, 0.0)?;
+                return Ok(Claim::Unreadable);
             }
         };
-        Ok(Some(Claimed {
+        Ok(Claim::Trial(Claimed {
             pk,
-            retries: row.get(4),
+            retries,
             trial: Trial {
-                id: trial_id as u64,
+                id: trial_id,
                 arch,
                 budget,
             },
@@ -344,6 +458,7 @@ impl Worker {
             Outcome::Failed(why) => (None, None, Some(why.clone())),
         };
         let (worker, channel) = (self.id, schema::coordinator_channel(self.study.id));
+        let reconnects = self.reconnects;
         let rows = self.with_client("writing a trial's outcome", |c| {
             c.query(
                 "WITH done AS ( \
@@ -361,16 +476,25 @@ impl Worker {
                 ],
             )
         })?;
-        Ok(!rows.is_empty())
-    }
-
-    /// Whether the coordinator marked the study done (or it was deleted).
-    fn study_done(&mut self) -> Result<bool, StudyError> {
-        let id = self.study.id;
-        let state = self.with_client("reading the study's state", |c| {
-            c.query_opt("SELECT state FROM nas_studies WHERE id = $1", &[&id])
+        if !rows.is_empty() {
+            return Ok(true);
+        }
+        if self.reconnects == reconnects {
+            return Ok(false);
+        }
+        // The first attempt may have committed before its reply was lost: kept if the row
+        // now holds this worker's outcome.
+        let row = self.with_client("reading a trial's outcome", |c| {
+            c.query_opt(
+                "SELECT state, worker_id, retries FROM nas_trials WHERE id = $1",
+                &[&pk],
+            )
         })?;
-        Ok(state.is_none_or(|r| r.get::<_, String>(0) == "DONE"))
+        Ok(row.is_some_and(|r| {
+            r.get::<_, String>(0) == state
+                && r.get::<_, Option<i64>>(1) == Some(worker)
+                && r.get::<_, i32>(2) == retries
+        }))
     }
 
     /// Waits up to the idle poll for a notification (a new trial, the study's end). Returns

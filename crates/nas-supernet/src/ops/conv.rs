@@ -1,9 +1,9 @@
 //! Convolution blocks: ReLU-conv-BN, dilated, separable, spatially factorized and
 //! post-activation convolutions.
 
+use crate::probe::relu;
 use burn::module::Module;
 use burn::nn::{BatchNorm, BatchNormConfig};
-use burn::tensor::activation::relu;
 use burn::tensor::backend::Backend;
 use burn::tensor::{Device, Tensor};
 

@@ -1,9 +1,9 @@
 //! Mobile blocks: MobileNetV2's inverted bottleneck (ProxylessNAS) and the ShuffleNetV2 units
 //! (SPOS).
 
+use crate::probe::relu;
 use burn::module::Module;
 use burn::nn::{BatchNorm, BatchNormConfig};
-use burn::tensor::activation::relu;
 use burn::tensor::backend::Backend;
 use burn::tensor::{Device, Tensor};
 

@@ -1,0 +1,257 @@
+//! Probes into the library's networks, for zero-cost proxies that look inside a forward pass:
+//! the binary codes of every ReLU ([`record_relu_codes`], NASWOT) and the gradient at every
+//! convolution's output ([`probe_conv_outputs`], fisher).
+//!
+//! Every ReLU of the library's networks goes through [`relu`] or a
+//! [`crate::fast::Conv::forward_relu`], and every convolution through a [`crate::fast::Conv`]:
+//! a network of your own built from [`crate::nn`] layers and this [`relu`] is probed the same
+//! way. The probes are thread-local and off by default; when off they cost one flag check.
+
+use std::any::Any;
+use std::cell::RefCell;
+
+use burn::tensor::Tensor;
+use burn::tensor::activation;
+use burn::tensor::backend::Backend;
+
+/// The agreement kernel of the ReLU codes of a batch (Mellor et al., "Neural Architecture
+/// Search without Training", ICML 2021): `kernel[i * batch + j]` counts the ReLU units where
+/// images `i` and `j` are both active or both inactive, over every ReLU the forward pass went
+/// through (`units − d_H(cᵢ, cⱼ)`, the Hamming distance `d_H` of the binary codes `c`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReluCodes {
+    /// Images in the batch.
+    pub batch: usize,
+    /// ReLU units per image (the length of each code).
+    pub units: u64,
+    /// The `batch × batch` kernel, row-major.
+    pub kernel: Vec<f64>,
+}
+
+struct KernelRecorder {
+    codes: ReluCodes,
+    /// A ReLU whose batch differed from the first one's (the kernel is then meaningless).
+    mismatch: Option<usize>,
+}
+
+/// Gradient probes of one forward pass, as `Box<dyn Any>` holding `Tensor<B, 4>`.
+type Probes = Vec<Box<dyn Any>>;
+
+std::thread_local! {
+    static RELU_CODES: RefCell<Option<KernelRecorder>> = const { RefCell::new(None) };
+    static CONV_PROBES: RefCell<Option<Probes>> = const { RefCell::new(None) };
+}
+
+/// Runs `f` (a forward pass) recording the codes of every ReLU it goes through on this
+/// thread, and returns the agreement kernel of those codes; `None` when no ReLU ran or two
+/// ReLUs saw batches of different sizes. Calls nest: an inner call records only its own
+/// ReLUs. The recording stops when `f` returns or panics.
+pub fn record_relu_codes<R>(f: impl FnOnce() -> R) -> (R, Option<ReluCodes>) {
+    struct Restore(Option<KernelRecorder>);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            let outer = self.0.take();
+            RELU_CODES.with(|r| *r.borrow_mut() = outer);
+        }
+    }
+    let outer = RELU_CODES.with(|r| {
+        r.borrow_mut().replace(KernelRecorder {
+            codes: ReluCodes {
+                batch: 0,
+                units: 0,
+                kernel: Vec::new(),
+            },
+            mismatch: None,
+        })
+    });
+    let restore = Restore(outer);
+    let out = f();
+    let recorded = RELU_CODES.with(|r| r.borrow_mut().take());
+    drop(restore);
+    let codes =
+        recorded.and_then(|r| (r.mismatch.is_none() && r.codes.units > 0).then_some(r.codes));
+    (out, codes)
+}
+
+/// ReLU, recorded by [`record_relu_codes`] when it is on.
+pub fn relu<B: Backend, const D: usize>(x: Tensor<B, D>) -> Tensor<B, D> {
+    record_relu(&x);
+    activation::relu(x)
+}
+
+/// Adds the codes of `relu(x)` (`x > 0`, one row per image) to the kernel being recorded.
+pub(crate) fn record_relu<B: Backend, const D: usize>(x: &Tensor<B, D>) {
+    if RELU_CODES.with(|r| r.borrow().is_none()) {
+        return;
+    }
+    let dims = x.dims();
+    let n = dims[0];
+    let units = dims[1..].iter().product::<usize>();
+    if n == 0 || units == 0 {
+        return;
+    }
+    // K = c cᵀ + (1 − c)(1 − c)ᵀ = units − |cᵢ| − |cⱼ| + 2 cᵢ·cⱼ: one product and the rows'
+    // counts (the codes carry no gradient).
+    let codes: Tensor<B, 2> = x.clone().greater_elem(0.0).float().reshape([n, units]);
+    let counts = codes
+        .clone()
+        .sum_dim(1)
+        .into_data()
+        .convert::<f64>()
+        .to_vec::<f64>();
+    let dots = codes
+        .clone()
+        .matmul(codes.transpose())
+        .into_data()
+        .convert::<f64>()
+        .to_vec::<f64>();
+    let (Ok(counts), Ok(dots)) = (counts, dots) else {
+        return;
+    };
+    RELU_CODES.with(|r| {
+        let mut r = r.borrow_mut();
+        let Some(rec) = r.as_mut() else { return };
+        if rec.codes.units == 0 {
+            rec.codes.batch = n;
+            rec.codes.kernel = vec![0.0; n * n];
+        } else if rec.codes.batch != n {
+            rec.mismatch = Some(n);
+            return;
+        }
+        rec.codes.units += units as u64;
+        for i in 0..n {
+            for j in 0..n {
+                rec.codes.kernel[i * n + j] +=
+                    units as f64 - counts[i] - counts[j] + 2.0 * dots[i * n + j];
+            }
+        }
+    });
+}
+
+/// Runs `f` (a forward pass) with every convolution's output multiplied by a probe of ones
+/// of shape `[batch, channels, 1, 1]` that requires a gradient, on this thread, and returns
+/// the probes in the order the convolutions ran. After a backward pass, the gradient of a
+/// probe is `Σ_{h,w} y · ∂L/∂y` per image and channel, `y` that convolution's output: the
+/// quantity the fisher proxy squares (Turner et al. 2020; Abdelfattah et al. 2021). The
+/// forward pass computes the same values as without probes. Probes made on another backend
+/// than `B` are left out. Calls nest; probing stops when `f` returns or panics.
+pub fn probe_conv_outputs<B: Backend, R>(f: impl FnOnce() -> R) -> (R, Vec<Tensor<B, 4>>) {
+    struct Restore(Option<Probes>);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            let outer = self.0.take();
+            CONV_PROBES.with(|p| *p.borrow_mut() = outer);
+        }
+    }
+    let outer = CONV_PROBES.with(|p| p.borrow_mut().replace(Vec::new()));
+    let restore = Restore(outer);
+    let out = f();
+    let probes = CONV_PROBES
+        .with(|p| p.borrow_mut().take())
+        .unwrap_or_default();
+    drop(restore);
+    let probes = probes
+        .into_iter()
+        .filter_map(|p| p.downcast::<Tensor<B, 4>>().ok().map(|p| *p))
+        .collect();
+    (out, probes)
+}
+
+/// A convolution's output `y`, multiplied by a new probe when [`probe_conv_outputs`] is on.
+pub(crate) fn conv_output<B: Backend>(y: Tensor<B, 4>) -> Tensor<B, 4> {
+    if CONV_PROBES.with(|p| p.borrow().is_none()) {
+        return y;
+    }
+    let [n, c, _, _] = y.dims();
+    let probe = Tensor::<B, 4>::ones([n, c, 1, 1], &y.device()).require_grad();
+    CONV_PROBES.with(|p| {
+        if let Some(p) = p.borrow_mut().as_mut() {
+            p.push(Box::new(probe.clone()));
+        }
+    });
+    y * probe
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::DefaultBackend;
+    use burn::tensor::TensorData;
+
+    type B = DefaultBackend;
+
+    #[test]
+    fn the_relu_kernel_counts_agreeing_units() {
+        let device = Default::default();
+        // Three images, four units: codes 1100, 1010, 0000.
+        let x = Tensor::<B, 2>::from_data(
+            TensorData::new(
+                vec![
+                    1.0f32, 2.0, -1.0, 0.0, 3.0, -2.0, 1.0, -1.0, -1.0, -1.0, 0.0, -3.0,
+                ],
+                [3, 4],
+            ),
+            &device,
+        );
+        let (y, codes) = record_relu_codes(|| relu(x.clone()));
+        let codes = codes.unwrap();
+        assert_eq!((codes.batch, codes.units), (3, 4));
+        // Agreements: (0,1): units 0 and 3 -> 2; (0,2): units 2, 3 -> 2; (1,2): units 1, 3 -> 2.
+        assert_eq!(
+            codes.kernel,
+            vec![4.0, 2.0, 2.0, 2.0, 4.0, 2.0, 2.0, 2.0, 4.0]
+        );
+        // The activation itself is ReLU.
+        assert_eq!(
+            y.into_data().to_vec::<f32>().unwrap(),
+            vec![1.0, 2.0, 0.0, 0.0, 3.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0]
+        );
+        // Two ReLUs add up; outside the recording nothing is kept.
+        let (_, twice) = record_relu_codes(|| {
+            relu(x.clone());
+            relu(x.clone())
+        });
+        let twice = twice.unwrap();
+        assert_eq!(twice.units, 8);
+        assert_eq!(twice.kernel[1], 4.0);
+        relu(x.clone());
+        let (_, none) = record_relu_codes(|| ());
+        assert!(none.is_none());
+    }
+
+    #[test]
+    fn a_probe_s_gradient_is_the_output_times_its_gradient_summed_over_pixels() {
+        use crate::fast::Conv;
+        use crate::network::seeded;
+        let device = Default::default();
+        let conv = seeded(&device, 3, || {
+            Ok::<_, std::convert::Infallible>(Conv::<B>::new(2, 3, 3, 1, 1, 1, &device))
+        })
+        .unwrap();
+        let x = Tensor::<B, 4>::random(
+            [2, 2, 4, 4],
+            burn::tensor::Distribution::Normal(0.0, 1.0),
+            &device,
+        );
+        let (y, probes) = probe_conv_outputs::<B, _>(|| conv.forward(x.clone()));
+        assert_eq!(probes.len(), 1);
+        // L = Σ y²: ∂L/∂y = 2y, so the probe's gradient is Σ_hw 2y².
+        let grads = y.clone().powi_scalar(2).sum().backward();
+        let g = probes[0].grad(&grads).unwrap();
+        assert_eq!(g.dims(), [2, 3, 1, 1]);
+        let expected = (y.clone().inner().powi_scalar(2) * 2.0)
+            .sum_dim(3)
+            .sum_dim(2);
+        let (g, e) = (
+            g.into_data().to_vec::<f32>().unwrap(),
+            expected.into_data().to_vec::<f32>().unwrap(),
+        );
+        for (a, b) in g.iter().zip(&e) {
+            assert!((a - b).abs() <= 1e-4 * b.abs().max(1.0), "{g:?} vs {e:?}");
+        }
+        // The same output as without the probe.
+        let plain = conv.forward(x).into_data().to_vec::<f32>().unwrap();
+        let probed = y.into_data().to_vec::<f32>().unwrap();
+        assert_eq!(plain, probed);
+    }
+}
