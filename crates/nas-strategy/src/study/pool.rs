@@ -151,7 +151,7 @@ where
     fn with_client<T>(
         &mut self,
         during: &'static str,
-        mut f: impl FnMut(&mut Client) -> Result<T, postgres::Error>,
+        f: impl FnMut(&mut Client) -> Result<T, postgres::Error>,
     ) -> Result<T, StudyError> {
         if let Some(reason) = &self.broken {
             return Err(StudyError::Database {
@@ -161,31 +161,16 @@ where
                 ),
             });
         }
-        let start = Instant::now();
         let patience = self.coordinator.options.reconnect;
-        loop {
-            let e = match f(&mut self.coordinator.client) {
-                Ok(v) => return Ok(v),
-                Err(e) => e,
-            };
-            if !schema::connection_lost(&self.coordinator.client, &e) {
-                return Err(StudyError::db(during, &e));
-            }
-            if start.elapsed() >= patience {
-                return Err(StudyError::ConnectionLost {
-                    seconds: start.elapsed().as_secs_f64(),
-                    reason: e.to_string(),
-                });
-            }
-            let mut client = schema::reconnect(
-                &self.coordinator.url,
-                patience.saturating_sub(start.elapsed()),
-                &e.to_string(),
-            )?;
+        let Coordinator {
+            url, client, study, ..
+        } = &mut self.coordinator;
+        let told = self.told;
+        schema::retrying(client, url, patience, during, f, |client, start| {
             // The lock went with the old session, which the server may not have ended yet:
             // try again until the patience runs out.
             loop {
-                match lock(&mut client, &self.coordinator.study) {
+                match lock(client, study) {
                     Ok(()) => break,
                     Err(StudyError::CoordinatorRunning { .. }) if start.elapsed() < patience => {
                         std::thread::sleep(Duration::from_millis(200));
@@ -195,25 +180,23 @@ where
             }
             // Another coordinator may have held the study in between: then this one's
             // strategy is out of date.
-            let id = self.coordinator.study.id;
-            let told: i64 = client
+            let recorded: i64 = client
                 .query_one(
                     "SELECT coalesce(max(told_seq), 0) FROM nas_trials WHERE study_id = $1",
-                    &[&id],
+                    &[&study.id],
                 )
                 .map_err(|e| StudyError::db("reopening the study", &e))?
                 .get(0);
-            if told != self.told {
+            if recorded != told {
                 return Err(StudyError::CoordinatorRunning {
-                    study: self.coordinator.study.name.clone(),
+                    study: study.name.clone(),
                 });
             }
-            let channel = schema::coordinator_channel(id);
+            let channel = schema::coordinator_channel(study.id);
             client
                 .batch_execute(&format!("LISTEN {channel}"))
-                .map_err(|e| StudyError::db("listening for workers", &e))?;
-            self.coordinator.client = client;
-        }
+                .map_err(|e| StudyError::db("listening for workers", &e))
+        })
     }
 
     /// The study's tells so far, in their order, as journal records (line = tell number).

@@ -189,6 +189,44 @@ pub(crate) fn reconnect(
     }
 }
 
+/// Runs `f` on `client`. When the connection is lost ([`connection_lost`]), reopens it,
+/// lets `reopened` take the new session back (its locks, its `LISTEN`; it gets the time the
+/// first attempt started), and runs `f` again, for `patience` in all; past that,
+/// [`StudyError::ConnectionLost`]. Any other error is [`StudyError::Database`] naming
+/// `during`.
+pub(crate) fn retrying<T>(
+    client: &mut Client,
+    url: &ConnectionString,
+    patience: Duration,
+    during: &'static str,
+    mut f: impl FnMut(&mut Client) -> Result<T, postgres::Error>,
+    mut reopened: impl FnMut(&mut Client, Instant) -> Result<(), StudyError>,
+) -> Result<T, StudyError> {
+    let start = Instant::now();
+    loop {
+        let e = match f(client) {
+            Ok(v) => return Ok(v),
+            Err(e) => e,
+        };
+        if !connection_lost(client, &e) {
+            return Err(StudyError::db(during, &e));
+        }
+        if start.elapsed() >= patience {
+            return Err(StudyError::ConnectionLost {
+                seconds: start.elapsed().as_secs_f64(),
+                reason: e.to_string(),
+            });
+        }
+        let mut new = reconnect(
+            url,
+            patience.saturating_sub(start.elapsed()),
+            &e.to_string(),
+        )?;
+        reopened(&mut new, start)?;
+        *client = new;
+    }
+}
+
 /// The channel on which the coordinator is woken (a trial started or finished).
 pub(crate) fn coordinator_channel(study_id: i64) -> String {
     format!("nas_study_{study_id}_coordinator")

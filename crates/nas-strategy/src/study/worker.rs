@@ -326,36 +326,23 @@ impl Worker {
     fn with_client<T>(
         &mut self,
         during: &'static str,
-        mut f: impl FnMut(&mut Client) -> Result<T, postgres::Error>,
+        f: impl FnMut(&mut Client) -> Result<T, postgres::Error>,
     ) -> Result<T, StudyError> {
-        let start = Instant::now();
-        let patience = self.options.reconnect;
-        loop {
-            let e = match f(&mut self.client) {
-                Ok(v) => return Ok(v),
-                Err(e) => e,
-            };
-            if !schema::connection_lost(&self.client, &e) {
-                return Err(StudyError::db(during, &e));
-            }
-            if start.elapsed() >= patience {
-                return Err(StudyError::ConnectionLost {
-                    seconds: start.elapsed().as_secs_f64(),
-                    reason: e.to_string(),
-                });
-            }
-            let mut client = schema::reconnect(
-                &self.url,
-                patience.saturating_sub(start.elapsed()),
-                &e.to_string(),
-            )?;
-            let listen = format!("LISTEN {}", schema::worker_channel(self.study.id));
-            client
-                .batch_execute(&listen)
-                .map_err(|e| StudyError::db("listening for trials", &e))?;
-            self.client = client;
-            self.reconnects += 1;
-        }
+        let listen = format!("LISTEN {}", schema::worker_channel(self.study.id));
+        let reconnects = &mut self.reconnects;
+        schema::retrying(
+            &mut self.client,
+            &self.url,
+            self.options.reconnect,
+            during,
+            f,
+            |client, _| {
+                *reconnects += 1;
+                client
+                    .batch_execute(&listen)
+                    .map_err(|e| StudyError::db("listening for trials", &e))
+            },
+        )
     }
 
     /// Takes the oldest waiting trial, if any (one statement: the claim, its first heartbeat
