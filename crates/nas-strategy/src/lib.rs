@@ -29,6 +29,7 @@ pub mod bo;
 pub mod bohb;
 #[cfg(feature = "burn")]
 pub mod controller;
+pub mod curve;
 #[cfg(feature = "burn")]
 pub mod enas;
 pub mod error;
@@ -55,6 +56,7 @@ pub mod wrappers;
 
 pub use bo::{BayesianOptimization, BayesianOptimizationConfig, TargetTransform};
 pub use bohb::{Bohb, BohbConfig};
+pub use curve::{LearningCurveConfig, LearningCurvePruner};
 #[cfg(feature = "burn")]
 pub use enas::{Enas, EnasConfig, EnasDerived, EnasEpoch, EnasError};
 pub use error::StrategyError;

@@ -604,3 +604,120 @@ fn median_stopping_prunes_through_the_loop_and_survives_resume() {
     assert_eq!(resumed.trials[..20], first.trials[..]);
     assert!(pruned(&resumed) > pruned(&first));
 }
+
+/// Saturating curves in percent: a cell's final value grows with its 3×3 convolutions.
+struct SaturatingCurves;
+
+impl nas_estimate::Estimator<nas_space::nb201::Nb201Arch> for SaturatingCurves {
+    fn estimate(
+        &mut self,
+        arch: &nas_space::nb201::Nb201Arch,
+        budget: &nas_estimate::Budget,
+    ) -> Result<nas_estimate::Metrics, nas_estimate::EstimateError> {
+        self.estimate_reporting(arch, budget, &mut |_, _| false)
+            .map(|e| e.metrics)
+    }
+
+    fn estimate_reporting(
+        &mut self,
+        arch: &nas_space::nb201::Nb201Arch,
+        _budget: &nas_estimate::Budget,
+        report: &mut dyn FnMut(usize, f64) -> bool,
+    ) -> Result<nas_estimate::Estimate, nas_estimate::EstimateError> {
+        let q = arch
+            .edges
+            .iter()
+            .filter(|o| o.name() == "nor_conv_3x3")
+            .count() as f64;
+        let last = 40.0 + 8.0 * q;
+        let mut curve = Vec::new();
+        for step in 0..10 {
+            let v = last - 30.0 / (1.0 + step as f64) + 3.0;
+            curve.push(v);
+            if report(step, v) {
+                return Ok(nas_estimate::Estimate {
+                    metrics: nas_estimate::Metrics::new(v).with_curve("valid_accuracy", curve),
+                    stopped_early: true,
+                });
+            }
+        }
+        Ok(nas_estimate::Estimate {
+            metrics: nas_estimate::Metrics::new(*curve.last().unwrap())
+                .with_curve("valid_accuracy", curve),
+            stopped_early: false,
+        })
+    }
+}
+
+#[test]
+fn learning_curve_pruner_stops_hopeless_trials_through_the_loop_and_resumes_alike() {
+    use nas_strategy::{
+        LearningCurveConfig, LearningCurvePruner, Outcome, RandomSearch, Search, TrialId,
+    };
+    let space = nas_space::nb201::Nb201Space::default();
+    let dir = tempfile::tempdir().unwrap();
+    let journal = dir.path().join("trials.jsonl");
+    let run = |n: usize| {
+        let mut rs = RandomSearch::<nas_space::nb201::Nb201Space>::new(5);
+        Search::new(&space, &mut rs)
+            .trials(n)
+            .seed(5)
+            .journal(&journal)
+            .pruner(LearningCurvePruner::new(LearningCurveConfig::new(9, 100.0)).unwrap())
+            .run(&mut SaturatingCurves)
+            .unwrap()
+    };
+    let first = run(20);
+    let steps = |r: &nas_strategy::search::SearchResult<nas_space::nb201::Nb201Arch>| -> Vec<(TrialId, usize)> {
+        r.trials
+            .iter()
+            .map(|t| {
+                let m = match &t.outcome {
+                    Outcome::Complete(m) | Outcome::Pruned(m) => m,
+                    other => panic!("{other:?}"),
+                };
+                (t.id, m.curves["valid_accuracy"].len())
+            })
+            .collect()
+    };
+    let used = steps(&first);
+    let total: usize = used.iter().map(|u| u.1).sum();
+    assert!(
+        total < 20 * 10 * 3 / 4,
+        "{used:?}: saved under a quarter of the epochs"
+    );
+    // Every stopped trial would have ended below the best completed one.
+    let finals =
+        |r: &nas_strategy::search::SearchResult<nas_space::nb201::Nb201Arch>| -> (f64, Vec<f64>) {
+            let best = r
+                .trials
+                .iter()
+                .filter_map(|t| t.outcome.complete().map(|m| m.objective))
+                .fold(f64::NEG_INFINITY, f64::max);
+            let stopped = r
+                .trials
+                .iter()
+                .filter(|t| matches!(t.outcome, Outcome::Pruned(_)))
+                .map(|t| {
+                    let q = t
+                        .arch
+                        .edges
+                        .iter()
+                        .filter(|o| o.name() == "nor_conv_3x3")
+                        .count();
+                    40.0 + 8.0 * q as f64
+                })
+                .collect();
+            (best, stopped)
+        };
+    let (best, stopped) = finals(&first);
+    assert!(!stopped.is_empty());
+    assert!(
+        stopped.iter().all(|&f| f < best),
+        "{stopped:?} against {best}"
+    );
+    // Resumed: the journal's curves are replayed into the pruner, which decides as before.
+    let resumed = run(30);
+    assert_eq!(resumed.trials[..20], first.trials[..]);
+    assert_eq!(steps(&resumed)[..20], used[..]);
+}
