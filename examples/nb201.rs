@@ -13,25 +13,202 @@
 //!
 //! The table is read from `--nb201`, else `$NAS_NB201_CSV`, else
 //! `../shared/data/nb201/nats_bench_tss_200ep.csv`. Seeds run in parallel threads.
+//!
+//! The rows marked "zero-cost warm start" run their strategy on a [`Screened`] space: every
+//! random draw (the initial population of evolution, the initial design and random candidates
+//! of GP-BO, every proposal of random search) is the best of `--zc-pool` random cells by a
+//! zero-cost proxy (`--zc-proxy`, default synflow) of the untrained network (C = 8, N = 2, the
+//! quickstart's screening network, on 16×16 inputs; the data proxies see 16 images of the
+//! embedded Fashion-MNIST subset). Scoring spends no query. Scores are kept per canonical
+//! cell in `<out>/zero_cost_<proxy>.json` and reused by later runs (every dataset shares them).
 
 mod common;
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use clap::Parser;
 use nas::estimate::tabular::{Nb201Dataset, Nb201Table};
+use nas::estimate::zero_cost::{ZeroCostEstimator, ZeroCostProxy};
+use nas::estimate::{Budget, Estimator};
 use nas::space::nb201::{Nb201Arch, Nb201Space};
+use nas::space::screen::{ScreenConfig, Screened};
+use nas::space::{Canonicalize, SearchSpace};
 use nas::strategy::{
     BayesianOptimization, BayesianOptimizationConfig, Hamming, Ppo, PpoConfig, RandomSearch,
     RegularizedEvolution, RegularizedEvolutionConfig, Reinforce, ReinforceConfig, Search, Strategy,
     WeisfeilerLehman,
 };
+use nas::supernet::burn::backend::{Autodiff, NdArray};
+use nas::supernet::nb201_net::Nb201NetConfig;
 use plotters::prelude::*;
 
 /// Builds a strategy from a seed.
 type MakeStrategy = fn(u64) -> Box<dyn Strategy<Nb201Space>>;
+
+/// The space of the warm-started rows: NAS-Bench-201, each draw the best of a pool by the
+/// zero-cost proxy.
+type ZcSpace = Screened<Nb201Space, Box<dyn Fn(&Nb201Arch) -> f64 + Send + Sync>>;
+
+/// Builds a warm-started strategy from a seed.
+type MakeZcStrategy = fn(u64) -> Box<dyn Strategy<ZcSpace>>;
+
+/// The strategies run with zero-cost warm start.
+fn zc_strategies() -> Vec<(&'static str, MakeZcStrategy)> {
+    vec![
+        ("random search, zero-cost warm start", |seed| {
+            Box::new(RandomSearch::<ZcSpace>::new(seed))
+        }),
+        (
+            "regularized evolution (P = 10, S = 3), zero-cost warm start",
+            |seed| {
+                Box::new(
+                    RegularizedEvolution::<ZcSpace>::new(RegularizedEvolutionConfig::nb201(), seed)
+                        .expect("valid config"),
+                )
+            },
+        ),
+        ("GP-BO (WL kernel), zero-cost warm start", |seed| {
+            Box::new(
+                BayesianOptimization::<ZcSpace>::new(
+                    BayesianOptimizationConfig::default(),
+                    WeisfeilerLehman::default(),
+                    seed,
+                )
+                .expect("valid config"),
+            )
+        }),
+    ]
+}
+
+/// The zero-cost proxy of the warm-started rows.
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+enum ZcProxy {
+    /// Synflow (data-free).
+    Synflow,
+    /// NASWOT (ReLU codes on 16 images).
+    Naswot,
+    /// Parameters on a path from input to output (16 images).
+    LiveParameters,
+    /// No warm-started rows.
+    None,
+}
+
+impl ZcProxy {
+    fn proxy(self) -> Option<ZeroCostProxy> {
+        match self {
+            ZcProxy::Synflow => Some(ZeroCostProxy::Synflow),
+            ZcProxy::Naswot => Some(ZeroCostProxy::Naswot),
+            ZcProxy::LiveParameters => Some(ZeroCostProxy::LiveParameters),
+            ZcProxy::None => None,
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            ZcProxy::Synflow => "synflow",
+            ZcProxy::Naswot => "naswot",
+            ZcProxy::LiveParameters => "live_parameters",
+            ZcProxy::None => "none",
+        }
+    }
+}
+
+type CpuBackend = Autodiff<NdArray>;
+
+/// Zero-cost scores by canonical cell: read from a file, computed on first use, written back.
+struct ZeroCostScores {
+    estimator: Mutex<ZeroCostEstimator<CpuBackend, Nb201NetConfig>>,
+    scores: Mutex<HashMap<String, f64>>,
+    /// Cells scored in this run, and the seconds they took.
+    computed: Mutex<(usize, f64)>,
+    path: PathBuf,
+}
+
+impl ZeroCostScores {
+    fn open(proxy: ZeroCostProxy, name: &str, out: &Path) -> Result<Self, String> {
+        let (train, _) = common::load(None, 0)?;
+        let net = Nb201NetConfig {
+            channels: 8,
+            cells_per_stage: 2,
+            in_channels: 1,
+            num_classes: 10,
+        };
+        let estimator =
+            ZeroCostEstimator::<CpuBackend, _>::new(net, &train, 16, 0, Default::default())
+                .map_err(|e| e.to_string())?
+                .with_proxy(proxy);
+        let path = out.join(format!("zero_cost_{name}.json"));
+        let scores = match std::fs::read_to_string(&path) {
+            Ok(text) => serde_json::from_str(&text).map_err(|e| {
+                format!(
+                    "{} is not a file of zero-cost scores ({e}); delete it to score again",
+                    path.display()
+                )
+            })?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => HashMap::new(),
+            Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
+        };
+        Ok(Self {
+            estimator: Mutex::new(estimator),
+            scores: Mutex::new(scores),
+            computed: Mutex::new((0, 0.0)),
+            path,
+        })
+    }
+
+    fn score(&self, arch: &Nb201Arch) -> f64 {
+        let space = Nb201Space::default();
+        let key = space
+            .canonical(arch)
+            .map_or_else(|_| format!("{arch}"), |c| c.to_string());
+        if let Some(&s) = self
+            .scores
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&key)
+        {
+            return s;
+        }
+        let start = Instant::now();
+        // A cell whose network cannot be scored ranks last.
+        let s = self
+            .estimator
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .estimate(arch, &Budget::full())
+            .map_or(f64::NEG_INFINITY, |m| m.objective);
+        let mut computed = self.computed.lock().unwrap_or_else(|e| e.into_inner());
+        computed.0 += 1;
+        computed.1 += start.elapsed().as_secs_f64();
+        self.scores
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(key, s);
+        s
+    }
+
+    fn save(&self) -> Result<(), String> {
+        if let Some(dir) = self.path.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
+        }
+        let scores = self.scores.lock().unwrap_or_else(|e| e.into_inner());
+        // Non-finite scores are not written (JSON has no -inf): they are scored again.
+        let finite: HashMap<&String, f64> = scores
+            .iter()
+            .filter(|s| s.1.is_finite())
+            .map(|(k, &v)| (k, v))
+            .collect();
+        std::fs::write(
+            &self.path,
+            serde_json::to_string(&finite).map_err(|e| e.to_string())?,
+        )
+        .map_err(|e| format!("cannot write {}: {e}", self.path.display()))
+    }
+}
 
 /// The strategies compared: one line each.
 fn strategies() -> Vec<(&'static str, MakeStrategy)> {
@@ -103,7 +280,13 @@ struct Args {
     /// Run only the strategies whose name contains this text.
     #[arg(long)]
     only: Option<String>,
-    /// Directory for the plot.
+    /// Zero-cost proxy of the warm-started rows (`none`: no such rows).
+    #[arg(long, default_value = "synflow")]
+    zc_proxy: ZcProxy,
+    /// Random cells scored per draw of the warm-started rows (the best is proposed).
+    #[arg(long, default_value_t = 10)]
+    zc_pool: usize,
+    /// Directory for the plot and the zero-cost scores.
     #[arg(long, default_value = "runs/nb201")]
     out: PathBuf,
 }
@@ -157,16 +340,8 @@ fn main() -> ExitCode {
     println!("| strategy | {} |", header.join(" | "));
     println!("| --- |{}", " --- |".repeat(checkpoints.len()));
 
-    let mut all = Vec::new();
-    for (name, make) in strategies() {
-        if args
-            .only
-            .as_deref()
-            .is_some_and(|only| !name.contains(only))
-        {
-            continue;
-        }
-        let c = run_seeds(&table, &args, name, make);
+    let selected = |name: &str| args.only.as_deref().is_none_or(|only| name.contains(only));
+    let row = |c: &Curves| {
         let cells: Vec<String> = checkpoints
             .iter()
             .map(|&q| {
@@ -174,11 +349,71 @@ fn main() -> ExitCode {
                 format!("{mean:.2} ± {std:.2}")
             })
             .collect();
-        println!("| {name} | {} |", cells.join(" | "));
-        all.push(c);
+        println!("| {} | {} |", c.name, cells.join(" | "));
+    };
+    let mut all = Vec::new();
+    let space = Nb201Space::default();
+    for (name, make) in strategies() {
+        if selected(name) {
+            let c = run_seeds(&space, &table, &args, name, &make);
+            row(&c);
+            all.push(c);
+        }
+    }
+    let zc = args
+        .zc_proxy
+        .proxy()
+        .filter(|_| zc_strategies().iter().any(|(name, _)| selected(name)));
+    let mut zc_summary = None;
+    if let Some(proxy) = zc {
+        let scores = match ZeroCostScores::open(proxy, args.zc_proxy.name(), &args.out) {
+            Ok(s) => Arc::new(s),
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
+        let known = scores.scores.lock().map_or(0, |s| s.len());
+        let score = {
+            let scores = Arc::clone(&scores);
+            Box::new(move |a: &Nb201Arch| scores.score(a))
+                as Box<dyn Fn(&Nb201Arch) -> f64 + Send + Sync>
+        };
+        let space = match Screened::new(space, ScreenConfig::new(args.zc_pool, 1), score) {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("error: --zc-pool: {e}");
+                return ExitCode::from(2);
+            }
+        };
+        for (name, make) in zc_strategies() {
+            if selected(name) {
+                let c = run_seeds(&space, &table, &args, name, &make);
+                row(&c);
+                all.push(c);
+            }
+        }
+        if let Err(e) = scores.save() {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+        let (n, seconds) = *scores.computed.lock().unwrap_or_else(|e| e.into_inner());
+        zc_summary = Some(format!(
+            "zero-cost warm start: best of {} random cells by {} (C = 8, N = 2, 16×16); {} cells \
+             scored in this run ({:.1} ms each), {} read from {}",
+            args.zc_pool,
+            args.zc_proxy.name(),
+            n,
+            1000.0 * seconds / n.max(1) as f64,
+            known,
+            scores.path.display()
+        ));
     }
 
     println!();
+    if let Some(summary) = zc_summary {
+        println!("{summary}");
+    }
     for c in &all {
         println!(
             "{}: {:.1} s for {} seeds",
@@ -224,15 +459,22 @@ fn main() -> ExitCode {
     ExitCode::SUCCESS
 }
 
-/// Runs `make` for every seed, spreading the seeds over the machine's threads.
-fn run_seeds(table: &Nb201Table, args: &Args, name: &'static str, make: MakeStrategy) -> Curves {
+/// Runs `make` for every seed on `space`, spreading the seeds over the machine's threads.
+fn run_seeds<S>(
+    space: &S,
+    table: &Nb201Table,
+    args: &Args,
+    name: &'static str,
+    make: &(dyn Fn(u64) -> Box<dyn Strategy<S>> + Sync),
+) -> Curves
+where
+    S: SearchSpace<Arch = Nb201Arch> + Sync,
+{
     let clock = Instant::now();
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get()) as u64;
-    let space = Nb201Space::default();
     let mut runs: Vec<SeedRun> = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..threads.min(args.seeds))
             .map(|first| {
-                let space = &space;
                 scope.spawn(move || {
                     (first..args.seeds)
                         .step_by(threads as usize)

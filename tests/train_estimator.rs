@@ -262,3 +262,109 @@ fn a_trained_network_is_saved_and_loads_back() {
     .to_string();
     assert!(err.contains("weights"), "{err}");
 }
+
+/// The estimator with `epochs` as its whole schedule.
+fn schedule_of(
+    epochs: usize,
+) -> TrainEstimator<DefaultBackend, Net, impl FnMut(&Nb201Arch, &Device<DefaultBackend>) -> Built> {
+    let (train, valid) = digits();
+    let net = small_net();
+    TrainEstimator::new(
+        move |arch: &Nb201Arch, device: &_| net.init::<DefaultBackend>(arch, device),
+        train.sample(256, 1),
+        valid.sample(128, 2),
+        TrainConfig {
+            epochs,
+            ..one_epoch()
+        },
+        Default::default(),
+    )
+    .unwrap()
+}
+
+#[test]
+fn continued_training_reaches_the_same_curve_with_fewer_epochs() {
+    let arch = cell();
+    // In one go: 3 epochs of the 3-epoch schedule.
+    let mut once = schedule_of(3).continued();
+    let whole = once.estimate(&arch, &Budget::fidelity(3.0)).unwrap();
+    assert_eq!(once.epochs_trained(), 3);
+    // Rung by rung: 1 epoch, then 3, continuing.
+    let mut rungs = schedule_of(3).continued();
+    let first = rungs.estimate(&arch, &Budget::fidelity(1.0)).unwrap();
+    let last = rungs.estimate(&arch, &Budget::fidelity(3.0)).unwrap();
+    assert_eq!(
+        first.curves["valid_accuracy"][..],
+        whole.curves["valid_accuracy"][..1]
+    );
+    assert_eq!(
+        last.curves["valid_accuracy"],
+        whole.curves["valid_accuracy"]
+    );
+    assert_eq!(last.curves["train_loss"], whole.curves["train_loss"]);
+    assert_eq!(last.objective, whole.objective);
+    assert_eq!(last.get("epochs_trained"), Some(2.0));
+    assert_eq!((rungs.epochs_trained(), rungs.epochs_requested()), (3, 4));
+    // A smaller budget afterwards is answered from the kept curve, without training.
+    let again = rungs.estimate(&arch, &Budget::fidelity(2.0)).unwrap();
+    assert_eq!(
+        again.curves["valid_accuracy"][..],
+        whole.curves["valid_accuracy"][..2]
+    );
+    assert_eq!(again.get("epochs_trained"), Some(0.0));
+    assert_eq!(rungs.epochs_trained(), 3);
+    // Another architecture starts from scratch.
+    let other: Nb201Arch =
+        "|skip_connect~0|+|nor_conv_1x1~0|skip_connect~1|+|skip_connect~0|none~1|nor_conv_3x3~2|"
+            .parse()
+            .unwrap();
+    rungs.estimate(&other, &Budget::fidelity(2.0)).unwrap();
+    assert_eq!((rungs.epochs_trained(), rungs.checkpoints()), (5, 2));
+    // A budget beyond the schedule is a typed error that says what to set.
+    match rungs.estimate(&arch, &Budget::fidelity(4.0)) {
+        Err(EstimateError::InvalidConfig(m)) => assert!(m.contains("max_fidelity"), "{m}"),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn hyperband_rungs_continue_through_the_search_loop() {
+    use nas::strategy::{Hyperband, HyperbandConfig, Search};
+    let space = Nb201Space::default();
+    let config = HyperbandConfig {
+        min_fidelity: 1.0,
+        max_fidelity: 3.0,
+        eta: 3.0,
+    };
+    let run = |continued: bool| {
+        let mut hb = Hyperband::<Nb201Space>::new(config, 3).unwrap();
+        let search = Search::new(&space, &mut hb).trials(8).seed(3);
+        if continued {
+            let mut est = schedule_of(3).continued();
+            let r = search.run(&mut est).unwrap();
+            (r, est.epochs_trained(), est.epochs_requested())
+        } else {
+            let mut est = schedule_of(3);
+            let r = search.run(&mut est).unwrap();
+            let epochs = r
+                .trials
+                .iter()
+                .filter_map(|t| t.outcome.complete().and_then(|m| m.get("epochs")))
+                .sum::<f64>() as usize;
+            (r, epochs, epochs)
+        }
+    };
+    let (cont, trained, requested) = run(true);
+    let (_, scratch_epochs, _) = run(false);
+    // The first bracket: 3 cells for 1 epoch, the best continued to 3.
+    assert_eq!(requested, scratch_epochs);
+    assert!(trained < requested, "{trained} of {requested} epochs");
+    let promoted = cont
+        .trials
+        .iter()
+        .filter(|t| t.budget.fidelity == Some(3.0))
+        .filter_map(|t| t.outcome.complete())
+        .filter(|m| m.get("epochs_trained") < m.get("epochs"))
+        .count();
+    assert!(promoted >= 1, "a promoted cell continued its training");
+}

@@ -15,6 +15,7 @@
 //!
 //! A diverging loss fails that trial ([`EstimateError::Failed`]); the search goes on.
 
+use std::collections::HashMap;
 use std::marker::PhantomData;
 use std::time::Instant;
 
@@ -22,10 +23,11 @@ use nas_supernet::burn::module::AutodiffModule;
 use nas_supernet::burn::tensor::backend::AutodiffBackend;
 use nas_supernet::burn::tensor::{Device, Tensor, TensorData};
 use nas_supernet::data::{ImageDataset, Normalize};
+use nas_supernet::driver::{Checkpoint, EpochSolver};
 use nas_supernet::network::{Classifier, count_params, seeded};
 use nas_supernet::network_config::BuildNetwork;
 use nas_supernet::train::{
-    TrainConfig, TrainError, TrainObserver, TrainReport, fit, fit_with_progress,
+    TrainConfig, TrainError, TrainObserver, TrainReport, Trainer, fit, fit_with_progress,
 };
 
 use crate::{Budget, Estimate, EstimateError, Estimator, Metrics};
@@ -301,21 +303,45 @@ where
         };
         let (model, train_report) = match trained {
             Ok(r) => r,
-            Err(TrainError::Diverged { epoch, loss, .. }) => {
-                return Err(EstimateError::Failed(format!(
-                    "training diverged at epoch {epoch} (loss {loss})"
-                )));
-            }
-            Err(e) => return Err(EstimateError::Failed(e.to_string())),
+            Err(e) => return Err(failed(e)),
         };
         let train_seconds = start.elapsed().as_secs_f64();
+        let stopped_early = train_report.stopped_early;
+        let epochs = train_report.valid_accuracy.len();
+        let metrics = self.metrics_of(&model, train_report, params, train_seconds, epochs);
+        Ok((
+            Estimate {
+                metrics,
+                stopped_early,
+            },
+            model,
+        ))
+    }
+}
+
+impl<B, M, F> TrainEstimator<B, M, F>
+where
+    B: AutodiffBackend,
+    M: AutodiffModule<B> + Classifier<B>,
+    M::InnerModule: Classifier<B::InnerBackend>,
+{
+    /// The metrics of a trained `model` from its training `report`: the objective (final
+    /// validation accuracy), losses, parameters, latency, MACs, times and curves;
+    /// `epochs_trained` is the epochs this estimate itself trained (fewer than the curve's
+    /// when training continued from a checkpoint).
+    fn metrics_of(
+        &self,
+        model: &M,
+        report: TrainReport,
+        params: usize,
+        train_seconds: f64,
+        epochs_trained: usize,
+    ) -> Metrics {
         let inference = model.valid();
-        let latency = latency_ms(&inference, self.train.shape(), &device);
+        let latency = latency_ms(&inference, self.train.shape(), &self.device);
         let macs = inference.macs(self.train.shape());
-        let report = train_report;
         let accuracy = report.final_accuracy().unwrap_or(0.0);
         let valid_loss = report.valid_loss.last().copied().unwrap_or(f64::NAN);
-        let stopped_early = report.stopped_early;
         let [_, height, _] = self.train.shape();
         let mut metrics = Metrics::new(accuracy)
             .with("valid_accuracy", accuracy)
@@ -328,6 +354,7 @@ where
             .with("latency_ms", latency)
             .with("train_seconds", train_seconds)
             .with("epochs", report.valid_accuracy.len() as f64)
+            .with("epochs_trained", epochs_trained as f64)
             .with("data_fraction", self.data_fraction)
             .with("resolution", height as f64)
             .with_curve("valid_accuracy", report.valid_accuracy)
@@ -336,13 +363,215 @@ where
         if let Some(macs) = macs {
             metrics = metrics.with("macs", macs as f64);
         }
-        Ok((
-            Estimate {
-                metrics,
-                stopped_early,
-            },
+        metrics
+    }
+
+    /// Training that continues across budgets: see [`ContinuedTraining`].
+    pub fn continued(self) -> ContinuedTraining<B, M, F> {
+        ContinuedTraining {
+            inner: self,
+            saved: HashMap::new(),
+            epochs_trained: 0,
+            epochs_requested: 0,
+        }
+    }
+}
+
+/// A failed training as an estimate's error.
+fn failed(e: TrainError) -> EstimateError {
+    match e {
+        TrainError::Diverged { epoch, loss, .. } => {
+            EstimateError::Failed(format!("training diverged at epoch {epoch} (loss {loss})"))
+        }
+        e => EstimateError::Failed(e.to_string()),
+    }
+}
+
+/// Multi-fidelity with continuation: a [`TrainEstimator`] whose budgets are prefixes of one
+/// training, so a rung of Hyperband or BOHB continues where the previous rung of the same
+/// architecture stopped instead of training from scratch.
+///
+/// Every architecture is trained with the learning-rate schedule of the configured
+/// [`TrainConfig::epochs`] (the largest budget, e.g. Hyperband's `max_fidelity`); a budget of
+/// `k` epochs trains its first `k` epochs. After each estimate the trainer's state (weights,
+/// optimizer, epoch and step) is kept in memory per architecture (keyed by its JSON form); a
+/// later estimate of the same architecture with a larger budget loads it and trains only the
+/// missing epochs, and one with a smaller or equal budget is answered from the kept curves
+/// without training. Because each epoch's data order, augmentation and drop-path masks depend
+/// only on the seed, the epoch and the step, a continued training ends exactly where training
+/// to the larger budget in one go would: the results are those of training every budget from
+/// scratch with that schedule, at a fraction of the epochs.
+///
+/// This differs from [`TrainEstimator`] with budgets: there a `k`-epoch budget anneals the
+/// learning rate over `k` epochs, here over the full schedule, so a low rung is measured
+/// mid-schedule. [`ContinuedTraining::epochs_trained`] and
+/// [`ContinuedTraining::epochs_requested`] count the compute saved. Checkpoints stay in memory
+/// (the networks of a proxy search are small); [`ContinuedTraining::forget`] drops them.
+pub struct ContinuedTraining<B: AutodiffBackend, M, F> {
+    inner: TrainEstimator<B, M, F>,
+    /// Per architecture: the trainer's state after its longest training so far.
+    saved: HashMap<String, (usize, Checkpoint, TrainReport)>,
+    epochs_trained: usize,
+    epochs_requested: usize,
+}
+
+impl<B: AutodiffBackend, M, F> ContinuedTraining<B, M, F> {
+    /// Epochs actually trained so far, over all estimates.
+    pub fn epochs_trained(&self) -> usize {
+        self.epochs_trained
+    }
+
+    /// Epochs the estimates asked for (what training every budget from scratch costs).
+    pub fn epochs_requested(&self) -> usize {
+        self.epochs_requested
+    }
+
+    /// Architectures with a kept checkpoint.
+    pub fn checkpoints(&self) -> usize {
+        self.saved.len()
+    }
+
+    /// Drops every kept checkpoint (later estimates train from scratch).
+    pub fn forget(&mut self) {
+        self.saved.clear();
+    }
+
+    /// The estimator it wraps.
+    pub fn inner(&self) -> &TrainEstimator<B, M, F> {
+        &self.inner
+    }
+}
+
+impl<A, B, M, F> Estimator<A> for ContinuedTraining<B, M, F>
+where
+    A: serde::Serialize,
+    B: AutodiffBackend,
+    M: AutodiffModule<B> + Classifier<B>,
+    M::InnerModule: Classifier<B::InnerBackend>,
+    F: BuildNetwork<A, B, Network = M>,
+{
+    /// Trains `arch` to `budget.fidelity` epochs (rounded, at least 1; the configured epochs
+    /// without one), continuing from its kept checkpoint.
+    fn estimate(&mut self, arch: &A, budget: &Budget) -> Result<Metrics, EstimateError> {
+        self.estimate_reporting(arch, budget, &mut |_, _| false)
+            .map(|e| e.metrics)
+    }
+
+    /// As [`Estimator::estimate`], reporting every epoch's validation accuracy from the first
+    /// (epochs loaded from the checkpoint included, so a pruner sees the whole curve).
+    fn estimate_reporting(
+        &mut self,
+        arch: &A,
+        budget: &Budget,
+        report: StepReport<'_>,
+    ) -> Result<Estimate, EstimateError> {
+        let total = self.inner.config.epochs;
+        let k = match budget.fidelity {
+            None => total,
+            Some(f) if f.is_finite() && f > 0.0 => (f.round() as usize).max(1),
+            Some(f) => {
+                return Err(EstimateError::InvalidConfig(format!(
+                    "a budget must be a positive number of epochs, got {f}"
+                )));
+            }
+        };
+        if k > total {
+            return Err(EstimateError::InvalidConfig(format!(
+                "a budget of {k} epochs exceeds the schedule of TrainConfig::epochs = {total}: \
+                 continued training trains every budget as a prefix of that schedule, so set \
+                 epochs to the largest budget (Hyperband's and BOHB's max_fidelity)"
+            )));
+        }
+        let key = serde_json::to_string(arch).map_err(|e| {
+            EstimateError::InvalidConfig(format!("the architecture does not serialize: {e}"))
+        })?;
+        self.epochs_requested += k;
+        let start = Instant::now();
+        let inner = &mut self.inner;
+        let device = inner.device.clone();
+        let seed = inner.config.seed;
+        let build = &mut inner.build;
+        let model = seeded(&device, seed, || build.build_network(arch, &device))?;
+        let params = count_params(&model);
+        let inner = &self.inner;
+        let mut trainer = Trainer::new(
             model,
-        ))
+            &inner.train,
+            &inner.valid,
+            &inner.normalize,
+            &inner.config,
+            &device,
+        )
+        .map_err(failed)?;
+        let saved = self.saved.get(&key);
+        if let Some((done, checkpoint, kept)) = saved {
+            // Replay the kept curve to the reporter; answer from it when it is long enough.
+            let replay = (*done).min(k);
+            for epoch in 0..replay {
+                let stop = report(epoch, kept.valid_accuracy[epoch]);
+                if stop || epoch + 1 == k {
+                    let mut prefix = truncated(kept, epoch + 1);
+                    prefix.stopped_early = stop && epoch + 1 < k;
+                    let stopped_early = prefix.stopped_early;
+                    // The weights after `epoch + 1` epochs are not kept when fewer than
+                    // `done`: the metrics of the network (latency, MACs) do not depend on them.
+                    let model = trainer.model().clone();
+                    let metrics = inner.metrics_of(&model, prefix, params, 0.0, 0);
+                    return Ok(Estimate {
+                        metrics,
+                        stopped_early,
+                    });
+                }
+            }
+            trainer.load(checkpoint).map_err(failed)?;
+        }
+        let loaded = trainer.epochs_done();
+        let mut stopped = false;
+        while trainer.epochs_done() < k {
+            let epoch = trainer.epochs_done();
+            let e = match trainer.epoch() {
+                Ok(e) => e,
+                Err(e) => {
+                    self.epochs_trained += trainer.epochs_done() - loaded;
+                    return Err(failed(e));
+                }
+            };
+            if report(epoch, e.valid_accuracy) {
+                stopped = trainer.epochs_done() < k;
+                break;
+            }
+        }
+        let done = trainer.epochs_done();
+        self.epochs_trained += done - loaded;
+        let mut checkpoint = Checkpoint::new("continued training (memory)");
+        trainer.save(&mut checkpoint).map_err(failed)?;
+        let (model, mut train_report) = trainer.into_parts();
+        train_report.stopped_early = stopped;
+        if self.saved.get(&key).is_none_or(|s| s.0 < done) {
+            self.saved
+                .insert(key, (done, checkpoint, train_report.clone()));
+        }
+        let seconds = start.elapsed().as_secs_f64();
+        let metrics = self
+            .inner
+            .metrics_of(&model, train_report, params, seconds, done - loaded);
+        Ok(Estimate {
+            metrics,
+            stopped_early: stopped,
+        })
+    }
+}
+
+/// The first `epochs` epochs of `report`.
+fn truncated(report: &TrainReport, epochs: usize) -> TrainReport {
+    let cut = |v: &Vec<f64>| v[..epochs.min(v.len())].to_vec();
+    TrainReport {
+        train_loss: cut(&report.train_loss),
+        train_accuracy: cut(&report.train_accuracy),
+        valid_loss: cut(&report.valid_loss),
+        valid_accuracy: cut(&report.valid_accuracy),
+        epoch_seconds: cut(&report.epoch_seconds),
+        ..report.clone()
     }
 }
 
