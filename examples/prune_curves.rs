@@ -134,6 +134,9 @@ struct Curves {
 
 struct Train(Args, Vec<Nb201Arch>);
 
+/// One trial's curve, or why it has none, once a worker trained it.
+type Slot = std::sync::Mutex<Option<Result<Vec<f64>, String>>>;
+
 impl BackendTask for Train {
     type Output = Result<Vec<Vec<f64>>, String>;
 
@@ -155,8 +158,7 @@ impl BackendTask for Train {
         let workers = args.workers.clamp(1, cells.len().max(1));
         let next = std::sync::atomic::AtomicUsize::new(0);
         let done = std::sync::atomic::AtomicUsize::new(0);
-        let results: Vec<std::sync::Mutex<Option<Result<Vec<f64>, String>>>> =
-            cells.iter().map(|_| std::sync::Mutex::new(None)).collect();
+        let results: Vec<Slot> = cells.iter().map(|_| std::sync::Mutex::new(None)).collect();
         let start = Instant::now();
         std::thread::scope(|s| {
             for _ in 0..workers {

@@ -366,13 +366,19 @@ where
         metrics
     }
 
-    /// Training that continues across budgets: see [`ContinuedTraining`].
+    /// Training that continues across budgets, with a store of its own: see
+    /// [`ContinuedTraining`].
     pub fn continued(self) -> ContinuedTraining<B, M, F> {
+        self.continued_with(&ContinuationStore::default())
+    }
+
+    /// Training that continues across budgets, keeping its checkpoints in `store`: the
+    /// estimators of parallel workers (`Search::run_parallel`) given clones of one store
+    /// continue each other's trainings.
+    pub fn continued_with(self, store: &ContinuationStore) -> ContinuedTraining<B, M, F> {
         ContinuedTraining {
             inner: self,
-            saved: HashMap::new(),
-            epochs_trained: 0,
-            epochs_requested: 0,
+            store: store.clone(),
         }
     }
 }
@@ -404,36 +410,86 @@ fn failed(e: TrainError) -> EstimateError {
 ///
 /// This differs from [`TrainEstimator`] with budgets: there a `k`-epoch budget anneals the
 /// learning rate over `k` epochs, here over the full schedule, so a low rung is measured
-/// mid-schedule. [`ContinuedTraining::epochs_trained`] and
-/// [`ContinuedTraining::epochs_requested`] count the compute saved. Checkpoints stay in memory
-/// (the networks of a proxy search are small); [`ContinuedTraining::forget`] drops them.
+/// mid-schedule. The [`ContinuationStore`] counts the compute saved
+/// ([`ContinuationStore::epochs_trained`] against [`ContinuationStore::epochs_requested`]).
+/// Checkpoints stay in memory (the networks of a proxy search are small);
+/// [`ContinuationStore::forget`] drops them.
 pub struct ContinuedTraining<B: AutodiffBackend, M, F> {
     inner: TrainEstimator<B, M, F>,
+    store: ContinuationStore,
+}
+
+/// The checkpoints of [`ContinuedTraining`], shared by its clones (one per parallel worker),
+/// and the epochs trained and asked for.
+#[derive(Clone, Default)]
+pub struct ContinuationStore {
+    inner: std::sync::Arc<std::sync::Mutex<StoreInner>>,
+}
+
+#[derive(Default)]
+struct StoreInner {
     /// Per architecture: the trainer's state after its longest training so far.
     saved: HashMap<String, (usize, Checkpoint, TrainReport)>,
     epochs_trained: usize,
     epochs_requested: usize,
 }
 
-impl<B: AutodiffBackend, M, F> ContinuedTraining<B, M, F> {
+impl std::fmt::Debug for ContinuationStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ContinuationStore")
+            .field("checkpoints", &self.checkpoints())
+            .field("epochs_trained", &self.epochs_trained())
+            .field("epochs_requested", &self.epochs_requested())
+            .finish()
+    }
+}
+
+impl ContinuationStore {
+    fn lock(&self) -> std::sync::MutexGuard<'_, StoreInner> {
+        // A worker that panicked left whole entries: the store stays usable.
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     /// Epochs actually trained so far, over all estimates.
     pub fn epochs_trained(&self) -> usize {
-        self.epochs_trained
+        self.lock().epochs_trained
     }
 
     /// Epochs the estimates asked for (what training every budget from scratch costs).
     pub fn epochs_requested(&self) -> usize {
-        self.epochs_requested
+        self.lock().epochs_requested
     }
 
     /// Architectures with a kept checkpoint.
     pub fn checkpoints(&self) -> usize {
-        self.saved.len()
+        self.lock().saved.len()
     }
 
     /// Drops every kept checkpoint (later estimates train from scratch).
-    pub fn forget(&mut self) {
-        self.saved.clear();
+    pub fn forget(&self) {
+        self.lock().saved.clear();
+    }
+}
+
+impl<B: AutodiffBackend, M, F> ContinuedTraining<B, M, F> {
+    /// Epochs actually trained so far by the estimators sharing this one's store.
+    pub fn epochs_trained(&self) -> usize {
+        self.store.epochs_trained()
+    }
+
+    /// Epochs asked for by the estimators sharing this one's store.
+    pub fn epochs_requested(&self) -> usize {
+        self.store.epochs_requested()
+    }
+
+    /// Architectures with a kept checkpoint.
+    pub fn checkpoints(&self) -> usize {
+        self.store.checkpoints()
+    }
+
+    /// The store of checkpoints and counts.
+    pub fn store(&self) -> &ContinuationStore {
+        &self.store
     }
 
     /// The estimator it wraps.
@@ -485,7 +541,7 @@ where
         let key = serde_json::to_string(arch).map_err(|e| {
             EstimateError::InvalidConfig(format!("the architecture does not serialize: {e}"))
         })?;
-        self.epochs_requested += k;
+        self.store.lock().epochs_requested += k;
         let start = Instant::now();
         let inner = &mut self.inner;
         let device = inner.device.clone();
@@ -503,14 +559,19 @@ where
             &device,
         )
         .map_err(failed)?;
-        let saved = self.saved.get(&key);
+        let saved = self
+            .store
+            .lock()
+            .saved
+            .get(&key)
+            .map(|(d, c, r)| (*d, c.clone(), r.clone()));
         if let Some((done, checkpoint, kept)) = saved {
             // Replay the kept curve to the reporter; answer from it when it is long enough.
-            let replay = (*done).min(k);
+            let replay = done.min(k);
             for epoch in 0..replay {
                 let stop = report(epoch, kept.valid_accuracy[epoch]);
                 if stop || epoch + 1 == k {
-                    let mut prefix = truncated(kept, epoch + 1);
+                    let mut prefix = truncated(&kept, epoch + 1);
                     prefix.stopped_early = stop && epoch + 1 < k;
                     let stopped_early = prefix.stopped_early;
                     // The weights after `epoch + 1` epochs are not kept when fewer than
@@ -523,7 +584,7 @@ where
                     });
                 }
             }
-            trainer.load(checkpoint).map_err(failed)?;
+            trainer.load(&checkpoint).map_err(failed)?;
         }
         let loaded = trainer.epochs_done();
         let mut stopped = false;
@@ -532,7 +593,7 @@ where
             let e = match trainer.epoch() {
                 Ok(e) => e,
                 Err(e) => {
-                    self.epochs_trained += trainer.epochs_done() - loaded;
+                    self.store.lock().epochs_trained += trainer.epochs_done() - loaded;
                     return Err(failed(e));
                 }
             };
@@ -542,14 +603,18 @@ where
             }
         }
         let done = trainer.epochs_done();
-        self.epochs_trained += done - loaded;
         let mut checkpoint = Checkpoint::new("continued training (memory)");
         trainer.save(&mut checkpoint).map_err(failed)?;
         let (model, mut train_report) = trainer.into_parts();
         train_report.stopped_early = stopped;
-        if self.saved.get(&key).is_none_or(|s| s.0 < done) {
-            self.saved
-                .insert(key, (done, checkpoint, train_report.clone()));
+        {
+            let mut store = self.store.lock();
+            store.epochs_trained += done - loaded;
+            if store.saved.get(&key).is_none_or(|s| s.0 < done) {
+                store
+                    .saved
+                    .insert(key, (done, checkpoint, train_report.clone()));
+            }
         }
         let seconds = start.elapsed().as_secs_f64();
         let metrics = self
