@@ -1,7 +1,8 @@
 //! Pruners on real training runs: trains random NAS-Bench-201 cells in full in the quickstart's
 //! setting (the embedded Fashion-MNIST subset at 16×16, C = 8, N = 2, 3,000 training and
 //! 1,000 validation images, batch 64, SGD at 0.05), records each cell's validation-accuracy
-//! curve, then replays the curves, in training order, through no pruner, median stopping and
+//! curve, then replays the curves, in training order, through no pruner, median stopping,
+//! progressive early stopping by stage thresholds (Nekrasov et al. 2019, `--stages`) and
 //! learning-curve extrapolation (`nas::strategy::curve`, Domhan et al. 2015) at the given
 //! thresholds. For each it prints the epochs trained (and the share saved), how many trials
 //! were stopped, the Kendall τ of the trials' ranking (a stopped trial ranks by its last
@@ -31,7 +32,9 @@ use nas::space::TextFormat;
 use nas::space::nb201::{Nb201Arch, Nb201Space};
 use nas::strategy::Outcome;
 use nas::strategy::curve::{LearningCurveConfig, LearningCurvePruner};
-use nas::strategy::pruner::{MedianStopping, MedianStoppingConfig, Pruner};
+use nas::strategy::pruner::{
+    MedianStopping, MedianStoppingConfig, Pruner, Stage, StageStopping, StageStoppingConfig,
+};
 use nas::supernet::backend::BackendTask;
 use nas::supernet::burn::tensor::Device;
 use nas::supernet::burn::tensor::backend::AutodiffBackend;
@@ -75,6 +78,10 @@ struct Args {
     /// Thresholds of the learning-curve pruner (probability of beating the best).
     #[arg(long, value_delimiter = ',', default_value = "0.05,0.01")]
     thresholds: Vec<f64>,
+    /// Stages of progressive early stopping: `STEP:VALUE` (a fixed accuracy, %) or
+    /// `STEP:qQ` (the Q-quantile of the earlier trials' accuracies at that step), steps from 0.
+    #[arg(long, value_delimiter = ',', default_value = "2:q0.5,5:q0.5")]
+    stages: Vec<String>,
     /// Completed trials before median stopping stops any (Optuna's default: 5).
     #[arg(long, default_value_t = 5)]
     median_min_completed: usize,
@@ -390,6 +397,12 @@ fn run(args: Args) -> Result<(), ExitCode> {
         )));
     }
     let final_step = settings.epochs - 1;
+    let stages = args
+        .stages
+        .iter()
+        .map(|s| parse_stage(s))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(fail)?;
     let mut runs = vec![replay("none (full training)".into(), None, &values)];
     let median = MedianStopping::new(MedianStoppingConfig {
         min_completed: args.median_min_completed,
@@ -402,6 +415,16 @@ fn run(args: Args) -> Result<(), ExitCode> {
             args.median_min_completed
         ),
         Some(Box::new(median)),
+        &values,
+    ));
+    let stage_pruner = StageStopping::new(StageStoppingConfig {
+        stages,
+        min_trials: args.median_min_completed,
+    })
+    .map_err(|e| fail(e.to_string()))?;
+    runs.push(replay(
+        format!("stage thresholds ({})", args.stages.join(", ")),
+        Some(Box::new(stage_pruner)),
         &values,
     ));
     for &threshold in &args.thresholds {
@@ -444,6 +467,18 @@ fn run(args: Args) -> Result<(), ExitCode> {
         );
     }
     Ok(())
+}
+
+/// A stage of `--stages`: `STEP:VALUE` or `STEP:qQ`.
+fn parse_stage(text: &str) -> Result<Stage, String> {
+    let err = || format!("--stages: `{text}` is neither STEP:VALUE nor STEP:qQUANTILE");
+    let (step, threshold) = text.split_once(':').ok_or_else(err)?;
+    let step: usize = step.trim().parse().map_err(|_| err())?;
+    let threshold = threshold.trim();
+    Ok(match threshold.strip_prefix('q') {
+        Some(q) => Stage::quantile(step, q.parse().map_err(|_| err())?),
+        None => Stage::value(step, threshold.parse().map_err(|_| err())?),
+    })
 }
 
 fn main() -> ExitCode {

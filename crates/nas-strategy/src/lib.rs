@@ -64,7 +64,10 @@ pub use evolution::{RegularizedEvolution, RegularizedEvolutionConfig};
 pub use hyperband::{Evaluation, Hyperband, HyperbandConfig, Rung};
 pub use kernel::{ArchKernel, Hamming, WeisfeilerLehman};
 pub use pending::Pending;
-pub use pruner::{MedianStopping, MedianStoppingConfig, Pruner};
+pub use pruner::{
+    MedianStopping, MedianStoppingConfig, Pruner, Stage, StageStopping, StageStoppingConfig,
+    Threshold,
+};
 pub use random::RandomSearch;
 #[cfg(feature = "burn")]
 pub use rl::{Ppo, PpoConfig, Reinforce, ReinforceConfig};

@@ -3,7 +3,9 @@
 //! A [`Pruner`] is asked after every step (epoch) of an evaluation whether to stop it. It
 //! lives beside the estimator, not the strategy: the estimator reports each epoch's validation
 //! accuracy and, when told to stop, ends the trial with the metrics so far, which the search
-//! reports as [`Outcome::Pruned`]. [`MedianStopping`] is the median stopping rule.
+//! reports as [`Outcome::Pruned`]. [`MedianStopping`] is the median stopping rule,
+//! [`StageStopping`] progressive early stopping by stage thresholds, and
+//! [`crate::curve::LearningCurvePruner`] learning-curve extrapolation.
 //!
 //! # Plugging a pruner into a training estimator
 //!
@@ -190,10 +192,237 @@ impl Pruner for MedianStopping {
     }
 }
 
+/// The threshold of a [`Stage`].
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub enum Threshold {
+    /// A fixed value: a trial below it stops (Nekrasov et al.'s reward threshold).
+    Value(f64),
+    /// The `q`-quantile (in (0, 1)) of the values every earlier trial had at the stage: a
+    /// trial below it stops (0.5: below the median; 0.25: in the worst quarter).
+    Quantile(f64),
+}
+
+/// A stage of [`StageStopping`]: at `step`, a trial below `threshold` stops.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Stage {
+    /// The step at which the trial is judged (the first step reported at or after it).
+    pub step: usize,
+    /// What it must reach.
+    pub threshold: Threshold,
+}
+
+impl Stage {
+    /// A stage at `step` with a fixed threshold.
+    pub fn value(step: usize, value: f64) -> Self {
+        Self {
+            step,
+            threshold: Threshold::Value(value),
+        }
+    }
+
+    /// A stage at `step` whose threshold is the `q`-quantile of earlier trials there.
+    pub fn quantile(step: usize, q: f64) -> Self {
+        Self {
+            step,
+            threshold: Threshold::Quantile(q),
+        }
+    }
+}
+
+/// Configuration of [`StageStopping`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StageStoppingConfig {
+    /// The stages, by increasing step.
+    pub stages: Vec<Stage>,
+    /// A quantile threshold applies once this many trials have values at its stage.
+    pub min_trials: usize,
+}
+
+impl StageStoppingConfig {
+    /// Checks the stages: steps strictly increasing, values finite, quantiles in (0, 1),
+    /// `min_trials ≥ 1`.
+    pub fn check(&self) -> Result<(), StrategyError> {
+        let bad = |field: &'static str, reason: String| {
+            Err(StrategyError::InvalidConfig {
+                strategy: "stage stopping",
+                field,
+                reason,
+            })
+        };
+        if self.stages.is_empty() {
+            return bad("stages", "must hold at least one stage".into());
+        }
+        if self.min_trials == 0 {
+            return bad(
+                "min_trials",
+                "must be at least 1 (the quantile of no trial is undefined)".into(),
+            );
+        }
+        for (i, stage) in self.stages.iter().enumerate() {
+            if i > 0 && stage.step <= self.stages[i - 1].step {
+                return bad(
+                    "stages",
+                    format!(
+                        "must have strictly increasing steps (stage {i} is at step {} after step {})",
+                        stage.step,
+                        self.stages[i - 1].step
+                    ),
+                );
+            }
+            match stage.threshold {
+                Threshold::Value(v) if !v.is_finite() => {
+                    return bad("stages", format!("stage {i}: the value {v} is not finite"));
+                }
+                Threshold::Quantile(q) if !(q > 0.0 && q < 1.0) => {
+                    return bad(
+                        "stages",
+                        format!("stage {i}: the quantile {q} is not in (0, 1)"),
+                    );
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Progressive early stopping (Nekrasov et al., "Fast Neural Architecture Search of Compact
+/// Semantic Segmentation Models via Auxiliary Cells", CVPR 2019): training goes on in stages,
+/// and at the end of each stage a trial whose value is below the stage's threshold stops.
+/// Thresholds are fixed values (the paper's reward thresholds) or quantiles of the values the
+/// earlier trials had at that stage (so a stage keeps a fixed share of trials whatever the
+/// scale of the values). A NaN value (a diverged loss) stops the trial at once.
+///
+/// ```
+/// use nas_strategy::pruner::{Pruner, Stage, StageStopping, StageStoppingConfig};
+///
+/// let mut pruner = StageStopping::new(StageStoppingConfig {
+///     stages: vec![Stage::value(2, 50.0), Stage::quantile(5, 0.5)],
+///     min_trials: 1,
+/// })?;
+/// // Below 50 at step 2: stopped there.
+/// assert_eq!(pruner.replay(0, &[20.0, 30.0, 40.0, 60.0, 70.0, 80.0]), Some(2));
+/// # Ok::<(), nas_strategy::StrategyError>(())
+/// ```
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StageStopping {
+    config: StageStoppingConfig,
+    /// Running trials: the index of their next stage.
+    running: BTreeMap<TrialId, usize>,
+    /// Per stage: the values trials had there.
+    seen: Vec<Vec<f64>>,
+}
+
+impl StageStopping {
+    /// Checks `config` ([`StageStoppingConfig::check`]).
+    pub fn new(config: StageStoppingConfig) -> Result<Self, StrategyError> {
+        config.check()?;
+        let seen = vec![Vec::new(); config.stages.len()];
+        Ok(Self {
+            config,
+            running: BTreeMap::new(),
+            seen,
+        })
+    }
+
+    /// The threshold of stage `i` now, if it has one (a quantile needs `min_trials` values).
+    pub fn threshold(&self, i: usize) -> Option<f64> {
+        let stage = self.config.stages.get(i)?;
+        match stage.threshold {
+            Threshold::Value(v) => Some(v),
+            Threshold::Quantile(q) => {
+                let seen = &self.seen[i];
+                if seen.len() < self.config.min_trials {
+                    return None;
+                }
+                let mut sorted = seen.clone();
+                sorted.sort_by(f64::total_cmp);
+                // Linear interpolation between order statistics (NumPy's default).
+                let pos = q * (sorted.len() - 1) as f64;
+                let lo = pos.floor() as usize;
+                let hi = pos.ceil() as usize;
+                Some(sorted[lo] + (pos - lo as f64) * (sorted[hi] - sorted[lo]))
+            }
+        }
+    }
+}
+
+impl Pruner for StageStopping {
+    fn should_prune(&mut self, trial: TrialId, step: usize, value: f64) -> bool {
+        if value.is_nan() {
+            return true;
+        }
+        let mut next = *self.running.get(&trial).unwrap_or(&0);
+        let mut stop = false;
+        while let Some(stage) = self.config.stages.get(next) {
+            if step < stage.step {
+                break;
+            }
+            if let Some(t) = self.threshold(next) {
+                stop |= value < t;
+            }
+            self.seen[next].push(value);
+            next += 1;
+            if stop {
+                break;
+            }
+        }
+        self.running.insert(trial, next);
+        stop
+    }
+
+    fn finish(&mut self, trial: TrialId, _outcome: &Outcome) {
+        self.running.remove(&trial);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use nas_estimate::Metrics;
+
+    #[test]
+    fn stage_thresholds_stop_by_value_and_by_quantile() {
+        let mut p = StageStopping::new(StageStoppingConfig {
+            stages: vec![Stage::value(1, 10.0), Stage::quantile(3, 0.5)],
+            min_trials: 3,
+        })
+        .unwrap();
+        // Below the fixed value at step 1.
+        assert_eq!(p.replay(0, &[5.0, 9.0, 30.0, 40.0]), Some(1));
+        // The quantile needs 3 earlier values: the first three trials pass step 3.
+        for (id, last) in [(1, 20.0), (2, 40.0), (3, 60.0)] {
+            assert_eq!(p.replay(id, &[5.0, 11.0, 15.0, last]), None);
+            p.finish(id, &Outcome::Complete(Metrics::new(last)));
+        }
+        assert_eq!(p.threshold(1), Some(40.0));
+        // Step 3 below the median of 20, 40, 60: stopped; at it: kept.
+        assert_eq!(p.replay(4, &[5.0, 11.0, 15.0, 39.0]), Some(3));
+        assert_eq!(p.replay(5, &[5.0, 11.0, 15.0, 45.0]), None);
+        // A trial that skips a stage's step is judged at its next report.
+        let mut q = StageStopping::new(StageStoppingConfig {
+            stages: vec![Stage::value(2, 10.0)],
+            min_trials: 1,
+        })
+        .unwrap();
+        assert!(!q.should_prune(0, 0, 1.0));
+        assert!(q.should_prune(0, 4, 1.0));
+        assert!(q.should_prune(1, 0, f64::NAN));
+        for stages in [
+            vec![],
+            vec![Stage::value(2, 1.0), Stage::value(2, 2.0)],
+            vec![Stage::quantile(1, 1.0)],
+            vec![Stage::value(1, f64::INFINITY)],
+        ] {
+            assert!(
+                StageStopping::new(StageStoppingConfig {
+                    stages,
+                    min_trials: 1
+                })
+                .is_err()
+            );
+        }
+    }
 
     #[test]
     fn prunes_below_the_median_of_running_averages() {
