@@ -26,7 +26,7 @@ use nas::estimate::train::{ContinuationStore, TrainEstimator};
 use nas::space::TextFormat;
 use nas::space::nb201::{Nb201Arch, Nb201Space};
 use nas::strategy::search::SearchResult;
-use nas::strategy::{Bohb, BohbConfig, Hyperband, HyperbandConfig, Search, Strategy};
+use nas::strategy::{Bohb, BohbConfig, Hyperband, HyperbandConfig, Outcome, Search, Strategy};
 use nas::supernet::backend::BackendTask;
 use nas::supernet::burn::tensor::Device;
 use nas::supernet::burn::tensor::backend::AutodiffBackend;
@@ -177,10 +177,14 @@ impl BackendTask for HyperbandTask {
         let (epochs_trained, epochs_requested) = if continued {
             (store.epochs_trained(), store.epochs_requested())
         } else {
+            // Complete and pruned trials (a failed one's epochs are not recorded).
             let epochs = result
                 .trials
                 .iter()
-                .filter_map(|t| t.outcome.complete().and_then(|m| m.get("epochs")))
+                .filter_map(|t| match &t.outcome {
+                    Outcome::Complete(m) | Outcome::Pruned(m) => m.get("epochs"),
+                    _ => None,
+                })
                 .sum::<f64>() as usize;
             (epochs, epochs)
         };

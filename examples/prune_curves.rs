@@ -234,10 +234,9 @@ struct Replay {
     epochs: usize,
     stopped: usize,
     tau: f64,
-    /// Rank (1 = best), among all trials trained in full, of the best completed trial.
-    answer_rank: usize,
-    /// Full-training final accuracy of that answer.
-    answer_accuracy: f64,
+    /// Rank (1 = best), among all trials trained in full, of the best completed trial, and its
+    /// final accuracy (none when every trial was stopped).
+    answer: Option<(usize, f64)>,
     /// The best trial trained in full: was it stopped?
     best_stopped: bool,
     seconds: f64,
@@ -272,8 +271,10 @@ fn replay(name: String, mut pruner: Option<Box<dyn Pruner>>, curves: &[Vec<f64>]
         .iter()
         .copied()
         .max_by(|&a, &b| finals[a].total_cmp(&finals[b]))
-        .unwrap_or(0);
-    let answer_rank = 1 + finals.iter().filter(|&&f| f > finals[answer]).count();
+        .map(|a| {
+            let rank = 1 + finals.iter().filter(|&&f| f > finals[a]).count();
+            (rank, finals[a])
+        });
     let best = (0..finals.len())
         .max_by(|&a, &b| finals[a].total_cmp(&finals[b]))
         .unwrap_or(0);
@@ -282,8 +283,7 @@ fn replay(name: String, mut pruner: Option<Box<dyn Pruner>>, curves: &[Vec<f64>]
         epochs,
         stopped,
         tau,
-        answer_rank,
-        answer_accuracy: finals[answer],
+        answer,
         best_stopped: !completed.contains(&best),
         seconds: start.elapsed().as_secs_f64(),
     }
@@ -454,14 +454,16 @@ fn run(args: Args) -> Result<(), ExitCode> {
     println!("| --- | --- | --- | --- | --- | --- | --- | --- |");
     for r in &runs {
         println!(
-            "| {} | {} | {:.0} % | {} | {:.3} | {} ({:.2} %) | {} | {:.1} s |",
+            "| {} | {} | {:.0} % | {} | {:.3} | {} | {} | {:.1} s |",
             r.name,
             r.epochs,
             100.0 * (1.0 - r.epochs as f64 / full),
             r.stopped,
             r.tau,
-            r.answer_rank,
-            r.answer_accuracy,
+            r.answer
+                .map_or("none completed".into(), |(rank, acc)| format!(
+                    "{rank} ({acc:.2} %)"
+                )),
             if r.best_stopped { "yes" } else { "no" },
             r.seconds
         );

@@ -411,7 +411,11 @@ fn failed(e: TrainError) -> EstimateError {
 /// This differs from [`TrainEstimator`] with budgets: there a `k`-epoch budget anneals the
 /// learning rate over `k` epochs, here over the full schedule, so a low rung is measured
 /// mid-schedule. The [`ContinuationStore`] counts the compute saved
-/// ([`ContinuationStore::epochs_trained`] against [`ContinuationStore::epochs_requested`]).
+/// ([`ContinuationStore::epochs_trained`] against [`ContinuationStore::epochs_requested`], the
+/// epochs each estimate's curve holds: what training it from scratch would have cost, a
+/// pruned estimate counting up to its stop). Checkpoints are keyed by the architecture and
+/// the training settings, so estimators of other settings may share a store. The wrapped
+/// estimator's progress lines ([`TrainEstimator::with_progress`]) are not printed.
 /// Checkpoints stay in memory (the networks of a proxy search are small);
 /// [`ContinuationStore::forget`] drops them.
 pub struct ContinuedTraining<B: AutodiffBackend, M, F> {
@@ -538,10 +542,9 @@ where
                  epochs to the largest budget (Hyperband's and BOHB's max_fidelity)"
             )));
         }
-        let key = serde_json::to_string(arch).map_err(|e| {
+        let arch_key = serde_json::to_string(arch).map_err(|e| {
             EstimateError::InvalidConfig(format!("the architecture does not serialize: {e}"))
         })?;
-        self.store.lock().epochs_requested += k;
         let start = Instant::now();
         let inner = &mut self.inner;
         let device = inner.device.clone();
@@ -559,6 +562,9 @@ where
             &device,
         )
         .map_err(failed)?;
+        // The training settings are part of the key: estimators of other settings sharing the
+        // store never continue each other's trainings.
+        let key = format!("{arch_key} {}", trainer.fingerprint());
         let saved = self
             .store
             .lock()
@@ -578,6 +584,7 @@ where
                     // `done`: the metrics of the network (latency, MACs) do not depend on them.
                     let model = trainer.model().clone();
                     let metrics = inner.metrics_of(&model, prefix, params, 0.0, 0);
+                    self.store.lock().epochs_requested += epoch + 1;
                     return Ok(Estimate {
                         metrics,
                         stopped_early,
@@ -593,7 +600,9 @@ where
             let e = match trainer.epoch() {
                 Ok(e) => e,
                 Err(e) => {
-                    self.store.lock().epochs_trained += trainer.epochs_done() - loaded;
+                    let mut store = self.store.lock();
+                    store.epochs_trained += trainer.epochs_done() - loaded;
+                    store.epochs_requested += epoch + 1;
                     return Err(failed(e));
                 }
             };
@@ -610,6 +619,7 @@ where
         {
             let mut store = self.store.lock();
             store.epochs_trained += done - loaded;
+            store.epochs_requested += done;
             if store.saved.get(&key).is_none_or(|s| s.0 < done) {
                 store
                     .saved

@@ -351,13 +351,30 @@ fn sample_model(
             candidates.push((ll, p));
         }
     }
-    if candidates.len() < 2 {
+    // Stretch moves stay in the affine span of the starting walkers: at least `dim + 1`
+    // distinct starts, or the model is left out.
+    if candidates.len() <= dim {
         return None;
     }
     candidates.sort_by(|a, b| b.0.total_cmp(&a.0));
-    let mut walkers: Vec<(f64, Vec<f64>)> = (0..w)
-        .map(|i| candidates[i % candidates.len().min(w)].clone())
-        .collect();
+    candidates.truncate(w);
+    let distinct = candidates.len();
+    let mut walkers = candidates;
+    // Too few valid draws for every walker: the rest are jittered copies of the best ones.
+    let mut i = 0;
+    while walkers.len() < w {
+        let mut p = walkers[i % distinct].1.clone();
+        for (v, &(lo, hi)) in p.iter_mut().zip(bounds) {
+            *v = (*v + 1e-3 * (hi - lo) * (rng.random::<f64>() - 0.5)).clamp(lo, hi);
+        }
+        if let Some(ll) = log_likelihood(model, &p, xs, ys, x_end) {
+            walkers.push((ll, p));
+        } else if i > 100 * w {
+            // The valid region is too thin to jitter into: copies (still inside the span).
+            walkers.push(walkers[i % distinct].clone());
+        }
+        i += 1;
+    }
     // Goodman–Weare stretch moves (a = 2), one walker at a time.
     let a: f64 = 2.0;
     let mut kept = Vec::with_capacity(w * config.samples);
@@ -396,14 +413,18 @@ fn sample_model(
 }
 
 /// The predictive distribution of `curve`'s value at `config.final_step`, from its
-/// `(step, value)` points (steps counted from 0, increasing); `None` if fewer than two points
-/// are finite or no model fits them within the prior (e.g. values outside
-/// `[lower, upper]`, or a curve falling steeply). `seed` picks the sampler's stream.
+/// `(step, value)` points (steps counted from 0, increasing); `None` if `config` is invalid
+/// ([`LearningCurveConfig::check`]), fewer than two points are finite, a value lies outside
+/// `[lower, upper]`, or no model fits them within the prior (a curve falling steeply).
+/// `seed` picks the sampler's stream.
 pub fn forecast(
     curve: &[(usize, f64)],
     config: &LearningCurveConfig,
     seed: u64,
 ) -> Option<CurveForecast> {
+    if config.check().is_err() {
+        return None;
+    }
     let span = config.upper - config.lower;
     let (xs, ys): (Vec<f64>, Vec<f64>) = curve
         .iter()
@@ -470,7 +491,8 @@ fn mix(seed: u64, trial: TrialId, step: usize) -> u64 {
 /// The learning-curve extrapolation pruner (Domhan et al. 2015): after each step, a trial's
 /// curve so far is extrapolated to `final_step` by [`forecast`], and the trial stops when the
 /// probability that its final value beats the best final value of the completed trials is
-/// below `threshold`. A value of NaN (a diverged loss) stops the trial at once.
+/// below `threshold` (see [`Pruner::finish`] for which values count). A value of NaN (a
+/// diverged loss) stops the trial at once.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct LearningCurvePruner {
     config: LearningCurveConfig,
@@ -539,12 +561,28 @@ impl Pruner for LearningCurvePruner {
         }
     }
 
+    /// A complete trial's value at `final_step` becomes a candidate for the best: the value
+    /// it reported at that step, else the `valid_accuracy` curve of its metrics at that step
+    /// (a training estimator does not report its last epoch: nothing is left to stop).
+    /// Trials that ended before `final_step` (a low Hyperband rung), pruned and failed
+    /// trials, and values outside `[lower, upper]` are not counted.
     fn finish(&mut self, trial: TrialId, outcome: &Outcome) {
         let values = self.running.remove(&trial).unwrap_or_default();
-        if !matches!(outcome, Outcome::Complete(_)) {
+        let Outcome::Complete(metrics) = outcome else {
             return;
-        }
-        if let Some(&(_, last)) = values.iter().rev().find(|(_, v)| v.is_finite()) {
+        };
+        let step = self.config.final_step;
+        let reported = values.iter().find(|&&(s, _)| s == step).map(|&(_, v)| v);
+        let recorded = || {
+            metrics
+                .curves
+                .get("valid_accuracy")
+                .and_then(|c| c.get(step).copied())
+        };
+        let Some(last) = reported.or_else(recorded) else {
+            return;
+        };
+        if last.is_finite() && (self.config.lower..=self.config.upper).contains(&last) {
             self.completed += 1;
             self.best = Some(self.best.map_or(last, |b| b.max(last)));
         }
@@ -626,6 +664,38 @@ mod tests {
         assert!(slow[19] > better[19]);
         assert!(slow[1] < better[1] - 10.0);
         assert_eq!(p.replay(3, &slow), None, "a steep curve is still going up");
+    }
+
+    #[test]
+    fn the_best_is_a_value_at_the_final_step() {
+        let mut p = LearningCurvePruner::new(LearningCurveConfig::new(9, 100.0)).unwrap();
+        let curve = pow_curve(80.0, 30.0, 1.0, 10);
+        // A training estimator reports every epoch but the last; the metrics hold it.
+        for (s, &v) in curve[..9].iter().enumerate() {
+            p.should_prune(0, s, v);
+        }
+        let metrics = Metrics::new(curve[9]).with_curve("valid_accuracy", curve.clone());
+        p.finish(0, &Outcome::Complete(metrics));
+        assert_eq!(p.best(), Some(curve[9]));
+        // A trial completed at a lower budget (a Hyperband rung) is not a final value.
+        let short = pow_curve(95.0, 10.0, 1.0, 3);
+        p.replay(1, &short);
+        p.finish(
+            1,
+            &Outcome::Complete(Metrics::new(short[2]).with_curve("valid_accuracy", short)),
+        );
+        // Nor is a value outside [lower, upper] (percent given to a pruner of fractions).
+        let mut bad = pow_curve(80.0, 30.0, 1.0, 10);
+        bad[9] = 150.0;
+        p.replay(2, &bad);
+        p.finish(2, &Outcome::Complete(Metrics::new(150.0)));
+        assert_eq!((p.best(), p.completed()), (Some(curve[9]), 1));
+        // An invalid configuration (as a deserialized one could be) forecasts nothing.
+        let broken = LearningCurveConfig {
+            walkers: 1,
+            ..LearningCurveConfig::new(9, 100.0)
+        };
+        assert!(forecast(&points(&curve[..5]), &broken, 0).is_none());
     }
 
     #[test]

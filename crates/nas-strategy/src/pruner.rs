@@ -293,6 +293,10 @@ impl StageStoppingConfig {
 /// earlier trials had at that stage (so a stage keeps a fixed share of trials whatever the
 /// scale of the values). A NaN value (a diverged loss) stops the trial at once.
 ///
+/// Every trial's finite value at a stage joins that stage's reference when it is reported,
+/// whether the trial later completes or is stopped (it was judged there); the search loop's
+/// resume feeds the recorded curves of complete and stopped trials back in the same order.
+///
 /// ```
 /// use nas_strategy::pruner::{Pruner, Stage, StageStopping, StageStoppingConfig};
 ///
@@ -361,7 +365,9 @@ impl Pruner for StageStopping {
             if let Some(t) = self.threshold(next) {
                 stop |= value < t;
             }
-            self.seen[next].push(value);
+            if value.is_finite() {
+                self.seen[next].push(value);
+            }
             next += 1;
             if stop {
                 break;

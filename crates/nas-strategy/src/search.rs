@@ -478,14 +478,14 @@ impl<S: SearchSpace, St: Strategy<S> + ?Sized> Driver<'_, S, St> {
                 .tell(trial.id, record.outcome.clone())?;
             if let Some(p) = &self.search.pruner {
                 let mut p = p.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-                if let crate::Outcome::Complete(m) = &record.outcome {
+                if let crate::Outcome::Complete(m) | crate::Outcome::Pruned(m) = &record.outcome {
                     let curve = m
                         .curves
                         .get("valid_accuracy")
                         .cloned()
                         .unwrap_or_else(|| vec![m.objective]);
-                    // Every value is recorded (the trial completed), whatever the pruner
-                    // would decide now.
+                    // Every value is recorded (the trial completed, or was stopped after
+                    // its last value), whatever the pruner would decide now.
                     for (step, &v) in curve.iter().enumerate() {
                         let _ = p.should_prune(record.id, step, v);
                     }

@@ -721,3 +721,87 @@ fn learning_curve_pruner_stops_hopeless_trials_through_the_loop_and_resumes_alik
     assert_eq!(resumed.trials[..20], first.trials[..]);
     assert_eq!(steps(&resumed)[..20], used[..]);
 }
+
+#[test]
+fn stage_stopping_resumes_to_the_same_decisions_as_an_uninterrupted_run() {
+    use nas_strategy::{RandomSearch, Search, Stage, StageStopping, StageStoppingConfig};
+    let space = nas_space::nb201::Nb201Space::default();
+    let dir = tempfile::tempdir().unwrap();
+    let run = |n: usize, journal: &std::path::Path| {
+        let mut rs = RandomSearch::<nas_space::nb201::Nb201Space>::new(6);
+        Search::new(&space, &mut rs)
+            .trials(n)
+            .seed(6)
+            .journal(journal)
+            .pruner(
+                StageStopping::new(StageStoppingConfig {
+                    stages: vec![Stage::quantile(2, 0.5), Stage::quantile(5, 0.5)],
+                    min_trials: 3,
+                })
+                .unwrap(),
+            )
+            .run(&mut DistinctCurves)
+            .unwrap()
+    };
+    let interrupted = dir.path().join("interrupted.jsonl");
+    let first = run(15, &interrupted);
+    assert!(
+        first
+            .trials
+            .iter()
+            .any(|t| matches!(t.outcome, nas_strategy::Outcome::Pruned(_)))
+    );
+    let resumed = run(30, &interrupted);
+    let whole = run(30, &dir.path().join("whole.jsonl"));
+    let outcomes = |r: &nas_strategy::search::SearchResult<nas_space::nb201::Nb201Arch>| {
+        r.trials
+            .iter()
+            .map(|t| (t.id, t.outcome.clone()))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(outcomes(&resumed), outcomes(&whole));
+}
+
+/// Rising curves whose values differ from cell to cell (so quantiles move with every trial).
+struct DistinctCurves;
+
+impl nas_estimate::Estimator<nas_space::nb201::Nb201Arch> for DistinctCurves {
+    fn estimate(
+        &mut self,
+        arch: &nas_space::nb201::Nb201Arch,
+        budget: &nas_estimate::Budget,
+    ) -> Result<nas_estimate::Metrics, nas_estimate::EstimateError> {
+        self.estimate_reporting(arch, budget, &mut |_, _| false)
+            .map(|e| e.metrics)
+    }
+
+    fn estimate_reporting(
+        &mut self,
+        arch: &nas_space::nb201::Nb201Arch,
+        _budget: &nas_estimate::Budget,
+        report: &mut dyn FnMut(usize, f64) -> bool,
+    ) -> Result<nas_estimate::Estimate, nas_estimate::EstimateError> {
+        let f: f64 = arch
+            .edges
+            .iter()
+            .enumerate()
+            .map(|(i, o)| (o.index() as f64 + 1.0) * ((i + 2) as f64).powf(1.37))
+            .sum();
+        let mut curve = Vec::new();
+        for step in 0..8 {
+            let v = f * (1.0 + step as f64).sqrt();
+            curve.push(v);
+            if report(step, v) {
+                return Ok(nas_estimate::Estimate {
+                    metrics: nas_estimate::Metrics::new(v).with_curve("valid_accuracy", curve),
+                    stopped_early: true,
+                });
+            }
+        }
+        Ok(nas_estimate::Estimate {
+            metrics: nas_estimate::Metrics::new(*curve.last().unwrap())
+                .with_curve("valid_accuracy", curve),
+            stopped_early: false,
+        })
+    }
+}
