@@ -31,7 +31,7 @@ use nas::estimate::{Budget, Estimator, Metrics};
 use nas::space::TextFormat;
 use nas::space::nb201::{Nb201Arch, Nb201Space};
 use nas::strategy::Outcome;
-use nas::strategy::curve::{LearningCurveConfig, LearningCurvePruner};
+use nas::strategy::curve::{LearningCurveConfig, LearningCurvePruner, forecast};
 use nas::strategy::pruner::{
     MedianStopping, MedianStoppingConfig, Pruner, Stage, StageStopping, StageStoppingConfig,
 };
@@ -440,6 +440,30 @@ fn run(args: Args) -> Result<(), ExitCode> {
             &values,
         ));
     }
+    // How well the curve models extrapolate: the forecast of each cell's final accuracy from
+    // its first epochs, against the accuracy it reached.
+    let forecast_config = LearningCurveConfig {
+        seed: args.seed,
+        ..LearningCurveConfig::new(final_step, 100.0)
+    };
+    let mut forecast_rows = Vec::new();
+    for seen in [3, 5, 7].into_iter().filter(|&n| n < settings.epochs) {
+        let errors: Vec<f64> = values
+            .iter()
+            .enumerate()
+            .filter_map(|(i, c)| {
+                let points: Vec<(usize, f64)> = c[..seen].iter().copied().enumerate().collect();
+                forecast(&points, &forecast_config, i as u64).map(|f| f.mean() - c[final_step])
+            })
+            .collect();
+        let n = errors.len().max(1) as f64;
+        forecast_rows.push(format!(
+            "| {seen} | {} | {:+.2} | {:.2} |",
+            errors.len(),
+            errors.iter().sum::<f64>() / n,
+            errors.iter().map(|e| e.abs()).sum::<f64>() / n
+        ));
+    }
     let full = runs[0].epochs as f64;
     println!();
     println!(
@@ -467,6 +491,15 @@ fn run(args: Args) -> Result<(), ExitCode> {
             if r.best_stopped { "yes" } else { "no" },
             r.seconds
         );
+    }
+    println!(
+        "\nthe curve models' forecast of the final accuracy from the first epochs, against it \
+         (percentage points; cells with no fitting model left out):"
+    );
+    println!("| epochs seen | cells | mean error | mean absolute error |");
+    println!("| --- | --- | --- | --- |");
+    for row in forecast_rows {
+        println!("{row}");
     }
     Ok(())
 }
