@@ -13,7 +13,7 @@
 //! replays them without training (`--retrain` trains again).
 //!
 //! ```text
-//! cargo run --release --example prune_curves                      # 50 cells × 10 epochs, about 35 minutes on 2 cores
+//! cargo run --release --example prune_curves                      # 50 cells × 10 epochs, about 50 minutes on 2 cores
 //! cargo run --release --example prune_curves -- --constant-lr     # no cosine schedule
 //! cargo run --release --example prune_curves -- --trials 8 --epochs 4   # a quick look
 //! ```
