@@ -527,9 +527,15 @@ fn observers_see_every_event() {
 
 /// An estimator with learning curves: trial quality `q` gives `q · (1 + step) / 10` at each of
 /// 10 steps; it stops when told to.
-struct Curves;
 
-impl nas_estimate::Estimator<nas_space::nb201::Nb201Arch> for Curves {
+/// Curves of `steps` values, `value(arch, step)` each, reported step by step (a training
+/// estimator's shape without the training); a stopped estimate returns its curve so far.
+struct CurveFn {
+    steps: usize,
+    value: fn(&nas_space::nb201::Nb201Arch, usize) -> f64,
+}
+
+impl nas_estimate::Estimator<nas_space::nb201::Nb201Arch> for CurveFn {
     fn estimate(
         &mut self,
         arch: &nas_space::nb201::Nb201Arch,
@@ -545,14 +551,9 @@ impl nas_estimate::Estimator<nas_space::nb201::Nb201Arch> for Curves {
         _budget: &nas_estimate::Budget,
         report: &mut dyn FnMut(usize, f64) -> bool,
     ) -> Result<nas_estimate::Estimate, nas_estimate::EstimateError> {
-        let q = arch
-            .edges
-            .iter()
-            .filter(|o| o.name() == "nor_conv_3x3")
-            .count() as f64;
         let mut curve = Vec::new();
-        for step in 0..10 {
-            let v = q * (1.0 + step as f64) / 10.0;
+        for step in 0..self.steps {
+            let v = (self.value)(arch, step);
             curve.push(v);
             if report(step, v) {
                 return Ok(nas_estimate::Estimate {
@@ -569,6 +570,47 @@ impl nas_estimate::Estimator<nas_space::nb201::Nb201Arch> for Curves {
     }
 }
 
+/// 3×3 convolutions of a cell.
+fn convs(arch: &nas_space::nb201::Nb201Arch) -> f64 {
+    arch.edges
+        .iter()
+        .filter(|o| o.name() == "nor_conv_3x3")
+        .count() as f64
+}
+
+/// Linear curves rising with the cell's 3×3 convolutions.
+fn curves() -> CurveFn {
+    CurveFn {
+        steps: 10,
+        value: |arch, step| convs(arch) * (1.0 + step as f64) / 10.0,
+    }
+}
+
+/// Saturating curves in percent: a cell's final value (40 + 8 per 3×3 convolution) grows
+/// with its 3×3 convolutions.
+fn saturating_curves() -> CurveFn {
+    CurveFn {
+        steps: 10,
+        value: |arch, step| 40.0 + 8.0 * convs(arch) - 30.0 / (1.0 + step as f64) + 3.0,
+    }
+}
+
+/// Rising curves whose values differ from cell to cell (so quantiles move with every trial).
+fn distinct_curves() -> CurveFn {
+    CurveFn {
+        steps: 8,
+        value: |arch, step| {
+            let f: f64 = arch
+                .edges
+                .iter()
+                .enumerate()
+                .map(|(i, o)| (o.index() as f64 + 1.0) * ((i + 2) as f64).powf(1.37))
+                .sum();
+            f * (1.0 + step as f64).sqrt()
+        },
+    }
+}
+
 #[test]
 fn median_stopping_prunes_through_the_loop_and_survives_resume() {
     use nas_strategy::{MedianStopping, MedianStoppingConfig, Outcome, RandomSearch, Search};
@@ -582,7 +624,7 @@ fn median_stopping_prunes_through_the_loop_and_survives_resume() {
             .seed(4)
             .journal(&journal)
             .pruner(MedianStopping::new(MedianStoppingConfig::default()).unwrap())
-            .run(&mut Curves)
+            .run(&mut curves())
             .unwrap()
     };
     let first = run(20);
@@ -605,50 +647,6 @@ fn median_stopping_prunes_through_the_loop_and_survives_resume() {
     assert!(pruned(&resumed) > pruned(&first));
 }
 
-/// Saturating curves in percent: a cell's final value grows with its 3×3 convolutions.
-struct SaturatingCurves;
-
-impl nas_estimate::Estimator<nas_space::nb201::Nb201Arch> for SaturatingCurves {
-    fn estimate(
-        &mut self,
-        arch: &nas_space::nb201::Nb201Arch,
-        budget: &nas_estimate::Budget,
-    ) -> Result<nas_estimate::Metrics, nas_estimate::EstimateError> {
-        self.estimate_reporting(arch, budget, &mut |_, _| false)
-            .map(|e| e.metrics)
-    }
-
-    fn estimate_reporting(
-        &mut self,
-        arch: &nas_space::nb201::Nb201Arch,
-        _budget: &nas_estimate::Budget,
-        report: &mut dyn FnMut(usize, f64) -> bool,
-    ) -> Result<nas_estimate::Estimate, nas_estimate::EstimateError> {
-        let q = arch
-            .edges
-            .iter()
-            .filter(|o| o.name() == "nor_conv_3x3")
-            .count() as f64;
-        let last = 40.0 + 8.0 * q;
-        let mut curve = Vec::new();
-        for step in 0..10 {
-            let v = last - 30.0 / (1.0 + step as f64) + 3.0;
-            curve.push(v);
-            if report(step, v) {
-                return Ok(nas_estimate::Estimate {
-                    metrics: nas_estimate::Metrics::new(v).with_curve("valid_accuracy", curve),
-                    stopped_early: true,
-                });
-            }
-        }
-        Ok(nas_estimate::Estimate {
-            metrics: nas_estimate::Metrics::new(*curve.last().unwrap())
-                .with_curve("valid_accuracy", curve),
-            stopped_early: false,
-        })
-    }
-}
-
 #[test]
 fn learning_curve_pruner_stops_hopeless_trials_through_the_loop_and_resumes_alike() {
     use nas_strategy::{
@@ -664,7 +662,7 @@ fn learning_curve_pruner_stops_hopeless_trials_through_the_loop_and_resumes_alik
             .seed(5)
             .journal(&journal)
             .pruner(LearningCurvePruner::new(LearningCurveConfig::new(9, 100.0)).unwrap())
-            .run(&mut SaturatingCurves)
+            .run(&mut saturating_curves())
             .unwrap()
     };
     let first = run(20);
@@ -698,15 +696,7 @@ fn learning_curve_pruner_stops_hopeless_trials_through_the_loop_and_resumes_alik
                 .trials
                 .iter()
                 .filter(|t| matches!(t.outcome, Outcome::Pruned(_)))
-                .map(|t| {
-                    let q = t
-                        .arch
-                        .edges
-                        .iter()
-                        .filter(|o| o.name() == "nor_conv_3x3")
-                        .count();
-                    40.0 + 8.0 * q as f64
-                })
+                .map(|t| 40.0 + 8.0 * convs(&t.arch))
                 .collect();
             (best, stopped)
         };
@@ -740,7 +730,7 @@ fn stage_stopping_resumes_to_the_same_decisions_as_an_uninterrupted_run() {
                 })
                 .unwrap(),
             )
-            .run(&mut DistinctCurves)
+            .run(&mut distinct_curves())
             .unwrap()
     };
     let interrupted = dir.path().join("interrupted.jsonl");
@@ -760,48 +750,4 @@ fn stage_stopping_resumes_to_the_same_decisions_as_an_uninterrupted_run() {
             .collect::<Vec<_>>()
     };
     assert_eq!(outcomes(&resumed), outcomes(&whole));
-}
-
-/// Rising curves whose values differ from cell to cell (so quantiles move with every trial).
-struct DistinctCurves;
-
-impl nas_estimate::Estimator<nas_space::nb201::Nb201Arch> for DistinctCurves {
-    fn estimate(
-        &mut self,
-        arch: &nas_space::nb201::Nb201Arch,
-        budget: &nas_estimate::Budget,
-    ) -> Result<nas_estimate::Metrics, nas_estimate::EstimateError> {
-        self.estimate_reporting(arch, budget, &mut |_, _| false)
-            .map(|e| e.metrics)
-    }
-
-    fn estimate_reporting(
-        &mut self,
-        arch: &nas_space::nb201::Nb201Arch,
-        _budget: &nas_estimate::Budget,
-        report: &mut dyn FnMut(usize, f64) -> bool,
-    ) -> Result<nas_estimate::Estimate, nas_estimate::EstimateError> {
-        let f: f64 = arch
-            .edges
-            .iter()
-            .enumerate()
-            .map(|(i, o)| (o.index() as f64 + 1.0) * ((i + 2) as f64).powf(1.37))
-            .sum();
-        let mut curve = Vec::new();
-        for step in 0..8 {
-            let v = f * (1.0 + step as f64).sqrt();
-            curve.push(v);
-            if report(step, v) {
-                return Ok(nas_estimate::Estimate {
-                    metrics: nas_estimate::Metrics::new(v).with_curve("valid_accuracy", curve),
-                    stopped_early: true,
-                });
-            }
-        }
-        Ok(nas_estimate::Estimate {
-            metrics: nas_estimate::Metrics::new(*curve.last().unwrap())
-                .with_curve("valid_accuracy", curve),
-            stopped_early: false,
-        })
-    }
 }
