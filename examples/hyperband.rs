@@ -30,8 +30,6 @@ use nas::strategy::{Bohb, BohbConfig, Hyperband, HyperbandConfig, Outcome, Searc
 use nas::supernet::backend::BackendTask;
 use nas::supernet::burn::tensor::Device;
 use nas::supernet::burn::tensor::backend::AutodiffBackend;
-use nas::supernet::data::ImageDataset;
-use nas::supernet::nb201_net::Nb201NetConfig;
 
 #[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
 enum Method {
@@ -75,21 +73,9 @@ struct Args {
     /// Trainings run at once (workers; continued ones share their checkpoints).
     #[arg(long, default_value_t = 2)]
     workers: usize,
-    /// Image side.
-    #[arg(long, default_value_t = 16)]
-    size: usize,
-    /// Training images.
-    #[arg(long, default_value_t = 3000)]
-    train: usize,
-    /// Validation images (held out of the training pool).
-    #[arg(long, default_value_t = 1000)]
-    valid: usize,
-    /// Initial channels.
-    #[arg(long, default_value_t = 8)]
-    channels: usize,
-    /// Cells per stage.
-    #[arg(long, default_value_t = 2)]
-    cells: usize,
+    /// The proxy task.
+    #[command(flatten)]
+    task: common::ProxyTask,
     /// Seed of the strategy, the data split and the training.
     #[arg(long, default_value_t = 0)]
     seed: u64,
@@ -118,15 +104,8 @@ impl BackendTask for HyperbandTask {
 
     fn run<B: AutodiffBackend>(self, device: Device<B>) -> Self::Output {
         let HyperbandTask(args, continued) = self;
-        let data = ImageDataset::fashion_mnist_embedded(true);
-        let (valid, pool) = common::resize_and_hold_out(data, args.size, args.valid, args.seed)?;
-        let train = common::subset(&pool, Some(args.train.min(pool.len())), args.seed);
-        let net = Nb201NetConfig {
-            channels: args.channels,
-            cells_per_stage: args.cells,
-            in_channels: 1,
-            num_classes: 10,
-        };
+        let (train, valid) = args.task.data(args.seed)?;
+        let net = args.task.net();
         let config = common::train_config(args.max_epochs, 64, 0.05, args.seed);
         let make = || {
             TrainEstimator::<B, _, _>::new(
@@ -224,20 +203,14 @@ fn main() -> ExitCode {
         Continuation::Both => &[false, true],
     };
     println!(
-        "{:?}: budgets {}–{} epochs, η = {}, {} trials, {} workers; NAS-Bench-201 cells on \
-         Fashion-MNIST {}×{} (C = {}, N = {}, {} training and {} validation images)",
+        "{:?}: budgets {}–{} epochs, η = {}, {} trials, {} workers; NAS-Bench-201 cells on {}",
         args.method,
         args.min_epochs,
         args.max_epochs,
         args.eta,
         args.trials,
         args.workers,
-        args.size,
-        args.size,
-        args.channels,
-        args.cells,
-        args.train,
-        args.valid
+        args.task.describe()
     );
     let mut runs = Vec::new();
     for &continued in modes {

@@ -38,8 +38,6 @@ use nas::strategy::pruner::{
 use nas::supernet::backend::BackendTask;
 use nas::supernet::burn::tensor::Device;
 use nas::supernet::burn::tensor::backend::AutodiffBackend;
-use nas::supernet::data::ImageDataset;
-use nas::supernet::nb201_net::Nb201NetConfig;
 use serde::{Deserialize, Serialize};
 
 #[derive(Parser, Debug, Clone)]
@@ -53,21 +51,9 @@ struct Args {
     /// Epochs of each training (the full budget).
     #[arg(long, default_value_t = 10)]
     epochs: usize,
-    /// Image side.
-    #[arg(long, default_value_t = 16)]
-    size: usize,
-    /// Training images.
-    #[arg(long, default_value_t = 3000)]
-    train: usize,
-    /// Validation images (held out of the training pool).
-    #[arg(long, default_value_t = 1000)]
-    valid: usize,
-    /// Initial channels.
-    #[arg(long, default_value_t = 8)]
-    channels: usize,
-    /// Cells per stage.
-    #[arg(long, default_value_t = 2)]
-    cells: usize,
+    /// The proxy task.
+    #[command(flatten)]
+    task: common::ProxyTask,
     /// Keep the learning rate constant (no cosine annealing): the curves then saturate as the
     /// parametric models assume.
     #[arg(long)]
@@ -104,11 +90,8 @@ struct Args {
 struct Settings {
     trials: usize,
     epochs: usize,
-    size: usize,
-    train: usize,
-    valid: usize,
-    channels: usize,
-    cells: usize,
+    #[serde(flatten)]
+    task: common::ProxyTask,
     constant_lr: bool,
     seed: u64,
 }
@@ -118,11 +101,7 @@ impl Settings {
         Self {
             trials: args.trials,
             epochs: args.epochs,
-            size: args.size,
-            train: args.train,
-            valid: args.valid,
-            channels: args.channels,
-            cells: args.cells,
+            task: args.task.clone(),
             constant_lr: args.constant_lr,
             seed: args.seed,
         }
@@ -149,19 +128,25 @@ impl BackendTask for Train {
 
     fn run<B: AutodiffBackend>(self, device: Device<B>) -> Self::Output {
         let Train(args, cells) = self;
-        let data = ImageDataset::fashion_mnist_embedded(true);
-        let (valid, pool) = common::resize_and_hold_out(data, args.size, args.valid, args.seed)?;
-        let train = common::subset(&pool, Some(args.train.min(pool.len())), args.seed);
-        let net = Nb201NetConfig {
-            channels: args.channels,
-            cells_per_stage: args.cells,
-            in_channels: 1,
-            num_classes: 10,
-        };
+        let (train, valid) = args.task.data(args.seed)?;
+        let net = args.task.net();
         let mut config = common::train_config(args.epochs, 64, 0.05, args.seed);
         if args.constant_lr {
             config.min_learning_rate = config.learning_rate;
         }
+        let make = || {
+            TrainEstimator::<B, _, _>::new(
+                net,
+                train.clone(),
+                valid.clone(),
+                config.clone(),
+                device.clone(),
+            )
+            .map(|e| e.with_progress(false))
+            .map_err(|e| e.to_string())
+        };
+        // Built once here so that a bad setting is an error, not a worker's panic.
+        make()?;
         let workers = args.workers.clamp(1, cells.len().max(1));
         let next = std::sync::atomic::AtomicUsize::new(0);
         let done = std::sync::atomic::AtomicUsize::new(0);
@@ -170,24 +155,7 @@ impl BackendTask for Train {
         std::thread::scope(|s| {
             for _ in 0..workers {
                 s.spawn(|| {
-                    let estimator = TrainEstimator::<B, _, _>::new(
-                        net,
-                        train.clone(),
-                        valid.clone(),
-                        config.clone(),
-                        device.clone(),
-                    );
-                    let mut estimator = match estimator {
-                        Ok(e) => e.with_progress(false),
-                        Err(e) => {
-                            let i =
-                                next.fetch_add(cells.len(), std::sync::atomic::Ordering::SeqCst);
-                            if i < cells.len() {
-                                *results[i].lock().unwrap() = Some(Err(e.to_string()));
-                            }
-                            return;
-                        }
-                    };
+                    let mut estimator = make().expect("checked above");
                     loop {
                         let i = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                         if i >= cells.len() {
@@ -343,17 +311,11 @@ fn run(args: Args) -> Result<(), ExitCode> {
         None => {
             let cells = common::distinct_nb201_cells(args.trials, args.seed);
             println!(
-                "training {} random NAS-Bench-201 cells for {} epochs each (C = {}, N = {}, {} \
-                 training and {} validation Fashion-MNIST images at {}×{}, {} learning rate), \
-                 {} at a time",
+                "training {} random NAS-Bench-201 cells for {} epochs each on {}, {} learning \
+                 rate, {} at a time",
                 cells.len(),
                 args.epochs,
-                args.channels,
-                args.cells,
-                args.train,
-                args.valid,
-                args.size,
-                args.size,
+                args.task.describe(),
                 if args.constant_lr {
                     "constant"
                 } else {

@@ -52,16 +52,7 @@ const ARCH: &str = "|nor_conv_3x3~0|+|nor_conv_3x3~0|skip_connect~1|+|skip_conne
 
 fn train_estimator()
 -> TrainEstimator<DefaultBackend, Net, impl FnMut(&Nb201Arch, &Device<DefaultBackend>) -> Built> {
-    let (train, valid) = digits();
-    let net = small_net();
-    TrainEstimator::new(
-        move |arch: &Nb201Arch, device: &_| net.init::<DefaultBackend>(arch, device),
-        train.sample(256, 1),
-        valid.sample(128, 2),
-        one_epoch(),
-        Default::default(),
-    )
-    .unwrap()
+    schedule_of(1)
 }
 
 #[test]

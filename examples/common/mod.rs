@@ -354,6 +354,56 @@ pub fn subset(data: &ImageDataset, samples: Option<usize>, seed: u64) -> ImageDa
     }
 }
 
+/// The quickstart's proxy task for NAS-Bench-201 cells, as flags: the embedded Fashion-MNIST
+/// subset resized to `size`×`size`, `valid` images held out of it, `train` training images
+/// drawn from the rest, and the network's initial channels and cells per stage.
+#[derive(clap::Args, Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ProxyTask {
+    /// Image side.
+    #[arg(long, default_value_t = 16)]
+    pub size: usize,
+    /// Training images.
+    #[arg(long, default_value_t = 3000)]
+    pub train: usize,
+    /// Validation images (held out of the training pool).
+    #[arg(long, default_value_t = 1000)]
+    pub valid: usize,
+    /// Initial channels.
+    #[arg(long, default_value_t = 8)]
+    pub channels: usize,
+    /// Cells per stage.
+    #[arg(long, default_value_t = 2)]
+    pub cells: usize,
+}
+
+impl ProxyTask {
+    /// The training and validation images, split and drawn by `seed`.
+    pub fn data(&self, seed: u64) -> Result<(ImageDataset, ImageDataset), String> {
+        let data = ImageDataset::fashion_mnist_embedded(true);
+        let (valid, pool) = resize_and_hold_out(data, self.size, self.valid, seed)?;
+        let train = subset(&pool, Some(self.train.min(pool.len())), seed);
+        Ok((train, valid))
+    }
+
+    /// The NAS-Bench-201 network of the task.
+    pub fn net(&self) -> Nb201NetConfig {
+        Nb201NetConfig {
+            channels: self.channels,
+            cells_per_stage: self.cells,
+            in_channels: 1,
+            num_classes: 10,
+        }
+    }
+
+    /// The task in words.
+    pub fn describe(&self) -> String {
+        format!(
+            "Fashion-MNIST {}×{} (C = {}, N = {}, {} training and {} validation images)",
+            self.size, self.size, self.channels, self.cells, self.train, self.valid
+        )
+    }
+}
+
 /// Image side of the embedded Fashion-MNIST subset in the search examples (resized from 28).
 pub const EMBEDDED_SIDE: usize = 16;
 

@@ -234,14 +234,7 @@ where
         F: BuildNetwork<A, B, Network = M>,
     {
         let mut config = self.config.clone();
-        if let Some(f) = budget.fidelity {
-            if !(f.is_finite() && f > 0.0) {
-                return Err(EstimateError::InvalidConfig(format!(
-                    "a budget must be a positive number of epochs, got {f}"
-                )));
-            }
-            config.epochs = (f.round() as usize).max(1);
-        }
+        config.epochs = budget_epochs(budget, config.epochs)?;
         let start = Instant::now();
         let device = self.device.clone();
         let build = &mut self.build;
@@ -380,6 +373,18 @@ where
             inner: self,
             store: store.clone(),
         }
+    }
+}
+
+/// The epochs of `budget`: its fidelity rounded (at least 1), or `configured` without one; a
+/// fidelity that is not a positive number is an error.
+fn budget_epochs(budget: &Budget, configured: usize) -> Result<usize, EstimateError> {
+    match budget.fidelity {
+        None => Ok(configured),
+        Some(f) if f.is_finite() && f > 0.0 => Ok((f.round() as usize).max(1)),
+        Some(f) => Err(EstimateError::InvalidConfig(format!(
+            "a budget must be a positive number of epochs, got {f}"
+        ))),
     }
 }
 
@@ -526,15 +531,7 @@ where
         report: StepReport<'_>,
     ) -> Result<Estimate, EstimateError> {
         let total = self.inner.config.epochs;
-        let k = match budget.fidelity {
-            None => total,
-            Some(f) if f.is_finite() && f > 0.0 => (f.round() as usize).max(1),
-            Some(f) => {
-                return Err(EstimateError::InvalidConfig(format!(
-                    "a budget must be a positive number of epochs, got {f}"
-                )));
-            }
-        };
+        let k = budget_epochs(budget, total)?;
         if k > total {
             return Err(EstimateError::InvalidConfig(format!(
                 "a budget of {k} epochs exceeds the schedule of TrainConfig::epochs = {total}: \

@@ -525,9 +525,6 @@ fn observers_see_every_event() {
     assert_eq!(r.trials.len(), 25);
 }
 
-/// An estimator with learning curves: trial quality `q` gives `q · (1 + step) / 10` at each of
-/// 10 steps; it stops when told to.
-
 /// Curves of `steps` values, `value(arch, step)` each, reported step by step (a training
 /// estimator's shape without the training); a stopped estimate returns its curve so far.
 struct CurveFn {
@@ -578,7 +575,8 @@ fn convs(arch: &nas_space::nb201::Nb201Arch) -> f64 {
         .count() as f64
 }
 
-/// Linear curves rising with the cell's 3×3 convolutions.
+/// Linear curves: a cell with `q` 3×3 convolutions gives `q · (1 + step) / 10` at each of 10
+/// steps.
 fn curves() -> CurveFn {
     CurveFn {
         steps: 10,
