@@ -38,9 +38,9 @@ use nas::space::nb201::{Nb201Arch, Nb201Space};
 use nas::space::screen::{ScreenConfig, Screened};
 use nas::space::{Canonicalize, SearchSpace};
 use nas::strategy::{
-    BayesianOptimization, BayesianOptimizationConfig, Hamming, Ppo, PpoConfig, RandomSearch,
-    RegularizedEvolution, RegularizedEvolutionConfig, Reinforce, ReinforceConfig, Search, Strategy,
-    WeisfeilerLehman,
+    Bananas, BananasConfig, BayesianOptimization, BayesianOptimizationConfig, Hamming, Pnas,
+    PnasConfig, Ppo, PpoConfig, RandomSearch, RegularizedEvolution, RegularizedEvolutionConfig,
+    Reinforce, ReinforceConfig, Search, Strategy, WeisfeilerLehman,
 };
 use nas::supernet::burn::backend::{Autodiff, NdArray};
 use nas::supernet::nb201_net::Nb201NetConfig;
@@ -241,6 +241,14 @@ fn strategies() -> Vec<(&'static str, MakeStrategy)> {
                 )
                 .expect("valid config"),
             )
+        }),
+        ("BANANAS (MLP ensemble, path encoding, ITS)", |seed| {
+            Box::new(
+                Bananas::<Nb201Space>::new(BananasConfig::default(), seed).expect("valid config"),
+            )
+        }),
+        ("PNAS (K = 16, MLP ensemble)", |seed| {
+            Box::new(Pnas::<Nb201Space>::new(PnasConfig::default(), seed).expect("valid config"))
         }),
         ("REINFORCE, LSTM controller", |seed| {
             Box::new(

@@ -4,8 +4,9 @@
 //! the trait, the tabular benchmark estimator ([`tabular::Nb201Table`]), training from
 //! scratch ([`train::TrainEstimator`]), weight sharing with a trained supernet
 //! ([`weight_sharing::WeightSharingEstimator`]) and rank correlation between estimators
-//! ([`rank::kendall_tau`]), and zero-cost proxies that score an untrained network
-//! ([`zero_cost::ZeroCostEstimator`]).
+//! ([`rank::kendall_tau`]), zero-cost proxies that score an untrained network
+//! ([`zero_cost::ZeroCostEstimator`]), and the cached features of a frozen backbone on which a
+//! head is trained alone ([`features::cache_features`]).
 //!
 //! The two estimators that train networks need Burn and sit behind the default `train`
 //! feature; `default-features = false` leaves the Burn-free part (the trait and its vocabulary,
@@ -17,6 +18,8 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 pub mod error;
+#[cfg(feature = "train")]
+pub mod features;
 pub mod objective;
 pub mod rank;
 pub mod tabular;

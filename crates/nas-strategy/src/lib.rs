@@ -11,7 +11,9 @@
 //!
 //! Strategies: [`RandomSearch`], [`RegularizedEvolution`], Gaussian-process
 //! [`BayesianOptimization`] (kernels in [`kernel`]), the multi-fidelity [`Hyperband`] and
-//! [`Bohb`], the reinforcement-learning [`Reinforce`] and [`Ppo`] with an LSTM [`controller`]
+//! [`Bohb`], the predictor-based [`Bananas`] (an ensemble of MLPs on the path encoding,
+//! [`predictor`]) and [`Pnas`] (cells grown block by block, [`Progressive`]), the
+//! reinforcement-learning [`Reinforce`] and [`Ppo`] with an LSTM [`controller`]
 //! in Burn, and SPOS's evolutionary search over a trained supernet ([`SposEvolution`]).
 //! Wrappers for any strategy: [`Dedup`] and [`RetryFailures`] ([`wrappers`]), [`Constrained`]
 //! (a hardware budget such as a FLOPs limit); the median stopping rule is a [`Pruner`] that a
@@ -25,6 +27,7 @@
 //! without any Burn crate.
 #![warn(missing_docs)]
 
+pub mod bananas;
 pub mod bo;
 pub mod bohb;
 #[cfg(feature = "burn")]
@@ -39,6 +42,8 @@ pub mod hyperband;
 pub mod kernel;
 pub mod observe;
 mod pending;
+pub mod pnas;
+pub mod predictor;
 pub mod pruner;
 pub mod random;
 mod record;
@@ -54,6 +59,7 @@ pub mod study;
 mod trial;
 pub mod wrappers;
 
+pub use bananas::{Acquisition, Bananas, BananasConfig};
 pub use bo::{BayesianOptimization, BayesianOptimizationConfig, TargetTransform};
 pub use bohb::{Bohb, BohbConfig};
 pub use curve::{LearningCurveConfig, LearningCurvePruner};
@@ -64,6 +70,7 @@ pub use evolution::{RegularizedEvolution, RegularizedEvolutionConfig};
 pub use hyperband::{Evaluation, Hyperband, HyperbandConfig, Rung};
 pub use kernel::{ArchKernel, Hamming, WeisfeilerLehman};
 pub use pending::Pending;
+pub use pnas::{NasNetCells, Pnas, PnasConfig, Progressive};
 pub use pruner::{
     MedianStopping, MedianStoppingConfig, Pruner, Stage, StageStopping, StageStoppingConfig,
     Threshold,

@@ -8,11 +8,13 @@ use nas_estimate::Metrics;
 use nas_estimate::tabular::Nb201Dataset;
 use nas_space::nb201::{Nb201Arch, Nb201Space};
 use nas_space::{Canonicalize, SearchSpace};
+use nas_strategy::predictor::MlpConfig;
 use nas_strategy::search;
 use nas_strategy::{
-    BayesianOptimization, BayesianOptimizationConfig, Bohb, BohbConfig, Dedup, Hamming, Hyperband,
-    HyperbandConfig, Outcome, RandomSearch, RegularizedEvolution, RegularizedEvolutionConfig,
-    RetryConfig, RetryFailures, Strategy, StrategyError, Trial, WeisfeilerLehman,
+    Bananas, BananasConfig, BayesianOptimization, BayesianOptimizationConfig, Bohb, BohbConfig,
+    Dedup, Hamming, Hyperband, HyperbandConfig, NasNetCells, Outcome, Pnas, PnasConfig,
+    RandomSearch, RegularizedEvolution, RegularizedEvolutionConfig, RetryConfig, RetryFailures,
+    Strategy, StrategyError, Trial, WeisfeilerLehman,
 };
 use serde::{Serialize, de::DeserializeOwned};
 
@@ -70,6 +72,214 @@ fn bayesian_optimization_beats_random_search() {
         "NAS-Bench-201 CIFAR-10, best after {q} queries: random {r:.2}, BO-WL {w:.2}, BO-Hamming {h:.2}"
     );
     assert!(w > r && h > r, "random {r}, WL {w}, Hamming {h}");
+}
+
+/// The predictor of the tests: BANANAS' MLPs, fewer epochs.
+fn quick_mlp() -> MlpConfig {
+    MlpConfig {
+        epochs: 100,
+        ..MlpConfig::default()
+    }
+}
+
+fn bananas(seed: u64) -> Bananas<Nb201Space> {
+    let config = BananasConfig {
+        predictor: quick_mlp(),
+        ..BananasConfig::default()
+    };
+    Bananas::new(config, seed).unwrap()
+}
+
+fn pnas(seed: u64, beam: usize) -> Pnas<Nb201Space> {
+    let config = PnasConfig {
+        beam,
+        predictor: quick_mlp(),
+    };
+    Pnas::new(config, seed).unwrap()
+}
+
+#[test]
+fn predictor_based_searches_beat_random_search() {
+    let land = Landscape::new(7);
+    let f = |a: &Nb201Arch| land.value(a);
+    let rs: Make = Box::new(|s| Box::new(RandomSearch::<Nb201Space>::new(s)));
+    let ban: Make = Box::new(|s| Box::new(bananas(s)));
+    let pn: Make = Box::new(|s| Box::new(pnas(s, 8)));
+    let (seeds, q) = (4, 50);
+    let r = mean_best(&rs, seeds, q, &f);
+    let b = mean_best(&ban, seeds, q, &f);
+    let p = mean_best(&pn, seeds, q, &f);
+    eprintln!("synthetic, best after {q} queries: random {r:.3}, BANANAS {b:.3}, PNAS {p:.3}");
+    assert!(b > r && p > r, "random {r}, BANANAS {b}, PNAS {p}");
+
+    let Some(table) = nb201_table() else {
+        return;
+    };
+    let acc = |a: &Nb201Arch| table.get(a).unwrap().accuracy(Nb201Dataset::Cifar10);
+    let r = mean_best(&rs, seeds, q, &acc);
+    let b = mean_best(&ban, seeds, q, &acc);
+    let p = mean_best(&pn, seeds, q, &acc);
+    eprintln!(
+        "NAS-Bench-201 CIFAR-10, best after {q} queries: random {r:.2}, BANANAS {b:.2}, PNAS {p:.2}"
+    );
+    assert!(b > r && p > r, "random {r}, BANANAS {b}, PNAS {p}");
+}
+
+#[test]
+fn pnas_grows_cells_level_by_level_from_the_best() {
+    use nas_space::nb201::Nb201Op;
+    let space = Nb201Space::default();
+    let land = Landscape::new(3);
+    let mut s = pnas(1, 2);
+    let mut told: Vec<(Nb201Arch, f64)> = Vec::new();
+    let mut run = |s: &mut Pnas<Nb201Space>, n: usize| -> Vec<Nb201Arch> {
+        (0..n)
+            .map(|_| {
+                let t = s.ask(&space).unwrap();
+                let v = land.value(&t.arch);
+                told.push((t.arch, v));
+                s.tell(t.id, Outcome::Complete(Metrics::new(v))).unwrap();
+                t.arch
+            })
+            .collect()
+    };
+    // Level 1: the five one-node cells, node 1 wired to the output.
+    let first = run(&mut s, 5);
+    assert_eq!(s.level(), 1);
+    for a in &first {
+        assert_eq!(
+            &a.edges[1..],
+            &[
+                Nb201Op::None,
+                Nb201Op::None,
+                Nb201Op::None,
+                Nb201Op::SkipConnect,
+                Nb201Op::None
+            ]
+        );
+    }
+    let mut best1: Vec<&Nb201Arch> = first.iter().collect();
+    best1.sort_by(|a, b| land.value(b).total_cmp(&land.value(a)));
+    // Level 2: two cells (the beam), each growing one of the two best of level 1 by node 2.
+    let second = run(&mut s, 2);
+    assert_eq!(s.level(), 2);
+    for a in &second {
+        assert!(
+            a.edges[0] == best1[0].edges[0] || a.edges[0] == best1[1].edges[0],
+            "{a}"
+        );
+        assert_eq!(a.edges[3], Nb201Op::None);
+        assert_eq!(a.edges[5], Nb201Op::SkipConnect);
+    }
+    // Level 3 and on: complete cells grown from the two best of level 2.
+    let mut best2 = second.clone();
+    best2.sort_by(|a, b| land.value(b).total_cmp(&land.value(a)));
+    let third = run(&mut s, 6);
+    assert_eq!(s.level(), 3);
+    for a in &third {
+        assert!(best2.iter().any(|p| p.edges[..3] == a.edges[..3]), "{a}");
+    }
+    // Never a repeat, up to NAS-Bench-201's equivalence.
+    let forms: std::collections::HashSet<_> = told
+        .iter()
+        .map(|(a, _)| space.canonical(a).unwrap())
+        .collect();
+    assert_eq!(forms.len(), told.len());
+}
+
+#[test]
+fn pnas_grows_nasnet_cells_one_block_at_a_time() {
+    use nas_space::nasnet::{Combiner, NasNetArch, NasNetConfig, NasNetOp};
+    let cells = NasNetCells::new(NasNetConfig {
+        blocks: 3,
+        ops: vec![
+            NasNetOp::SepConv3x3,
+            NasNetOp::MaxPool3x3,
+            NasNetOp::SkipConnect,
+        ],
+        combiners: vec![Combiner::Add],
+    })
+    .unwrap();
+    // Separable convolutions count more in later blocks; a complete cell scores its size more.
+    let f = |a: &NasNetArch| {
+        a.normal
+            .iter()
+            .enumerate()
+            .map(|(i, b)| {
+                (i + 1) as f64 * b.ops.iter().filter(|&&o| o == NasNetOp::SepConv3x3).count() as f64
+            })
+            .sum::<f64>()
+            + a.blocks() as f64
+    };
+    let run = |strategy: &mut dyn Strategy<NasNetCells>| {
+        let mut est = |a: &NasNetArch, _: &nas_estimate::Budget| Ok(Metrics::new(f(a)));
+        search::run(&cells, strategy, &mut est, 60, |_| {}).unwrap()
+    };
+    let mut pnas_best = Vec::new();
+    let mut random_best = Vec::new();
+    for seed in 0..3 {
+        let config = PnasConfig {
+            beam: 4,
+            predictor: quick_mlp(),
+        };
+        let mut p = Pnas::<NasNetCells>::new(config, seed).unwrap();
+        let r = run(&mut p);
+        let archs: Vec<NasNetArch> = r.trials.iter().map(|t| t.arch.clone()).collect();
+        // 21 one-block cells (6 branches, unordered pairs under `add`), then 4 of two blocks,
+        // then complete cells; the normal and the reduction cell are one structure.
+        let sizes: Vec<usize> = archs.iter().map(|a| a.blocks()).collect();
+        assert!(sizes[..21].iter().all(|&b| b == 1), "{sizes:?}");
+        assert!(sizes[21..25].iter().all(|&b| b == 2), "{sizes:?}");
+        assert!(sizes[25..].iter().all(|&b| b == 3), "{sizes:?}");
+        for a in &archs {
+            cells.validate(a).unwrap();
+            assert_eq!(a.normal, a.reduce);
+        }
+        pnas_best.push(*r.best_so_far().last().unwrap());
+        let mut rs = RandomSearch::<NasNetCells>::new(seed);
+        random_best.push(*run(&mut rs).best_so_far().last().unwrap());
+    }
+    eprintln!("NASNet cells, best after 60: PNAS {pnas_best:?}, random {random_best:?}");
+    assert!(mean(&pnas_best) > mean(&random_best) + 1.0);
+    // Cells of another size than the space grows are errors, not panics.
+    use rand::SeedableRng;
+    let too_big = cells
+        .full()
+        .sample(&mut rand::rngs::ChaCha8Rng::seed_from_u64(0));
+    let mut four = too_big.clone();
+    four.normal.push(four.normal[0]);
+    four.reduce.push(four.reduce[0]);
+    assert!(cells.validate(&four).is_err());
+}
+
+#[test]
+fn pnas_and_bananas_check_their_configs_and_spaces() {
+    let bad = PnasConfig {
+        beam: 0,
+        ..PnasConfig::default()
+    };
+    let e = Pnas::<Nb201Space>::new(bad, 0).unwrap_err().to_string();
+    assert!(e.contains("`beam`"), "{e}");
+    let bad = BananasConfig {
+        initial_random: 1,
+        ..BananasConfig::default()
+    };
+    let e = Bananas::<Nb201Space>::new(bad, 0).unwrap_err().to_string();
+    assert!(e.contains("`initial_random`"), "{e}");
+    let bad = BananasConfig {
+        predictor: MlpConfig {
+            learning_rate: f64::NAN,
+            ..MlpConfig::default()
+        },
+        ..BananasConfig::default()
+    };
+    let e = Bananas::<Nb201Space>::new(bad, 0).unwrap_err().to_string();
+    assert!(e.contains("predictor.learning_rate"), "{e}");
+    // PNAS's small cells need `none` and `skip_connect`.
+    use nas_space::nb201::Nb201Op;
+    let convs = Nb201Space::with_ops(&[Nb201Op::NorConv1x1, Nb201Op::NorConv3x3]).unwrap();
+    let e = pnas(0, 4).ask(&convs).unwrap_err().to_string();
+    assert!(e.contains("none"), "{e}");
 }
 
 #[test]
@@ -332,6 +542,8 @@ fn every_strategy_resumes_from_a_saved_state() {
     );
     save_load_continue(|| bo_wl(3), 24, 15);
     save_load_continue(|| bo_hamming(3), 24, 15);
+    save_load_continue(|| bananas(3), 24, 15);
+    save_load_continue(|| pnas(3, 4), 20, 20);
     save_load_continue(
         || Hyperband::<Nb201Space>::new(HyperbandConfig::default(), 3).unwrap(),
         60,

@@ -349,15 +349,9 @@ impl<B: Backend> DpcNetwork<B> {
 
     /// Per-pixel class logits `[n, classes, h, w]` at the input resolution.
     pub fn segment(&self, images: Tensor<B, 4>) -> Tensor<B, 4> {
-        use burn::tensor::module::interpolate;
-        use burn::tensor::ops::{InterpolateMode, InterpolateOptions};
         let [_, _, h, w] = images.dims();
         let logits = self.segment_head.forward(self.features(images));
-        interpolate(
-            logits,
-            [h, w],
-            InterpolateOptions::new(InterpolateMode::Bilinear),
-        )
+        crate::ops::resize_bilinear(logits, [h, w])
     }
 }
 

@@ -4,7 +4,7 @@ use crate::probe::relu;
 use burn::module::Module;
 use burn::nn::{BatchNorm, BatchNormConfig};
 use burn::tensor::backend::Backend;
-use burn::tensor::{Device, Tensor};
+use burn::tensor::{Device, Tensor, TensorData};
 
 use crate::fast::{Conv, ConvGeometry, batch_norm};
 
@@ -67,19 +67,109 @@ impl<B: Backend> PyramidPool<B> {
 
     /// Applies the branch.
     pub fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
-        use burn::tensor::module::{adaptive_avg_pool2d, interpolate};
-        use burn::tensor::ops::{InterpolateMode, InterpolateOptions};
+        use burn::tensor::module::adaptive_avg_pool2d;
         let [_, _, h, w] = x.dims();
         let pooled = adaptive_avg_pool2d(x, self.grid(h, w));
         let y = relu(batch_norm(&self.bn, self.conv.forward(pooled)));
-        let [_, _, gh, gw] = y.dims();
-        if [gh, gw] == [h, w] {
-            return y;
-        }
-        interpolate(
-            y,
-            [h, w],
-            InterpolateOptions::new(InterpolateMode::Bilinear),
+        resize_bilinear(y, [h, w])
+    }
+}
+
+/// The `[out, in]` matrix of a 1-D bilinear resize with aligned corners: output `i` reads the
+/// input at `i · (in − 1) / (out − 1)` from its two neighbours.
+fn bilinear_weights(input: usize, output: usize) -> Vec<f32> {
+    let mut a = vec![0f32; output * input];
+    let ratio = (input - 1) as f64 / (output.max(2) - 1) as f64;
+    for i in 0..output {
+        let src = ratio * i as f64;
+        let p0 = (src.floor() as usize).min(input - 1);
+        let p1 = (p0 + 1).min(input - 1);
+        let frac = (src - p0 as f64) as f32;
+        a[i * input + p0] += 1.0 - frac;
+        a[i * input + p1] += frac;
+    }
+    a
+}
+
+/// Bilinear resize of `x` (`[n, c, h, w]`) to `size`, corners aligned (DeepLab's
+/// `resize_bilinear`, and Burn's `interpolate` in `Bilinear` mode, to rounding).
+///
+/// Written as two matrix products with fixed interpolation matrices, so it has a backward pass
+/// on every backend (the `ndarray` backend of Burn 0.21 implements no backward for
+/// `interpolate`).
+pub fn resize_bilinear<B: Backend>(x: Tensor<B, 4>, size: [usize; 2]) -> Tensor<B, 4> {
+    let [n, c, h, w] = x.dims();
+    let [oh, ow] = size;
+    if [h, w] == size {
+        return x;
+    }
+    let device = x.device();
+    let matrix = |input: usize, output: usize| {
+        Tensor::<B, 2>::from_data(
+            TensorData::new(bilinear_weights(input, output), [output, input]),
+            &device,
         )
+    };
+    let nc = n * c;
+    // Along the width: [nc, h, w] · [w, ow].
+    let aw = matrix(w, ow)
+        .transpose()
+        .unsqueeze::<3>()
+        .expand([nc, w, ow]);
+    let y = x.reshape([nc, h, w]).matmul(aw);
+    // Along the height: [oh, h] · [nc, h, ow].
+    let ah = matrix(h, oh).unsqueeze::<3>().expand([nc, oh, h]);
+    ah.matmul(y).reshape([n, c, oh, ow])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::backend::{Autodiff, NdArray};
+    use burn::tensor::Distribution;
+    use burn::tensor::module::interpolate;
+    use burn::tensor::ops::{InterpolateMode, InterpolateOptions};
+
+    #[test]
+    fn resize_matches_burns_bilinear_interpolation_and_has_a_gradient() {
+        let device = Default::default();
+        for (from, to) in [
+            ([1, 1], [4, 4]),
+            ([2, 3], [8, 8]),
+            ([4, 4], [7, 5]),
+            ([5, 6], [2, 3]),
+        ] {
+            let x = Tensor::<NdArray, 4>::random(
+                [2, 3, from[0], from[1]],
+                Distribution::Default,
+                &device,
+            );
+            let ours = resize_bilinear(x.clone(), to);
+            let burns = interpolate(x, to, InterpolateOptions::new(InterpolateMode::Bilinear));
+            let diff = (ours - burns).abs().max().into_scalar();
+            assert!(diff < 1e-5, "{from:?} -> {to:?}: {diff}");
+        }
+        let x = Tensor::<Autodiff<NdArray>, 4>::ones([1, 2, 2, 2], &device).require_grad();
+        let y = resize_bilinear(x.clone(), [5, 5]);
+        let grads = y.sum().backward();
+        let g = x.grad(&grads).unwrap();
+        // Every output pixel distributes a total weight of 1 over the inputs.
+        let total = g.sum().into_scalar();
+        assert!((total - 2.0 * 25.0).abs() < 1e-4, "{total}");
+    }
+
+    #[test]
+    fn a_pyramid_pooling_branch_trains_on_the_cpu_backend() {
+        // Burn's `interpolate` has no backward on `ndarray`: the branch must not depend on it.
+        let device = Default::default();
+        let branch = PyramidPool::<Autodiff<NdArray>>::new(3, 4, [2, 2], &device);
+        let x =
+            Tensor::<Autodiff<NdArray>, 4>::random([2, 3, 6, 6], Distribution::Default, &device)
+                .require_grad();
+        let y = branch.forward(x.clone());
+        assert_eq!(y.dims(), [2, 4, 6, 6]);
+        let grads = y.sum().backward();
+        assert!(x.grad(&grads).is_some());
+        assert!(branch.conv.inner.weight.grad(&grads).is_some());
     }
 }

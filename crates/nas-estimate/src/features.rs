@@ -1,0 +1,477 @@
+//! Cached features of a frozen backbone: run the backbone over the data once, then train only
+//! the searched part (a head, a decoder, a dense-prediction cell) on its outputs.
+//!
+//! This is the proxy of DPC (Chen et al., NeurIPS 2018), which searched its dense prediction
+//! cell on precomputed features of a fixed, pretrained backbone: every trial then costs only
+//! the head's training. [`cache_features`] turns a training and a validation
+//! [`ImageDataset`] into datasets of feature maps (`[channels, height, width]` of the
+//! backbone's output, the same labels); give them to
+//! [`TrainEstimator`](crate::train::TrainEstimator) with a network configuration for the head
+//! (its input channels are the backbone's output channels), and every option of the training
+//! estimator (epochs as fidelity, pruners, continuation) works on the head.
+//!
+//! With [`FeatureCacheConfig::dir`] the features are also written to a file named by the
+//! backbone's [`key`](FeatureCacheConfig::key) and a fingerprint of the data, and later runs
+//! (other processes, other machines sharing the directory) load them instead of running the
+//! backbone. A truncated or altered file is an [`EstimateError::Corrupt`] error that says to
+//! delete it; finished work elsewhere is not touched.
+//!
+//! What caching gives up: the backbone is frozen (it is not fine-tuned with the head), and
+//! augmentation of the images is impossible (the features are computed once, from the
+//! unaugmented images).
+//!
+//! ```no_run
+//! use nas_estimate::features::{FeatureCacheConfig, cache_features};
+//! use nas_estimate::train::TrainEstimator;
+//! use nas_supernet::backend::DefaultBackend;
+//! use nas_supernet::burn::tensor::Tensor;
+//! use nas_supernet::data::ImageDataset;
+//! use nas_supernet::multi_net::DpcNetConfig;
+//! use nas_supernet::train::TrainConfig;
+//!
+//! type Inner = nas_supernet::burn::backend::NdArray;
+//! let (train, valid) = ImageDataset::digits().split(0.7, 0)?;
+//! // A frozen backbone: any function of an image batch (here a fixed 2×2 average pooling).
+//! let backbone = |x: Tensor<Inner, 4>| nas_supernet::burn::tensor::module::avg_pool2d(x, [2, 2], [2, 2], [0, 0], true, false);
+//! let config = FeatureCacheConfig::new("avg-pool-2x2").with_dir("runs/features");
+//! let cached = cache_features::<Inner, _>(&backbone, &train, &valid, &config, &Default::default())?;
+//! let head = DpcNetConfig { in_channels: 1, backbone_layers: 1, backbone_strides: 0, backbone_channels: 16, branch_channels: 16, num_classes: 10 };
+//! let mut estimator = TrainEstimator::<DefaultBackend, _, _>::new(
+//!     head, cached.train, cached.valid, TrainConfig::default(), Default::default(),
+//! )?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use nas_supernet::burn::data::dataset::Dataset;
+use nas_supernet::burn::tensor::Tensor;
+use nas_supernet::burn::tensor::backend::Backend;
+use nas_supernet::data::{ImageBatcher, ImageDataset, Normalize, epoch_batches};
+use serde::{Deserialize, Serialize};
+
+use crate::EstimateError;
+
+/// A frozen feature extractor: an image batch `[n, c, h, w]` (normalized) to a feature batch
+/// `[n, c', h', w']`. Any `Fn(Tensor<B, 4>) -> Tensor<B, 4>` is one, e.g.
+/// `|x| trunk.forward(x)` for a trained module `trunk` (use its `valid()` copy: no gradients
+/// are needed).
+pub trait FeatureExtractor<B: Backend> {
+    /// The features of `images`.
+    fn extract(&self, images: Tensor<B, 4>) -> Tensor<B, 4>;
+}
+
+impl<B: Backend, F: Fn(Tensor<B, 4>) -> Tensor<B, 4>> FeatureExtractor<B> for F {
+    fn extract(&self, images: Tensor<B, 4>) -> Tensor<B, 4> {
+        self(images)
+    }
+}
+
+/// How [`cache_features`] runs the backbone and where it keeps the features.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FeatureCacheConfig {
+    /// Names the backbone and its weights (e.g. `"trunk-3x16-pretrained-2ep-seed0"`): a cache
+    /// file is reused only for the same key and the same data, so change the key when the
+    /// backbone changes.
+    pub key: String,
+    /// Images per backbone batch.
+    pub batch_size: usize,
+    /// The normalization the backbone expects; `None`: the training set's channel statistics.
+    pub normalize: Option<Normalize>,
+    /// Where the features are kept between runs; `None`: in memory only.
+    pub dir: Option<PathBuf>,
+}
+
+impl FeatureCacheConfig {
+    /// Memory only, batches of 256, the training set's normalization.
+    pub fn new(key: impl Into<String>) -> Self {
+        Self {
+            key: key.into(),
+            batch_size: 256,
+            normalize: None,
+            dir: None,
+        }
+    }
+
+    /// Keeps the features in `dir` too, and reuses them from there.
+    pub fn with_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.dir = Some(dir.into());
+        self
+    }
+
+    fn check(&self) -> Result<(), EstimateError> {
+        let ok_key = !self.key.is_empty()
+            && self
+                .key
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
+        if !ok_key {
+            return Err(EstimateError::InvalidConfig(format!(
+                "feature cache key `{}`: use a non-empty name of ASCII letters, digits, `-`, `_` \
+                 and `.` (it becomes part of a file name)",
+                self.key
+            )));
+        }
+        if self.batch_size == 0 {
+            return Err(EstimateError::InvalidConfig(
+                "feature cache: `batch_size` must be at least 1".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Where the features came from.
+#[derive(Debug, Clone, PartialEq)]
+pub enum FeatureOrigin {
+    /// The backbone ran over every image (once), and the features were written to `file`
+    /// when a directory was given.
+    Computed {
+        /// Images passed through the backbone.
+        images: usize,
+        /// Backbone batches run.
+        batches: usize,
+        /// Wall time of the backbone passes, in seconds.
+        seconds: f64,
+        /// The cache file written.
+        file: Option<PathBuf>,
+    },
+    /// Read from an earlier run's cache file.
+    Loaded {
+        /// The file.
+        file: PathBuf,
+        /// Wall time of reading it, in seconds.
+        seconds: f64,
+    },
+}
+
+/// The features of a training and a validation set.
+#[derive(Debug, Clone)]
+pub struct CachedFeatures {
+    /// Features of the training images, with their labels.
+    pub train: ImageDataset,
+    /// Features of the validation images, with their labels.
+    pub valid: ImageDataset,
+    /// Computed now or loaded.
+    pub origin: FeatureOrigin,
+}
+
+const MAGIC: &[u8; 8] = b"NASFEAT1";
+
+/// The header of a cache file.
+#[derive(Debug, Serialize, Deserialize, PartialEq)]
+struct Header {
+    key: String,
+    fingerprint: u64,
+    shape: [usize; 3],
+    num_classes: usize,
+    train: usize,
+    valid: usize,
+    train_name: String,
+    valid_name: String,
+}
+
+/// FNV-1a, 64 bits.
+struct Fnv(u64);
+
+impl Fnv {
+    fn new() -> Self {
+        Self(0xcbf2_9ce4_8422_2325)
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 ^= u64::from(b);
+            self.0 = self.0.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+}
+
+/// A fingerprint of the images, labels and shapes of both sets and of the normalization.
+fn fingerprint(sets: [&ImageDataset; 2], normalize: &Normalize) -> u64 {
+    let mut h = Fnv::new();
+    for set in sets {
+        for d in set.shape() {
+            h.write(&(d as u64).to_le_bytes());
+        }
+        h.write(&(set.len() as u64).to_le_bytes());
+        for i in 0..set.len() {
+            if let Some(item) = set.get(i) {
+                h.write(&item.label.to_le_bytes());
+                for v in item.pixels {
+                    h.write(&v.to_bits().to_le_bytes());
+                }
+            }
+        }
+    }
+    for v in normalize.mean.iter().chain(&normalize.std) {
+        h.write(&v.to_bits().to_le_bytes());
+    }
+    h.0
+}
+
+/// Runs `extractor` over `train` and `valid` (in order, batches of
+/// [`batch_size`](FeatureCacheConfig::batch_size), normalized), or loads the features of an
+/// earlier run from [`dir`](FeatureCacheConfig::dir).
+///
+/// # Errors
+/// An invalid configuration or normalization, empty or differently shaped sets, a backbone
+/// whose output changes shape between batches or holds a non-finite value, an unreadable or
+/// unwritable cache directory, a corrupt cache file ([`EstimateError::Corrupt`]: delete it and
+/// run again).
+pub fn cache_features<B: Backend, E: FeatureExtractor<B>>(
+    extractor: &E,
+    train: &ImageDataset,
+    valid: &ImageDataset,
+    config: &FeatureCacheConfig,
+    device: &B::Device,
+) -> Result<CachedFeatures, EstimateError> {
+    config.check()?;
+    if train.is_empty() || valid.is_empty() {
+        return Err(EstimateError::InvalidConfig(
+            "feature cache: the training and validation sets must not be empty".into(),
+        ));
+    }
+    if train.shape() != valid.shape() || train.num_classes() != valid.num_classes() {
+        return Err(EstimateError::InvalidConfig(format!(
+            "feature cache: the training images are {:?} with {} classes, the validation images \
+             {:?} with {}; both sets must match",
+            train.shape(),
+            train.num_classes(),
+            valid.shape(),
+            valid.num_classes()
+        )));
+    }
+    let normalize = config
+        .normalize
+        .clone()
+        .unwrap_or_else(|| train.channel_stats());
+    let fp = fingerprint([train, valid], &normalize);
+    let file = config
+        .dir
+        .as_ref()
+        .map(|d| d.join(format!("{}-{fp:016x}.nasfeat", config.key)));
+    if let Some(file) = &file
+        && file.exists()
+    {
+        let clock = Instant::now();
+        let (train, valid) = read(file, &config.key, fp, train, valid)?;
+        return Ok(CachedFeatures {
+            train,
+            valid,
+            origin: FeatureOrigin::Loaded {
+                file: file.clone(),
+                seconds: clock.elapsed().as_secs_f64(),
+            },
+        });
+    }
+    let clock = Instant::now();
+    let mut batches = 0;
+    let mut shape: Option<[usize; 3]> = None;
+    let mut run = |set: &ImageDataset| -> Result<Vec<f32>, EstimateError> {
+        let batcher = ImageBatcher::new(set.shape()).with_normalize(normalize.clone())?;
+        let mut out = Vec::new();
+        for batch in epoch_batches::<B>(set, batcher, config.batch_size, None, device)? {
+            let f = extractor.extract(batch.images);
+            let [_, c, h, w] = f.dims();
+            if *shape.get_or_insert([c, h, w]) != [c, h, w] {
+                return Err(EstimateError::InvalidConfig(format!(
+                    "feature cache: the backbone gave features of shape {:?}, then {:?}; it must \
+                     give one shape for every batch",
+                    shape.unwrap_or_default(),
+                    [c, h, w]
+                )));
+            }
+            let values = f
+                .into_data()
+                .convert::<f32>()
+                .into_vec::<f32>()
+                .map_err(|e| {
+                    EstimateError::Failed(format!("feature cache: reading the features: {e:?}"))
+                })?;
+            if values.iter().any(|v| !v.is_finite()) {
+                return Err(EstimateError::Failed(
+                    "feature cache: the backbone gave a non-finite feature (NaN or infinity); \
+                     check its weights and the normalization"
+                        .into(),
+                ));
+            }
+            out.extend(values);
+            batches += 1;
+        }
+        Ok(out)
+    };
+    let train_values = run(train)?;
+    let valid_values = run(valid)?;
+    let seconds = clock.elapsed().as_secs_f64();
+    let shape = shape.expect("the sets are not empty");
+    let header = Header {
+        key: config.key.clone(),
+        fingerprint: fp,
+        shape,
+        num_classes: train.num_classes(),
+        train: train.len(),
+        valid: valid.len(),
+        train_name: format!("{} ({} features)", train.name(), config.key),
+        valid_name: format!("{} ({} features)", valid.name(), config.key),
+    };
+    if let Some(file) = &file {
+        write(file, &header, &train_values, &valid_values, train, valid)?;
+    }
+    let (ftrain, fvalid) = assemble(&header, train_values, valid_values, train, valid)?;
+    Ok(CachedFeatures {
+        train: ftrain,
+        valid: fvalid,
+        origin: FeatureOrigin::Computed {
+            images: train.len() + valid.len(),
+            batches,
+            seconds,
+            file,
+        },
+    })
+}
+
+fn assemble(
+    header: &Header,
+    train_values: Vec<f32>,
+    valid_values: Vec<f32>,
+    train: &ImageDataset,
+    valid: &ImageDataset,
+) -> Result<(ImageDataset, ImageDataset), EstimateError> {
+    let t = ImageDataset::new(
+        header.train_name.clone(),
+        header.shape,
+        header.num_classes,
+        train_values,
+        train.labels(),
+    )?;
+    let v = ImageDataset::new(
+        header.valid_name.clone(),
+        header.shape,
+        header.num_classes,
+        valid_values,
+        valid.labels(),
+    )?;
+    Ok((t, v))
+}
+
+fn io(path: &Path) -> impl Fn(std::io::Error) -> EstimateError + '_ {
+    move |source| EstimateError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// Writes the cache file through a temporary file and a rename, so a killed run leaves no
+/// half-written cache.
+fn write(
+    file: &Path,
+    header: &Header,
+    train_values: &[f32],
+    valid_values: &[f32],
+    train: &ImageDataset,
+    valid: &ImageDataset,
+) -> Result<(), EstimateError> {
+    if let Some(dir) = file.parent() {
+        fs::create_dir_all(dir).map_err(io(dir))?;
+    }
+    let head = serde_json::to_vec(header).expect("the header serializes");
+    let mut bytes = Vec::with_capacity(
+        24 + head.len()
+            + 4 * (train_values.len() + valid_values.len() + header.train + header.valid),
+    );
+    bytes.extend_from_slice(MAGIC);
+    bytes.extend_from_slice(&(head.len() as u64).to_le_bytes());
+    bytes.extend_from_slice(&head);
+    for v in train_values.iter().chain(valid_values) {
+        bytes.extend_from_slice(&v.to_le_bytes());
+    }
+    for l in train.labels().into_iter().chain(valid.labels()) {
+        bytes.extend_from_slice(&l.to_le_bytes());
+    }
+    let mut h = Fnv::new();
+    h.write(&bytes[MAGIC.len()..]);
+    bytes.extend_from_slice(&h.0.to_le_bytes());
+    let tmp = file.with_extension(format!("tmp{}", std::process::id()));
+    let mut f = fs::File::create(&tmp).map_err(io(&tmp))?;
+    f.write_all(&bytes).map_err(io(&tmp))?;
+    f.sync_all().map_err(io(&tmp))?;
+    drop(f);
+    fs::rename(&tmp, file).map_err(io(file))
+}
+
+/// Reads and checks a cache file.
+fn read(
+    file: &Path,
+    key: &str,
+    fp: u64,
+    train: &ImageDataset,
+    valid: &ImageDataset,
+) -> Result<(ImageDataset, ImageDataset), EstimateError> {
+    let corrupt = |reason: String| EstimateError::Corrupt {
+        what: "feature cache file",
+        path: file.to_path_buf(),
+        line: None,
+        reason: format!("{reason}; delete the file and run again to recompute the features"),
+    };
+    let bytes = fs::read(file).map_err(io(file))?;
+    if bytes.len() < MAGIC.len() + 16 || &bytes[..MAGIC.len()] != MAGIC {
+        return Err(corrupt("not a feature cache (bad magic bytes)".into()));
+    }
+    let body = &bytes[..bytes.len() - 8];
+    let stored = u64::from_le_bytes(bytes[bytes.len() - 8..].try_into().expect("8 bytes"));
+    let mut h = Fnv::new();
+    h.write(&body[MAGIC.len()..]);
+    if h.0 != stored {
+        return Err(corrupt("checksum mismatch (truncated or altered)".into()));
+    }
+    let len = u64::from_le_bytes(body[8..16].try_into().expect("8 bytes")) as usize;
+    let head_end = 16usize
+        .checked_add(len)
+        .filter(|&e| e <= body.len())
+        .ok_or_else(|| corrupt("the header runs past the end".into()))?;
+    let header: Header = serde_json::from_slice(&body[16..head_end])
+        .map_err(|e| corrupt(format!("unreadable header: {e}")))?;
+    if header.key != key || header.fingerprint != fp {
+        return Err(corrupt(format!(
+            "made for key `{}` and data {:016x}, not `{key}` and {fp:016x}",
+            header.key, header.fingerprint
+        )));
+    }
+    if header.train != train.len() || header.valid != valid.len() {
+        return Err(corrupt(format!(
+            "holds {} + {} images, the data {} + {}",
+            header.train,
+            header.valid,
+            train.len(),
+            valid.len()
+        )));
+    }
+    let per: usize = header.shape.iter().product();
+    let n = header.train + header.valid;
+    let expected = head_end + 4 * (n * per + n);
+    if body.len() != expected {
+        return Err(corrupt(format!(
+            "{} bytes of data, expected {}",
+            body.len(),
+            expected
+        )));
+    }
+    let floats: Vec<f32> = body[head_end..head_end + 4 * n * per]
+        .chunks_exact(4)
+        .map(|c| f32::from_le_bytes(c.try_into().expect("4 bytes")))
+        .collect();
+    let labels: Vec<u32> = body[head_end + 4 * n * per..]
+        .chunks_exact(4)
+        .map(|c| u32::from_le_bytes(c.try_into().expect("4 bytes")))
+        .collect();
+    if labels[..header.train] != train.labels()[..] || labels[header.train..] != valid.labels()[..]
+    {
+        return Err(corrupt("its labels are not the data's".into()));
+    }
+    let mut floats = floats;
+    let valid_values = floats.split_off(header.train * per);
+    assemble(&header, floats, valid_values, train, valid)
+}
