@@ -45,6 +45,7 @@
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use nas_supernet::burn::data::dataset::Dataset;
@@ -193,6 +194,7 @@ impl Fnv {
 fn fingerprint(sets: [&ImageDataset; 2], normalize: &Normalize) -> u64 {
     let mut h = Fnv::new();
     for set in sets {
+        h.write(&(set.num_classes() as u64).to_le_bytes());
         for d in set.shape() {
             h.write(&(d as u64).to_le_bytes());
         }
@@ -394,7 +396,13 @@ fn write(
     let mut h = Fnv::new();
     h.write(&bytes[MAGIC.len()..]);
     bytes.extend_from_slice(&h.0.to_le_bytes());
-    let tmp = file.with_extension(format!("tmp{}", std::process::id()));
+    // One temporary name per call: threads and processes writing the same cache do not meet.
+    static WRITES: AtomicU64 = AtomicU64::new(0);
+    let tmp = file.with_extension(format!(
+        "tmp{}-{}",
+        std::process::id(),
+        WRITES.fetch_add(1, Ordering::Relaxed)
+    ));
     let mut f = fs::File::create(&tmp).map_err(io(&tmp))?;
     f.write_all(&bytes).map_err(io(&tmp))?;
     f.sync_all().map_err(io(&tmp))?;
@@ -440,6 +448,13 @@ fn read(
             header.key, header.fingerprint
         )));
     }
+    if header.num_classes != train.num_classes() {
+        return Err(corrupt(format!(
+            "made for {} classes, the data has {}",
+            header.num_classes,
+            train.num_classes()
+        )));
+    }
     if header.train != train.len() || header.valid != valid.len() {
         return Err(corrupt(format!(
             "holds {} + {} images, the data {} + {}",
@@ -449,9 +464,17 @@ fn read(
             valid.len()
         )));
     }
-    let per: usize = header.shape.iter().product();
-    let n = header.train + header.valid;
-    let expected = head_end + 4 * (n * per + n);
+    let sizes = || {
+        let per = header
+            .shape
+            .iter()
+            .try_fold(1usize, |a, &d| a.checked_mul(d))?;
+        let n = header.train.checked_add(header.valid)?;
+        let values = n.checked_mul(per)?.checked_add(n)?.checked_mul(4)?;
+        Some((per, n, head_end.checked_add(values)?))
+    };
+    let (per, n, expected) =
+        sizes().ok_or_else(|| corrupt("the header's sizes overflow".into()))?;
     if body.len() != expected {
         return Err(corrupt(format!(
             "{} bytes of data, expected {}",

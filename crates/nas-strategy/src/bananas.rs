@@ -107,6 +107,12 @@ impl BananasConfig {
                 "must be positive when parents, candidates or max_mutations is 0 (no candidate would ever be scored)",
             );
         }
+        if self.max_mutations == 0 && self.parents > 0 && self.candidates > 0 {
+            return err(
+                "max_mutations",
+                "must be at least 1 when parents and candidates are positive (set candidates to 0 for random candidates only)",
+            );
+        }
         if self.refit_every == 0 {
             return err("refit_every", "must be at least 1");
         }
@@ -140,9 +146,10 @@ struct Fit {
 /// - The state serializes (observations, random generator, the last fit's size and seed); the
 ///   ensemble is refitted after loading.
 ///
-/// Cost: one fit trains `ensemble × epochs` passes over the observations; with the defaults
-/// and 200 observations that is about half a second on one core, once per
-/// [`refit_every`](BananasConfig::refit_every) proposals (`docs/benchmarks.md`).
+/// Cost: one fit trains `ensemble × epochs` passes over the observations, once per
+/// [`refit_every`](BananasConfig::refit_every) proposals; a 200-query search on the
+/// NAS-Bench-201 table takes about 10 seconds on one core (`docs/benchmarks.md`, "Predictor-based
+/// search").
 ///
 /// # Example
 ///
@@ -259,6 +266,17 @@ where
         };
         if self.model.is_none() {
             let k = fit.observations;
+            if k > self.observed.len() {
+                return Err(StrategyError::InvalidConfig {
+                    strategy: "BANANAS",
+                    field: "fit",
+                    reason: format!(
+                        "the saved state's last fit used {k} observations but holds only {}; \
+                         the state was edited or cut short, start the search anew",
+                        self.observed.len()
+                    ),
+                });
+            }
             let y: Vec<f64> = self.observed[..k].iter().map(|(_, v)| *v).collect();
             self.model = Some(Ensemble::fit(
                 &self.config.predictor,

@@ -5,7 +5,10 @@
 //! way, a surrogate predictor trained on everything evaluated so far ranks the expansions, and
 //! the `beam` most promising are evaluated. Past the last level the search goes on in batches
 //! of `beam`: the remaining expansions of the last level are re-ranked with the refitted
-//! predictor, and when they run out the next-best cells of the level before are expanded.
+//! predictor; when they run out the next-best evaluated cells of the level before are
+//! expanded, and when those run out too, random complete cells (ten per proposal of the
+//! batch) are ranked instead. The search reports the space exhausted only when no unseen
+//! cell can be drawn.
 //!
 //! The surrogate is PNAS' MLP-ensemble variant, on the path encoding of [`crate::predictor`]
 //! (PNAS embeds its block tokens instead; the path encoding lets one predictor read cells of
@@ -318,6 +321,11 @@ impl PnasConfig {
     }
 }
 
+/// Past the expansions, complete cells are drawn at random: at most this many draws per batch,
+/// for a pool of up to `RANDOM_POOL × beam` unseen cells.
+const RANDOM_DRAWS: usize = 10_000;
+const RANDOM_POOL: usize = 10;
+
 /// An evaluated cell: architecture, objective, level.
 type Observation<A> = (A, f64, usize);
 
@@ -512,9 +520,27 @@ where
                 .map(|f| !self.seen.contains(&f))
                 .unwrap_or(false)
         });
-        if self.reserve.is_empty() && last > 1 {
+        // Grow the next-best told cells of the level before, as long as some are left.
+        while self.reserve.is_empty() && last > 1 {
             let parents = self.parents(space, last - 1)?;
+            if parents.is_empty() {
+                break;
+            }
             self.reserve = self.grow(space, &parents, last - 1)?;
+        }
+        // Then complete cells drawn at random, ranked by the predictor like the expansions.
+        if self.reserve.is_empty() {
+            let mut forms = HashSet::new();
+            for _ in 0..RANDOM_DRAWS {
+                if self.reserve.len() == RANDOM_POOL * self.config.beam {
+                    break;
+                }
+                let c = space.sample(&mut self.rng);
+                let f = space.canonical(&c)?;
+                if !self.seen.contains(&f) && forms.insert(f) {
+                    self.reserve.push(c);
+                }
+            }
         }
         if self.reserve.is_empty() {
             return Err(StrategyError::Exhausted(self.seen.len()));

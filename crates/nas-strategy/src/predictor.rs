@@ -2,10 +2,14 @@
 //! multilayer perceptrons trained on it (White, Neiswanger and Savani, AAAI 2021).
 //!
 //! The path encoding ([`paths`]) works on any space with a graph ([`ToGraph`]): every path from
-//! a source node (no incoming edge, e.g. `input`) to a sink node (no outgoing edge, e.g.
-//! `output`), named by the labels along it, is a feature; an architecture is the multiset of
-//! its paths. On NAS-Bench-201 a cell has at most four such paths (through 1, 2 or 3
-//! operations; a path through `none` does not exist), out of 155 possible ones.
+//! an input node to the output, named by the labels along it, is a feature; an architecture is
+//! the multiset of its paths. Inputs are the nodes without incoming edges labelled as the
+//! library's spaces label them (`input`, DARTS' `c_{k-2}` and `c_{k-1}`, NASNet's `h_{i-1}`
+//! and `h_i`; in a graph without such a label, every node without incoming edges), the output
+//! the nodes labelled `output` (without one, every node without outgoing edges). An operation
+//! cut off from the inputs or from the output starts or ends no path. On NAS-Bench-201 a cell
+//! has at most four such paths (through 1, 2 or 3 operations; a path through `none` does not
+//! exist), out of 84 possible ones (4 + 4² + 4³).
 //!
 //! [`Ensemble`] fits several MLPs ([`MlpConfig`]) from different random initializations and
 //! batch orders to the same observations; the spread of their predictions is the uncertainty
@@ -86,8 +90,11 @@ fn fnv1a(mut h: u64, bytes: &[u8]) -> u64 {
     h
 }
 
-/// The path encoding of a graph: every path from a node without incoming edges to a node
-/// without outgoing edges. A node with neither (an isolated `input` or `output`) is no path.
+/// Labels of input nodes in the library's graphs.
+const INPUT_LABELS: [&str; 5] = ["input", "c_{k-2}", "c_{k-1}", "h_{i-1}", "h_i"];
+
+/// The path encoding of a graph: every path from an input node to an output node (see the
+/// [module](self) documentation for which nodes those are).
 pub fn graph_paths(graph: &ArchGraph) -> Result<Paths, StrategyError> {
     let n = graph.labels.len();
     let mut out: Vec<Vec<usize>> = vec![Vec::new(); n];
@@ -106,27 +113,41 @@ pub fn graph_paths(graph: &ArchGraph) -> Result<Paths, StrategyError> {
         out[a].push(b);
         has_in[b] = true;
     }
-    // Hash states of the paths ending at each node, accumulated in topological order.
+    let labelled_inputs =
+        (0..n).any(|v| !has_in[v] && INPUT_LABELS.contains(&graph.labels[v].as_str()));
+    let is_input = |v: usize| {
+        !has_in[v] && (!labelled_inputs || INPUT_LABELS.contains(&graph.labels[v].as_str()))
+    };
+    let labelled_output = graph.labels.iter().any(|l| l == "output");
+    let is_output = |v: usize| {
+        if labelled_output {
+            graph.labels[v] == "output"
+        } else {
+            out[v].is_empty()
+        }
+    };
+    // Hash states of the paths from an input ending at each node, in topological order.
     let mut ending: Vec<Vec<u64>> = vec![Vec::new(); n];
     let mut counts: HashMap<u64, f64> = HashMap::new();
     let mut total = 0usize;
     for v in 0..n {
         let mut states = std::mem::take(&mut ending[v]);
-        if !has_in[v] {
-            if out[v].is_empty() {
-                continue;
-            }
+        if is_input(v) {
             states.push(FNV_OFFSET);
+        }
+        if states.is_empty() {
+            continue;
         }
         for h in &mut states {
             *h = fnv1a(fnv1a(*h, graph.labels[v].as_bytes()), &[0x1f]);
         }
-        if out[v].is_empty() {
+        if is_output(v) && !(is_input(v) && out[v].is_empty()) {
             total += states.len();
             for &h in &states {
                 *counts.entry(h).or_default() += 1.0;
             }
-        } else {
+        }
+        if !out[v].is_empty() {
             for &w in &out[v] {
                 ending[w].extend_from_slice(&states);
             }
@@ -562,6 +583,17 @@ mod tests {
         assert_eq!(cut.counts().len(), 1);
         let none = paths(&space, &Nb201Arch::new([Nb201Op::None; 6])).unwrap();
         assert!(none.is_empty());
+        // An operation cut off from the output, or from the input, makes no path.
+        let dead_end = arch("|nor_conv_3x3~0|+|none~0|none~1|+|none~0|none~1|none~2|");
+        assert!(paths(&space, &dead_end).unwrap().is_empty());
+        let dead_start = arch("|none~0|+|none~0|skip_connect~1|+|none~0|none~1|skip_connect~2|");
+        assert!(paths(&space, &dead_start).unwrap().is_empty());
+        let mixed = arch("|none~0|+|nor_conv_1x1~0|skip_connect~1|+|none~0|none~1|avg_pool_3x3~2|");
+        let b_only = arch("|none~0|+|nor_conv_1x1~0|none~1|+|none~0|none~1|avg_pool_3x3~2|");
+        assert_eq!(
+            paths(&space, &mixed).unwrap(),
+            paths(&space, &b_only).unwrap()
+        );
         // Two cells with the same paths in another arrangement share an encoding.
         let a = arch("|nor_conv_1x1~0|+|none~0|none~1|+|none~0|avg_pool_3x3~1|none~2|");
         let b = arch("|none~0|+|nor_conv_1x1~0|none~1|+|none~0|none~1|avg_pool_3x3~2|");

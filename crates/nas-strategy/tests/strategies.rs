@@ -253,6 +253,33 @@ fn pnas_grows_nasnet_cells_one_block_at_a_time() {
 }
 
 #[test]
+fn pnas_goes_on_past_its_expansions_without_repeats() {
+    // A beam of 1 runs out of expansions after 5 + 1 + 125 cells; the search must go on
+    // (random complete cells ranked by the predictor), never proposing a cell twice.
+    let space = Nb201Space::default();
+    let land = Landscape::new(2);
+    let config = PnasConfig {
+        beam: 1,
+        predictor: MlpConfig {
+            hidden: vec![8],
+            epochs: 3,
+            ensemble: 2,
+            ..MlpConfig::default()
+        },
+    };
+    let mut s = Pnas::<Nb201Space>::new(config, 0).unwrap();
+    let mut est = |a: &Nb201Arch, _: &nas_estimate::Budget| Ok(Metrics::new(land.value(a)));
+    let r = search::run(&space, &mut s, &mut est, 200, |_| {}).unwrap();
+    assert_eq!(r.trials.len(), 200);
+    let forms: std::collections::HashSet<_> = r
+        .trials
+        .iter()
+        .map(|t| space.canonical(&t.arch).unwrap())
+        .collect();
+    assert_eq!(forms.len(), 200);
+}
+
+#[test]
 fn pnas_and_bananas_check_their_configs_and_spaces() {
     let bad = PnasConfig {
         beam: 0,

@@ -104,6 +104,10 @@ pub fn resize_bilinear<B: Backend>(x: Tensor<B, 4>, size: [usize; 2]) -> Tensor<
         return x;
     }
     let device = x.device();
+    if h == 0 || w == 0 {
+        // Nothing to read from: an empty map resizes to zeros.
+        return Tensor::zeros([n, c, oh, ow], &device);
+    }
     let matrix = |input: usize, output: usize| {
         Tensor::<B, 2>::from_data(
             TensorData::new(bilinear_weights(input, output), [output, input]),
