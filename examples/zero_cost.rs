@@ -6,7 +6,7 @@
 //!
 //! Synflow is data-free and scored on a 3×32×32 input (CIFAR's shape) in 64-bit floats on the
 //! CPU, in a process of its own (its sums overflow 32-bit floats on this network); the data
-//! proxies (SNIP, grad-norm, jacob_cov, NASWOT, fisher, the live-parameter count) see
+//! proxies (SNIP, grad-norm, jacob_cov, NASWOT, fisher, GraSP, the live-parameter count) see
 //! one batch of the embedded Fashion-MNIST subset resized to
 //! 32×32 (one channel), not CIFAR-10 images, so only synflow's values are comparable with the
 //! published ones (Abdelfattah et al., "Zero-Cost Proxies for Lightweight NAS", ICLR 2021),
@@ -29,7 +29,7 @@ use std::time::Instant;
 use clap::Parser;
 use nas::estimate::rank::spearman_rho;
 use nas::estimate::tabular::{Nb201Dataset, Nb201Table};
-use nas::estimate::zero_cost::{fisher, gradient_scores, jacob_cov, naswot, synflow};
+use nas::estimate::zero_cost::{fisher, gradient_scores, grasp, jacob_cov, naswot, synflow};
 use nas::space::TextFormat;
 use nas::space::nb201::{Nb201Arch, Nb201Space};
 use nas::supernet::backend::BackendTask;
@@ -78,7 +78,7 @@ struct Args {
 
 /// The proxies, in the order of the printed table, with the published Spearman ρ on
 /// CIFAR-10 / CIFAR-100 / ImageNet16-120 (Abdelfattah et al. 2021) where there is one.
-const PROXIES: [(&str, Option<[f64; 3]>); 9] = [
+const PROXIES: [(&str, Option<[f64; 3]>); 10] = [
     ("synflow", Some([0.74, 0.76, 0.75])),
     ("jacob_cov", Some([0.73, 0.71, 0.71])),
     ("snip", Some([0.58, 0.63, 0.58])),
@@ -88,7 +88,11 @@ const PROXIES: [(&str, Option<[f64; 3]>); 9] = [
     ("MACs", None),
     ("naswot", None),
     ("fisher", Some([0.36, 0.39, 0.33])),
+    ("grasp", Some([0.48, 0.54, 0.56])),
 ];
+
+/// Index of GraSP in [`PROXIES`].
+const GRASP: usize = 9;
 
 /// Index of NASWOT in [`PROXIES`] (its "best of 100 cells" protocol is printed too).
 const NASWOT: usize = 7;
@@ -210,6 +214,10 @@ impl BackendTask for Measure {
             let fi = fisher(&model, images.clone(), targets.clone())
                 .map_err(|e| failed(e.to_string()))?;
             seconds[8] += t.elapsed().as_secs_f64();
+            let t = Instant::now();
+            let gr = grasp(&model, images.clone(), targets.clone())
+                .map_err(|e| failed(e.to_string()))?;
+            seconds[GRASP] += t.elapsed().as_secs_f64();
             let row = [
                 jc,
                 g.snip,
@@ -219,6 +227,7 @@ impl BackendTask for Measure {
                 macs,
                 nw,
                 fi,
+                gr,
             ];
             for (s, v) in scores[1..].iter_mut().zip(row) {
                 s.push(v);

@@ -359,3 +359,72 @@ fn hyperband_rungs_continue_through_the_search_loop() {
         .count();
     assert!(promoted >= 1, "a promoted cell continued its training");
 }
+
+/// The estimator passes the training tricks on: distillation needs a teacher and changes the
+/// training; Polyak averaging changes the scored network, also when training continues.
+#[test]
+fn the_estimator_distils_and_averages() {
+    use nas::supernet::burn::module::AutodiffModule;
+    use nas::supernet::train::{Distillation, WeightAveraging, teacher};
+    let arch = cell();
+    let plain = schedule_of(2).estimate(&arch, &Budget::full()).unwrap();
+    // Distillation without a teacher is refused before any training.
+    let (train, valid) = digits();
+    let net = small_net();
+    let distilling = TrainConfig {
+        epochs: 2,
+        distillation: Some(Distillation::default()),
+        ..one_epoch()
+    };
+    let make = |config: TrainConfig| {
+        TrainEstimator::<DefaultBackend, _, _>::new(
+            net,
+            train.sample(256, 1),
+            valid.sample(128, 2),
+            config,
+            Default::default(),
+        )
+        .unwrap()
+    };
+    match make(distilling.clone()).estimate(&arch, &Budget::full()) {
+        Err(EstimateError::InvalidConfig(m)) => assert!(m.contains("with_teacher"), "{m}"),
+        other => panic!("{other:?}"),
+    }
+    // A teacher: the same cell trained 2 epochs by the library.
+    let device = Default::default();
+    let model = net.init::<DefaultBackend>(&arch, &device).unwrap();
+    let (model, _) = nas::supernet::train::fit(
+        model,
+        &train.sample(256, 1),
+        &valid.sample(128, 2),
+        &train.sample(256, 1).channel_stats(),
+        &TrainConfig {
+            epochs: 2,
+            ..one_epoch()
+        },
+        &device,
+        |_, _: &nas::supernet::train::TrainReport| {},
+    )
+    .unwrap();
+    let distilled = make(distilling)
+        .with_teacher(teacher(model.valid()))
+        .estimate(&arch, &Budget::full())
+        .unwrap();
+    assert_ne!(distilled.curves["train_loss"], plain.curves["train_loss"]);
+    // Averaging: the same training, another scored network.
+    let averaging = TrainConfig {
+        epochs: 2,
+        averaging: Some(WeightAveraging::last_epochs(1)),
+        ..one_epoch()
+    };
+    let averaged = make(averaging.clone())
+        .estimate(&arch, &Budget::full())
+        .unwrap();
+    assert_eq!(averaged.curves["train_loss"], plain.curves["train_loss"]);
+    assert_ne!(averaged.get("valid_loss"), plain.get("valid_loss"));
+    // Continued in two rungs, it ends on the same average.
+    let mut rungs = make(averaging).continued();
+    rungs.estimate(&arch, &Budget::fidelity(1.0)).unwrap();
+    let last = rungs.estimate(&arch, &Budget::fidelity(2.0)).unwrap();
+    assert_eq!(last.get("valid_loss"), averaged.get("valid_loss"));
+}

@@ -27,7 +27,7 @@ use nas_supernet::driver::{Checkpoint, EpochSolver};
 use nas_supernet::network::{Classifier, count_params, seeded};
 use nas_supernet::network_config::BuildNetwork;
 use nas_supernet::train::{
-    TrainConfig, TrainError, TrainObserver, TrainReport, Trainer, fit, fit_with_progress,
+    FitOptions, Teacher, TrainConfig, TrainError, TrainObserver, TrainReport, Trainer, fit_with,
 };
 
 use crate::{Budget, Estimate, EstimateError, Estimator, Metrics};
@@ -42,6 +42,7 @@ pub struct TrainEstimator<B: AutodiffBackend, M, F> {
     device: Device<B>,
     data_fraction: f64,
     progress: bool,
+    teacher: Option<Teacher<B::InnerBackend>>,
     _model: PhantomData<fn() -> M>,
 }
 
@@ -104,6 +105,7 @@ where
             device,
             data_fraction: 1.0,
             progress: false,
+            teacher: None,
             _model: PhantomData,
         })
     }
@@ -146,6 +148,30 @@ where
     pub fn with_progress(mut self, progress: bool) -> Self {
         self.progress = progress;
         self
+    }
+
+    /// Distils every training from `teacher` (a trained network's logits:
+    /// [`nas_supernet::train::teacher`]), with the weight and temperature of
+    /// [`TrainConfig::distillation`], which must be set (else the default
+    /// [`nas_supernet::train::Distillation`] is used).
+    pub fn with_teacher(mut self, teacher: Teacher<B::InnerBackend>) -> Self {
+        if self.config.distillation.is_none() {
+            self.config.distillation = Some(Default::default());
+        }
+        self.teacher = Some(teacher);
+        self
+    }
+
+    /// Refuses a configuration that distils without a teacher.
+    fn check_teacher(&self) -> Result<(), EstimateError> {
+        if self.config.distillation.is_some() && self.teacher.is_none() {
+            return Err(EstimateError::InvalidConfig(
+                "the training configuration distils (`distillation` is set) but the estimator \
+                 has no teacher: give one with TrainEstimator::with_teacher"
+                    .into(),
+            ));
+        }
+        Ok(())
     }
 
     /// The training set the estimator uses (after the proxy settings).
@@ -233,8 +259,13 @@ where
     where
         F: BuildNetwork<A, B, Network = M>,
     {
+        self.check_teacher()?;
         let mut config = self.config.clone();
         config.epochs = budget_epochs(budget, config.epochs)?;
+        if let Some(a) = &mut config.averaging {
+            // A shorter budget averages as much of its training as the full one would.
+            a.epochs = a.epochs.min(config.epochs);
+        }
         let start = Instant::now();
         let device = self.device.clone();
         let build = &mut self.build;
@@ -273,27 +304,19 @@ where
             epochs,
             report,
         };
-        let trained = if progress {
-            fit_with_progress(
-                "training",
-                model,
-                (&self.train, &self.valid),
-                &self.normalize,
-                &config,
-                &device,
-                observer,
-            )
-        } else {
-            fit(
-                model,
-                &self.train,
-                &self.valid,
-                &self.normalize,
-                &config,
-                &device,
-                observer,
-            )
+        let options = FitOptions {
+            progress: progress.then(|| "training".to_string()),
+            teacher: self.teacher.clone(),
         };
+        let trained = fit_with(
+            model,
+            (&self.train, &self.valid),
+            &self.normalize,
+            &config,
+            &device,
+            observer,
+            options,
+        );
         let (model, train_report) = match trained {
             Ok(r) => r,
             Err(e) => return Err(failed(e)),
@@ -550,6 +573,7 @@ where
         let model = seeded(&device, seed, || build.build_network(arch, &device))?;
         let params = count_params(&model);
         let inner = &self.inner;
+        inner.check_teacher()?;
         let mut trainer = Trainer::new(
             model,
             &inner.train,
@@ -559,6 +583,9 @@ where
             &device,
         )
         .map_err(failed)?;
+        if let Some(teacher) = &inner.teacher {
+            trainer = trainer.with_teacher(teacher.clone());
+        }
         // The training settings are part of the key: estimators of other settings sharing the
         // store never continue each other's trainings.
         let key = format!("{arch_key} {}", trainer.fingerprint());

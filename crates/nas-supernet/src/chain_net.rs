@@ -281,6 +281,9 @@ impl<B: Backend> Stem<B> {
     pub(crate) fn forward(&self, x: Tensor<B, 4>, relu6: bool) -> Tensor<B, 4> {
         let y = batch_norm(&self.bn, self.conv.forward(x));
         if relu6 {
+            if crate::probe::replaying_masks() {
+                return relu(y).clamp_max(6.0);
+            }
             crate::probe::record_relu(&y);
             y.clamp(0.0, 6.0)
         } else {

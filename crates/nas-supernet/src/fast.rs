@@ -343,6 +343,10 @@ impl<B: Backend> Conv<B> {
     /// The ReLU is recorded by [`crate::probe::record_relu_codes`] and the output probed by
     /// [`crate::probe::probe_conv_outputs`] when they are on.
     pub fn forward_relu(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
+        if crate::probe::replaying_masks() {
+            // Frozen activation masks (`probe::with_relu_masks`): the unfused path.
+            return self.forward(crate::probe::relu(x));
+        }
         crate::probe::record_relu(&x);
         let choice = if self.depthwise {
             depthwise_impl::<B>(&x.device())

@@ -6,6 +6,7 @@
 //! `cuda` behind cargo features).
 #![warn(missing_docs)]
 
+mod averaging;
 pub mod backend;
 pub mod chain_net;
 pub mod darts_net;

@@ -9,6 +9,7 @@
 
 use std::any::Any;
 use std::cell::RefCell;
+use std::rc::Rc;
 
 use burn::tensor::Tensor;
 use burn::tensor::activation;
@@ -37,9 +38,130 @@ struct KernelRecorder {
 /// Gradient probes of one forward pass, as `Box<dyn Any>` holding `Tensor<B, 4>`.
 type Probes = Vec<Box<dyn Any>>;
 
+/// The activation masks of every ReLU of a forward pass (`x > 0`, as float tensors of the
+/// input's shape, in call order), recorded by [`record_relu_masks`] and replayed by
+/// [`with_relu_masks`].
+#[derive(Clone, Default)]
+pub struct ReluMasks(Vec<Rc<dyn Any>>);
+
+impl std::fmt::Debug for ReluMasks {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "ReluMasks({} ReLUs)", self.0.len())
+    }
+}
+
+impl ReluMasks {
+    /// The ReLUs recorded.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// No ReLU was recorded.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+enum MaskMode {
+    Record(Vec<Rc<dyn Any>>),
+    Replay {
+        masks: Vec<Rc<dyn Any>>,
+        next: usize,
+        /// A ReLU found no mask of its shape and backend (it ran as a plain ReLU).
+        mismatch: bool,
+    },
+}
+
 std::thread_local! {
     static RELU_CODES: RefCell<Option<KernelRecorder>> = const { RefCell::new(None) };
     static CONV_PROBES: RefCell<Option<Probes>> = const { RefCell::new(None) };
+    static RELU_MASKS: RefCell<Option<MaskMode>> = const { RefCell::new(None) };
+}
+
+/// Runs `f` (a forward pass) recording the activation mask of every ReLU it goes through on
+/// this thread. Replayed by [`with_relu_masks`], they freeze the network's activation
+/// pattern: the network becomes smooth in its weights around the recorded point, as autograd
+/// treats it (a ReLU's second derivative is zero), which lets a finite difference of
+/// gradients compute a Hessian-vector product exactly where the pattern would flip.
+pub fn record_relu_masks<R>(f: impl FnOnce() -> R) -> (R, ReluMasks) {
+    let outer = RELU_MASKS.with(|m| m.borrow_mut().replace(MaskMode::Record(Vec::new())));
+    let restore = RestoreMasks(outer);
+    let out = f();
+    let recorded = RELU_MASKS.with(|m| m.borrow_mut().take());
+    drop(restore);
+    let masks = match recorded {
+        Some(MaskMode::Record(masks)) => ReluMasks(masks),
+        _ => ReluMasks::default(),
+    };
+    (out, masks)
+}
+
+/// Runs `f` (a forward pass of the network [`record_relu_masks`] recorded, possibly with other
+/// weights) with every ReLU multiplying its input by the recorded mask instead of testing its
+/// sign, in call order. Returns `f`'s result and whether every ReLU found its mask (same
+/// count, shapes and backend) and every mask was used.
+pub fn with_relu_masks<R>(masks: &ReluMasks, f: impl FnOnce() -> R) -> (R, bool) {
+    let outer = RELU_MASKS.with(|m| {
+        m.borrow_mut().replace(MaskMode::Replay {
+            masks: masks.0.clone(),
+            next: 0,
+            mismatch: false,
+        })
+    });
+    let restore = RestoreMasks(outer);
+    let out = f();
+    let replayed = RELU_MASKS.with(|m| m.borrow_mut().take());
+    drop(restore);
+    let complete = match replayed {
+        Some(MaskMode::Replay {
+            masks,
+            next,
+            mismatch,
+        }) => !mismatch && next == masks.len(),
+        _ => false,
+    };
+    (out, complete)
+}
+
+struct RestoreMasks(Option<MaskMode>);
+
+impl Drop for RestoreMasks {
+    fn drop(&mut self) {
+        let outer = self.0.take();
+        RELU_MASKS.with(|m| *m.borrow_mut() = outer);
+    }
+}
+
+/// True while [`with_relu_masks`] replays masks on this thread (fused ReLU kernels then take
+/// the plain path through [`relu`]).
+pub(crate) fn replaying_masks() -> bool {
+    RELU_MASKS.with(|m| matches!(*m.borrow(), Some(MaskMode::Replay { .. })))
+}
+
+/// The next replayed mask for `x`, if replaying; `None` (and a mismatch noted) when it does
+/// not fit.
+fn next_mask<B: Backend, const D: usize>(x: &Tensor<B, D>) -> Option<Tensor<B, D>> {
+    RELU_MASKS.with(|m| {
+        let mut m = m.borrow_mut();
+        let Some(MaskMode::Replay {
+            masks,
+            next,
+            mismatch,
+        }) = m.as_mut()
+        else {
+            return None;
+        };
+        let mask = masks
+            .get(*next)
+            .and_then(|mask| mask.downcast_ref::<Tensor<B, D>>())
+            .filter(|mask| mask.dims() == x.dims())
+            .cloned();
+        *next += 1;
+        if mask.is_none() {
+            *mismatch = true;
+        }
+        mask
+    })
 }
 
 /// Runs `f` (a forward pass) recording the codes of every ReLU it goes through on this
@@ -73,14 +195,26 @@ pub fn record_relu_codes<R>(f: impl FnOnce() -> R) -> (R, Option<ReluCodes>) {
     (out, codes)
 }
 
-/// ReLU, recorded by [`record_relu_codes`] when it is on.
+/// ReLU, recorded by [`record_relu_codes`] and [`record_relu_masks`] when they are on, and
+/// replaced by the recorded mask under [`with_relu_masks`].
 pub fn relu<B: Backend, const D: usize>(x: Tensor<B, D>) -> Tensor<B, D> {
+    if replaying_masks() {
+        if let Some(mask) = next_mask(&x) {
+            return x * mask;
+        }
+        return activation::relu(x);
+    }
     record_relu(&x);
     activation::relu(x)
 }
 
 /// Adds the codes of `relu(x)` (`x > 0`, one row per image) to the kernel being recorded.
 pub(crate) fn record_relu<B: Backend, const D: usize>(x: &Tensor<B, D>) {
+    RELU_MASKS.with(|m| {
+        if let Some(MaskMode::Record(masks)) = m.borrow_mut().as_mut() {
+            masks.push(Rc::new(x.clone().greater_elem(0.0).float()));
+        }
+    });
     if RELU_CODES.with(|r| r.borrow().is_none()) {
         return;
     }
@@ -179,6 +313,30 @@ mod tests {
     use burn::tensor::TensorData;
 
     type B = DefaultBackend;
+
+    #[test]
+    fn replayed_masks_freeze_the_activation_pattern() {
+        let device = Default::default();
+        let x = Tensor::<B, 1>::from_data(TensorData::new(vec![1.0f32, -1.0, 2.0], [3]), &device);
+        let (_, masks) = record_relu_masks(|| relu(x.clone()));
+        assert_eq!(masks.len(), 1);
+        // Other inputs, the recorded pattern: [on, off, on].
+        let z = Tensor::<B, 1>::from_data(TensorData::new(vec![-3.0f32, 5.0, 4.0], [3]), &device);
+        let (y, complete) = with_relu_masks(&masks, || relu(z.clone()));
+        assert!(complete);
+        assert_eq!(y.into_data().to_vec::<f32>().unwrap(), vec![-3.0, 0.0, 4.0]);
+        // Outside the replay, a plain ReLU again.
+        assert_eq!(
+            relu(z.clone()).into_data().to_vec::<f32>().unwrap(),
+            vec![0.0, 5.0, 4.0]
+        );
+        // A pass through more ReLUs, or of another shape, is not the recorded one.
+        let (_, complete) = with_relu_masks(&masks, || relu(relu(z.clone())));
+        assert!(!complete);
+        let w = Tensor::<B, 1>::ones([2], &device);
+        let (_, complete) = with_relu_masks(&masks, || relu(w.clone()));
+        assert!(!complete);
+    }
 
     #[test]
     fn the_relu_kernel_counts_agreeing_units() {

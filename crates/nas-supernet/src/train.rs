@@ -4,6 +4,14 @@
 //! clipping by norm, optional auxiliary loss and drop-path, evaluation on a validation set
 //! after every epoch. A non-finite loss stops training with [`TrainError::Diverged`], which
 //! carries the report of the epochs finished before it.
+//!
+//! Two of the training tricks of Nekrasov et al. ("Fast Neural Architecture Search of Compact
+//! Semantic Segmentation Models via Auxiliary Cells", CVPR 2019) that make short proxy
+//! trainings rank architectures more like long ones: Polyak averaging of the weights over the
+//! last epochs ([`TrainConfig::averaging`], [`WeightAveraging`]) and knowledge distillation
+//! from a teacher network's logits ([`TrainConfig::distillation`], [`Distillation`],
+//! [`Trainer::with_teacher`]). (Their third, progressive early stopping, is
+//! `nas_strategy::pruner::StageStopping`.)
 
 use std::time::Instant;
 
@@ -13,9 +21,12 @@ use burn::optim::adaptor::OptimizerAdaptor;
 use burn::optim::decay::WeightDecayConfig;
 use burn::optim::momentum::MomentumConfig;
 use burn::optim::{GradientsParams, Optimizer, Sgd, SgdConfig};
+use burn::tensor::activation::{log_softmax, softmax};
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{Device, ElementConversion, Tensor};
 use serde::{Deserialize, Serialize};
+
+use crate::averaging::WeightAverage;
 
 use crate::data::{Augment, ImageBatch, ImageBatcher, ImageDataset, Normalize, epoch_batches};
 use crate::driver::{Checkpoint, Control, Driver, EpochSolver, WithHistory};
@@ -49,6 +60,75 @@ pub struct TrainConfig {
     pub augment: Augment,
     /// Seed of parameter initialization, shuffling and augmentation.
     pub seed: u64,
+    /// Polyak averaging of the weights over the last epochs (`None`: off): validation and
+    /// the trained model use the averaged weights.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub averaging: Option<WeightAveraging>,
+    /// Knowledge distillation from a teacher's logits (`None`: off); the teacher is given to
+    /// [`Trainer::with_teacher`] (or `TrainEstimator::with_teacher` in `nas-estimate`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub distillation: Option<Distillation>,
+}
+
+/// Polyak averaging of the weights (Polyak & Juditsky 1992; one of the proxy-training tricks
+/// of Nekrasov et al., CVPR 2019): the weights after every step of the last
+/// [`WeightAveraging::epochs`] epochs are averaged, and the validation of those epochs and the
+/// trained model use the average. Every float tensor of the model is averaged, the batch
+/// norms' running statistics included (as timm's `ModelEma` does).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct WeightAveraging {
+    /// The last epochs of [`TrainConfig::epochs`] whose steps are averaged (at least 1, at
+    /// most the epochs).
+    pub epochs: usize,
+    /// `0`: the uniform mean of the iterates (Polyak–Ruppert); in `(0, 1)`: an exponential
+    /// moving average, `average ← decay · average + (1 − decay) · weights` after each step,
+    /// from the first step of the window.
+    pub decay: f64,
+}
+
+impl WeightAveraging {
+    /// The uniform mean of the weights after every step of the last `epochs` epochs.
+    pub fn last_epochs(epochs: usize) -> Self {
+        Self { epochs, decay: 0.0 }
+    }
+}
+
+/// Knowledge distillation (Hinton et al. 2015; one of the proxy-training tricks of Nekrasov et
+/// al., CVPR 2019): the loss is `(1 − weight) · CE(student, labels) + weight · T² ·
+/// KL(softmax(teacher / T) ‖ softmax(student / T))` on every training batch, the teacher's
+/// logits computed on the same (augmented) images, without gradient.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Distillation {
+    /// The distillation term's share of the loss, in `(0, 1]`.
+    pub weight: f64,
+    /// The softmax temperature `T` (> 0; Hinton et al. use 1–20, 4 is common).
+    pub temperature: f64,
+}
+
+impl Default for Distillation {
+    /// Weight 0.5, temperature 4.
+    fn default() -> Self {
+        Self {
+            weight: 0.5,
+            temperature: 4.0,
+        }
+    }
+}
+
+/// A teacher for [`Distillation`]: the logits `[batch, classes]` of a batch of images, without
+/// gradient. [`teacher`] makes one of a trained network.
+pub type Teacher<B> = std::sync::Arc<dyn Fn(Tensor<B, 4>) -> Tensor<B, 2> + Send + Sync>;
+
+/// A [`Teacher`] of a trained network (its inference logits; on a training backend, pass
+/// `model.valid()`).
+pub fn teacher<B: Backend, M: Classifier<B> + 'static>(model: M) -> Teacher<B> {
+    let model = std::sync::Mutex::new(model);
+    std::sync::Arc::new(move |images| {
+        let model = model
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        model.logits(images)
+    })
 }
 
 impl Default for TrainConfig {
@@ -68,6 +148,8 @@ impl Default for TrainConfig {
             drop_path: 0.0,
             augment: Augment::default(),
             seed: 0,
+            averaging: None,
+            distillation: None,
         }
     }
 }
@@ -108,7 +190,46 @@ impl TrainConfig {
         if self.auxiliary_weight < 0.0 {
             return bad("auxiliary_weight", "must be ≥ 0");
         }
+        if let Some(a) = self.averaging {
+            if !(1..=self.epochs).contains(&a.epochs) {
+                return bad(
+                    "averaging",
+                    &format!(
+                        "averages the last epochs: its epochs must be in 1..={}, got {}",
+                        self.epochs, a.epochs
+                    ),
+                );
+            }
+            if !(0.0..1.0).contains(&a.decay) {
+                return bad(
+                    "averaging",
+                    &format!(
+                        "decay must be in [0, 1) (0: the uniform mean), got {}",
+                        a.decay
+                    ),
+                );
+            }
+        }
+        if let Some(d) = self.distillation {
+            if !(d.weight > 0.0 && d.weight <= 1.0) {
+                return bad(
+                    "distillation",
+                    &format!("weight must be in (0, 1], got {}", d.weight),
+                );
+            }
+            if !(d.temperature > 0.0 && d.temperature.is_finite()) {
+                return bad(
+                    "distillation",
+                    &format!("temperature must be positive, got {}", d.temperature),
+                );
+            }
+        }
         Ok(())
+    }
+
+    /// The first epoch whose steps are averaged ([`TrainConfig::averaging`]), if any.
+    pub fn averaging_start(&self) -> Option<usize> {
+        self.averaging.map(|a| self.epochs.saturating_sub(a.epochs))
     }
 
     /// The learning rate at `step` of `total` (cosine annealing).
@@ -263,6 +384,9 @@ where
     epoch: usize,
     step: usize,
     report: TrainReport,
+    /// The Polyak average of the weights, once its window has started.
+    average: Option<WeightAverage<B::InnerBackend>>,
+    teacher: Option<Teacher<B::InnerBackend>>,
 }
 
 impl<B, M> std::fmt::Debug for Trainer<'_, B, M>
@@ -351,12 +475,31 @@ where
             epoch: 0,
             step: 0,
             report: TrainReport::default(),
+            average: None,
+            teacher: None,
         })
     }
 
-    /// The model.
+    /// Distils from `teacher` ([`TrainConfig::distillation`] sets the weight and the
+    /// temperature; training fails without it).
+    pub fn with_teacher(mut self, teacher: Teacher<B::InnerBackend>) -> Self {
+        self.teacher = Some(teacher);
+        self
+    }
+
+    /// The model as trained so far (the weights of the last step: see
+    /// [`Trainer::trained_model`] for the averaged ones).
     pub fn model(&self) -> &M {
         &self.model
+    }
+
+    /// The model to evaluate and keep: the Polyak average of the weights once the
+    /// averaging window has started ([`TrainConfig::averaging`]), else the model.
+    pub fn trained_model(&self) -> M {
+        match &self.average {
+            Some(avg) => M::from_inner(avg.apply(self.model.valid())),
+            None => self.model.clone(),
+        }
     }
 
     /// The results of the epochs so far.
@@ -364,18 +507,74 @@ where
         &self.report
     }
 
-    /// The model and the report.
+    /// The trained model ([`Trainer::trained_model`]: averaged where averaging is on) and the
+    /// report.
     pub fn into_parts(self) -> (M, TrainReport) {
-        (self.model, self.report)
+        (self.trained_model(), self.report)
+    }
+
+    /// The distillation term of the loss for `logits` on `images`, if distillation is on.
+    fn distillation_loss(
+        &self,
+        images: &Tensor<B, 4>,
+        logits: &Tensor<B, 2>,
+    ) -> Result<Option<Tensor<B, 1>>, TrainError> {
+        let Some(d) = self.config.distillation else {
+            return Ok(None);
+        };
+        let Some(teacher) = &self.teacher else {
+            return Err(TrainError::InvalidConfig {
+                field: "distillation",
+                reason: "needs a teacher: give one to Trainer::with_teacher (or \
+                         TrainEstimator::with_teacher)"
+                    .into(),
+            });
+        };
+        let t = teacher(images.clone().inner());
+        if t.dims() != logits.dims() {
+            return Err(TrainError::Data(format!(
+                "the teacher's logits are {:?}, the student's {:?}: the teacher must classify \
+                 the same images into the same classes",
+                t.dims(),
+                logits.dims()
+            )));
+        }
+        let temperature = d.temperature;
+        let t = Tensor::<B, 2>::from_inner(t)
+            .detach()
+            .div_scalar(temperature);
+        let s = logits.clone().div_scalar(temperature);
+        let p_t = softmax(t.clone(), 1);
+        let kl = (p_t * (log_softmax(t, 1) - log_softmax(s, 1)))
+            .sum_dim(1)
+            .mean();
+        Ok(Some(kl.mul_scalar(d.weight * temperature * temperature)))
+    }
+
+    /// Adds the weights after a step to the Polyak average, in its window.
+    fn average_step(&mut self) -> Result<(), TrainError> {
+        let (Some(start), Some(a)) = (self.config.averaging_start(), self.config.averaging) else {
+            return Ok(());
+        };
+        if self.epoch < start {
+            return Ok(());
+        }
+        let weights = self.model.valid();
+        match &mut self.average {
+            None => self.average = Some(WeightAverage::start(&weights)),
+            Some(avg) => avg.add(&weights, a.decay).map_err(TrainError::Data)?,
+        }
+        Ok(())
     }
 
     fn train_epoch(&mut self) -> Result<(f64, f64), TrainError> {
-        let config = &self.config;
+        let config = &self.config.clone();
         let epoch = self.epoch;
         let steps_per_epoch = self.train.len().div_ceil(config.batch_size);
         let total_steps = steps_per_epoch * config.epochs;
         let drop_path = config.drop_path * epoch as f64 / config.epochs as f64;
-        let loss_fn = CrossEntropyLossConfig::new().init(&self.device);
+        let device = self.device.clone();
+        let loss_fn = CrossEntropyLossConfig::new().init(&device);
         let batcher = normalized_batcher(self.train.shape(), &self.normalize)?
             .with_augment(config.augment, mix_seed(config.seed, epoch as u64, 31));
         let batches = epoch_batches::<B>(
@@ -383,7 +582,7 @@ where
             batcher,
             config.batch_size,
             Some(mix_seed(config.seed, epoch as u64, 30)),
-            &self.device,
+            &device,
         )
         .map_err(|e| TrainError::Data(e.to_string()))?;
         let (mut loss_sum, mut correct, mut seen) = (0.0, 0usize, 0usize);
@@ -393,8 +592,15 @@ where
                 drop_path,
                 seed: mix_seed(config.seed, self.step as u64, 2),
             };
+            let distil_images = self.config.distillation.map(|_| batch.images.clone());
             let (logits, aux) = self.model.train_logits(batch.images, &options);
             let mut loss = loss_fn.forward(logits.clone(), batch.targets.clone());
+            if let Some(images) = distil_images
+                && let Some(kd) = self.distillation_loss(&images, &logits)?
+            {
+                let weight = self.config.distillation.map_or(0.0, |d| d.weight);
+                loss = loss.mul_scalar(1.0 - weight) + kd;
+            }
             if let Some(aux) = aux
                 && config.auxiliary_weight > 0.0
             {
@@ -419,6 +625,7 @@ where
             let lr = config.learning_rate_at(self.step, total_steps);
             self.model = self.optim.step(lr, self.model.clone(), grads);
             self.step += 1;
+            self.average_step()?;
         }
         Ok((
             loss_sum / seen.max(1) as f64,
@@ -463,12 +670,14 @@ where
         let before = self.model.valid();
         let optim_before = self.optim.to_record();
         let step_before = self.step;
+        let average_before = self.average.clone();
         let (train_loss, train_accuracy) = match self.train_epoch() {
             Ok(v) => v,
             Err(e) => {
                 self.model = M::from_inner(before);
                 self.optim = sgd_optimizer::<B, M>(&self.config).load_record(optim_before);
                 self.step = step_before;
+                self.average = average_before;
                 return Err(e);
             }
         };
@@ -481,7 +690,7 @@ where
         )
         .map_err(|e| TrainError::Data(e.to_string()))?;
         let (valid_loss, valid_accuracy) = evaluate(
-            &self.model.valid(),
+            &self.trained_model().valid(),
             valid_batches,
             &CrossEntropyLossConfig::new().init(&self.device),
         );
@@ -505,6 +714,10 @@ where
         c.put_module::<B, M>("model", &self.model)?;
         c.put_optimizer::<B, M, _>("optimizer", &self.optim)?;
         c.put("trainer", &(self.epoch, self.step, &self.report))?;
+        if let Some(avg) = &self.average {
+            c.put("average_count", &avg.count())?;
+            c.put_module::<B, M>("average", &self.trained_model())?;
+        }
         Ok(())
     }
 
@@ -517,6 +730,16 @@ where
             &self.device,
         )?;
         (self.epoch, self.step, self.report) = (epoch, step, report);
+        self.average = None;
+        if self
+            .config
+            .averaging_start()
+            .is_some_and(|start| epoch > start)
+        {
+            let count: u64 = c.get("average_count")?;
+            let average = c.module::<B, M>("average", self.model.clone(), &self.device)?;
+            self.average = Some(WeightAverage::restore(&average.valid(), count));
+        }
         Ok(())
     }
 }
@@ -540,14 +763,14 @@ where
     M: AutodiffModule<B> + Classifier<B>,
     M::InnerModule: Classifier<B::InnerBackend>,
 {
-    fit_inner(
+    fit_with(
         model,
         (train, valid),
         normalize,
         config,
         device,
         observer,
-        None,
+        FitOptions::default(),
     )
 }
 
@@ -567,25 +790,57 @@ where
     M: AutodiffModule<B> + Classifier<B>,
     M::InnerModule: Classifier<B::InnerBackend>,
 {
-    fit_inner(
+    let options = FitOptions {
+        progress: Some(label.to_string()),
+        ..FitOptions::default()
+    };
+    fit_with(
         model,
         (train, valid),
         normalize,
         config,
         device,
         observer,
-        Some(label),
+        options,
     )
 }
 
-fn fit_inner<B, M>(
+/// What [`fit_with`] adds to [`fit`].
+pub struct FitOptions<B: Backend> {
+    /// A progress bar of the epochs on stderr with this label (drawn only when stderr is a
+    /// terminal).
+    pub progress: Option<String>,
+    /// The teacher of [`TrainConfig::distillation`].
+    pub teacher: Option<Teacher<B>>,
+}
+
+impl<B: Backend> Default for FitOptions<B> {
+    fn default() -> Self {
+        Self {
+            progress: None,
+            teacher: None,
+        }
+    }
+}
+
+impl<B: Backend> Clone for FitOptions<B> {
+    fn clone(&self) -> Self {
+        Self {
+            progress: self.progress.clone(),
+            teacher: self.teacher.clone(),
+        }
+    }
+}
+
+/// [`fit`] with [`FitOptions`]: a progress bar, a teacher to distil from.
+pub fn fit_with<B, M>(
     model: M,
     (train, valid): (&ImageDataset, &ImageDataset),
     normalize: &Normalize,
     config: &TrainConfig,
     device: &Device<B>,
     mut observer: impl TrainObserver,
-    progress: Option<&str>,
+    options: FitOptions<B::InnerBackend>,
 ) -> Result<(M, TrainReport), TrainError>
 where
     B: AutodiffBackend,
@@ -593,9 +848,12 @@ where
     M::InnerModule: Classifier<B::InnerBackend>,
 {
     let mut trainer = Trainer::new(model, train, valid, normalize, config, device)?;
+    if let Some(teacher) = options.teacher {
+        trainer = trainer.with_teacher(teacher);
+    }
     let epochs = config.epochs;
     let mut driver = Driver::new(&mut trainer);
-    if let Some(label) = progress {
+    if let Some(label) = &options.progress {
         driver = driver.progress(label);
     }
     let mut driver = driver.observer(WithHistory(
