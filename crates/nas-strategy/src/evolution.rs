@@ -183,4 +183,33 @@ mod tests {
         // With an empty population it keeps sampling instead of failing.
         assert!(rea.ask(&space).is_ok());
     }
+
+    /// Aging, the point of regularized evolution (Real et al. 2019): a new member replaces the
+    /// oldest, not the worst; the best dies of age like any other.
+    #[test]
+    fn the_oldest_member_dies_not_the_worst() {
+        let space = Nb201Space::default();
+        let config = RegularizedEvolutionConfig {
+            population_size: 3,
+            sample_size: 2,
+        };
+        let mut rea = RegularizedEvolution::new(config, 0).unwrap();
+        let mut told = Vec::new();
+        // The first member is the best; the fourth the worst.
+        for fitness in [10.0, 1.0, 2.0, 0.0] {
+            let t = rea.ask(&space).unwrap();
+            told.push(t.arch);
+            rea.tell(t.id, Outcome::Complete(Metrics::new(fitness)))
+                .unwrap();
+        }
+        let population: Vec<(nas_space::nb201::Nb201Arch, f64)> =
+            rea.population().map(|(a, f)| (*a, f)).collect();
+        assert_eq!(
+            population.iter().map(|p| p.1).collect::<Vec<_>>(),
+            vec![1.0, 2.0, 0.0],
+            "the best (oldest) member left, the worst (newest) stayed"
+        );
+        assert_eq!(population[2].0, told[3]);
+        assert!(population.iter().all(|p| p.0 != told[0] || p.1 != 10.0));
+    }
 }
