@@ -18,7 +18,7 @@
 //! (Progressive early stopping, the third trick, is measured by `--example prune_curves`.)
 //!
 //! ```text
-//! cargo run --release --example training_tricks                   # 12 cells, about 25 minutes on 2 cores
+//! cargo run --release --example training_tricks                   # 12 cells, about 8 minutes on 2 cores
 //! cargo run --release --example training_tricks -- --trials 4 --full-epochs 4   # a quick look
 //! ```
 
