@@ -513,15 +513,14 @@ where
         (self.trained_model(), self.report)
     }
 
-    /// The distillation term of the loss for `logits` on `images`, if distillation is on.
+    /// The distillation term `w · T² · KL(teacher ‖ student)` of the loss for `logits` on
+    /// `images`.
     fn distillation_loss(
         &self,
-        images: &Tensor<B, 4>,
+        d: Distillation,
+        images: Tensor<B::InnerBackend, 4>,
         logits: &Tensor<B, 2>,
-    ) -> Result<Option<Tensor<B, 1>>, TrainError> {
-        let Some(d) = self.config.distillation else {
-            return Ok(None);
-        };
+    ) -> Result<Tensor<B, 1>, TrainError> {
         let Some(teacher) = &self.teacher else {
             return Err(TrainError::InvalidConfig {
                 field: "distillation",
@@ -530,7 +529,7 @@ where
                     .into(),
             });
         };
-        let t = teacher(images.clone().inner());
+        let t = teacher(images);
         if t.dims() != logits.dims() {
             return Err(TrainError::Data(format!(
                 "the teacher's logits are {:?}, the student's {:?}: the teacher must classify \
@@ -548,7 +547,7 @@ where
         let kl = (p_t * (log_softmax(t, 1) - log_softmax(s, 1)))
             .sum_dim(1)
             .mean();
-        Ok(Some(kl.mul_scalar(d.weight * temperature * temperature)))
+        Ok(kl.mul_scalar(d.weight * temperature * temperature))
     }
 
     /// Adds the weights after a step to the Polyak average, in its window.
@@ -592,14 +591,14 @@ where
                 drop_path,
                 seed: mix_seed(config.seed, self.step as u64, 2),
             };
-            let distil_images = self.config.distillation.map(|_| batch.images.clone());
+            let distil_images = config
+                .distillation
+                .map(|d| (d, batch.images.clone().inner()));
             let (logits, aux) = self.model.train_logits(batch.images, &options);
             let mut loss = loss_fn.forward(logits.clone(), batch.targets.clone());
-            if let Some(images) = distil_images
-                && let Some(kd) = self.distillation_loss(&images, &logits)?
-            {
-                let weight = self.config.distillation.map_or(0.0, |d| d.weight);
-                loss = loss.mul_scalar(1.0 - weight) + kd;
+            if let Some((d, images)) = distil_images {
+                let kd = self.distillation_loss(d, images, &logits)?;
+                loss = loss.mul_scalar(1.0 - d.weight) + kd;
             }
             if let Some(aux) = aux
                 && config.auxiliary_weight > 0.0
