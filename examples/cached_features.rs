@@ -17,6 +17,7 @@
 //! ```text
 //! cargo run --release --example cached_features
 //! cargo run --release --example cached_features -- --cells 12 --epochs 4 --size 28
+//! cargo run --release --example cached_features -- --max-memory-mib 0   # features on disk
 //! ```
 
 mod common;
@@ -77,6 +78,10 @@ struct Args {
     /// Seed of the data split, the trunk and the cells.
     #[arg(long, default_value_t = 0)]
     seed: u64,
+    /// The most MiB of features held in memory; larger features stay on disk in the cache
+    /// file and are read image by image (0: always on disk).
+    #[arg(long, default_value_t = 1024)]
+    max_memory_mib: u64,
     /// Output directory (the feature cache goes to `<out>/features`).
     #[arg(long, default_value = "runs/cached_features")]
     out: PathBuf,
@@ -195,7 +200,9 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         "trunk-c{c}-l{}-s{}-e{}-seed{}",
         args.trunk_layers, args.size, args.pretrain_epochs, args.seed
     );
-    let cache = FeatureCacheConfig::new(key).with_dir(args.out.join("features"));
+    let cache = FeatureCacheConfig::new(key)
+        .with_dir(args.out.join("features"))
+        .with_max_memory_bytes(args.max_memory_mib << 20);
     let cached = cache_features::<Inner, _>(
         &|x: Tensor<Inner, 4>| trunk.forward(x),
         &train,
@@ -223,6 +230,16 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
             *seconds
         }
     };
+    println!(
+        "the trials read the features from {}",
+        cached
+            .train
+            .on_disk()
+            .map_or("memory".to_string(), |f| format!(
+                "disk ({}, image by image)",
+                f.display()
+            ))
+    );
 
     // 3. The cells, trained both ways with the same settings.
     let trial_config = TrainConfig {

@@ -166,3 +166,184 @@ fn a_cache_file_is_reused_only_for_its_key_and_data_and_checked() {
     let err = cache_features::<Inner, _>(&extract, &train, &valid, &bad, &device).unwrap_err();
     assert!(matches!(err, EstimateError::InvalidConfig(_)), "{err}");
 }
+
+#[test]
+fn features_past_the_memory_limit_stay_on_disk_and_train_alike() {
+    let (train, valid) = digits();
+    let dir = tempfile::tempdir().unwrap();
+    let calls = Cell::new(0);
+    let extract = backbone(&calls);
+    let device = Default::default();
+    let memory = cache_features::<Inner, _>(
+        &extract,
+        &train,
+        &valid,
+        &FeatureCacheConfig::new("pool-2x2"),
+        &device,
+    )
+    .unwrap();
+    assert!(memory.train.on_disk().is_none() && memory.valid.on_disk().is_none());
+
+    // 1,797 images × 32 values × 4 bytes = 230 kB: past a limit of 1,000 bytes. Without a
+    // directory that is an error that says what to do, after one backbone batch at most.
+    let tight = FeatureCacheConfig::new("pool-2x2").with_max_memory_bytes(1000);
+    let before = calls.get();
+    let err = cache_features::<Inner, _>(&extract, &train, &valid, &tight, &device).unwrap_err();
+    assert!(
+        matches!(&err, EstimateError::InvalidConfig(m) if m.contains("with_dir")),
+        "{err}"
+    );
+    assert!(calls.get() <= before + 1);
+
+    let config = tight.with_dir(dir.path());
+    let disk = cache_features::<Inner, _>(&extract, &train, &valid, &config, &device).unwrap();
+    let FeatureOrigin::Computed {
+        file: Some(file), ..
+    } = &disk.origin
+    else {
+        panic!("{:?}", disk.origin)
+    };
+    assert_eq!(disk.train.on_disk(), Some(file.as_path()));
+    assert_eq!(disk.valid.on_disk(), Some(file.as_path()));
+    assert_eq!(items(&disk.train), items(&memory.train));
+    assert_eq!(items(&disk.valid), items(&memory.valid));
+    // No temporary file is left beside the cache.
+    let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+    assert_eq!(names.len(), 1, "{names:?}");
+
+    // Loaded again, the features stay on disk under the limit's rule, or come into memory
+    // when the limit allows.
+    let again = cache_features::<Inner, _>(&extract, &train, &valid, &config, &device).unwrap();
+    assert!(matches!(again.origin, FeatureOrigin::Loaded { .. }));
+    assert_eq!(again.train.on_disk(), Some(file.as_path()));
+    assert_eq!(items(&again.valid), items(&memory.valid));
+    let loose = FeatureCacheConfig::new("pool-2x2").with_dir(dir.path());
+    let loaded = cache_features::<Inner, _>(&extract, &train, &valid, &loose, &device).unwrap();
+    assert!(loaded.train.on_disk().is_none());
+    assert_eq!(items(&loaded.train), items(&memory.train));
+
+    // A head trains on the disk's features exactly as on memory's.
+    let head = Nb201NetConfig {
+        channels: 4,
+        cells_per_stage: 1,
+        in_channels: 2,
+        num_classes: 10,
+    };
+    let train_config = TrainConfig {
+        epochs: 2,
+        batch_size: 64,
+        learning_rate: 0.05,
+        ..TrainConfig::default()
+    };
+    let arch: Nb201Arch =
+        "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|"
+            .parse()
+            .unwrap();
+    let estimate = |features: &nas::estimate::features::CachedFeatures| {
+        TrainEstimator::<DefaultBackend, _, _>::new(
+            head,
+            features.train.clone(),
+            features.valid.clone(),
+            train_config.clone(),
+            Default::default(),
+        )
+        .unwrap()
+        .estimate(&arch, &Budget::default())
+        .unwrap()
+    };
+    let (m, d) = (estimate(&memory), estimate(&disk));
+    assert!(m.objective > 0.3, "{m:?}");
+    assert_eq!(m.objective, d.objective);
+}
+
+#[test]
+fn an_on_disk_dataset_cut_short_fails_the_epoch_and_keeps_the_finished_ones() {
+    use nas::supernet::driver::EpochSolver;
+    use nas::supernet::network::seeded;
+    use nas::supernet::train::{TrainError, Trainer};
+    use std::io::Write;
+
+    let (train, valid) = digits();
+    let train = train.sample(256, 1);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("train.f32");
+    let mut f = std::fs::File::create(&path).unwrap();
+    f.write_all(b"head").unwrap();
+    for i in 0..train.len() {
+        for v in train.get(i).unwrap().pixels {
+            f.write_all(&v.to_le_bytes()).unwrap();
+        }
+    }
+    drop(f);
+    let disk = ImageDataset::from_f32_file(
+        "digits on disk",
+        train.shape(),
+        10,
+        &path,
+        4,
+        train.labels(),
+    )
+    .unwrap();
+    assert_eq!(items(&disk), items(&train));
+    assert_eq!(disk.channel_stats(), train.channel_stats());
+    assert_eq!(
+        items(&disk.resize(4, 4).unwrap()),
+        items(&train.resize(4, 4).unwrap())
+    );
+    assert_eq!(
+        items(&disk.split(0.5, 3).unwrap().1),
+        items(&train.split(0.5, 3).unwrap().1)
+    );
+
+    // Too short a file, a missing one: typed errors at construction.
+    let short = ImageDataset::from_f32_file("x", train.shape(), 10, &path, 8, train.labels());
+    assert!(
+        matches!(short, Err(nas::supernet::SupernetError::Corrupt { .. })),
+        "{short:?}"
+    );
+    let missing =
+        ImageDataset::from_f32_file("x", train.shape(), 10, dir.path().join("no"), 0, vec![]);
+    assert!(
+        matches!(
+            missing,
+            Err(nas::supernet::SupernetError::MissingFile { .. })
+        ),
+        "{missing:?}"
+    );
+
+    let device = Default::default();
+    let arch: Nb201Arch =
+        "|nor_conv_3x3~0|+|skip_connect~0|nor_conv_1x1~1|+|skip_connect~0|avg_pool_3x3~1|nor_conv_3x3~2|"
+            .parse()
+            .unwrap();
+    let net = seeded(&device, 0, || {
+        Nb201NetConfig {
+            channels: 4,
+            cells_per_stage: 1,
+            in_channels: 1,
+            num_classes: 10,
+        }
+        .init::<DefaultBackend>(&arch, &device)
+    })
+    .unwrap();
+    let norm = train.channel_stats();
+    let config = TrainConfig {
+        epochs: 3,
+        batch_size: 64,
+        ..TrainConfig::default()
+    };
+    let mut trainer = Trainer::new(net, &disk, &valid, &norm, &config, &device).unwrap();
+    trainer.epoch().unwrap();
+    disk.check_reads().unwrap();
+    let done = trainer.report().clone();
+    // The file loses its second half: the next epoch reads zeros there, and fails.
+    let f = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+    f.set_len(4 + 4 * 64 * 128).unwrap();
+    let err = trainer.epoch().unwrap_err();
+    assert!(
+        matches!(&err, TrainError::Data(m) if m.contains("train.f32") && m.contains("on-disk")),
+        "{err}"
+    );
+    assert_eq!(trainer.epochs_done(), 1, "the failed epoch is not counted");
+    assert_eq!(trainer.report(), &done, "the finished epoch is kept");
+}

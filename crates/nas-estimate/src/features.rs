@@ -16,6 +16,12 @@
 //! backbone. A truncated or altered file is an [`EstimateError::Corrupt`] error that says to
 //! delete it; finished work elsewhere is not touched.
 //!
+//! Features larger than [`FeatureCacheConfig::max_memory_bytes`] (1 GiB by default) are not
+//! held in memory: they are streamed to the cache file as the backbone makes them, and the
+//! returned datasets read them from there image by image
+//! ([`ImageDataset::on_disk`] names the file), so a backbone's features of a set larger than
+//! memory can still be searched over.
+//!
 //! What caching gives up: the backbone is frozen (it is not fine-tuned with the head), and
 //! augmentation of the images is impossible (the features are computed once, from the
 //! unaugmented images).
@@ -43,7 +49,7 @@
 //! ```
 
 use std::fs;
-use std::io::Write;
+use std::io::{BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
@@ -84,6 +90,15 @@ pub struct FeatureCacheConfig {
     pub normalize: Option<Normalize>,
     /// Where the features are kept between runs; `None`: in memory only.
     pub dir: Option<PathBuf>,
+    /// The most bytes of features (training and validation together, 4 bytes a value) held in
+    /// memory; larger features stay on disk in [`dir`](Self::dir) (which they then need) and
+    /// are read image by image while training. Default 1 GiB.
+    #[serde(default = "default_max_memory_bytes")]
+    pub max_memory_bytes: u64,
+}
+
+fn default_max_memory_bytes() -> u64 {
+    1 << 30
 }
 
 impl FeatureCacheConfig {
@@ -94,7 +109,14 @@ impl FeatureCacheConfig {
             batch_size: 256,
             normalize: None,
             dir: None,
+            max_memory_bytes: default_max_memory_bytes(),
         }
+    }
+
+    /// Holds at most `bytes` of features in memory; larger ones stay on disk in the directory.
+    pub fn with_max_memory_bytes(mut self, bytes: u64) -> Self {
+        self.max_memory_bytes = bytes;
+        self
     }
 
     /// Keeps the features in `dir` too, and reuses them from there.
@@ -251,6 +273,9 @@ pub fn cache_features<B: Backend, E: FeatureExtractor<B>>(
         .clone()
         .unwrap_or_else(|| train.channel_stats());
     let fp = fingerprint([train, valid], &normalize);
+    // Images of an on-disk set that could not be read must not make a fingerprint.
+    train.check_reads()?;
+    valid.check_reads()?;
     let file = config
         .dir
         .as_ref()
@@ -259,7 +284,7 @@ pub fn cache_features<B: Backend, E: FeatureExtractor<B>>(
         && file.exists()
     {
         let clock = Instant::now();
-        let (train, valid) = read(file, &config.key, fp, train, valid)?;
+        let (train, valid) = read(file, config, fp, train, valid)?;
         return Ok(CachedFeatures {
             train,
             valid,
@@ -272,9 +297,14 @@ pub fn cache_features<B: Backend, E: FeatureExtractor<B>>(
     let clock = Instant::now();
     let mut batches = 0;
     let mut shape: Option<[usize; 3]> = None;
-    let mut run = |set: &ImageDataset| -> Result<Vec<f32>, EstimateError> {
+    let mut writer: Option<CacheWriter> = None;
+    // Decided at the first batch, when the features' size is known.
+    let mut in_memory: Option<bool> = None;
+    let mut values: [Vec<f32>; 2] = [Vec::new(), Vec::new()];
+    let images = train.len() + valid.len();
+    let name = |set: &ImageDataset| format!("{} ({} features)", set.name(), config.key);
+    for (s, set) in [train, valid].into_iter().enumerate() {
         let batcher = ImageBatcher::new(set.shape()).with_normalize(normalize.clone())?;
-        let mut out = Vec::new();
         for batch in epoch_batches::<B>(set, batcher, config.batch_size, None, device)? {
             let f = extractor.extract(batch.images);
             let [_, c, h, w] = f.dims();
@@ -286,48 +316,102 @@ pub fn cache_features<B: Backend, E: FeatureExtractor<B>>(
                     [c, h, w]
                 )));
             }
-            let values = f
+            if in_memory.is_none() {
+                let bytes = 4 * (c * h * w) as u128 * images as u128;
+                let fits = bytes <= u128::from(config.max_memory_bytes);
+                if !fits && file.is_none() {
+                    return Err(EstimateError::InvalidConfig(format!(
+                        "feature cache: the features of {images} images take {} MiB, past \
+                         `max_memory_bytes` ({} MiB); give a directory (`with_dir`) to keep \
+                         them on disk, or raise the limit",
+                        bytes >> 20,
+                        config.max_memory_bytes >> 20
+                    )));
+                }
+                if let Some(file) = &file {
+                    let header = Header {
+                        key: config.key.clone(),
+                        fingerprint: fp,
+                        shape: [c, h, w],
+                        num_classes: train.num_classes(),
+                        train: train.len(),
+                        valid: valid.len(),
+                        train_name: name(train),
+                        valid_name: name(valid),
+                    };
+                    writer = Some(CacheWriter::create(file, &header)?);
+                }
+                in_memory = Some(fits);
+            }
+            let batch_values = f
                 .into_data()
                 .convert::<f32>()
                 .into_vec::<f32>()
                 .map_err(|e| {
                     EstimateError::Failed(format!("feature cache: reading the features: {e:?}"))
                 })?;
-            if values.iter().any(|v| !v.is_finite()) {
+            if batch_values.iter().any(|v| !v.is_finite()) {
                 return Err(EstimateError::Failed(
                     "feature cache: the backbone gave a non-finite feature (NaN or infinity); \
                      check its weights and the normalization"
                         .into(),
                 ));
             }
-            out.extend(values);
+            if let Some(w) = &mut writer {
+                for v in &batch_values {
+                    w.put(&v.to_le_bytes())?;
+                }
+            }
+            if in_memory == Some(true) {
+                values[s].extend(batch_values);
+            }
             batches += 1;
         }
-        Ok(out)
-    };
-    let train_values = run(train)?;
-    let valid_values = run(valid)?;
+        set.check_reads()?;
+    }
     let seconds = clock.elapsed().as_secs_f64();
     let shape = shape.expect("the sets are not empty");
-    let header = Header {
-        key: config.key.clone(),
-        fingerprint: fp,
-        shape,
-        num_classes: train.num_classes(),
-        train: train.len(),
-        valid: valid.len(),
-        train_name: format!("{} ({} features)", train.name(), config.key),
-        valid_name: format!("{} ({} features)", valid.name(), config.key),
+    let values_offset = match writer {
+        Some(mut w) => {
+            for l in train.labels().into_iter().chain(valid.labels()) {
+                w.put(&l.to_le_bytes())?;
+            }
+            Some(w.finish()?)
+        }
+        None => None,
     };
-    if let Some(file) = &file {
-        write(file, &header, &train_values, &valid_values, train, valid)?;
-    }
-    let (ftrain, fvalid) = assemble(&header, train_values, valid_values, train, valid)?;
+    let [train_values, valid_values] = values;
+    let (ftrain, fvalid) = match (in_memory, &file, values_offset) {
+        (Some(false), Some(file), Some(offset)) => on_disk(
+            file,
+            offset,
+            shape,
+            train,
+            valid,
+            [name(train), name(valid)],
+        )?,
+        _ => (
+            ImageDataset::new(
+                name(train),
+                shape,
+                train.num_classes(),
+                train_values,
+                train.labels(),
+            )?,
+            ImageDataset::new(
+                name(valid),
+                shape,
+                valid.num_classes(),
+                valid_values,
+                valid.labels(),
+            )?,
+        ),
+    };
     Ok(CachedFeatures {
         train: ftrain,
         valid: fvalid,
         origin: FeatureOrigin::Computed {
-            images: train.len() + valid.len(),
+            images,
             batches,
             seconds,
             file,
@@ -335,25 +419,31 @@ pub fn cache_features<B: Backend, E: FeatureExtractor<B>>(
     })
 }
 
-fn assemble(
-    header: &Header,
-    train_values: Vec<f32>,
-    valid_values: Vec<f32>,
+/// The two sets' features read from `file`, the training images' from byte `offset` on, the
+/// validation images' after them.
+fn on_disk(
+    file: &Path,
+    offset: u64,
+    shape: [usize; 3],
     train: &ImageDataset,
     valid: &ImageDataset,
+    [train_name, valid_name]: [String; 2],
 ) -> Result<(ImageDataset, ImageDataset), EstimateError> {
-    let t = ImageDataset::new(
-        header.train_name.clone(),
-        header.shape,
-        header.num_classes,
-        train_values,
+    let per = shape.iter().product::<usize>() as u64;
+    let t = ImageDataset::from_f32_file(
+        train_name,
+        shape,
+        train.num_classes(),
+        file,
+        offset,
         train.labels(),
     )?;
-    let v = ImageDataset::new(
-        header.valid_name.clone(),
-        header.shape,
-        header.num_classes,
-        valid_values,
+    let v = ImageDataset::from_f32_file(
+        valid_name,
+        shape,
+        valid.num_classes(),
+        file,
+        offset + 4 * per * train.len() as u64,
         valid.labels(),
     )?;
     Ok((t, v))
@@ -366,82 +456,117 @@ fn io(path: &Path) -> impl Fn(std::io::Error) -> EstimateError + '_ {
     }
 }
 
-/// Writes the cache file through a temporary file and a rename, so a killed run leaves no
-/// half-written cache.
-fn write(
-    file: &Path,
-    header: &Header,
-    train_values: &[f32],
-    valid_values: &[f32],
-    train: &ImageDataset,
-    valid: &ImageDataset,
-) -> Result<(), EstimateError> {
-    if let Some(dir) = file.parent() {
-        fs::create_dir_all(dir).map_err(io(dir))?;
-    }
-    let head = serde_json::to_vec(header).expect("the header serializes");
-    let mut bytes = Vec::with_capacity(
-        24 + head.len()
-            + 4 * (train_values.len() + valid_values.len() + header.train + header.valid),
-    );
-    bytes.extend_from_slice(MAGIC);
-    bytes.extend_from_slice(&(head.len() as u64).to_le_bytes());
-    bytes.extend_from_slice(&head);
-    for v in train_values.iter().chain(valid_values) {
-        bytes.extend_from_slice(&v.to_le_bytes());
-    }
-    for l in train.labels().into_iter().chain(valid.labels()) {
-        bytes.extend_from_slice(&l.to_le_bytes());
-    }
-    let mut h = Fnv::new();
-    h.write(&bytes[MAGIC.len()..]);
-    bytes.extend_from_slice(&h.0.to_le_bytes());
-    // One temporary name per call: threads and processes writing the same cache do not meet.
-    static WRITES: AtomicU64 = AtomicU64::new(0);
-    let tmp = file.with_extension(format!(
-        "tmp{}-{}",
-        std::process::id(),
-        WRITES.fetch_add(1, Ordering::Relaxed)
-    ));
-    let mut f = fs::File::create(&tmp).map_err(io(&tmp))?;
-    f.write_all(&bytes).map_err(io(&tmp))?;
-    f.sync_all().map_err(io(&tmp))?;
-    drop(f);
-    fs::rename(&tmp, file).map_err(io(file))
+/// Streams a cache file: a temporary file renamed into place by [`finish`](Self::finish), so a
+/// killed run leaves no half-written cache (and a failed one removes its temporary file).
+struct CacheWriter {
+    out: Option<BufWriter<fs::File>>,
+    tmp: PathBuf,
+    file: PathBuf,
+    hash: Fnv,
+    /// The byte where the values begin.
+    values_offset: u64,
 }
 
-/// Reads and checks a cache file.
+impl CacheWriter {
+    fn create(file: &Path, header: &Header) -> Result<Self, EstimateError> {
+        if let Some(dir) = file.parent() {
+            fs::create_dir_all(dir).map_err(io(dir))?;
+        }
+        // One temporary name per call: threads and processes writing the same cache do not meet.
+        static WRITES: AtomicU64 = AtomicU64::new(0);
+        let tmp = file.with_extension(format!(
+            "tmp{}-{}",
+            std::process::id(),
+            WRITES.fetch_add(1, Ordering::Relaxed)
+        ));
+        let f = fs::File::create(&tmp).map_err(io(&tmp))?;
+        let head = serde_json::to_vec(header).expect("the header serializes");
+        let mut w = Self {
+            out: Some(BufWriter::with_capacity(1 << 20, f)),
+            tmp,
+            file: file.to_path_buf(),
+            hash: Fnv::new(),
+            values_offset: (MAGIC.len() + 8 + head.len()) as u64,
+        };
+        if let Some(out) = &mut w.out {
+            out.write_all(MAGIC).map_err(io(&w.tmp))?;
+        }
+        w.put(&(head.len() as u64).to_le_bytes())?;
+        w.put(&head)?;
+        Ok(w)
+    }
+
+    /// Writes `bytes` and adds them to the checksum.
+    fn put(&mut self, bytes: &[u8]) -> Result<(), EstimateError> {
+        self.hash.write(bytes);
+        match &mut self.out {
+            Some(out) => out.write_all(bytes).map_err(io(&self.tmp)),
+            None => Ok(()),
+        }
+    }
+
+    /// Appends the checksum, syncs and renames the file into place; the values' offset.
+    fn finish(mut self) -> Result<u64, EstimateError> {
+        let sum = self.hash.0.to_le_bytes();
+        let Some(mut out) = self.out.take() else {
+            return Ok(self.values_offset);
+        };
+        out.write_all(&sum).map_err(io(&self.tmp))?;
+        let f = out
+            .into_inner()
+            .map_err(|e| io(&self.tmp)(e.into_error()))?;
+        f.sync_all().map_err(io(&self.tmp))?;
+        drop(f);
+        fs::rename(&self.tmp, &self.file).map_err(io(&self.file))?;
+        Ok(self.values_offset)
+    }
+}
+
+impl Drop for CacheWriter {
+    fn drop(&mut self) {
+        // Not finished: an error or a panic stopped the features half-way.
+        if self.out.take().is_some() {
+            let _ = fs::remove_file(&self.tmp);
+        }
+    }
+}
+
+/// Reads and checks a cache file (streaming it once through the checksum); the features stay
+/// on disk when they are larger than `max_memory_bytes`.
 fn read(
     file: &Path,
-    key: &str,
+    config: &FeatureCacheConfig,
     fp: u64,
     train: &ImageDataset,
     valid: &ImageDataset,
 ) -> Result<(ImageDataset, ImageDataset), EstimateError> {
+    let key = config.key.as_str();
     let corrupt = |reason: String| EstimateError::Corrupt {
         what: "feature cache file",
         path: file.to_path_buf(),
         line: None,
         reason: format!("{reason}; delete the file and run again to recompute the features"),
     };
-    let bytes = fs::read(file).map_err(io(file))?;
-    if bytes.len() < MAGIC.len() + 16 || &bytes[..MAGIC.len()] != MAGIC {
+    let f = fs::File::open(file).map_err(io(file))?;
+    let len = f.metadata().map_err(io(file))?.len();
+    let mut r = BufReader::with_capacity(1 << 20, f);
+    let mut h = Fnv::new();
+    let mut magic = [0u8; 8];
+    if len < (MAGIC.len() + 16) as u64 || r.read_exact(&mut magic).is_err() || &magic != MAGIC {
         return Err(corrupt("not a feature cache (bad magic bytes)".into()));
     }
-    let body = &bytes[..bytes.len() - 8];
-    let stored = u64::from_le_bytes(bytes[bytes.len() - 8..].try_into().expect("8 bytes"));
-    let mut h = Fnv::new();
-    h.write(&body[MAGIC.len()..]);
-    if h.0 != stored {
-        return Err(corrupt("checksum mismatch (truncated or altered)".into()));
+    let mut word = [0u8; 8];
+    r.read_exact(&mut word).map_err(io(file))?;
+    h.write(&word);
+    let head_len = u64::from_le_bytes(word);
+    if head_len > len - (MAGIC.len() + 16) as u64 {
+        return Err(corrupt("the header runs past the end".into()));
     }
-    let len = u64::from_le_bytes(body[8..16].try_into().expect("8 bytes")) as usize;
-    let head_end = 16usize
-        .checked_add(len)
-        .filter(|&e| e <= body.len())
-        .ok_or_else(|| corrupt("the header runs past the end".into()))?;
-    let header: Header = serde_json::from_slice(&body[16..head_end])
-        .map_err(|e| corrupt(format!("unreadable header: {e}")))?;
+    let mut head = vec![0u8; head_len as usize];
+    r.read_exact(&mut head).map_err(io(file))?;
+    h.write(&head);
+    let header: Header =
+        serde_json::from_slice(&head).map_err(|e| corrupt(format!("unreadable header: {e}")))?;
     if header.key != key || header.fingerprint != fp {
         return Err(corrupt(format!(
             "made for key `{}` and data {:016x}, not `{key}` and {fp:016x}",
@@ -464,37 +589,77 @@ fn read(
             valid.len()
         )));
     }
+    let values_offset = (MAGIC.len() + 8) as u64 + head_len;
     let sizes = || {
         let per = header
             .shape
             .iter()
-            .try_fold(1usize, |a, &d| a.checked_mul(d))?;
-        let n = header.train.checked_add(header.valid)?;
-        let values = n.checked_mul(per)?.checked_add(n)?.checked_mul(4)?;
-        Some((per, n, head_end.checked_add(values)?))
+            .try_fold(1u64, |a, &d| a.checked_mul(d as u64))?;
+        let n = (header.train as u64).checked_add(header.valid as u64)?;
+        let value_bytes = n.checked_mul(per)?.checked_mul(4)?;
+        let total = values_offset
+            .checked_add(value_bytes)?
+            .checked_add(n.checked_mul(4)?)?
+            .checked_add(8)?;
+        Some((per as usize, value_bytes, total))
     };
-    let (per, n, expected) =
+    let (per, value_bytes, expected) =
         sizes().ok_or_else(|| corrupt("the header's sizes overflow".into()))?;
-    if body.len() != expected {
-        return Err(corrupt(format!(
-            "{} bytes of data, expected {}",
-            body.len(),
-            expected
-        )));
+    if len != expected {
+        return Err(corrupt(format!("{len} bytes, expected {expected}")));
     }
-    let floats: Vec<f32> = body[head_end..head_end + 4 * n * per]
+    let in_memory = value_bytes <= config.max_memory_bytes;
+    let mut floats = Vec::new();
+    let mut chunk = vec![0u8; 1 << 20];
+    let mut left = value_bytes;
+    while left > 0 {
+        let k = left.min(chunk.len() as u64) as usize;
+        r.read_exact(&mut chunk[..k]).map_err(io(file))?;
+        h.write(&chunk[..k]);
+        if in_memory {
+            floats.extend(
+                chunk[..k]
+                    .chunks_exact(4)
+                    .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])),
+            );
+        }
+        left -= k as u64;
+    }
+    let mut label_bytes = vec![0u8; 4 * (header.train + header.valid)];
+    r.read_exact(&mut label_bytes).map_err(io(file))?;
+    h.write(&label_bytes);
+    r.read_exact(&mut word).map_err(io(file))?;
+    if h.0 != u64::from_le_bytes(word) {
+        return Err(corrupt("checksum mismatch (truncated or altered)".into()));
+    }
+    let labels: Vec<u32> = label_bytes
         .chunks_exact(4)
-        .map(|c| f32::from_le_bytes(c.try_into().expect("4 bytes")))
-        .collect();
-    let labels: Vec<u32> = body[head_end + 4 * n * per..]
-        .chunks_exact(4)
-        .map(|c| u32::from_le_bytes(c.try_into().expect("4 bytes")))
+        .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
         .collect();
     if labels[..header.train] != train.labels()[..] || labels[header.train..] != valid.labels()[..]
     {
         return Err(corrupt("its labels are not the data's".into()));
     }
-    let mut floats = floats;
+    let names = [header.train_name.clone(), header.valid_name.clone()];
+    if !in_memory {
+        return on_disk(file, values_offset, header.shape, train, valid, names);
+    }
     let valid_values = floats.split_off(header.train * per);
-    assemble(&header, floats, valid_values, train, valid)
+    let [train_name, valid_name] = names;
+    Ok((
+        ImageDataset::new(
+            train_name,
+            header.shape,
+            header.num_classes,
+            floats,
+            train.labels(),
+        )?,
+        ImageDataset::new(
+            valid_name,
+            header.shape,
+            header.num_classes,
+            valid_values,
+            valid.labels(),
+        )?,
+    ))
 }

@@ -1,6 +1,7 @@
 //! Image classification data on Burn's `Dataset` / `Batcher` / `DataLoader`.
 //!
-//! [`ImageDataset`] holds images in memory (`f32` in `[0, 1]`, channel-major) and reads:
+//! [`ImageDataset`] holds images (`f32` in `[0, 1]`, channel-major) in memory, or on disk
+//! ([`ImageDataset::from_f32_file`]: read image by image, for sets larger than memory), and reads:
 //! the embedded UCI digits ([`ImageDataset::digits`], 1,797 8×8 images, so everything runs with
 //! no download), the IDX format of MNIST and Fashion-MNIST (gzipped or not), and the binary
 //! format of CIFAR-10 and CIFAR-100. [`ImageBatcher`] normalizes and augments (random crop
@@ -31,15 +32,62 @@ static FASHION_TEST_IMAGES_GZ: &[u8] =
 static FASHION_TEST_LABELS_GZ: &[u8] =
     include_bytes!("../data/fashion-mnist-test-labels-idx1-ubyte.gz");
 
-/// An in-memory image classification dataset.
+/// An image classification dataset: its images in memory, or in a file read image by image
+/// ([`ImageDataset::from_f32_file`]); labels are always in memory.
 #[derive(Debug, Clone)]
 pub struct ImageDataset {
     name: String,
     shape: [usize; 3],
     num_classes: usize,
-    pixels: Arc<Vec<f32>>,
+    pixels: Pixels,
     labels: Arc<Vec<u32>>,
     indices: Arc<Vec<usize>>,
+}
+
+/// Where a dataset's pixels are.
+#[derive(Debug, Clone)]
+enum Pixels {
+    Memory(Arc<Vec<f32>>),
+    File(Arc<PixelFile>),
+}
+
+/// Images stored as little-endian `f32` values, one image after the other, from `offset`.
+#[derive(Debug)]
+struct PixelFile {
+    path: PathBuf,
+    #[cfg(unix)]
+    file: std::fs::File,
+    #[cfg(not(unix))]
+    file: Mutex<std::fs::File>,
+    offset: u64,
+    /// The first failed read (its message): reported by [`ImageDataset::check_reads`].
+    failure: Mutex<Option<String>>,
+}
+
+impl PixelFile {
+    fn read(&self, image: usize, out: &mut [f32]) -> std::io::Result<()> {
+        let mut bytes = vec![0u8; 4 * out.len()];
+        let at = self.offset + (4 * out.len() * image) as u64;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::FileExt;
+            self.file.read_exact_at(&mut bytes, at)?;
+        }
+        #[cfg(not(unix))]
+        {
+            use std::io::Seek;
+            let mut f = self
+                .file
+                .lock()
+                .map_err(|_| std::io::Error::other("a reader panicked"))?;
+            f.seek(std::io::SeekFrom::Start(at))?;
+            f.read_exact(&mut bytes)?;
+        }
+        for (o, c) in out.iter_mut().zip(bytes.chunks_exact(4)) {
+            *o = f32::from_le_bytes([c[0], c[1], c[2], c[3]]);
+        }
+        Ok(())
+    }
 }
 
 /// One image and its label.
@@ -85,10 +133,146 @@ impl ImageDataset {
             name,
             shape,
             num_classes,
-            pixels: Arc::new(pixels),
+            pixels: Pixels::Memory(Arc::new(pixels)),
             labels: Arc::new(labels),
             indices: Arc::new((0..n).collect()),
         })
+    }
+
+    /// A dataset whose images stay on disk: `path` holds `labels.len()` images of `shape`
+    /// (`[channels, height, width]`) as little-endian `f32` values, one image after the other,
+    /// from byte `offset` on (the file may hold more after them). Each [`get`](Dataset::get)
+    /// reads one image, so a set larger than memory trains at the speed of the disk (or of the
+    /// operating system's page cache); the labels are kept in memory. The feature cache of
+    /// `nas_estimate::features` keeps features past its memory limit this way.
+    ///
+    /// A read that fails later (the file was truncated or its disk went away) gives an image
+    /// of zeros and is reported by [`check_reads`](Self::check_reads); the library's
+    /// trainer checks after every epoch and fails the epoch instead of keeping its result.
+    ///
+    /// # Errors
+    /// [`SupernetError::MissingFile`] when `path` does not exist, [`SupernetError::Io`] when it
+    /// cannot be opened, [`SupernetError::Corrupt`] when it is too short for the images,
+    /// [`SupernetError::InvalidConfig`] for a bad shape or label.
+    pub fn from_f32_file(
+        name: impl Into<String>,
+        shape: [usize; 3],
+        num_classes: usize,
+        path: impl AsRef<Path>,
+        offset: u64,
+        labels: Vec<u32>,
+    ) -> Result<Self, SupernetError> {
+        let name = name.into();
+        let path = path.as_ref();
+        let bad = |reason: String| SupernetError::InvalidConfig {
+            what: "dataset",
+            reason: format!("{name}: {reason}"),
+        };
+        let per = shape
+            .iter()
+            .try_fold(1usize, |a, &d| a.checked_mul(d))
+            .filter(|&p| p > 0);
+        let Some(per) = per.filter(|_| num_classes > 0) else {
+            return Err(bad("image shape and class count must be positive".into()));
+        };
+        if let Some(l) = labels.iter().find(|&&l| l as usize >= num_classes) {
+            return Err(bad(format!("label {l} is not below {num_classes} classes")));
+        }
+        if !path.exists() {
+            return Err(SupernetError::MissingFile {
+                what: "image file of an on-disk dataset",
+                path: path.to_path_buf(),
+                hint: "check the path; a feature cache recomputes a deleted file on its next run"
+                    .into(),
+            });
+        }
+        let io = |source| SupernetError::Io {
+            path: path.to_path_buf(),
+            source,
+        };
+        let file = std::fs::File::open(path).map_err(io)?;
+        let len = file.metadata().map_err(io)?.len();
+        let need = (per as u64)
+            .checked_mul(4)
+            .and_then(|b| b.checked_mul(labels.len() as u64))
+            .and_then(|b| b.checked_add(offset));
+        if need.is_none_or(|need| need > len) {
+            return Err(SupernetError::Corrupt {
+                what: "image file",
+                path: path.to_path_buf(),
+                reason: format!(
+                    "{len} bytes cannot hold {} images of {shape:?} as 32-bit floats from byte                      {offset}",
+                    labels.len()
+                ),
+            });
+        }
+        let n = labels.len();
+        Ok(Self {
+            name,
+            shape,
+            num_classes,
+            pixels: Pixels::File(Arc::new(PixelFile {
+                path: path.to_path_buf(),
+                #[cfg(unix)]
+                file,
+                #[cfg(not(unix))]
+                file: Mutex::new(file),
+                offset,
+                failure: Mutex::new(None),
+            })),
+            labels: Arc::new(labels),
+            indices: Arc::new((0..n).collect()),
+        })
+    }
+
+    /// The file the images are read from, for a dataset kept on disk
+    /// ([`from_f32_file`](Self::from_f32_file)); `None` when they are in memory.
+    pub fn on_disk(&self) -> Option<&Path> {
+        match &self.pixels {
+            Pixels::Memory(_) => None,
+            Pixels::File(f) => Some(&f.path),
+        }
+    }
+
+    /// Whether every image read so far was read: for a dataset on disk, the first read that
+    /// failed since it was opened (the image was given as zeros); always `Ok` in memory.
+    ///
+    /// # Errors
+    /// [`SupernetError::Io`] naming the file and the failure.
+    pub fn check_reads(&self) -> Result<(), SupernetError> {
+        let Pixels::File(f) = &self.pixels else {
+            return Ok(());
+        };
+        let failure = f
+            .failure
+            .lock()
+            .map_or_else(|_| Some("a reader panicked".to_string()), |g| g.clone());
+        match failure {
+            None => Ok(()),
+            Some(message) => Err(SupernetError::Io {
+                path: f.path.clone(),
+                source: std::io::Error::other(format!(
+                    "{message} (an image of the on-disk dataset `{}` could not be read; check \
+                     that the file is still there and whole)",
+                    self.name
+                )),
+            }),
+        }
+    }
+
+    /// Image `i` (an index into the storage, not a position) into `out` (`c·h·w` values).
+    fn read_image(&self, i: usize, out: &mut [f32]) {
+        match &self.pixels {
+            Pixels::Memory(p) => out.copy_from_slice(&p[i * out.len()..(i + 1) * out.len()]),
+            Pixels::File(f) => {
+                if let Err(e) = f.read(i, out) {
+                    out.fill(0.0);
+                    if let Ok(mut g) = f.failure.lock() {
+                        g.get_or_insert_with(|| format!("image {i}: {e}"));
+                    }
+                }
+            }
+        }
     }
 
     /// The UCI optical digits embedded in this crate (1,797 grey 8×8 images, 10 classes,
@@ -323,7 +507,8 @@ impl ImageDataset {
 
     /// The items resized to `height`×`width` by bilinear interpolation (pixel centres aligned,
     /// as PyTorch's `align_corners=False`; halving a size averages 2×2 blocks exactly): the
-    /// survey's lower-resolution proxy. Only the items of this dataset are copied.
+    /// survey's lower-resolution proxy. Only the items of this dataset are copied, into memory
+    /// (also from a dataset on disk).
     pub fn resize(&self, height: usize, width: usize) -> Result<Self, SupernetError> {
         if height == 0 || width == 0 {
             return Err(SupernetError::InvalidConfig {
@@ -350,8 +535,9 @@ impl ImageDataset {
         let (ty, tx) = (taps(height, h), taps(width, w));
         let per = c * h * w;
         let mut pixels = Vec::with_capacity(self.len() * c * height * width);
+        let mut img = vec![0f32; per];
         for &i in self.indices.iter() {
-            let img = &self.pixels[i * per..(i + 1) * per];
+            self.read_image(i, &mut img);
             for ch in 0..c {
                 let plane = &img[ch * h * w..(ch + 1) * h * w];
                 for &(y0, y1, fy) in &ty {
@@ -378,8 +564,9 @@ impl ImageDataset {
         let per = h * w;
         let mut sum = vec![0f64; c];
         let mut sq = vec![0f64; c];
+        let mut img = vec![0f32; c * per];
         for &i in self.indices.iter() {
-            let img = &self.pixels[i * c * per..(i + 1) * c * per];
+            self.read_image(i, &mut img);
             for ch in 0..c {
                 for &v in &img[ch * per..(ch + 1) * per] {
                     sum[ch] += f64::from(v);
@@ -401,9 +588,10 @@ impl ImageDataset {
 impl Dataset<ImageItem> for ImageDataset {
     fn get(&self, index: usize) -> Option<ImageItem> {
         let i = *self.indices.get(index)?;
-        let per = self.shape.iter().product::<usize>();
+        let mut pixels = vec![0f32; self.shape.iter().product::<usize>()];
+        self.read_image(i, &mut pixels);
         Some(ImageItem {
-            pixels: self.pixels[i * per..(i + 1) * per].to_vec(),
+            pixels,
             label: self.labels[i],
         })
     }

@@ -626,10 +626,34 @@ where
             self.step += 1;
             self.average_step()?;
         }
+        self.train
+            .check_reads()
+            .map_err(|e| TrainError::Data(e.to_string()))?;
         Ok((
             loss_sum / seen.max(1) as f64,
             100.0 * correct as f64 / seen.max(1) as f64,
         ))
+    }
+
+    /// Validation loss and accuracy of the trained model (the average when averaging).
+    fn validate(&self) -> Result<(f64, f64), TrainError> {
+        let valid_batches = epoch_batches::<B::InnerBackend>(
+            self.valid,
+            normalized_batcher(self.valid.shape(), &self.normalize)?,
+            self.config.batch_size,
+            None,
+            &self.device,
+        )
+        .map_err(|e| TrainError::Data(e.to_string()))?;
+        let out = evaluate(
+            &self.trained_model().valid(),
+            valid_batches,
+            &CrossEntropyLossConfig::new().init(&self.device),
+        );
+        self.valid
+            .check_reads()
+            .map_err(|e| TrainError::Data(e.to_string()))?;
+        Ok(out)
     }
 }
 
@@ -670,7 +694,11 @@ where
         let optim_before = self.optim.to_record();
         let step_before = self.step;
         let average_before = self.average.clone();
-        let (train_loss, train_accuracy) = match self.train_epoch() {
+        // A failed read of an on-disk image set fails the epoch after training too.
+        let outcome = self
+            .train_epoch()
+            .and_then(|t| self.validate().map(|v| (t, v)));
+        let ((train_loss, train_accuracy), (valid_loss, valid_accuracy)) = match outcome {
             Ok(v) => v,
             Err(e) => {
                 self.model = M::from_inner(before);
@@ -680,19 +708,6 @@ where
                 return Err(e);
             }
         };
-        let valid_batches = epoch_batches::<B::InnerBackend>(
-            self.valid,
-            normalized_batcher(self.valid.shape(), &self.normalize)?,
-            self.config.batch_size,
-            None,
-            &self.device,
-        )
-        .map_err(|e| TrainError::Data(e.to_string()))?;
-        let (valid_loss, valid_accuracy) = evaluate(
-            &self.trained_model().valid(),
-            valid_batches,
-            &CrossEntropyLossConfig::new().init(&self.device),
-        );
         let e = TrainEpoch {
             train_loss,
             train_accuracy,
