@@ -755,3 +755,190 @@ fn derivation_follows_darts_and_nb201() {
     );
     assert_eq!(capped.edges[..2], [Nb201Op::SkipConnect; 2]);
 }
+
+/// Convolutions run by one forward pass of `net` under `weights` (each `fast::Conv` is probed).
+fn convolutions<N: SearchNetwork<B>>(net: &N, weights: &ArchWeights<B>) -> usize {
+    use nas_supernet::burn::tensor::Distribution;
+    let images = Tensor::<B, 4>::random(
+        [2, 1, 8, 8],
+        Distribution::Normal(0.0, 1.0),
+        &Default::default(),
+    );
+    nas_supernet::probe::probe_conv_outputs::<B, _>(|| {
+        net.search_logits(images, weights);
+    })
+    .1
+    .len()
+}
+
+#[test]
+fn gdas_computes_only_the_sampled_operation_of_each_edge() {
+    use nas_supernet::darts_search::alphas::{Alphas, Relaxation};
+    let device = Default::default();
+    let space = tiny_nb201();
+    let layout = SupernetBuilder::<B>::layout(&space);
+    let full = layout.full_mask();
+    let net = SupernetBuilder::<B>::build(&space, 0, &full, &device).unwrap();
+    let alphas = Alphas::<B>::new(&layout, 1e-3, 0, &device);
+    let values: Vec<Tensor<B, 2>> = alphas.cells.iter().map(|p| p.val()).collect();
+    let edges = full.cells[0].len();
+    let ops = full.cells[0][0].len();
+    let softmax = |mask: &ArchMask| {
+        convolutions(
+            &net,
+            &ArchWeights::new(&values, mask, Relaxation::Softmax { tau: 1.0 }, 0.0, 0),
+        )
+    };
+    // Convolutions outside the cells (stem, reduction blocks): every edge a skip connection.
+    let only = |op: usize| {
+        let mut m = full.clone();
+        for edge in &mut m.cells[0] {
+            for (o, alive) in edge.iter_mut().enumerate() {
+                *alive = o == op;
+            }
+        }
+        m
+    };
+    let skip = 1;
+    let base = softmax(&only(skip));
+    // Convolutions of one operation on one edge (of every cell, which share the alphas).
+    let per_edge: Vec<usize> = (0..ops)
+        .map(|o| (softmax(&only(o)) - base) / edges)
+        .collect();
+    assert!(
+        per_edge.iter().filter(|&&c| c > 0).count() >= 2,
+        "{per_edge:?}"
+    );
+    let all = softmax(&full);
+    assert_eq!(all, base + edges * per_edge.iter().sum::<usize>());
+
+    let mut seen = std::collections::BTreeSet::new();
+    for seed in 0..6 {
+        let weights = ArchWeights::new(
+            &values,
+            &full,
+            Relaxation::GumbelHard { tau: 1.0 },
+            0.0,
+            seed,
+        );
+        let sampled: Vec<usize> = (0..edges)
+            .map(|e| weights.edge(0, e, 0).sampled.unwrap())
+            .collect();
+        let expected = base + sampled.iter().map(|&o| per_edge[o]).sum::<usize>();
+        assert_eq!(
+            convolutions(&net, &weights),
+            expected,
+            "seed {seed}: sampled {sampled:?}"
+        );
+        assert!(expected < all);
+        seen.insert(sampled);
+    }
+    assert!(seen.len() > 1, "the samples should differ between seeds");
+}
+
+/// Search cells of an NB201 supernet and the candidate operations built in them.
+#[derive(Debug, Default)]
+struct Built {
+    cells: usize,
+    ops: usize,
+    in_ops: usize,
+}
+
+impl<Bk: Backend> ModuleVisitor<Bk> for Built {
+    fn enter_module(&mut self, name: &str, container: &str) {
+        if container == "Struct:Nb201SearchCell" && name == "edges" {
+            self.cells += 1;
+        }
+        if container == "Struct:MixedOp" && name == "ops" {
+            self.in_ops += 1;
+        }
+        if self.in_ops > 0 && container == "Enum:Op" {
+            self.ops += 1;
+        }
+    }
+    fn exit_module(&mut self, name: &str, container: &str) {
+        if container == "Struct:MixedOp" && name == "ops" {
+            self.in_ops -= 1;
+        }
+    }
+}
+
+fn built<N: Module<B>>(net: &N) -> (usize, usize) {
+    let mut b = Built::default();
+    net.visit(&mut b);
+    (b.cells, b.ops)
+}
+
+#[test]
+fn pdarts_grows_the_depth_and_shrinks_the_candidates_between_stages() {
+    let config = SearchConfig {
+        method: tiny_pdarts(),
+        epochs: 1,
+        batch_size: 16,
+        seed: 5,
+        ..SearchConfig::default()
+    };
+    let mut s = Searcher::<B, _>::new(tiny_nb201(), config, Default::default()).unwrap();
+    // Stage 0: one cell per stage (3 cells), every operation of the 6 edges.
+    assert_eq!(built(s.network()), (3, 3 * 6 * 5));
+    let mut alive = Vec::new();
+    let report = s
+        .run(&digits(), |e| alive.push((e.stage, e.alive_ops)))
+        .unwrap();
+    assert_eq!(alive, vec![(0, 30), (1, 18)]);
+    // Stage 1: one more cell per stage (`add_cells: [0, 1]`), only the 3 strongest
+    // operations of every edge (`keep: [3]`) built.
+    assert_eq!(built(s.network()), (6, 6 * 6 * 3));
+    for e in 0..6 {
+        assert_eq!(report.mask.alive_on(0, e), 3);
+    }
+}
+
+#[test]
+fn asap_prunes_weak_operations_during_the_search() {
+    use nas_supernet::darts_search::method::AsapConfig;
+    let data = ImageDataset::digits().sample(256, 0);
+    let run = |every_step: bool| {
+        let config = SearchConfig {
+            method: Method::Asap(AsapConfig {
+                threshold: 0.9,
+                every_step,
+                ..AsapConfig::default()
+            }),
+            epochs: 2,
+            batch_size: 16,
+            seed: 3,
+            alphas: AlphaOptimConfig {
+                learning_rate: 0.05,
+                ..AlphaOptimConfig::default()
+            },
+            ..SearchConfig::default()
+        };
+        let mut s = Searcher::<B, _>::new(tiny_nb201(), config, Default::default()).unwrap();
+        let mut alive = Vec::new();
+        let report = s.run(&data, |e| alive.push(e.alive_ops)).unwrap();
+        (alive, report)
+    };
+    // UniNAS' schedule: nothing is pruned before the second epoch starts.
+    let (per_epoch, _) = run(false);
+    assert_eq!(per_epoch[0], 30, "{per_epoch:?}");
+    assert!(per_epoch[1] < 30, "{per_epoch:?}");
+    // The paper's: pruned after alpha steps of the first epoch already.
+    let (per_step, report) = run(true);
+    assert!(per_step[0] < 30, "{per_step:?}");
+    assert!(
+        per_step[1] <= per_step[0],
+        "pruning is never undone: {per_step:?}"
+    );
+    for (e, row) in report.probabilities.cells[0].iter().enumerate() {
+        assert!(
+            report.mask.alive_on(0, e) >= 1,
+            "every edge keeps an operation"
+        );
+        for (o, &p) in row.iter().enumerate() {
+            if !report.mask.alive(0, e, o) {
+                assert_eq!(p, 0.0, "a pruned operation has no weight");
+            }
+        }
+    }
+}

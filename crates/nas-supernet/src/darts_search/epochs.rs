@@ -218,6 +218,12 @@ where
                 beta_decay,
             };
             let s = self.searcher.step(&tb, &vb, &ctx)?;
+            if plan.update_alphas {
+                let searcher = &mut *self.searcher;
+                searcher
+                    .method
+                    .after_step(at, &searcher.alphas, &mut searcher.mask);
+            }
             tl += s.train_loss * s.train_seen as f64;
             vl += s.valid_loss * s.valid_seen as f64;
             sum.train_seen += s.train_seen;

@@ -6,7 +6,7 @@
 //! | [`Method::Darts2`] | softmax | second order: `∇α L_val(w − ξ∇w L_train(w, α), α)`, Hessian-vector product by finite differences | — | DARTS, `architect.py` of `quark0/darts` (ε = 0.01 / ‖∇w'L_val‖) |
 //! | [`Method::Gdas`] | hard Gumbel-softmax, straight-through; only the sampled operation is computed | first order | τ linear from 10 to 0.1 over the epochs | GDAS (Dong and Yang, CVPR 2019), AutoDL-Projects |
 //! | [`Method::Snas`] | soft Gumbel-softmax | first order | τ exponential from 1 to 0.33 | SNAS (Xie et al., ICLR 2019); 0.33 as in ConfOpt's SNAS sampler |
-//! | [`Method::Asap`] | softmax(α / τ), pruned operations masked | first order | τ = 1.6 · 0.95^epoch; at each epoch start, operations whose weight is below 0.4 / N (N candidates on the edge) are pruned | ASAP (Noy et al., AISTATS 2020), as implemented in UniNAS |
+//! | [`Method::Asap`] | softmax(α / τ), pruned operations masked | first order | τ = 1.6 · 0.95^epoch; after every alpha step (as the paper does; `every_step: false`: at each epoch start, as UniNAS does), operations whose weight is below 0.4 / N (N candidates on the edge) are pruned | ASAP (Noy et al., AISTATS 2020) |
 //! | [`Method::Pdarts`] | softmax; dropout on skip connections | first order | stages of growing depth; weakest operations dropped between stages; at most `max_skip` skip connections in the derived normal cell | P-DARTS (Chen et al., ICCV 2019), `chenxin061/pdarts` |
 //!
 //! Every method runs in the same bi-level driver ([`super::Searcher`]): the weights learn on
@@ -14,8 +14,8 @@
 //! in its paper; here it shares the bi-level split of the others.)
 //!
 //! A method is a [`SearchMethod`]: the relaxation that turns the alphas into operation weights
-//! each step, the per-epoch schedule ([`EpochPlan`]), and hooks before epochs (ASAP's pruning)
-//! and stages (P-DARTS). [`Method`] names the built-in ones in a configuration file. A new
+//! each step, the per-epoch schedule ([`EpochPlan`]), and hooks after alpha steps and before
+//! epochs (ASAP's pruning) and stages (P-DARTS). [`Method`] names the built-in ones in a configuration file. A new
 //! relaxation is a type of your own crate:
 //!
 //! ```
@@ -83,7 +83,7 @@ use burn::tensor::backend::Backend;
 use serde::{Deserialize, Serialize};
 
 use super::SearchError;
-use super::alphas::{ArchMask, ArchProbabilities, ArchWeights, Relaxation, argmax_alive};
+use super::alphas::{Alphas, ArchMask, ArchProbabilities, ArchWeights, Relaxation, argmax_alive};
 
 /// Second-order DARTS settings.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -123,6 +123,14 @@ pub struct AsapConfig {
     /// An operation is pruned when its weight falls below `threshold / N`, N the number of
     /// candidate operations of its edge (the paper's 0.4).
     pub threshold: f64,
+    /// Prune after every alpha step, as the paper does (`true`, the default), or only at the
+    /// start of each epoch, as UniNAS does (`false`).
+    #[serde(default = "every_step_default")]
+    pub every_step: bool,
+}
+
+fn every_step_default() -> bool {
+    true
 }
 
 impl Default for AsapConfig {
@@ -131,6 +139,7 @@ impl Default for AsapConfig {
             tau0: 1.6,
             beta: 0.95,
             threshold: 0.4,
+            every_step: true,
         }
     }
 }
@@ -376,6 +385,11 @@ pub trait SearchMethod<B: Backend>: fmt::Debug + Send {
     /// (`[kind][edge][op]`); may mask operations (ASAP prunes the weak ones). Default: nothing.
     fn begin_epoch(&self, _at: EpochAt, _alphas: &[Vec<Vec<f32>>], _mask: &mut ArchMask) {}
 
+    /// Called after every step that updated the alphas, with the alphas after it; may mask
+    /// operations (ASAP prunes the weak ones at every step). Default: nothing. Read the alphas
+    /// (`alphas.to_tables()`) only when needed: it copies them from the device.
+    fn after_step(&self, _at: EpochAt, _alphas: &Alphas<B>, _mask: &mut ArchMask) {}
+
     /// Called before `stage` (≥ 1) begins, with the probabilities at the end of the previous
     /// stage; may mask operations (P-DARTS keeps the strongest). The searcher then builds the
     /// supernet of the stage, with fresh alphas and optimizers. Default: nothing.
@@ -516,6 +530,19 @@ impl<B: Backend> SearchMethod<B> for Asap {
     /// Masks the operations whose weight `softmax(α / τ)` is below `threshold / N`, keeping
     /// at least the strongest operation of every edge.
     fn begin_epoch(&self, at: EpochAt, alphas: &[Vec<Vec<f32>>], mask: &mut ArchMask) {
+        self.prune(at, alphas, mask);
+    }
+    /// With [`AsapConfig::every_step`], prunes as [`begin_epoch`](SearchMethod::begin_epoch)
+    /// after every alpha step.
+    fn after_step(&self, at: EpochAt, alphas: &Alphas<B>, mask: &mut ArchMask) {
+        if self.0.every_step {
+            self.prune(at, &alphas.to_tables(), mask);
+        }
+    }
+}
+
+impl Asap {
+    fn prune(&self, at: EpochAt, alphas: &[Vec<Vec<f32>>], mask: &mut ArchMask) {
         let tau = self.tau(at.epoch);
         let scaled: Vec<Vec<Vec<f32>>> = alphas
             .iter()
