@@ -516,30 +516,7 @@ where
 
         // Alpha step.
         let (alphas, a_optim) = if ctx.plan.update_alphas {
-            let (grads, loss, correct) = match self.method.unrolled() {
-                Some(u) => {
-                    let xi = u.xi.unwrap_or(ctx.learning_rate);
-                    self.unrolled_grads(train, valid, ctx, xi, u.epsilon, seed)?
-                }
-                None => {
-                    // The weights need no gradient here: only the alphas learn.
-                    let net = self.net.clone().no_grad();
-                    let w = self.weights_of(&self.alphas, false, ctx, mix_seed(seed, 1, 0));
-                    let logits = net.search_logits(valid.images.clone(), &w);
-                    let correct = count_correct(logits.clone(), valid.targets.clone());
-                    let loss = loss_fn.forward(logits, valid.targets.clone());
-                    let value = scalar(loss.clone());
-                    if !value.is_finite() {
-                        return Err(self.diverged("validation loss", value));
-                    }
-                    let grads = GradientsParams::from_grads(loss.backward(), &self.alphas);
-                    (grads, value, correct)
-                }
-            };
-            let mut grads = grads;
-            if ctx.beta_decay > 0.0 {
-                self.add_beta_decay(&mut grads, ctx.beta_decay);
-            }
+            let (grads, loss, correct) = self.alpha_grads(train, valid, ctx, seed)?;
             let norm = global_norm::<B, _>(&grads, &self.alphas);
             if !norm.is_finite() {
                 return Err(self.diverged("alphas' gradient norm", norm));
@@ -593,6 +570,80 @@ where
         Ok(stats)
     }
 
+    /// The gradient of the alphas that the next [`step`](Self::step) on these batches would
+    /// apply (`[kind][edge][op]`): first order `∇α L_val(w, α)`, or the method's unrolled
+    /// second-order gradient (DARTS' Hessian-vector product by finite differences), plus
+    /// β-decay's term when `ctx.beta_decay` is positive. Nothing changes; masked operations
+    /// get 0. For diagnostics and tests (the second-order gradient against an exact one).
+    ///
+    /// # Errors
+    /// [`SearchError::Diverged`] when a loss or a gradient is not finite.
+    pub fn alpha_gradient(
+        &self,
+        train: &ImageBatch<B>,
+        valid: &ImageBatch<B>,
+        ctx: &StepContext,
+    ) -> Result<Vec<Vec<Vec<f32>>>, SearchError> {
+        let seed = mix_seed(self.config.seed, self.steps as u64, 5);
+        let (grads, _, _) = self.alpha_grads(train, valid, ctx, seed)?;
+        Ok(self
+            .alphas
+            .cells
+            .iter()
+            .map(|p| {
+                let [edges, ops] = p.val().dims();
+                let values: Vec<f32> = grads
+                    .get::<B::InnerBackend, 2>(p.id)
+                    .map(|g| g.into_data().convert::<f32>().to_vec().unwrap_or_default())
+                    .unwrap_or_default();
+                (0..edges)
+                    .map(|e| {
+                        (0..ops)
+                            .map(|o| values.get(e * ops + o).copied().unwrap_or(0.0))
+                            .collect()
+                    })
+                    .collect()
+            })
+            .collect())
+    }
+
+    /// The alphas' gradients of one step (see [`alpha_gradient`](Self::alpha_gradient)), the
+    /// validation loss and the correct validation predictions.
+    fn alpha_grads(
+        &self,
+        train: &ImageBatch<B>,
+        valid: &ImageBatch<B>,
+        ctx: &StepContext,
+        seed: u64,
+    ) -> Result<(GradientsParams, f64, usize), SearchError> {
+        let (mut grads, loss, correct) = match self.method.unrolled() {
+            Some(u) => {
+                let xi = u.xi.unwrap_or(ctx.learning_rate);
+                self.unrolled_grads(train, valid, ctx, xi, u.epsilon, seed)?
+            }
+            None => {
+                // The weights need no gradient here: only the alphas learn.
+                let net = self.net.clone().no_grad();
+                let w = self.weights_of(&self.alphas, false, ctx, mix_seed(seed, 1, 0));
+                let logits = net.search_logits(valid.images.clone(), &w);
+                let correct = count_correct(logits.clone(), valid.targets.clone());
+                let loss = CrossEntropyLossConfig::new()
+                    .init(&self.device)
+                    .forward(logits, valid.targets.clone());
+                let value = scalar(loss.clone());
+                if !value.is_finite() {
+                    return Err(self.diverged("validation loss", value));
+                }
+                let grads = GradientsParams::from_grads(loss.backward(), &self.alphas);
+                (grads, value, correct)
+            }
+        };
+        if ctx.beta_decay > 0.0 {
+            self.add_beta_decay(&mut grads, ctx.beta_decay);
+        }
+        Ok((grads, loss, correct))
+    }
+
     /// Adds the gradient of β-DARTS' regularizer ([`ArchProbabilities::beta_decay_gradient`])
     /// to the alphas' gradients.
     fn add_beta_decay(&self, grads: &mut GradientsParams, lambda: f64) {
@@ -615,7 +666,12 @@ where
     /// `∇α L_val(w', α) − ξ · (∇α L_train(w⁺, α) − ∇α L_train(w⁻, α)) / 2ε` with
     /// `w' = w − ξ(∇w L_train(w, α) + λw)`, `w± = w ± ε ∇w' L_val(w', α)` and
     /// `ε = epsilon / ‖∇w' L_val(w', α)‖`. (The reference also adds the SGD momentum buffer to
-    /// the virtual step; the paper's equation, followed here, does not.)
+    /// the virtual step; the paper's equation, followed here, does not.) Both sides of the
+    /// difference run with the ReLU activation pattern of `w` frozen
+    /// ([`crate::probe::with_relu_masks`]): on a small network a step of `ε` flips some
+    /// ReLUs, and each flip adds a jump divided by `2ε` (on the tiny NB201 supernet of
+    /// `tests/darts_second_order.rs` the unfrozen difference was off by a factor of 6).
+    /// Max pooling's choices are not frozen.
     fn unrolled_grads(
         &self,
         train: &ImageBatch<B>,
@@ -628,10 +684,10 @@ where
         let loss_fn = CrossEntropyLossConfig::new().init(&self.device);
         // ∇w L_train(w, α), alphas fixed.
         let w = self.weights_of(&self.alphas, true, ctx, mix_seed(seed, 3, 0));
-        let loss = loss_fn.forward(
-            self.net.search_logits(train.images.clone(), &w),
-            train.targets.clone(),
-        );
+        // The ReLUs' activation pattern at (w, α), frozen for the finite difference below.
+        let (logits, masks) =
+            crate::probe::record_relu_masks(|| self.net.search_logits(train.images.clone(), &w));
+        let loss = loss_fn.forward(logits, train.targets.clone());
         let value = scalar(loss.clone());
         if !value.is_finite() {
             return Err(self.diverged("training loss (unrolling)", value));
@@ -675,10 +731,13 @@ where
                 });
                 // The same noise and masks for both sides of the difference.
                 let w = self.weights_of(&self.alphas, false, ctx, mix_seed(seed, 3, 1));
-                let loss = loss_fn.forward(
-                    net.search_logits(train.images.clone(), &w),
-                    train.targets.clone(),
-                );
+                // With the activation pattern of w: the network is smooth in its weights
+                // there, as double backward treats it; otherwise every ReLU whose sign flips
+                // within the step adds a jump / 2r to the difference.
+                let (logits, _) = crate::probe::with_relu_masks(&masks, || {
+                    net.search_logits(train.images.clone(), &w)
+                });
+                let loss = loss_fn.forward(logits, train.targets.clone());
                 GradientsParams::from_grads(loss.backward(), &self.alphas)
             };
             let plus = alpha_grad_at(r);

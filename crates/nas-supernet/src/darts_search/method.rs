@@ -3,7 +3,7 @@
 //! | method | relaxation | alphas' gradient | schedule | source of the defaults |
 //! | --- | --- | --- | --- | --- |
 //! | [`Method::Darts`] | softmax | first order: `∇α L_val(w, α)` | — | DARTS (Liu et al., ICLR 2019) |
-//! | [`Method::Darts2`] | softmax | second order: `∇α L_val(w − ξ∇w L_train(w, α), α)`, Hessian-vector product by finite differences | — | DARTS, `architect.py` of `quark0/darts` (ε = 0.01 / ‖∇w'L_val‖) |
+//! | [`Method::Darts2`] | softmax | second order: `∇α L_val(w − ξ∇w L_train(w, α), α)`, Hessian-vector product by finite differences, ReLU activation patterns frozen at `w` | — | DARTS, `architect.py` of `quark0/darts` (ε = 0.01 / ‖∇w'L_val‖) |
 //! | [`Method::Gdas`] | hard Gumbel-softmax, straight-through; only the sampled operation is computed | first order | τ linear from 10 to 0.1 over the epochs | GDAS (Dong and Yang, CVPR 2019), AutoDL-Projects |
 //! | [`Method::Snas`] | soft Gumbel-softmax | first order | τ exponential from 1 to 0.33 | SNAS (Xie et al., ICLR 2019); 0.33 as in ConfOpt's SNAS sampler |
 //! | [`Method::Asap`] | softmax(α / τ), pruned operations masked | first order | τ = 1.6 · 0.95^epoch; after every alpha step (as the paper does; `every_step: false`: at each epoch start, as UniNAS does), operations whose weight is below 0.4 / N (N candidates on the edge) are pruned | ASAP (Noy et al., AISTATS 2020) |
