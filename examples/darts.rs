@@ -112,6 +112,15 @@ struct Args {
     /// schedule over 50 epochs ends at 25; 0: off).
     #[arg(long, default_value_t = 5.0)]
     beta_decay: f64,
+    /// SNAS' resource constraint: the alphas' loss gains this weight × the expected MACs of
+    /// the cells as a fraction of the largest cells' (0: off). The expected MACs under the
+    /// final alphas are printed.
+    #[arg(long, default_value_t = 0.0)]
+    resource_weight: f64,
+    /// Single-level search (SNAS' training): weights and alphas both learn on all the search
+    /// images, instead of DARTS' two halves. First-order methods only.
+    #[arg(long)]
+    single_level: bool,
     /// How the architecture is selected after the search: `alphas` (each edge keeps its
     /// largest alpha, as in the papers) or `perturbation` (DARTS-PT: each edge keeps the
     /// operation whose removal costs the trained supernet the most accuracy; the alphas'
@@ -278,19 +287,28 @@ impl BackendTask for Run {
                 learning_rate: args.arch_lr,
                 warmup_epochs: args.warmup_epochs.unwrap_or(args.epochs / 2),
                 beta_decay: args.beta_decay,
+                resource_weight: args.resource_weight,
                 ..AlphaOptimConfig::default()
             },
+            single_level: args.single_level,
             ..SearchConfig::default()
         };
         let (space_name, shape_text) = (space.space_name(), format!("{space:?}"));
+        let weights_part = (search_data.len() as f64 * config.train_portion).round() as usize;
         println!(
-            "{} on the {} space ({:?}); {} search images ({} for the weights, {} for the alphas), {} test images",
+            "{} on the {} space ({:?}); {} search images ({}), {} test images",
             config.method.name(),
             space.space_name(),
             space,
             search_data.len(),
-            (search_data.len() as f64 * config.train_portion).round(),
-            search_data.len() - (search_data.len() as f64 * config.train_portion).round() as usize,
+            if config.single_level {
+                "all of them for both the weights and the alphas: single-level".to_string()
+            } else {
+                format!(
+                    "{weights_part} for the weights, {} for the alphas",
+                    search_data.len() - weights_part
+                )
+            },
             test.len()
         );
         let schedule = format!(
@@ -353,6 +371,32 @@ impl BackendTask for Run {
             "\nsearch: {:.1} s; architecture by the alphas:\n{}",
             search_seconds, report.derived
         );
+        {
+            let macs = solver.searcher().op_macs(search_data.shape());
+            let sum = |f: &dyn Fn(&[f64], &[f64]) -> f64| -> f64 {
+                report
+                    .probabilities
+                    .cells
+                    .iter()
+                    .zip(&macs)
+                    .flat_map(|(p, m)| p.iter().zip(m))
+                    .map(|(p, m)| f(p, m))
+                    .sum()
+            };
+            let expected = sum(&|p, m| p.iter().zip(m).map(|(p, m)| p * m).sum());
+            let largest = sum(&|_, m| m.iter().copied().fold(0.0, f64::max));
+            println!(
+                "expected MACs of the searched cells per image under the final alphas: {:.3} M \
+                 ({:.0} % of the largest cells'{})",
+                expected / 1e6,
+                100.0 * expected / largest.max(1.0),
+                if config.alphas.resource_weight > 0.0 {
+                    format!(", resource weight {}", config.alphas.resource_weight)
+                } else {
+                    String::new()
+                }
+            );
+        }
         let by_alphas = report.derived.clone();
         let perturbation = match args.select {
             Select::Alphas => None,

@@ -942,3 +942,104 @@ fn asap_prunes_weak_operations_during_the_search() {
         }
     }
 }
+
+#[test]
+fn op_macs_count_each_candidate_at_its_cells_shapes() {
+    let config = SearchConfig {
+        epochs: 1,
+        batch_size: 16,
+        ..SearchConfig::default()
+    };
+    let s = Searcher::<B, _>::new(tiny_nb201(), config, Default::default()).unwrap();
+    let macs = s.op_macs([1, 8, 8]);
+    // NB201's operations: none, skip_connect, nor_conv_1x1, nor_conv_3x3, avg_pool_3x3.
+    let edge = &macs[0][0];
+    assert_eq!((edge[0], edge[1], edge[4]), (0.0, 0.0, 0.0), "{edge:?}");
+    assert!(edge[2] > 0.0);
+    assert_eq!(
+        edge[3],
+        9.0 * edge[2],
+        "a 3×3 convolution costs 9 times a 1×1"
+    );
+    assert!(
+        macs[0].iter().all(|e| e == edge),
+        "every edge sees the same shapes"
+    );
+    // Twice the resolution, four times the MACs.
+    assert_eq!(s.op_macs([1, 16, 16])[0][0][3], 4.0 * edge[3]);
+}
+
+#[test]
+fn snas_resource_term_lowers_the_expected_cost_as_its_weight_grows() {
+    let data = ImageDataset::digits().sample(256, 0);
+    let expected_macs = |eta: f64| {
+        let config = SearchConfig {
+            method: Method::from_name("snas").unwrap(),
+            epochs: 3,
+            batch_size: 16,
+            seed: 4,
+            alphas: AlphaOptimConfig {
+                learning_rate: 0.03,
+                resource_weight: eta,
+                ..AlphaOptimConfig::default()
+            },
+            ..SearchConfig::default()
+        };
+        let mut s = Searcher::<B, _>::new(tiny_nb201(), config, Default::default()).unwrap();
+        let report = s.run(&data, |_| {}).unwrap();
+        let macs = s.op_macs([1, 8, 8]);
+        report
+            .probabilities
+            .cells
+            .iter()
+            .zip(&macs)
+            .flat_map(|(p, m)| p.iter().zip(m))
+            .flat_map(|(p, m)| p.iter().zip(m))
+            .map(|(p, m)| p * m)
+            .sum::<f64>()
+    };
+    let free = expected_macs(0.0);
+    let mild = expected_macs(1.0);
+    let strong = expected_macs(30.0);
+    eprintln!("expected MACs of the cells: {free:.0} free, {mild:.0} at 1, {strong:.0} at 30");
+    assert!(mild < free, "{mild} vs {free}");
+    assert!(strong < mild, "{strong} vs {mild}");
+    assert!(strong < 0.7 * free, "{strong} vs {free}");
+}
+
+#[test]
+fn single_level_search_trains_both_on_all_the_data() {
+    let data = ImageDataset::digits().sample(64, 0);
+    let steps = |single_level: bool| {
+        let config = SearchConfig {
+            method: Method::from_name("snas").unwrap(),
+            epochs: 1,
+            batch_size: 16,
+            single_level,
+            ..SearchConfig::default()
+        };
+        let mut s = Searcher::<B, _>::new(tiny_nb201(), config, Default::default()).unwrap();
+        s.run(&data, |_| {}).unwrap();
+        s.steps()
+    };
+    // Bi-level: half of the 64 images train the weights (2 batches of 16); single-level: all.
+    assert_eq!((steps(false), steps(true)), (2, 4));
+    let config = SearchConfig {
+        method: Method::Darts2(UnrolledConfig::default()),
+        single_level: true,
+        ..SearchConfig::default()
+    };
+    let Err(err) = Searcher::<B, _>::new(tiny_nb201(), config, Default::default()) else {
+        panic!("second order needs the bi-level split");
+    };
+    assert!(
+        matches!(
+            &err,
+            SearchError::InvalidConfig {
+                field: "single_level",
+                ..
+            }
+        ),
+        "{err}"
+    );
+}

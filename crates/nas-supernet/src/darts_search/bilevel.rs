@@ -90,6 +90,15 @@ pub struct AlphaOptimConfig {
     /// setting existed still resume.)
     #[serde(default, skip_serializing_if = "is_zero")]
     pub beta_decay: f64,
+    /// SNAS' resource constraint (Xie et al., ICLR 2019): the alphas' loss gains
+    /// `resource_weight · Σ_edges Σ_ops w_op · MACs_op / MACs_max`, the MACs of the sampled
+    /// (or softmax-weighted) cell as a fraction of the largest cell's, differentiable through
+    /// the relaxed weights `w` of the same pass ([`Searcher::op_macs`] counts each operation's
+    /// MACs once per input shape). Larger values push the search towards cheaper operations;
+    /// it works with every relaxation. 0 (the default): off. (Left out of the serialized
+    /// configuration when 0.)
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub resource_weight: f64,
 }
 
 fn is_zero(x: &f64) -> bool {
@@ -106,6 +115,7 @@ impl Default for AlphaOptimConfig {
             init_std: 1e-3,
             warmup_epochs: 0,
             beta_decay: 0.0,
+            resource_weight: 0.0,
         }
     }
 }
@@ -130,6 +140,17 @@ pub struct SearchConfig {
     pub augment: Augment,
     /// Seed of initialization, data order, Gumbel noise and dropout.
     pub seed: u64,
+    /// Single-level search, as SNAS trains: the weights and the alphas both learn on the
+    /// whole training set, each step's alpha update on the same batch as its weight update
+    /// (`train_portion` is then unused). `false` (the default): DARTS' bi-level split. A
+    /// second-order method needs the split. (Left out of the serialized configuration when
+    /// false.)
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub single_level: bool,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 impl Default for SearchConfig {
@@ -144,6 +165,7 @@ impl Default for SearchConfig {
             train_portion: 0.5,
             augment: Augment::default(),
             seed: 0,
+            single_level: false,
         }
     }
 }
@@ -196,6 +218,9 @@ impl SearchConfig {
         }
         if !(a.beta_decay >= 0.0 && a.beta_decay.is_finite()) {
             return bad("alphas.beta_decay", "must be ≥ 0 and finite (0: off)");
+        }
+        if !(a.resource_weight >= 0.0 && a.resource_weight.is_finite()) {
+            return bad("alphas.resource_weight", "must be ≥ 0 and finite (0: off)");
         }
         if a.warmup_epochs > self.epochs {
             return bad(
@@ -346,7 +371,12 @@ where
     pub(super) steps: usize,
     /// Epochs finished, over all stages.
     pub(super) epochs_done: usize,
+    /// [`Searcher::op_macs`] of the last input shape and stage (the resource constraint).
+    pub(super) op_macs: std::sync::Mutex<Option<([usize; 3], usize, OpTable)>>,
 }
+
+/// A value per operation: `[kind][edge][op]`.
+type OpTable = Vec<Vec<Vec<f64>>>;
 
 impl<B, S> Searcher<B, S>
 where
@@ -389,6 +419,16 @@ where
                 ),
             });
         }
+        if config.single_level && method.unrolled().is_some() {
+            return Err(SearchError::InvalidConfig {
+                field: "single_level",
+                reason: format!(
+                    "`{}` is second order: its unrolled gradient needs the bi-level split of \
+                     the data; use a first-order method or set single_level to false",
+                    method.name()
+                ),
+            });
+        }
         let layout = builder.layout();
         let mask = layout.full_mask();
         let extra = method.extra_cells(0);
@@ -417,6 +457,7 @@ where
             epoch: 0,
             steps: 0,
             epochs_done: 0,
+            op_macs: std::sync::Mutex::new(None),
         })
     }
 
@@ -573,7 +614,8 @@ where
     /// The gradient of the alphas that the next [`step`](Self::step) on these batches would
     /// apply (`[kind][edge][op]`): first order `∇α L_val(w, α)`, or the method's unrolled
     /// second-order gradient (DARTS' Hessian-vector product by finite differences), plus
-    /// β-decay's term when `ctx.beta_decay` is positive. Nothing changes; masked operations
+    /// β-decay's term when `ctx.beta_decay` is positive and the resource constraint's when
+    /// [`AlphaOptimConfig::resource_weight`] is. Nothing changes; masked operations
     /// get 0. For diagnostics and tests (the second-order gradient against an exact one).
     ///
     /// # Errors
@@ -605,6 +647,108 @@ where
                     .collect()
             })
             .collect())
+    }
+
+    /// MACs per image of every candidate operation, `[kind][edge][op]`, summed over the cells
+    /// of each kind, for images of shape `input` (`[channels, height, width]`) in the current
+    /// supernet (P-DARTS' stages change it): one forward pass of a blank image with every
+    /// alive operation weighted, each computed operation counted at the shape it sees.
+    /// Masked operations and `none` count 0. The expected MACs of the cells under
+    /// probabilities `p` are `Σ p · MACs`.
+    pub fn op_macs(&self, input: [usize; 3]) -> Vec<Vec<Vec<f64>>> {
+        let key = (input, self.stage);
+        if let Ok(cache) = self.op_macs.lock()
+            && let Some((shape, stage, table)) = cache.as_ref()
+            && (*shape, *stage) == key
+        {
+            return table.clone();
+        }
+        let [c, h, w] = input;
+        let net = self.net.clone().no_grad();
+        let values: Vec<Tensor<B, 2>> =
+            self.alphas.cells.iter().map(|p| p.val().detach()).collect();
+        let weights = ArchWeights::new(
+            &values,
+            &self.mask,
+            super::alphas::Relaxation::Softmax { tau: 1.0 },
+            0.0,
+            0,
+        );
+        let image = Tensor::<B, 4>::zeros([1, c, h, w], &self.device);
+        let (_, macs) = super::mixed::record_op_macs(|| net.search_logits(image, &weights));
+        let table: OpTable = self
+            .layout
+            .cells
+            .iter()
+            .enumerate()
+            .map(|(k, cell)| {
+                (0..cell.edges.len())
+                    .map(|e| {
+                        let slice = weights.edge(k, e, 0).weights.as_ptr() as usize;
+                        (0..cell.ops.len())
+                            .map(|o| macs.get(&(slice, o)).copied().unwrap_or(0) as f64)
+                            .collect()
+                    })
+                    .collect()
+            })
+            .collect();
+        if let Ok(mut cache) = self.op_macs.lock() {
+            *cache = Some((input, self.stage, table.clone()));
+        }
+        table
+    }
+
+    /// Adds the gradient of the resource constraint
+    /// ([`AlphaOptimConfig::resource_weight`]) under the relaxed weights of `seed`.
+    fn add_resource_term(
+        &self,
+        grads: &mut GradientsParams,
+        images: &ImageBatch<B>,
+        ctx: &StepContext,
+        seed: u64,
+    ) {
+        let eta = self.config.alphas.resource_weight;
+        let [_, c, h, w] = images.images.dims();
+        let macs = self.op_macs([c, h, w]);
+        let largest: f64 = macs
+            .iter()
+            .flatten()
+            .map(|row| row.iter().copied().fold(0.0, f64::max))
+            .sum();
+        if eta <= 0.0 || largest <= 0.0 {
+            return;
+        }
+        let weights = self.weights_of(&self.alphas, false, ctx, seed);
+        let mut cost: Option<Tensor<B, 4>> = None;
+        for (k, kind) in macs.iter().enumerate() {
+            for (e, row) in kind.iter().enumerate() {
+                let edge = weights.edge(k, e, 0);
+                for (o, &m) in row.iter().enumerate() {
+                    if let (true, Some(Some(wo))) = (m > 0.0, edge.weights.get(o)) {
+                        let term = wo.clone().mul_scalar(m / largest);
+                        cost = Some(match cost {
+                            Some(c) => c + term,
+                            None => term,
+                        });
+                    }
+                }
+            }
+        }
+        let Some(cost) = cost else {
+            return;
+        };
+        let extra =
+            GradientsParams::from_grads(cost.sum().mul_scalar(eta).backward(), &self.alphas);
+        for p in &self.alphas.cells {
+            let Some(e) = extra.get::<B::InnerBackend, 2>(p.id) else {
+                continue;
+            };
+            let g = match grads.remove::<B::InnerBackend, 2>(p.id) {
+                Some(g) => g + e,
+                None => e,
+            };
+            grads.register::<B::InnerBackend, 2>(p.id, g);
+        }
     }
 
     /// The alphas' gradients of one step (see [`alpha_gradient`](Self::alpha_gradient)), the
@@ -640,6 +784,10 @@ where
         };
         if ctx.beta_decay > 0.0 {
             self.add_beta_decay(&mut grads, ctx.beta_decay);
+        }
+        if self.config.alphas.resource_weight > 0.0 {
+            // The same relaxed weights (Gumbel noise) as the first-order validation pass.
+            self.add_resource_term(&mut grads, valid, ctx, mix_seed(seed, 1, 0));
         }
         Ok((grads, loss, correct))
     }

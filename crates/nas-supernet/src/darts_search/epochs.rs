@@ -82,7 +82,11 @@ where
         &'a mut self,
         data: &ImageDataset,
     ) -> Result<SearchEpochs<'a, B, S>, SearchError> {
-        let (w_data, a_data) = data.split(self.config.train_portion, self.config.seed)?;
+        let (w_data, a_data) = if self.config.single_level {
+            (data.clone(), data.clone())
+        } else {
+            data.split(self.config.train_portion, self.config.seed)?
+        };
         if w_data.is_empty() || a_data.is_empty() {
             return Err(SearchError::Data(format!(
                 "{} images are too few to split into two non-empty halves",
@@ -217,7 +221,9 @@ where
                 plan,
                 beta_decay,
             };
-            let s = self.searcher.step(&tb, &vb, &ctx)?;
+            // Single-level: the alphas learn on the weights' batch.
+            let vb = if cfg.single_level { &tb } else { &vb };
+            let s = self.searcher.step(&tb, vb, &ctx)?;
             if plan.update_alphas {
                 let searcher = &mut *self.searcher;
                 searcher

@@ -7,6 +7,9 @@
 //! for the other operations only carry the straight-through gradient (as in the reference
 //! implementation of GDAS). `none` never needs computing: its output is zero.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
+
 use burn::module::{Module, ModuleMapper, Param};
 use burn::tensor::backend::Backend;
 use burn::tensor::{Tensor, TensorData};
@@ -26,6 +29,32 @@ pub struct EdgeWeights<'a, B: Backend> {
     pub skip_dropout: f64,
     /// Seed of the dropout mask.
     pub seed: u64,
+}
+
+std::thread_local! {
+    /// While [`record_op_macs`] runs: MACs per image of every operation computed, keyed by
+    /// the address of its edge's weight slice and the operation's index.
+    static OP_MACS: RefCell<Option<HashMap<(usize, usize), u64>>> = const { RefCell::new(None) };
+}
+
+/// Runs `f` (a forward pass) recording, for every operation a [`MixedOp`] computes on this
+/// thread, its MACs per image at the shape of its input, summed per (address of the edge's
+/// weight slice ([`EdgeWeights::weights`]), operation index): the edges of one cell kind
+/// share their slice, so the sums run over the cells of the kind.
+pub(crate) fn record_op_macs<R>(f: impl FnOnce() -> R) -> (R, HashMap<(usize, usize), u64>) {
+    struct Restore(Option<HashMap<(usize, usize), u64>>);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            let outer = self.0.take();
+            OP_MACS.with(|m| *m.borrow_mut() = outer);
+        }
+    }
+    let outer = OP_MACS.with(|m| m.borrow_mut().replace(HashMap::new()));
+    let restore = Restore(outer);
+    let out = f();
+    let recorded = OP_MACS.with(|m| m.borrow_mut().take()).unwrap_or_default();
+    drop(restore);
+    (out, recorded)
 }
 
 /// All candidate operations of one edge (`None` where an operation was not built, e.g. one
@@ -88,6 +117,12 @@ impl<B: Backend> MixedOp<B> {
 
     fn apply(&self, i: usize, x: Tensor<B, 4>, w: &EdgeWeights<'_, B>) -> Option<Tensor<B, 4>> {
         let op = self.ops.get(i)?.as_ref()?;
+        OP_MACS.with(|m| {
+            if let Some(m) = m.borrow_mut().as_mut() {
+                let [_, c, h, wd] = x.dims();
+                *m.entry((w.weights.as_ptr() as usize, i)).or_default() += op.macs([c, h, wd]).0;
+            }
+        });
         let y = op.forward(x);
         Some(if matches!(op, Op::Identity(_)) && w.skip_dropout > 0.0 {
             dropout(
