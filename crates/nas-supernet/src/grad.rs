@@ -13,7 +13,7 @@ pub(crate) fn scalar<B: Backend>(t: Tensor<B, 1>) -> f64 {
 }
 
 /// The global L2 norm of the gradients of `module`'s parameters (one read back).
-pub(crate) fn global_norm<B: AutodiffBackend, M: AutodiffModule<B>>(
+pub fn global_norm<B: AutodiffBackend, M: AutodiffModule<B>>(
     grads: &GradientsParams,
     module: &M,
 ) -> f64 {
@@ -38,7 +38,7 @@ pub(crate) fn global_norm<B: AutodiffBackend, M: AutodiffModule<B>>(
 }
 
 /// Multiplies every gradient of `module`'s parameters by `factor`.
-pub(crate) fn scale_grads<B: AutodiffBackend, M: AutodiffModule<B>>(
+pub fn scale_grads<B: AutodiffBackend, M: AutodiffModule<B>>(
     grads: &mut GradientsParams,
     module: &M,
     factor: f64,
@@ -65,7 +65,7 @@ pub(crate) fn scale_grads<B: AutodiffBackend, M: AutodiffModule<B>>(
 
 /// Clips the gradients of `module` to global L2 norm `max` (PyTorch's `clip_grad_norm_`:
 /// scaled by `max / (norm + 1e-6)` when that is below 1). Returns the norm before clipping.
-pub(crate) fn clip_global_norm<B: AutodiffBackend, M: AutodiffModule<B>>(
+pub fn clip_global_norm<B: AutodiffBackend, M: AutodiffModule<B>>(
     grads: &mut GradientsParams,
     module: &M,
     max: f64,
@@ -121,5 +121,42 @@ where
             inner: self.inner.load_record(record),
             max_norm: self.max_norm,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::DefaultBackend;
+    use burn::module::Module;
+    use burn::optim::SgdConfig;
+    use burn::tensor::TensorData;
+
+    #[derive(Module, Debug)]
+    struct Two<B: Backend> {
+        a: Param<Tensor<B, 1>>,
+        b: Param<Tensor<B, 1>>,
+    }
+
+    #[test]
+    fn clipping_scales_all_gradients_by_their_global_norm() {
+        type B = DefaultBackend;
+        let device = Default::default();
+        let t = |v: [f32; 2]| Tensor::<B, 1>::from_data(TensorData::from(v), &device);
+        let m = Two {
+            a: Param::from_tensor(t([0.0, 0.0])),
+            b: Param::from_tensor(t([0.0, 0.0])),
+        };
+        // Loss 3·a₀ + 4·b₁: gradients (3, 0) and (0, 4), global norm 5.
+        let loss = m.a.val().mul(t([3.0, 0.0])).sum() + m.b.val().mul(t([0.0, 4.0])).sum();
+        let grads = GradientsParams::from_grads(loss.backward(), &m);
+        assert!((global_norm::<B, _>(&grads, &m) - 5.0).abs() < 1e-6);
+        let mut sgd = ClipGlobalNorm::new(SgdConfig::new().init(), Some(1.0));
+        let m = sgd.step(1.0, m, grads);
+        let values = |p: &Param<Tensor<B, 1>>| p.val().into_data().to_vec::<f32>().unwrap();
+        // Both scaled by 1/5 (clipping each tensor on its own would give (-1, 0) and (0, -1)).
+        let close = |x: Vec<f32>, y: [f32; 2]| x.iter().zip(y).all(|(a, b)| (a - b).abs() < 1e-5);
+        assert!(close(values(&m.a), [-0.6, 0.0]), "{:?}", values(&m.a));
+        assert!(close(values(&m.b), [0.0, -0.8]), "{:?}", values(&m.b));
     }
 }

@@ -16,7 +16,7 @@ pub mod driver;
 pub mod error;
 pub mod fast;
 mod geometry;
-mod grad;
+pub mod grad;
 #[cfg(feature = "ndarray")]
 mod kernels;
 pub mod memory;

@@ -47,7 +47,8 @@ pub struct ControllerConfig {
     /// reward `R`, `b ← decay·b + (1 − decay)·R` (ENAS: 0.99). The baseline starts at the mean
     /// reward of the first update's batch.
     pub baseline_decay: f64,
-    /// Gradients are rescaled to at most this L2 norm before the Adam step, when set.
+    /// Gradients are rescaled to at most this global L2 norm (over all parameters together,
+    /// as ENAS' `clip_by_global_norm`) before the Adam step, when set.
     pub grad_clip_norm: Option<f64>,
 }
 

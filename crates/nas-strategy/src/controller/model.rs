@@ -10,7 +10,6 @@ use burn::nn::{Embedding, EmbeddingConfig, Initializer, Linear, LinearConfig, Ls
 use burn::optim::Adam;
 use burn::optim::AdamConfig;
 use burn::optim::adaptor::OptimizerAdaptor;
-use burn::optim::grad_clipping::GradientClippingConfig;
 use burn::tensor::activation::log_softmax;
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{Int, Tensor, TensorData};
@@ -28,7 +27,10 @@ pub(super) struct ControllerModel<B: Backend> {
 }
 
 /// The controller's optimizer.
-pub(super) type Optim<B> = OptimizerAdaptor<Adam, ControllerModel<B>, B>;
+/// Adam after clipping the gradients to a global L2 norm (ENAS' `clip_by_global_norm`; Burn's
+/// own `GradientClippingConfig::Norm` would clip each parameter tensor on its own).
+pub(super) type Optim<B> =
+    nas_supernet::grad::ClipGlobalNorm<OptimizerAdaptor<Adam, ControllerModel<B>, B>>;
 
 /// The informative steps and the head sizes of `decisions`.
 pub(super) fn plan(decisions: &[usize], heads: HeadSharing) -> (Vec<(usize, usize)>, Vec<usize>) {
@@ -164,11 +166,5 @@ pub(super) fn init_model<B: Backend>(
 }
 
 pub(super) fn optimizer<B: AutodiffBackend>(config: &ControllerConfig) -> Optim<B> {
-    AdamConfig::new()
-        .with_grad_clipping(
-            config
-                .grad_clip_norm
-                .map(|c| GradientClippingConfig::Norm(c as f32)),
-        )
-        .init()
+    nas_supernet::grad::ClipGlobalNorm::new(AdamConfig::new().init(), config.grad_clip_norm)
 }
