@@ -50,8 +50,8 @@ use nas::supernet::oneshot::gates::{ArchOptimConfig, ArchParams};
 use nas::supernet::oneshot::latency::LatencyTable;
 use nas::supernet::oneshot::memory::PeakAlloc;
 use nas::supernet::oneshot::proxyless::{
-    ProxylessEpoch, ProxylessReport, ProxylessSearch, ProxylessSearchConfig, gate_gradients,
-    layer_choices,
+    ArchGradient, ProxylessEpoch, ProxylessReport, ProxylessSearch, ProxylessSearchConfig,
+    gate_gradients, layer_choices,
 };
 use nas::supernet::oneshot::train::batches;
 use nas::supernet::oneshot::{ProxylessSupernet, SinglePath};
@@ -84,6 +84,12 @@ struct Args {
     /// λ of the expected-latency term (0 disables it).
     #[arg(long, default_value_t = 0.1)]
     latency_weight: f64,
+    /// REINFORCE instead of binary gates (ProxylessNAS' alternative for non-differentiable
+    /// objectives): this many paths sampled per architecture step, each rewarded by its
+    /// accuracy minus the latency penalty of its own latency (the measured table's sum over
+    /// the path). 0 (the default): binary gates.
+    #[arg(long, default_value_t = 0)]
+    reinforce: usize,
     /// Timed runs per table entry (median).
     #[arg(long, default_value_t = 15)]
     latency_runs: usize,
@@ -298,6 +304,14 @@ impl BackendTask for Proxyless {
             arch_optim: alphas_config(args.arch_lr),
             latency_weight: args.latency_weight,
             latency_reference_ms: None,
+            arch_gradient: if args.reinforce > 0 {
+                ArchGradient::Reinforce {
+                    samples: args.reinforce,
+                    baseline_decay: 0.9,
+                }
+            } else {
+                ArchGradient::Gates
+            },
         };
         println!(
             "expected latency under uniform paths: {:.3} ms\n",

@@ -466,3 +466,62 @@ fn a_scaled_proxyless_supernet_offers_exactly_the_spaces_choices() {
         space.validate(&arch).unwrap();
     }
 }
+
+#[test]
+fn reinforce_steps_learn_a_non_differentiable_latency() {
+    use nas_supernet::oneshot::proxyless::reinforce_step;
+    let device = Default::default();
+    let space = tiny_proxyless();
+    let cfg = ChainNetConfig::new(1, 4).with_stem_stride(1);
+    let supernet = seeded(&device, 1, || cfg.proxyless_supernet::<B>(&space, &device)).unwrap();
+    let choices = layer_choices(&supernet);
+    let mut alphas = ArchParams::new(
+        &choices,
+        ArchOptimConfig {
+            learning_rate: 0.1,
+            ..ArchOptimConfig::default()
+        },
+    )
+    .unwrap();
+    // A latency only a measurement gives (no table, no gradient): choice 0 of every layer
+    // costs 10 ms, any other 1 ms.
+    let latency =
+        |path: &[usize]| -> f64 { path.iter().map(|&c| if c == 0 { 10.0 } else { 1.0 }).sum() };
+    let before = values(&supernet);
+    let first = alphas.all_probs();
+    let mut rng = ChaCha8Rng::seed_from_u64(9);
+    let mut baseline = None;
+    let mut mean_latency = Vec::new();
+    for _ in 0..40 {
+        let r = reinforce_step(
+            &supernet,
+            &mut alphas,
+            images(8),
+            targets(8),
+            4,
+            Some(&latency),
+            1.0,
+            10.0,
+            &mut baseline,
+            0.9,
+            &mut rng,
+        );
+        assert!(r.loss.is_finite() && r.cross_entropy.is_finite());
+        mean_latency.push(r.expected_latency_ms);
+    }
+    assert!(baseline.is_some());
+    let last = alphas.all_probs();
+    for (l, (p0, p1)) in first.iter().zip(&last).enumerate() {
+        if p0.len() > 1 {
+            assert!(
+                p1[0] < 0.5 * p0[0],
+                "layer {l}: the slow choice should lose probability: {p0:?} -> {p1:?}"
+            );
+        }
+    }
+    let early = mean_latency[..5].iter().sum::<f64>() / 5.0;
+    let late = mean_latency[35..].iter().sum::<f64>() / 5.0;
+    assert!(late < early, "sampled paths get faster: {early} -> {late}");
+    // The weights are not touched by an architecture step.
+    assert_eq!(values(&supernet), before);
+}

@@ -6,6 +6,14 @@
 //! training step is a [`weight_step`] on one sampled path and every `arch_update_every` steps
 //! an [`arch_step`] on a batch of the held-out architecture split (see [`super::gates`]). The
 //! derived architecture is the most probable choice of every layer.
+//!
+//! [`ArchGradient::Reinforce`] replaces the binary gates by ProxylessNAS' REINFORCE path (its
+//! §3.2.2 alternative): each architecture step samples whole paths from the path
+//! probabilities, rewards each by its accuracy on the architecture batch minus the latency
+//! penalty of *that path* (`λ · (lat − ref) / ref`), and moves the parameters along
+//! `(R − b) ∇α log p(path)` with a moving-average baseline `b`. The objective needs no
+//! gradient: the latency can be measured on the target device
+//! ([`ProxylessSearch::with_path_latency`]) instead of read from a table.
 
 use std::time::Instant;
 
@@ -47,7 +55,42 @@ pub struct ProxylessSearchConfig {
     /// `ref` of the latency term, in milliseconds; `None`: the expected latency under uniform
     /// path probabilities.
     pub latency_reference_ms: Option<f64>,
+    /// How the architecture parameters learn: binary gates (the default) or REINFORCE.
+    /// (Left out of the serialized configuration when gates.)
+    #[serde(default, skip_serializing_if = "ArchGradient::is_gates")]
+    pub arch_gradient: ArchGradient,
 }
+
+/// How the architecture parameters of a ProxylessNAS search get their gradient.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub enum ArchGradient {
+    /// Binary gates on two sampled paths ([`arch_step`]); the latency term is differentiable
+    /// through a [`LatencyTable`]'s expected latency.
+    #[default]
+    Gates,
+    /// REINFORCE ([`reinforce_step`]): `samples` paths per step, each rewarded by its accuracy
+    /// on the architecture batch minus `λ · (lat − ref) / ref` of its own latency; the
+    /// baseline is a moving average of the mean reward with this `baseline_decay`.
+    Reinforce {
+        /// Paths sampled per architecture step (≥ 1).
+        samples: usize,
+        /// Decay of the baseline's moving average, in `[0, 1)`.
+        baseline_decay: f64,
+    },
+}
+
+impl ArchGradient {
+    fn is_gates(&self) -> bool {
+        matches!(self, ArchGradient::Gates)
+    }
+}
+
+/// The latency in milliseconds of a path (one choice index per layer), e.g. measured on the
+/// target device: the non-differentiable objective of [`ArchGradient::Reinforce`].
+pub type PathLatency = std::sync::Arc<dyn Fn(&[usize]) -> f64 + Send + Sync>;
+
+/// A path's latency in milliseconds, as [`reinforce_step`] takes it.
+pub type LatencyOf<'a> = dyn Fn(&[usize]) -> f64 + 'a;
 
 impl Default for ProxylessSearchConfig {
     /// The code's architecture settings with [`TrainConfig::default`] weights and one warm-up
@@ -60,6 +103,7 @@ impl Default for ProxylessSearchConfig {
             arch_optim: ArchOptimConfig::default(),
             latency_weight: 0.1,
             latency_reference_ms: None,
+            arch_gradient: ArchGradient::Gates,
         }
     }
 }
@@ -223,6 +267,74 @@ pub fn arch_step<B: AutodiffBackend>(
     }
 }
 
+/// One REINFORCE architecture step (see [`ArchGradient::Reinforce`]): samples `samples` paths
+/// from the path probabilities, rewards each by `accuracy − λ · (lat − ref) / ref` on the
+/// batch (`accuracy` in `[0, 1]`; no latency penalty when `latency` is `None` or `λ` is 0),
+/// and takes an Adam step on `−(R − b) ∇α log p(path)`, averaged over the samples. The
+/// baseline `b` starts at the first step's mean reward and then follows
+/// `b ← decay · b + (1 − decay) · mean reward`. The result's `loss` is minus the mean reward,
+/// its `cross_entropy` the mean over the sampled paths, its `expected_latency_ms` their mean
+/// latency (NaN without `latency`).
+#[allow(clippy::too_many_arguments)]
+pub fn reinforce_step<B: AutodiffBackend>(
+    model: &ProxylessSupernet<B>,
+    alphas: &mut ArchParams,
+    images: Tensor<B, 4>,
+    targets: Tensor<B, 1, Int>,
+    samples: usize,
+    latency: Option<&LatencyOf<'_>>,
+    latency_weight: f64,
+    reference_ms: f64,
+    baseline: &mut Option<f64>,
+    baseline_decay: f64,
+    rng: &mut ChaCha8Rng,
+) -> ArchStepResult {
+    let inner = model.valid();
+    let (images, targets) = (images.inner(), targets.inner());
+    let n = targets.dims()[0].max(1) as f64;
+    let probs = alphas.all_probs();
+    let loss_fn = CrossEntropyLossConfig::new().init(&images.device());
+    let mut episodes = Vec::with_capacity(samples.max(1));
+    let (mut ce_sum, mut lat_sum) = (0.0, 0.0);
+    for _ in 0..samples.max(1) {
+        let path = alphas.sample_paths(rng);
+        let logits = inner.forward_indices(images.clone(), &path);
+        let accuracy = count_correct(logits.clone(), targets.clone()) as f64 / n;
+        ce_sum += loss_fn
+            .forward(logits, targets.clone())
+            .into_scalar()
+            .elem::<f64>();
+        let lat = latency.map(|f| f(&path));
+        let penalty = match lat {
+            Some(l) if latency_weight > 0.0 => latency_weight * (l - reference_ms) / reference_ms,
+            _ => 0.0,
+        };
+        lat_sum += lat.unwrap_or(f64::NAN);
+        episodes.push((path, accuracy - penalty));
+    }
+    let k = episodes.len() as f64;
+    let mean_reward = episodes.iter().map(|(_, r)| r).sum::<f64>() / k;
+    let b = baseline.unwrap_or(mean_reward);
+    let mut grads: Vec<Vec<f64>> = probs.iter().map(|p| vec![0.0; p.len()]).collect();
+    for (path, reward) in &episodes {
+        let advantage = reward - b;
+        for ((g, p), &chosen) in grads.iter_mut().zip(&probs).zip(path) {
+            for (o, (gi, &pi)) in g.iter_mut().zip(p).enumerate() {
+                // ∂ log p(path) / ∂α_o = 1[o = chosen] − p_o; the loss is its negation.
+                let indicator = if o == chosen { 1.0 } else { 0.0 };
+                *gi -= advantage * (indicator - pi) / k;
+            }
+        }
+    }
+    *baseline = Some(baseline_decay * b + (1.0 - baseline_decay) * mean_reward);
+    alphas.step(&grads.into_iter().map(Some).collect::<Vec<_>>());
+    ArchStepResult {
+        cross_entropy: ce_sum / k,
+        expected_latency_ms: lat_sum / k,
+        loss: -mean_reward,
+    }
+}
+
 /// One epoch of a ProxylessNAS search.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ProxylessEpoch {
@@ -280,6 +392,9 @@ pub struct ProxylessSearch<'d, B: AutodiffBackend> {
     /// The order of the current pass over the architecture split.
     arch_order: Vec<usize>,
     report: ProxylessReport,
+    /// REINFORCE: the latency of a path (default: the table's), and the reward baseline.
+    path_latency: Option<PathLatency>,
+    baseline: Option<f64>,
 }
 
 impl<B: AutodiffBackend> std::fmt::Debug for ProxylessSearch<'_, B> {
@@ -318,6 +433,20 @@ impl<'d, B: AutodiffBackend> ProxylessSearch<'d, B> {
             return Err(TrainError::InvalidConfig {
                 field: "arch_update_every",
                 reason: "must be at least 1".into(),
+            });
+        }
+        if let ArchGradient::Reinforce {
+            samples,
+            baseline_decay,
+        } = config.arch_gradient
+            && (samples == 0 || !(0.0..1.0).contains(&baseline_decay))
+        {
+            return Err(TrainError::InvalidConfig {
+                field: "arch_gradient",
+                reason: format!(
+                    "REINFORCE needs at least 1 sample per step and a baseline decay in [0, 1), \
+                     got {samples} and {baseline_decay}"
+                ),
             });
         }
         if !(config.latency_weight >= 0.0 && config.latency_weight.is_finite()) {
@@ -369,9 +498,19 @@ impl<'d, B: AutodiffBackend> ProxylessSearch<'d, B> {
             arch_used: 0,
             arch_order: Vec::new(),
             report: ProxylessReport::default(),
+            path_latency: None,
+            baseline: None,
         };
         search.arch_order = search.arch_order_of(0);
         Ok(search)
+    }
+
+    /// Uses `latency` as the latency of a path in REINFORCE steps (for example measured on
+    /// the target device), instead of the sum of the table's per-layer latencies. The gates
+    /// path ignores it (its latency term needs the table's differentiable expectation).
+    pub fn with_path_latency(mut self, latency: PathLatency) -> Self {
+        self.path_latency = Some(latency);
+        self
     }
 
     /// The supernet.
@@ -465,16 +604,46 @@ impl<'d, B: AutodiffBackend> ProxylessSearch<'d, B> {
             self.step += 1;
             if !warmup && (i + 1) % self.config.arch_update_every == 0 {
                 let arch_batch = self.next_arch_batch()?;
-                let r = arch_step(
-                    &self.model,
-                    &mut self.alphas,
-                    arch_batch.images,
-                    arch_batch.targets,
-                    self.table,
-                    self.config.latency_weight,
-                    self.reference,
-                    &mut rng,
-                );
+                let r = match self.config.arch_gradient {
+                    ArchGradient::Gates => arch_step(
+                        &self.model,
+                        &mut self.alphas,
+                        arch_batch.images,
+                        arch_batch.targets,
+                        self.table,
+                        self.config.latency_weight,
+                        self.reference,
+                        &mut rng,
+                    ),
+                    ArchGradient::Reinforce {
+                        samples,
+                        baseline_decay,
+                    } => {
+                        let table = self.table;
+                        let from_table = move |path: &[usize]| {
+                            table.map_or(f64::NAN, |t: &LatencyTable| t.latency(path))
+                        };
+                        let latency: Option<&LatencyOf<'_>> =
+                            match (&self.path_latency, table) {
+                                (Some(f), _) => Some(f.as_ref()),
+                                (None, Some(_)) => Some(&from_table),
+                                (None, None) => None,
+                            };
+                        reinforce_step(
+                            &self.model,
+                            &mut self.alphas,
+                            arch_batch.images,
+                            arch_batch.targets,
+                            samples,
+                            latency,
+                            self.config.latency_weight,
+                            self.reference,
+                            &mut self.baseline,
+                            baseline_decay,
+                            &mut rng,
+                        )
+                    }
+                };
                 arch_sum += r.loss;
                 arch_n += 1;
             }
@@ -566,6 +735,9 @@ impl<B: AutodiffBackend> EpochSolver for ProxylessSearch<'_, B> {
             &(self.epoch, self.step, self.arch_pass, self.arch_used),
         )?;
         c.put("report", &self.report)?;
+        if !self.config.arch_gradient.is_gates() {
+            c.put("reinforce_baseline", &self.baseline)?;
+        }
         Ok(())
     }
 
@@ -580,6 +752,9 @@ impl<B: AutodiffBackend> EpochSolver for ProxylessSearch<'_, B> {
         )?;
         self.alphas = c.get("alphas")?;
         self.report = c.get("report")?;
+        if !self.config.arch_gradient.is_gates() {
+            self.baseline = c.get("reinforce_baseline")?;
+        }
         (self.epoch, self.step, self.arch_pass, self.arch_used) =
             (epoch, step, arch_pass, arch_used);
         self.arch_order = self.arch_order_of(arch_pass);
