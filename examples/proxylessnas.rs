@@ -96,6 +96,12 @@ struct Args {
     /// Batch size of training and of the memory measurement.
     #[arg(long, default_value_t = 32)]
     batch: usize,
+    /// Searchable layers per stage (six stages; the paper: 4,4,4,4,4,1, i.e. 21 layers).
+    #[arg(long, value_delimiter = ',', default_value = "4,4,4,4,4,1")]
+    stage_depths: Vec<usize>,
+    /// SGD learning rate of the weights (supernet and final training; cosine schedule).
+    #[arg(long, default_value_t = 0.02)]
+    lr: f64,
     /// Epochs of the final from-scratch training of the derived architecture, saved into
     /// <report-dir>/network (0: skip).
     #[arg(long, alias = "retrain-epochs", default_value_t = 3)]
@@ -235,7 +241,18 @@ impl BackendTask for Proxyless {
             .split(0.8, args.run.seed)
             .map_err(|e| e.to_string())?;
         let input = train.shape();
-        let space = ProxylessSpace::default();
+        let mut config = nas::space::proxyless::ProxylessConfig::default();
+        if args.stage_depths.len() != config.stages.len() || args.stage_depths.contains(&0) {
+            return Err(format!(
+                "--stage-depths needs {} positive depths, got {:?}",
+                config.stages.len(),
+                args.stage_depths
+            ));
+        }
+        for (stage, &d) in config.stages.iter_mut().zip(&args.stage_depths) {
+            stage.depth = d;
+        }
+        let space = ProxylessSpace::new(config).map_err(|e| e.to_string())?;
         let net = common::digits_chain_net(args.width);
         let supernet = seeded(&device, args.run.seed, || {
             net.proxyless_supernet::<B>(&space, &device)
@@ -297,7 +314,7 @@ impl BackendTask for Proxyless {
         let config = ProxylessSearchConfig {
             train: TrainConfig {
                 weight_decay: 4e-5,
-                ..common::train_config(args.epochs, args.batch, 0.02, args.run.seed)
+                ..common::train_config(args.epochs, args.batch, args.lr, args.run.seed)
             },
             warmup_epochs: args.warmup,
             arch_update_every: args.arch_every,
@@ -425,7 +442,8 @@ impl BackendTask for Proxyless {
         let mut final_curve = None;
         let mut saved = None;
         if args.final_epochs > 0 {
-            let retrain = common::train_config(args.final_epochs, args.batch, 0.02, args.run.seed);
+            let retrain =
+                common::train_config(args.final_epochs, args.batch, args.lr, args.run.seed);
             let mut scratch = digits.scratch_estimator::<B, _, _>(
                 net.with_space(space.clone()),
                 retrain,

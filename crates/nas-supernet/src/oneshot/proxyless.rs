@@ -623,12 +623,11 @@ impl<'d, B: AutodiffBackend> ProxylessSearch<'d, B> {
                         let from_table = move |path: &[usize]| {
                             table.map_or(f64::NAN, |t: &LatencyTable| t.latency(path))
                         };
-                        let latency: Option<&LatencyOf<'_>> =
-                            match (&self.path_latency, table) {
-                                (Some(f), _) => Some(f.as_ref()),
-                                (None, Some(_)) => Some(&from_table),
-                                (None, None) => None,
-                            };
+                        let latency: Option<&LatencyOf<'_>> = match (&self.path_latency, table) {
+                            (Some(f), _) => Some(f.as_ref()),
+                            (None, Some(_)) => Some(&from_table),
+                            (None, None) => None,
+                        };
                         reinforce_step(
                             &self.model,
                             &mut self.alphas,
