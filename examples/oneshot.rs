@@ -43,6 +43,10 @@ struct Args {
     /// Final path-dropout rate r (each of k paths is dropped with probability r^(1/k)).
     #[arg(long, default_value_t = 0.1)]
     dropout: f64,
+    /// Ghost batch norm (Bender et al.): each ghost batch of this many images gets its own
+    /// dropout masks and batch statistics (the paper: 32 of 1,024); 0: the whole batch of 64.
+    #[arg(long, default_value_t = 0)]
+    ghost_batch: usize,
     /// Channels of the first stage (the benchmark: 16).
     #[arg(long, default_value_t = 8)]
     channels: usize,
@@ -94,7 +98,7 @@ impl BackendTask for OneShot {
             |net: &Nb201Supernet<B>, images, info: StepInfo| {
                 let rate = dropout.rate_at(info.step, info.total_steps);
                 let mut rng = ChaCha8Rng::seed_from_u64(mix_seed(seed, 1, info.step as u64));
-                net.dropout_logits(images, rate, &mut rng)
+                net.ghost_dropout_logits(images, rate, args.ghost_batch, &mut rng)
             },
         )?;
         let path = format!("runs/oneshot/seed{seed}/supernet.ckpt");

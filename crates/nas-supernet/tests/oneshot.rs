@@ -525,3 +525,46 @@ fn reinforce_steps_learn_a_non_differentiable_latency() {
     // The weights are not touched by an architecture step.
     assert_eq!(values(&supernet), before);
 }
+
+#[test]
+fn ghost_batches_get_their_own_batch_statistics_and_masks() {
+    let device = Default::default();
+    let net = seeded(&device, 2, || {
+        tiny_nb201(4).supernet::<B>(&Nb201Space::default(), &device)
+    })
+    .unwrap();
+    let x = images(8);
+    let rows = |t: Tensor<B, 2>, a: usize, n: usize| -> Vec<f32> {
+        t.narrow(0, a, n)
+            .into_data()
+            .convert::<f32>()
+            .to_vec()
+            .unwrap()
+    };
+    let close = |a: &[f32], b: &[f32]| a.iter().zip(b).all(|(x, y)| (x - y).abs() < 1e-5);
+    let mut rng = ChaCha8Rng::seed_from_u64(3);
+    let whole = net.dropout_logits(x.clone(), 0.0, &mut rng);
+    let mut rng = ChaCha8Rng::seed_from_u64(3);
+    let ghost = net.ghost_dropout_logits(x.clone(), 0.0, 4, &mut rng);
+    // Without dropout, a ghost batch's logits are those of its four images run alone (its own
+    // batch statistics), not the rows of the whole batch.
+    let mut rng = ChaCha8Rng::seed_from_u64(3);
+    let alone = net.dropout_logits(x.clone().narrow(0, 4, 4), 0.0, &mut rng);
+    assert!(close(&rows(ghost.clone(), 4, 4), &rows(alone, 0, 4)));
+    assert!(!close(&rows(ghost, 4, 4), &rows(whole, 4, 4)));
+    // With dropout, each ghost batch draws its own masks: the second ghost batch continues the
+    // generator of the first.
+    let mut rng = ChaCha8Rng::seed_from_u64(7);
+    let ghost = net.ghost_dropout_logits(x.clone(), 0.5, 4, &mut rng);
+    let mut rng = ChaCha8Rng::seed_from_u64(7);
+    let first = net.dropout_logits(x.clone().narrow(0, 0, 4), 0.5, &mut rng);
+    let second = net.dropout_logits(x.clone().narrow(0, 4, 4), 0.5, &mut rng);
+    assert!(close(&rows(ghost.clone(), 0, 4), &rows(first, 0, 4)));
+    assert!(close(&rows(ghost, 4, 4), &rows(second, 0, 4)));
+    // A ghost size of 0 or of the batch is plain path dropout.
+    let mut rng = ChaCha8Rng::seed_from_u64(7);
+    let plain = net.dropout_logits(x.clone(), 0.5, &mut rng);
+    let mut rng = ChaCha8Rng::seed_from_u64(7);
+    let zero = net.ghost_dropout_logits(x, 0.5, 0, &mut rng);
+    assert!(close(&rows(plain, 0, 8), &rows(zero, 0, 8)));
+}

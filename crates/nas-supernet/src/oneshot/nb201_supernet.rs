@@ -150,6 +150,32 @@ impl<B: Backend> Nb201Supernet<B> {
         self.masked_logits(images, &masks)
     }
 
+    /// Training logits under path dropout with ghost batch norm (Bender et al. 2018): the
+    /// batch is cut into ghost batches of `ghost` images (the last may be smaller), each run
+    /// with its own dropout masks and so normalized by its own batch statistics, and their
+    /// logits are stacked in order. `ghost` 0 or at least the batch size is
+    /// [`dropout_logits`](Self::dropout_logits).
+    pub fn ghost_dropout_logits(
+        &self,
+        images: Tensor<B, 4>,
+        rate: f64,
+        ghost: usize,
+        rng: &mut dyn Rng,
+    ) -> Tensor<B, 2> {
+        let n = images.dims()[0];
+        if ghost == 0 || ghost >= n {
+            return self.dropout_logits(images, rate, rng);
+        }
+        let parts: Vec<Tensor<B, 2>> = (0..n)
+            .step_by(ghost)
+            .map(|start| {
+                let chunk = images.clone().narrow(0, start, ghost.min(n - start));
+                self.dropout_logits(chunk, rate, rng)
+            })
+            .collect();
+        Tensor::cat(parts, 0)
+    }
+
     fn masks_macs(&self, masks: &[CellMask], input: [usize; 3]) -> u64 {
         self.backbone
             .macs_with(input, |i, cell, shape| cell.macs(&masks[i], shape))
