@@ -568,3 +568,78 @@ fn ghost_batches_get_their_own_batch_statistics_and_masks() {
     let zero = net.ghost_dropout_logits(x, 0.5, 0, &mut rng);
     assert!(close(&rows(plain, 0, 8), &rows(zero, 0, 8)));
 }
+
+#[test]
+fn a_reinforce_search_resumes_from_its_checkpoint() {
+    use nas_supernet::driver::Driver;
+    use nas_supernet::oneshot::proxyless::{ArchGradient, ProxylessSearch, ProxylessSearchConfig};
+    let device = Default::default();
+    let data = ImageDataset::digits().sample(160, 3);
+    let (train, arch_data) = data.split(0.6, 3).unwrap();
+    let normalize = data.channel_stats();
+    let space = tiny_proxyless();
+    let config = ProxylessSearchConfig {
+        train: TrainConfig {
+            epochs: 3,
+            batch_size: 32,
+            learning_rate: 0.05,
+            seed: 6,
+            ..TrainConfig::default()
+        },
+        warmup_epochs: 1,
+        arch_update_every: 1,
+        latency_weight: 0.5,
+        latency_reference_ms: Some(3.0),
+        arch_gradient: ArchGradient::Reinforce {
+            samples: 2,
+            baseline_decay: 0.5,
+        },
+        ..ProxylessSearchConfig::default()
+    };
+    // A latency that only a function of the path gives.
+    let latency: nas_supernet::oneshot::proxyless::PathLatency =
+        std::sync::Arc::new(|path: &[usize]| path.iter().map(|&c| 1.0 + c as f64).sum());
+    let dir = tempfile_dir("reinforce-resume");
+    let ckpt = dir.join("search.ckpt");
+    let run = |epochs: Option<usize>, resume: bool| {
+        let net = seeded(&device, 5, || {
+            ChainNetConfig::new(1, 10).proxyless_supernet::<B>(&space, &device)
+        })
+        .unwrap();
+        let alphas = ArchParams::new(
+            &layer_choices(&net),
+            ArchOptimConfig {
+                learning_rate: 0.05,
+                ..ArchOptimConfig::default()
+            },
+        )
+        .unwrap();
+        let mut search = ProxylessSearch::new(
+            net, alphas, &train, &arch_data, &normalize, None, &config, &device,
+        )
+        .unwrap()
+        .with_path_latency(latency.clone());
+        let mut driver = Driver::new(&mut search).checkpoint(&ckpt, 1).resume(resume);
+        if let Some(n) = epochs {
+            driver = driver.max_epochs(n);
+        }
+        driver.run().unwrap();
+        drop(driver);
+        search.alphas().all_probs()
+    };
+    let whole = {
+        let _ = std::fs::remove_file(&ckpt);
+        run(None, false)
+    };
+    let _ = std::fs::remove_file(&ckpt);
+    run(Some(2), false);
+    let resumed = run(None, true);
+    assert_eq!(resumed, whole, "the baseline and the alphas resume exactly");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+fn tempfile_dir(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("nas-oneshot-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
