@@ -375,6 +375,19 @@ where
     pub(super) op_macs: std::sync::Mutex<Option<([usize; 3], usize, OpTable)>>,
 }
 
+/// Adds `extra` to the gradient of parameter `id` in `grads` (registers it when there is none).
+fn add_grad<B: AutodiffBackend>(
+    grads: &mut GradientsParams,
+    id: burn::module::ParamId,
+    extra: Tensor<B::InnerBackend, 2>,
+) {
+    let g = match grads.remove::<B::InnerBackend, 2>(id) {
+        Some(g) => g + extra,
+        None => extra,
+    };
+    grads.register::<B::InnerBackend, 2>(id, g);
+}
+
 /// A value per operation: `[kind][edge][op]`.
 type OpTable = Vec<Vec<Vec<f64>>>;
 
@@ -740,14 +753,9 @@ where
         let extra =
             GradientsParams::from_grads(cost.sum().mul_scalar(eta).backward(), &self.alphas);
         for p in &self.alphas.cells {
-            let Some(e) = extra.get::<B::InnerBackend, 2>(p.id) else {
-                continue;
-            };
-            let g = match grads.remove::<B::InnerBackend, 2>(p.id) {
-                Some(g) => g + e,
-                None => e,
-            };
-            grads.register::<B::InnerBackend, 2>(p.id, g);
+            if let Some(e) = extra.get::<B::InnerBackend, 2>(p.id) {
+                add_grad::<B>(grads, p.id, e);
+            }
         }
     }
 
@@ -802,11 +810,7 @@ where
                 burn::tensor::TensorData::new(values, p.val().dims()),
                 &self.device,
             );
-            let g = match grads.remove::<B::InnerBackend, 2>(p.id) {
-                Some(g) => g + extra,
-                None => extra,
-            };
-            grads.register::<B::InnerBackend, 2>(p.id, g);
+            add_grad::<B>(grads, p.id, extra);
         }
     }
 
