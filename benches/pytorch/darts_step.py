@@ -92,7 +92,9 @@ class MixedOp(nn.Module):
         self._ops = nn.ModuleList(ops)
 
     def forward(self, x, weights):
-        return sum(w * op(x) for w, op in zip(weights, self._ops))
+        # `none` contributes nothing: skipped, as our MixedOp skips it (the reference code
+        # multiplies by zero, which only costs time).
+        return sum(w * op(x) for w, op in zip(weights, self._ops) if not isinstance(op, Zero))
 
 
 class DartsCell(nn.Module):
@@ -233,7 +235,10 @@ def step(model, w_opt, a_opt, xt, yt, xv, yv, second_order, lr, wd):
         for a, g in zip(model.alphas, alpha_grads_unrolled(model, xt, yt, xv, yv, lr, wd)):
             a.grad = g
     else:
-        F.cross_entropy(model(xv), yv).backward()
+        # The alphas' gradient only (the weights' gradient of the validation loss is not used).
+        loss = F.cross_entropy(model(xv), yv)
+        for a, g in zip(model.alphas, torch.autograd.grad(loss, model.alphas)):
+            a.grad = g
     a_opt.step()
     w_opt.zero_grad()
     F.cross_entropy(model(xt), yt).backward()

@@ -284,8 +284,9 @@ STEP_ROWS = {
     "nb201_step": lambda: Nb201Network(),
     "darts_step": lambda: DartsNetwork(),
     # DARTS' search network at C = 8, 5 cells, 4 nodes, on 16×16 inputs and a quarter of the
-    # batch (the full-size search step takes a minute on a 2-core CPU), first order.
+    # batch (the full-size search step takes a minute on a 2-core CPU), first and second order.
     "darts_bilevel_step": lambda: darts_step.DartsNetwork(8, 10, 5, 4, 3),
+    "darts_bilevel_step2": lambda: darts_step.DartsNetwork(8, 10, 5, 4, 3),
 }
 
 
@@ -332,7 +333,7 @@ def main():
             m.zero_grad(set_to_none=True)
             x.grad = None
             (m(x) * probe).sum().backward()
-    elif a.row == "darts_bilevel_step":
+    elif a.row.startswith("darts_bilevel_step"):
         m = STEP_ROWS[a.row]().to(dev).train()
         m.alphas = [al.detach().to(dev).requires_grad_() for al in m.alphas]
         n = max(1, a.batch // 4)
@@ -341,11 +342,12 @@ def main():
         yt = torch.randint(0, 10, (n,), device=dev)
         yv = torch.randint(0, 10, (n,), device=dev)
         lr, wd = 0.025, 3e-4
+        second_order = a.row == "darts_bilevel_step2"
         w_opt = torch.optim.SGD(darts_step.weight_params(m), lr, momentum=0.9, weight_decay=wd)
         a_opt = torch.optim.Adam(m.alphas, lr=3e-4, betas=(0.5, 0.999), weight_decay=1e-3)
 
         def step():
-            darts_step.step(m, w_opt, a_opt, xt, yt, xv, yv, False, lr, wd)
+            darts_step.step(m, w_opt, a_opt, xt, yt, xv, yv, second_order, lr, wd)
     elif a.row in STEP_ROWS:
         m = STEP_ROWS[a.row]().to(dev).train()
         x = torch.randn(a.batch, 3, HW, HW, device=dev)

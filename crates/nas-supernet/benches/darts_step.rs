@@ -9,7 +9,9 @@
 //!
 //! `DARTS_BENCH_REPEATS` (default 3) steps are timed after one warm-up step; `DARTS_BENCH_ONLY`
 //! (`nb201` or `darts`) runs one configuration; `PYTHON` names the interpreter (default
-//! `python3`). Without PyTorch the ratios are left out.
+//! `python3`). Both sides use the same number of CPU threads: `RAYON_NUM_THREADS` (default:
+//! every core) for ours, `torch.set_num_threads` with the same number for PyTorch, printed.
+//! Without PyTorch the ratios are left out.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -167,7 +169,7 @@ impl BackendTask for Ours {
 }
 
 /// PyTorch's seconds per step for orders 1 and 2, or why there are none.
-fn pytorch(case: &Case, repeats: usize) -> Result<(f64, f64, String), String> {
+fn pytorch(case: &Case, repeats: usize, threads: usize) -> Result<(f64, f64, String), String> {
     let script =
         PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../benches/pytorch/darts_step.py");
     let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".into());
@@ -175,6 +177,7 @@ fn pytorch(case: &Case, repeats: usize) -> Result<(f64, f64, String), String> {
         .arg(&script)
         .args(case.python_args())
         .args(["--repeats", &repeats.to_string()])
+        .args(["--threads", &threads.to_string()])
         .output()
         .map_err(|e| format!("cannot run {python}: {e}"))?;
     if !out.status.success() {
@@ -205,6 +208,17 @@ fn main() {
         .unwrap_or(3)
         .max(1);
     let only = std::env::var("DARTS_BENCH_ONLY").ok();
+    // The same threads on both sides: rayon's pool (set before it starts) and PyTorch's.
+    let threads = std::env::var("RAYON_NUM_THREADS")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+        .unwrap_or_else(|| {
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1)
+        });
+    // SAFETY: no other thread exists yet; the rayon pool reads this when it starts.
+    unsafe { std::env::set_var("RAYON_NUM_THREADS", threads.to_string()) };
     let kind = match BackendKind::from_env() {
         Ok(k) => k,
         Err(e) => {
@@ -212,7 +226,10 @@ fn main() {
             std::process::exit(2);
         }
     };
-    println!("backend {kind}, {repeats} timed steps after 1 warm-up");
+    println!(
+        "backend {kind}, {threads} rayon thread(s); PyTorch torch.set_num_threads({threads}); \
+         {repeats} timed steps after 1 warm-up"
+    );
     println!(
         "| configuration | order | ours (s/step) | peak heap/step | PyTorch (s/step) | ours / PyTorch |"
     );
@@ -221,7 +238,7 @@ fn main() {
         if only.as_deref().is_some_and(|o| o != case.name) {
             continue;
         }
-        let reference = pytorch(&case, repeats);
+        let reference = pytorch(&case, repeats, threads);
         for order in [1u8, 2] {
             memory::reset_peak();
             let ours = run_on(

@@ -130,10 +130,18 @@ fn cuda_driver_present() -> Result<(), String> {
 fn wgpu_adapter_present() -> Result<(), String> {
     use std::future::Future;
     use std::task::{Context, Poll, Waker};
+    // The graphics API Burn's wgpu backend asks for (CubeCL's `AutoGraphicsApi`): Metal on
+    // macOS, Vulkan elsewhere. An adapter of another API (OpenGL, say) does not count: CubeCL
+    // would panic in its device thread without one of these.
+    let api = if cfg!(target_os = "macos") {
+        wgpu::Backends::METAL
+    } else {
+        wgpu::Backends::VULKAN
+    };
     let instance = wgpu::Instance::default();
     // Enumerating adapters is synchronous on native platforms behind an async signature: poll
     // it to completion.
-    let mut future = std::pin::pin!(instance.enumerate_adapters(wgpu::Backends::all()));
+    let mut future = std::pin::pin!(instance.enumerate_adapters(api));
     let mut cx = Context::from_waker(Waker::noop());
     let adapters = loop {
         match future.as_mut().poll(&mut cx) {
@@ -143,8 +151,9 @@ fn wgpu_adapter_present() -> Result<(), String> {
     };
     if adapters.is_empty() {
         Err(
-            "wgpu finds no GPU adapter (no Vulkan, Metal or DX12 driver); install your GPU's \
-             driver, or Mesa's software Vulkan driver (`apt-get install mesa-vulkan-drivers`) to \
+            "wgpu finds no Vulkan (Metal on macOS) adapter, the API Burn's wgpu backend uses; \
+             install your GPU's Vulkan driver (on a container, the NVIDIA runtime's `graphics` \
+             capability), or Mesa's software Vulkan driver (`apt-get install mesa-vulkan-drivers`) to \
              run it on the CPU, or choose a CPU backend"
                 .into(),
         )

@@ -316,6 +316,29 @@ impl<B: Backend> Conv<B> {
         }
     }
 
+    /// The implementation this convolution uses on `device`: [`depthwise_impl`] or
+    /// [`conv_impl`], except that a training pass (autodiff) never takes Burn's own kernel when
+    /// its window is shorter than the stride ([`ConvGeometry::window_shorter_than_stride`], e.g.
+    /// a 1×1 convolution at stride 2): Burn 0.21's CubeCL backends (`cuda`, `wgpu`) return a wrong input gradient
+    /// there (`crates/nas-supernet/tests/wgpu_parity.rs`, `docs/benchmarks.md`), so it takes
+    /// the decomposed form, whose gradient is right on every backend.
+    pub fn implementation(&self, device: &B::Device) -> ConvImpl {
+        let choice = if self.depthwise {
+            depthwise_impl::<B>(device)
+        } else {
+            conv_impl::<B>(device)
+        };
+        let [_, _, kh, kw] = self.inner.weight.shape().dims::<4>();
+        if choice == ConvImpl::Native
+            && B::ad_enabled(device)
+            && self.geometry().window_shorter_than_stride([kh, kw])
+        {
+            ConvImpl::Decomposed
+        } else {
+            choice
+        }
+    }
+
     /// The geometry (stride, padding, dilation).
     pub fn geometry(&self) -> ConvGeometry {
         ConvGeometry {
@@ -348,12 +371,7 @@ impl<B: Backend> Conv<B> {
             return self.forward(crate::probe::relu(x));
         }
         crate::probe::record_relu(&x);
-        let choice = if self.depthwise {
-            depthwise_impl::<B>(&x.device())
-        } else {
-            conv_impl::<B>(&x.device())
-        };
-        let y = match choice {
+        let y = match self.implementation(&x.device()) {
             ConvImpl::Native => self.inner.forward(relu(x)),
             ConvImpl::Decomposed => {
                 let g = self.geometry();
@@ -370,12 +388,7 @@ impl<B: Backend> Conv<B> {
     /// Applies the convolution (its output probed by [`crate::probe::probe_conv_outputs`]
     /// when that is on).
     pub fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
-        let choice = if self.depthwise {
-            depthwise_impl::<B>(&x.device())
-        } else {
-            conv_impl::<B>(&x.device())
-        };
-        let y = match choice {
+        let y = match self.implementation(&x.device()) {
             ConvImpl::Native => self.inner.forward(x),
             ConvImpl::Decomposed => {
                 let g = self.geometry();
@@ -521,6 +534,19 @@ pub fn avg_pool2d<B: Backend>(pool: &burn::nn::pool::AvgPool2d, x: Tensor<B, 4>)
 /// kernels on the `ndarray` backend (the backward pass routes each gradient to the first
 /// maximum of its window).
 pub fn max_pool2d<B: Backend>(pool: &burn::nn::pool::MaxPool2d, x: Tensor<B, 4>) -> Tensor<B, 4> {
+    if crate::probe::masks_active()
+        && let Some(g) = pool_geometry(
+            pool.kernel_size,
+            pool.stride,
+            &pool.padding,
+            [1, 1],
+            pool.ceil_mode,
+        )
+    {
+        // Under `probe::record_relu_masks` / `with_relu_masks`: the window's choice is
+        // recorded, or replayed (a gather, linear in `x`).
+        return crate::probe::max_pool(x, pool.kernel_size, g);
+    }
     #[cfg(feature = "ndarray")]
     let x = match pool_geometry(
         pool.kernel_size,

@@ -22,6 +22,14 @@ impl ConvGeometry {
         }
     }
 
+    /// True when, along some axis, the dilated window of kernel `k` (`[height, width]`) is
+    /// shorter than the stride (a 1×1 convolution at stride 2, a 1×7 one at stride 2, a 2×2 one
+    /// at stride 3): the input pixels between two windows reach no output. Burn 0.21's CubeCL
+    /// backends (`cuda`, `wgpu`) compute a wrong input gradient for these convolutions.
+    pub fn window_shorter_than_stride(&self, k: [usize; 2]) -> bool {
+        (0..2).any(|a| self.dilation[a] * k[a].saturating_sub(1) + 1 < self.stride[a])
+    }
+
     /// Output size along `axis` (0: height, 1: width) of an input of `size` for kernel `k`.
     pub fn output_size(&self, axis: usize, size: usize, k: usize) -> usize {
         (size + 2 * self.padding[axis] - self.dilation[axis] * (k - 1) - 1) / self.stride[axis] + 1

@@ -11,9 +11,9 @@ use std::any::Any;
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use burn::tensor::Tensor;
 use burn::tensor::activation;
 use burn::tensor::backend::Backend;
+use burn::tensor::{Int, Tensor};
 
 /// The agreement kernel of the ReLU codes of a batch (Mellor et al., "Neural Architecture
 /// Search without Training", ICML 2021): `kernel[i * batch + j]` counts the ReLU units where
@@ -82,7 +82,9 @@ std::thread_local! {
 /// this thread. Replayed by [`with_relu_masks`], they freeze the network's activation
 /// pattern: the network becomes smooth in its weights around the recorded point, as autograd
 /// treats it (a ReLU's second derivative is zero), which lets a finite difference of
-/// gradients compute a Hessian-vector product exactly where the pattern would flip.
+/// gradients compute a Hessian-vector product exactly where the pattern would flip. The max
+/// poolings of the library's operations ([`crate::fast::max_pool2d`]) record and replay which
+/// input each window takes in the same list.
 pub fn record_relu_masks<R>(f: impl FnOnce() -> R) -> (R, ReluMasks) {
     let outer = RELU_MASKS.with(|m| m.borrow_mut().replace(MaskMode::Record(Vec::new())));
     let restore = RestoreMasks(outer);
@@ -136,6 +138,72 @@ impl Drop for RestoreMasks {
 /// the plain path through [`relu`]).
 pub(crate) fn replaying_masks() -> bool {
     RELU_MASKS.with(|m| matches!(*m.borrow(), Some(MaskMode::Replay { .. })))
+}
+
+/// True while [`record_relu_masks`] records or [`with_relu_masks`] replays on this thread.
+pub(crate) fn masks_active() -> bool {
+    RELU_MASKS.with(|m| m.borrow().is_some())
+}
+
+/// Max pooling of `x` (`kernel`, stride and symmetric padding of `g`, no dilation) whose
+/// choices are frozen like the ReLUs' masks: while [`record_relu_masks`] records, the index of
+/// the input each output takes (the first maximum of its window) is recorded; while
+/// [`with_relu_masks`] replays, each output takes the recorded input (a gather, linear in
+/// `x`), so a finite difference of the weights never crosses the kink where a window's
+/// maximum changes hands. A recorded index that does not fit is a mismatch, as for masks.
+pub(crate) fn max_pool<B: Backend>(
+    x: Tensor<B, 4>,
+    kernel: [usize; 2],
+    g: crate::geometry::ConvGeometry,
+) -> Tensor<B, 4> {
+    let [n, c, h, w] = x.dims();
+    let (ho, wo) = (
+        g.output_size(0, h, kernel[0]),
+        g.output_size(1, w, kernel[1]),
+    );
+    if replaying_masks() {
+        let index = RELU_MASKS.with(|m| {
+            let mut m = m.borrow_mut();
+            let Some(MaskMode::Replay {
+                masks,
+                next,
+                mismatch,
+            }) = m.as_mut()
+            else {
+                return None;
+            };
+            let index = masks
+                .get(*next)
+                .and_then(|i| i.downcast_ref::<Tensor<B, 4, Int>>())
+                .filter(|i| i.dims() == [n, c, ho, wo])
+                .cloned();
+            *next += 1;
+            if index.is_none() {
+                *mismatch = true;
+            }
+            index
+        });
+        if let Some(index) = index {
+            return x
+                .reshape([n, c, h * w])
+                .gather(2, index.reshape([n, c, ho * wo]))
+                .reshape([n, c, ho, wo]);
+        }
+    }
+    let (y, index) = burn::tensor::module::max_pool2d_with_indices(
+        x,
+        kernel,
+        g.stride,
+        g.padding,
+        [1, 1],
+        false,
+    );
+    RELU_MASKS.with(|m| {
+        if let Some(MaskMode::Record(masks)) = m.borrow_mut().as_mut() {
+            masks.push(Rc::new(index));
+        }
+    });
+    y
 }
 
 /// The next replayed mask for `x`, if replaying; `None` (and a mismatch noted) when it does

@@ -1043,3 +1043,80 @@ fn single_level_search_trains_both_on_all_the_data() {
         "{err}"
     );
 }
+
+/// Second-order DARTS on the DARTS space is a finite difference of alpha gradients at
+/// w ± ε·v: unless max pooling's window choices are frozen (as the ReLUs' masks are), a window
+/// whose maximum changes hands between the two sides adds a jump / 2ε, and which windows do
+/// depends on rounding. Two correct CPU implementations (this library's kernels under
+/// `Autodiff<NdArray>`, Burn's own under another checkpointing strategy) then disagreed by
+/// 50 % of the gradient's largest entry (C = 8, 5 cells, batch 8 of 16×16); frozen, by 2 %.
+/// (At C = 4 no window changed hands: both ways agreed to 5e-6.)
+#[test]
+fn second_order_gradient_does_not_depend_on_the_kernels() {
+    use nas_supernet::burn::backend::autodiff::checkpoint::strategy::BalancedCheckpointing;
+    use nas_supernet::burn::backend::{Autodiff, NdArray};
+    use nas_supernet::burn::tensor::backend::AutodiffBackend;
+    use nas_supernet::burn::tensor::{Device, Int, TensorData};
+    use nas_supernet::darts_search::{EpochPlan, StepContext};
+    use nas_supernet::data::ImageBatch;
+    use nas_supernet::driver::{Checkpoint, EpochSolver};
+    type Other = Autodiff<NdArray, BalancedCheckpointing>;
+
+    fn searcher<A: AutodiffBackend>(name: &str, d: &Device<A>) -> Searcher<A, SupernetConfig> {
+        let space = SupernetConfig::Darts(DartsSupernetConfig {
+            channels: 8,
+            layers: 5,
+            steps: 4,
+            stem_multiplier: 3,
+            in_channels: 3,
+            num_classes: 10,
+        });
+        let config = SearchConfig {
+            method: Method::from_name(name).unwrap(),
+            batch_size: 8,
+            ..SearchConfig::default()
+        };
+        Searcher::new(space, config, d.clone()).unwrap()
+    }
+    fn gradient<A: AutodiffBackend>(ckpt: &Checkpoint, data: &ImageDataset) -> Vec<f32> {
+        let d: Device<A> = Default::default();
+        let mut s = searcher::<A>("darts2", &d);
+        s.epochs(data).unwrap().load(ckpt).unwrap();
+        let batch = |seed: u64| {
+            let mut rng = rand::rngs::ChaCha8Rng::seed_from_u64(seed);
+            let px: Vec<f32> = (0..8 * 3 * 16 * 16)
+                .map(|_| rng.random::<f32>() * 2.0 - 1.0)
+                .collect();
+            let labels: Vec<i64> = (0..8).map(|_| rng.random_range(0..10)).collect();
+            ImageBatch {
+                images: Tensor::<A, 4>::from_data(TensorData::new(px, [8, 3, 16, 16]), &d),
+                targets: Tensor::<A, 1, Int>::from_data(TensorData::new(labels, [8]), &d),
+            }
+        };
+        let ctx = StepContext::new(0.025, EpochPlan::default());
+        s.alpha_gradient(&batch(1), &batch(2), &ctx)
+            .unwrap()
+            .into_iter()
+            .flatten()
+            .flatten()
+            .collect()
+    }
+    let data = ImageDataset::digits().sample(16, 1);
+    let mut ckpt = Checkpoint::new("memory");
+    searcher::<B>("darts2", &Default::default())
+        .epochs(&data)
+        .unwrap()
+        .save(&mut ckpt)
+        .unwrap();
+    let ours = gradient::<B>(&ckpt, &data);
+    let other = gradient::<Other>(&ckpt, &data);
+    let scale = ours.iter().fold(0f32, |m, v| m.max(v.abs()));
+    let diff = ours
+        .iter()
+        .zip(&other)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0f32, f32::max)
+        / scale;
+    eprintln!("second-order alpha gradient: two implementations differ by {diff:.2e} (relative)");
+    assert!(scale > 0.0 && diff < 0.1, "{diff}");
+}

@@ -123,6 +123,42 @@ fn networks_agree_on_wgpu_and_cpu() {
         config.proxyless::<Gpu>(&space, &arch, &gpu_device).unwrap(),
         [2, 1, 8, 8],
     );
+
+    // Factorized reductions (1×1 convolutions at stride 2) in every reduction cell.
+    let darts = nas_supernet::darts_net::DartsNetConfig {
+        channels: 4,
+        layers: 3,
+        auxiliary: false,
+        in_channels: 1,
+        num_classes: 3,
+        ..Default::default()
+    };
+    let genotype = nas_space::darts::darts_v2();
+    check(
+        "DARTS V2",
+        seeded(&cpu_device, 0, || darts.init::<Cpu>(&genotype, &cpu_device)).unwrap(),
+        darts.init::<Gpu>(&genotype, &gpu_device).unwrap(),
+        [2, 1, 8, 8],
+    );
+
+    // A 1×7 convolution at stride 2, and zero-padded concatenations.
+    let arch = nas_space::nasrl::NasRlSpace::with_layers(4)
+        .and_then(|s| s.with_strides(&[1, 2]))
+        .and_then(|s| {
+            nas_space::TextFormat::parse(&s, "3x3x24s1[] 1x7x36s2[1] 5x1x24s1[] 3x3x48s1[1,2,3]")
+        })
+        .unwrap();
+    let config = nas_supernet::multi_net::NasRlNetConfig {
+        in_channels: 1,
+        num_classes: 3,
+        width_multiplier: 0.25,
+    };
+    check(
+        "NAS-RL",
+        seeded(&cpu_device, 0, || config.init::<Cpu>(&arch, &cpu_device)).unwrap(),
+        config.init::<Gpu>(&arch, &gpu_device).unwrap(),
+        [2, 1, 8, 8],
+    );
 }
 
 /// Layer by layer: which building block differs between wgpu and the CPU.
@@ -190,4 +226,118 @@ fn layers_agree_on_wgpu_and_cpu() {
         d_id < 1e-6 && d_weights < 1e-6 && d_conv < 1e-3 && d_bn < 1e-3 && d_mean < 1e-3,
         "identity {d_id}, weights {d_weights}, conv {d_conv}, batch norm {d_bn}, mean {d_mean}"
     );
+}
+
+/// Convolutions whose window is shorter than the stride (DARTS' factorized reduction, NAS-RL's
+/// 1×7 at stride 2): Burn 0.21's CubeCL input gradient is wrong there (printed, for the
+/// record), so `Conv` decomposes them when training; its gradients must match the CPU's for
+/// every geometry.
+#[test]
+fn convolution_gradients_agree_on_wgpu_and_cpu() {
+    use burn::tensor::module::conv2d;
+    use burn::tensor::ops::ConvOptions;
+    use nas_supernet::fast::{Conv, ConvGeometry};
+
+    /// Output, input gradient and weight gradient of `(f(x) · probe).sum()`.
+    fn grads<B: AutodiffBackend>(
+        f: impl Fn(Tensor<B, 4>) -> Tensor<B, 4>,
+        w: Tensor<B, 4>,
+        x: &[f32],
+        shape: [usize; 4],
+    ) -> (Vec<f32>, Vec<f32>, Vec<f32>)
+    where
+        Device<B>: Default,
+    {
+        let device = Default::default();
+        let x =
+            Tensor::<B, 4>::from_data(TensorData::new(x.to_vec(), shape), &device).require_grad();
+        let y = f(x.clone());
+        let n: usize = y.dims().iter().product();
+        let probe: Vec<f32> = (0..n)
+            .map(|i| ((i * 7919 % 1000) as f32) / 500.0 - 1.0)
+            .collect();
+        let probe = Tensor::<B, 4>::from_data(TensorData::new(probe, y.dims()), &device);
+        let out = values(y.clone());
+        let g = (y * probe).sum().backward();
+        let gw = w.grad(&g).map(values).unwrap_or_default();
+        (out, values(x.grad(&g).expect("input gradient")), gw)
+    }
+
+    let cpu_device = Default::default();
+    let gpu_device: Device<Gpu> = Default::default();
+    let mut failures = Vec::new();
+    // (input, [c_out, c_in / groups, kh, kw], stride, padding, dilation, groups)
+    for (shape, k, stride, padding, dilation, groups) in [
+        ([2, 4, 8, 8], [3, 3], [1, 1], [1, 1], [1, 1], 1),
+        ([2, 4, 8, 8], [3, 3], [2, 2], [1, 1], [1, 1], 1),
+        ([2, 4, 8, 8], [1, 1], [2, 2], [0, 0], [1, 1], 1),
+        ([2, 4, 7, 7], [1, 1], [2, 2], [0, 0], [1, 1], 1),
+        ([2, 4, 8, 8], [1, 7], [2, 2], [0, 3], [1, 1], 1),
+        ([2, 4, 8, 8], [7, 1], [2, 2], [3, 0], [1, 1], 1),
+        ([2, 4, 9, 9], [2, 2], [3, 3], [0, 0], [1, 1], 1),
+        ([2, 4, 8, 8], [2, 2], [2, 2], [0, 0], [1, 1], 1),
+        ([2, 4, 8, 8], [3, 3], [2, 2], [2, 2], [2, 2], 1),
+        ([2, 4, 8, 8], [1, 1], [2, 2], [0, 0], [1, 1], 4),
+        ([2, 4, 8, 8], [5, 5], [2, 2], [2, 2], [1, 1], 4),
+        // DARTS' separable and dilated candidates, at stride 1 and 2.
+        ([2, 4, 8, 8], [3, 3], [1, 1], [1, 1], [1, 1], 4),
+        ([2, 4, 8, 8], [3, 3], [2, 2], [1, 1], [1, 1], 4),
+        ([2, 4, 8, 8], [5, 5], [1, 1], [2, 2], [1, 1], 4),
+        ([2, 4, 8, 8], [3, 3], [1, 1], [2, 2], [2, 2], 4),
+        ([2, 4, 8, 8], [3, 3], [2, 2], [2, 2], [2, 2], 4),
+        ([2, 4, 8, 8], [5, 5], [1, 1], [4, 4], [2, 2], 4),
+        ([2, 4, 8, 8], [5, 5], [2, 2], [4, 4], [2, 2], 4),
+        ([2, 4, 8, 8], [1, 1], [1, 1], [0, 0], [1, 1], 1),
+    ] {
+        let geometry = ConvGeometry {
+            stride,
+            padding,
+            dilation,
+        };
+        let n: usize = shape.iter().product();
+        let x: Vec<f32> = (0..n)
+            .map(|i| ((i * 104729 % 1000) as f32) / 500.0 - 1.0)
+            .collect();
+        let conv = seeded::<Cpu, _, std::convert::Infallible>(&cpu_device, 1, || {
+            Ok(Conv::<Cpu>::with_geometry(
+                [4, 4],
+                k,
+                geometry,
+                groups,
+                &cpu_device,
+            ))
+        })
+        .unwrap();
+        let conv_g = to_gpu(
+            conv.clone(),
+            Conv::<Gpu>::with_geometry([4, 4], k, geometry, groups, &gpu_device),
+            &gpu_device,
+        );
+        let (yc, gc, wc) = grads::<Cpu>(|x| conv.forward(x), conv.inner.weight.val(), &x, shape);
+        let (yg, gg, wg) =
+            grads::<Gpu>(|x| conv_g.forward(x), conv_g.inner.weight.val(), &x, shape);
+        let options = ConvOptions::new(stride, padding, dilation, groups);
+        let w = conv_g.inner.weight.val().detach().require_grad();
+        let (_, gb, _) = grads::<Gpu>(
+            |x| conv2d(x, w.clone(), None, options.clone()),
+            w.clone(),
+            &x,
+            shape,
+        );
+        let (dy, dg, dw, db) = (
+            max_rel_diff(&yc, &yg),
+            max_rel_diff(&gc, &gg),
+            max_rel_diff(&wc, &wg),
+            max_rel_diff(&gc, &gb),
+        );
+        eprintln!(
+            "{shape:?} k{k:?} s{stride:?} p{padding:?} d{dilation:?} g{groups}: output {dy:.1e}, \
+             input gradient {dg:.1e}, weight gradient {dw:.1e} (Burn's own conv2d: input \
+             gradient {db:.1e})"
+        );
+        if dy >= 1e-3 || dg >= 1e-3 || dw >= 1e-3 {
+            failures.push(format!("k{k:?} s{stride:?} g{groups}: {dy} {dg} {dw}"));
+        }
+    }
+    assert!(failures.is_empty(), "{failures:?}");
 }

@@ -823,7 +823,9 @@ where
     /// ([`crate::probe::with_relu_masks`]): on a small network a step of `ε` flips some
     /// ReLUs, and each flip adds a jump divided by `2ε` (on the tiny NB201 supernet of
     /// `tests/darts_second_order.rs` the unfrozen difference was off by a factor of 6).
-    /// Max pooling's choices are not frozen.
+    /// Max pooling's choices are frozen the same way: unfrozen, the DARTS space's
+    /// second-order gradient moved by 50 % (relative to its largest entry) between two correct
+    /// CPU implementations that round differently (`examples/gpu_check.rs`).
     fn unrolled_grads(
         &self,
         train: &ImageBatch<B>,

@@ -1,0 +1,1024 @@
+//! The GPU check: every space's network, a DARTS bi-level step and a ProxylessNAS step give the
+//! CPU's numbers on `cuda` and on `wgpu`, and the training steps of `benches/ops.rs` timed on
+//! the GPU (images/s), next to PyTorch CUDA when `torch` imports. Prints one markdown report
+//! (and writes it to `--out`).
+//!
+//! Built once, stripped, to be carried to a GPU machine without network:
+//!
+//! ```text
+//! scripts/gpu-check.sh build     # here: gpu-bin/gpu_check (--features cuda,wgpu, thin LTO)
+//! scripts/gpu-check.sh run OUT   # there: the report in OUT/gpu-check.md, within 8 minutes
+//! cargo run --release --example gpu_check   # without a GPU: the CPU parts, and why no GPU
+//! ```
+//!
+//! Parity: the CPU (`ndarray`) network is built, its parameters copied to the GPU, and both
+//! compute logits, the cross-entropy's gradients of every parameter and of the input, on the
+//! same images and labels. DARTS: the supernet and alphas of a CPU searcher are loaded into a
+//! GPU searcher through a checkpoint, and both compute the alphas' gradient (first and second
+//! order), take one bi-level step and compute it again. ProxylessNAS: one epoch of a tiny
+//! search (binary gates, two weight steps, two architecture steps) from the same checkpoint.
+//! A difference is relative to the largest magnitude of the CPU's values (per parameter tensor
+//! for gradients, with a floor of 1e-3 of the largest gradient). The DARTS rows also show, in
+//! brackets, how far two correct CPU implementations are apart (this library's CPU kernels and
+//! Burn's own): DARTS' second-order gradient is a finite difference across max pooling's
+//! kinks, where rounding alone moves it by tens of percent, so its tolerance is twice that
+//! spread.
+//!
+//! Exit code: 0 when every check on a present GPU passes, 1 when one fails, 2 when no GPU
+//! backend could run (the report says why: not compiled in, no driver, no adapter).
+
+use std::io::Write;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::process::{Command, ExitCode};
+use std::time::Instant;
+
+use clap::Parser;
+
+#[path = "../benches/common/rows.rs"]
+#[allow(dead_code)]
+mod rows;
+
+use nas::space::darts::darts_v2;
+use nas::space::dpc::{DpcSpace, TOP1_CITYSCAPES};
+use nas::space::nasnet::NasNetSpace;
+use nas::space::nasrl::NasRlSpace;
+use nas::space::nb201::Nb201Arch;
+use nas::space::proxyless::{ProxylessConfig, ProxylessSpace, Stage};
+use nas::space::spos::{SposArch, SposConfig, SposSpace};
+use nas::space::{SearchSpace, TextFormat};
+use nas::supernet::backend::{BackendKind, BackendTask, run_on};
+use nas::supernet::burn;
+use nas::supernet::chain_net::ChainNetConfig;
+use nas::supernet::darts_net::DartsNetConfig;
+use nas::supernet::darts_search::supernet::DartsSupernetConfig;
+use nas::supernet::darts_search::{
+    EpochPlan, Method, SearchConfig, Searcher, StepContext, SupernetConfig,
+};
+use nas::supernet::data::{ImageBatch, ImageDataset};
+use nas::supernet::driver::{Checkpoint, EpochSolver};
+use nas::supernet::multi_net::{DpcNetConfig, NasRlNetConfig};
+use nas::supernet::nb201_net::Nb201NetConfig;
+use nas::supernet::network::{Classifier, seeded};
+use nas::supernet::oneshot::gates::{ArchOptimConfig, ArchParams};
+use nas::supernet::oneshot::proxyless::{ProxylessSearch, ProxylessSearchConfig, layer_choices};
+use nas::supernet::train::TrainConfig;
+
+use burn::backend::autodiff::checkpoint::strategy::BalancedCheckpointing;
+use burn::backend::{Autodiff, NdArray};
+use burn::module::{Module, ModuleVisitor, Param};
+use burn::nn::loss::CrossEntropyLossConfig;
+use burn::tensor::backend::{AutodiffBackend, Backend};
+use burn::tensor::{Device, Int, Tensor, TensorData};
+use rand::SeedableRng;
+
+type Cpu = Autodiff<NdArray>;
+/// The same CPU backend under another checkpointing strategy: this library's CPU kernels
+/// (`nas_supernet::native`) recognise only `Autodiff<NdArray>`, so this one runs Burn's own
+/// kernels and the tensor-operation decompositions, a second correct implementation.
+type CpuBurnKernels = Autodiff<NdArray, BalancedCheckpointing>;
+
+/// Largest relative difference allowed for outputs and gradients of networks and first-order
+/// alpha gradients (f32 on both sides, reductions in another order).
+const TOL: f64 = 1e-3;
+/// For the second-order alpha gradient: DARTS' finite-difference Hessian-vector product
+/// divides a difference of two gradients by 2ε, which amplifies rounding.
+const TOL_SECOND_ORDER: f64 = 2e-2;
+
+#[derive(Parser, Debug, Clone)]
+#[command(about = "Parity of networks and search steps on the GPU backends, and GPU step timings")]
+struct Args {
+    /// GPU backends to check, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "cuda,wgpu")]
+    backends: Vec<String>,
+    /// Backends to time the training steps on (`ndarray` times the CPU).
+    #[arg(long, value_delimiter = ',', default_value = "cuda")]
+    time: Vec<String>,
+    /// Batch of the timed steps (the bi-level rows use a quarter).
+    #[arg(long, default_value_t = 64)]
+    batch: usize,
+    /// Timed repetitions per operation row (the median is reported), after 2 warm-up ones.
+    #[arg(long, default_value_t = 10)]
+    reps: usize,
+    /// Timed repetitions per step row, after 2 warm-up steps.
+    #[arg(long, default_value_t = 5)]
+    step_reps: usize,
+    /// Time the training steps only, not the operation rows.
+    #[arg(long)]
+    no_ops: bool,
+    /// Skip the PyTorch CUDA column.
+    #[arg(long)]
+    no_torch: bool,
+    /// `benches/pytorch/nas_bench.py` (default: that path under the working directory, else
+    /// under the source tree this was built from).
+    #[arg(long)]
+    torch_script: Option<std::path::PathBuf>,
+    /// Also write the report here.
+    #[arg(long)]
+    out: Option<std::path::PathBuf>,
+}
+
+/// The outcome of one check.
+#[derive(Debug, Clone)]
+enum Outcome {
+    /// Largest relative differences by quantity, each against its tolerance.
+    Measured(Vec<(String, f64, f64)>),
+    /// The check could not run (an error, a panic).
+    Failed(String),
+}
+
+impl Outcome {
+    fn passed(&self) -> bool {
+        match self {
+            Outcome::Measured(m) => m.iter().all(|(_, d, tol)| d.is_finite() && d <= tol),
+            Outcome::Failed(_) => false,
+        }
+    }
+
+    fn cell(&self) -> String {
+        match self {
+            Outcome::Measured(m) => {
+                let parts: Vec<String> = m
+                    .iter()
+                    .map(|(what, d, tol)| {
+                        let mark = if d.is_finite() && d <= tol {
+                            ""
+                        } else {
+                            " **FAIL**"
+                        };
+                        format!("{what} {d:.1e}{mark}")
+                    })
+                    .collect();
+                let verdict = if self.passed() { "ok" } else { "FAIL" };
+                format!("{verdict}: {}", parts.join(", "))
+            }
+            Outcome::Failed(e) => format!("**FAIL**: {}", e.replace('|', "/").replace('\n', " ")),
+        }
+    }
+}
+
+fn values<B: Backend, const D: usize>(t: Tensor<B, D>) -> Vec<f32> {
+    t.into_data()
+        .convert::<f32>()
+        .to_vec::<f32>()
+        .unwrap_or_default()
+}
+
+/// Largest |a − b| relative to the largest |a| (at least `floor`).
+fn rel_diff(a: &[f32], b: &[f32], floor: f32) -> f64 {
+    if a.len() != b.len() {
+        return f64::INFINITY;
+    }
+    let scale = a.iter().map(|v| v.abs()).fold(floor.max(1e-12), f32::max);
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| f64::from((x - y).abs() / scale))
+        .fold(
+            0.0,
+            |m, d| if d.is_nan() { f64::INFINITY } else { m.max(d) },
+        )
+}
+
+/// The gradients of every float parameter of a module, tensor by tensor, in visiting order.
+fn param_grads<B: AutodiffBackend, M: Module<B>>(
+    module: &M,
+    grads: &B::Gradients,
+) -> Vec<Vec<f32>> {
+    struct Collect<'a, B: AutodiffBackend> {
+        grads: &'a B::Gradients,
+        out: Vec<Vec<f32>>,
+    }
+    impl<B: AutodiffBackend> ModuleVisitor<B> for Collect<'_, B> {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
+            if let Some(g) = param.val().grad(self.grads) {
+                self.out.push(values(g));
+            }
+        }
+    }
+    let mut c = Collect {
+        grads,
+        out: Vec::new(),
+    };
+    module.visit(&mut c);
+    c.out
+}
+
+/// The values of every float parameter of a module, tensor by tensor, in visiting order.
+fn param_values<B: Backend, M: Module<B>>(module: &M) -> Vec<Vec<f32>> {
+    struct Collect(Vec<Vec<f32>>);
+    impl<B: Backend> ModuleVisitor<B> for Collect {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
+            self.0.push(values(param.val()));
+        }
+    }
+    let mut c = Collect(Vec::new());
+    module.visit(&mut c);
+    c.0
+}
+
+/// Per-tensor relative difference of two gradient lists, the largest over tensors; each
+/// tensor's scale is at least 1e-3 of the largest CPU gradient.
+fn grads_diff(a: &[Vec<f32>], b: &[Vec<f32>]) -> f64 {
+    if a.len() != b.len() {
+        return f64::INFINITY;
+    }
+    let global = a.iter().flatten().map(|v| v.abs()).fold(0.0f32, f32::max);
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| rel_diff(x, y, 1e-3 * global))
+        .fold(0.0, f64::max)
+}
+
+/// Logits, input gradient and parameter gradients of the cross-entropy on one backend.
+fn forward_backward<B: AutodiffBackend, M: Classifier<B>>(
+    net: &M,
+    x: &[f32],
+    shape: [usize; 4],
+    labels: &[i64],
+    device: &Device<B>,
+) -> (Vec<f32>, Vec<f32>, Vec<Vec<f32>>) {
+    let x = Tensor::<B, 4>::from_data(TensorData::new(x.to_vec(), shape), device).require_grad();
+    let y = Tensor::<B, 1, Int>::from_data(TensorData::new(labels.to_vec(), [shape[0]]), device);
+    let logits = net.logits(x.clone());
+    let out = values(logits.clone());
+    let loss = CrossEntropyLossConfig::new()
+        .init(device)
+        .forward(logits, y);
+    let grads = loss.backward();
+    let gx = x.grad(&grads).map(values).unwrap_or_default();
+    (out, gx, param_grads(net, &grads))
+}
+
+/// Copies a CPU module's parameters and buffers into `gpu` (built with the same structure).
+fn transfer<G: AutodiffBackend, MC: Module<Cpu>, MG: Module<G>>(
+    cpu: &MC,
+    gpu: MG,
+    device: &Device<G>,
+) -> Result<MG, String> {
+    let mut c = Checkpoint::new("gpu-check");
+    c.put_module::<Cpu, MC>("net", cpu)
+        .map_err(|e| e.to_string())?;
+    c.module::<G, MG>("net", gpu, device)
+        .map_err(|e| e.to_string())
+}
+
+/// The parity check of one network: `build` makes it on a backend.
+fn network_parity<G, MC, MG>(
+    shape: [usize; 4],
+    classes: usize,
+    cpu: impl FnOnce(&Device<Cpu>) -> Result<MC, String>,
+    gpu: impl FnOnce(&Device<G>) -> Result<MG, String>,
+    device: &Device<G>,
+) -> Outcome
+where
+    G: AutodiffBackend,
+    MC: Classifier<Cpu>,
+    MG: Classifier<G>,
+{
+    let run = || -> Result<Outcome, String> {
+        let cd = Default::default();
+        let cpu_net = seeded(&cd, 7, || cpu(&cd))?;
+        let gpu_net = transfer(&cpu_net, gpu(device)?, device)?;
+        let mut rng = rand::rngs::ChaCha8Rng::seed_from_u64(11);
+        let n: usize = shape.iter().product();
+        let x: Vec<f32> = (0..n)
+            .map(|_| rand::RngExt::random::<f32>(&mut rng) * 2.0 - 1.0)
+            .collect();
+        let labels: Vec<i64> = (0..shape[0]).map(|i| (i % classes) as i64).collect();
+        let (yc, xc, pc) = forward_backward(&cpu_net, &x, shape, &labels, &cd);
+        let (yg, xg, pg) = forward_backward(&gpu_net, &x, shape, &labels, device);
+        Ok(Outcome::Measured(vec![
+            ("logits".into(), rel_diff(&yc, &yg, 1e-3), TOL),
+            ("input grad".into(), rel_diff(&xc, &xg, 1e-6), TOL),
+            (
+                format!("{} param grads", pc.len()),
+                grads_diff(&pc, &pg),
+                TOL,
+            ),
+        ]))
+    };
+    guarded(run)
+}
+
+/// Runs `f`, turning an error or a panic into [`Outcome::Failed`].
+fn guarded(f: impl FnOnce() -> Result<Outcome, String>) -> Outcome {
+    match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(Ok(o)) => o,
+        Ok(Err(e)) => Outcome::Failed(e),
+        Err(p) => Outcome::Failed(format!("panicked: {}", panic_message(&*p))),
+    }
+}
+
+fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
+    p.downcast_ref::<String>()
+        .cloned()
+        .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_else(|| "(no message)".into())
+}
+
+/// A small ProxylessNAS space: two stages of two layers, 8 and 16 channels, stride-1 stem.
+fn small_proxyless() -> Result<ProxylessSpace, String> {
+    let stage = |width, stride| Stage {
+        width,
+        depth: 2,
+        stride,
+    };
+    ProxylessSpace::new(ProxylessConfig {
+        stem_channels: 8,
+        stem_stride: 1,
+        first_block_channels: 8,
+        stages: vec![stage(8, 1), stage(16, 2)],
+        feature_mix_channels: 32,
+        ..ProxylessConfig::default()
+    })
+    .map_err(|e| e.to_string())
+}
+
+/// Every space's network, checked on backend `G`.
+fn network_checks<G: AutodiffBackend>(device: &Device<G>) -> Vec<(String, Outcome)> {
+    let err = |e: &dyn std::fmt::Display| e.to_string();
+    let mut rows = Vec::new();
+
+    let nb201 = Nb201NetConfig {
+        channels: 8,
+        cells_per_stage: 1,
+        in_channels: 3,
+        num_classes: 10,
+    };
+    let arch: Nb201Arch = rows::NB201_BEST.parse().expect("the published cell parses");
+    rows.push((
+        "NAS-Bench-201 network (best cell, C=8, N=1), 4×3×16×16".into(),
+        network_parity(
+            [4, 3, 16, 16],
+            10,
+            |d| nb201.init::<Cpu>(&arch, d).map_err(|e| err(&e)),
+            |d| nb201.init::<G>(&arch, d).map_err(|e| err(&e)),
+            device,
+        ),
+    ));
+
+    let darts = DartsNetConfig {
+        channels: 8,
+        layers: 5,
+        auxiliary: false,
+        in_channels: 3,
+        num_classes: 10,
+        ..DartsNetConfig::default()
+    };
+    let genotype = darts_v2();
+    rows.push((
+        "DARTS network (V2 genotype, C=8, 5 cells), 4×3×16×16".into(),
+        network_parity(
+            [4, 3, 16, 16],
+            10,
+            |d| darts.init::<Cpu>(&genotype, d).map_err(|e| err(&e)),
+            |d| darts.init::<G>(&genotype, d).map_err(|e| err(&e)),
+            device,
+        ),
+    ));
+
+    let nasnet_arch = NasNetSpace::default().sample(&mut rand::rngs::ChaCha8Rng::seed_from_u64(3));
+    let nasnet = DartsNetConfig {
+        channels: 4,
+        layers: 3,
+        ..darts
+    };
+    rows.push((
+        "NASNet network (a sampled cell, C=4, 3 cells), 4×3×16×16".into(),
+        network_parity(
+            [4, 3, 16, 16],
+            10,
+            |d| {
+                nasnet
+                    .init_nasnet::<Cpu>(&nasnet_arch, d)
+                    .map_err(|e| err(&e))
+            },
+            |d| {
+                nasnet
+                    .init_nasnet::<G>(&nasnet_arch, d)
+                    .map_err(|e| err(&e))
+            },
+            device,
+        ),
+    ));
+
+    match small_proxyless() {
+        Ok(space) => {
+            let arch = space.sample(&mut rand::rngs::ChaCha8Rng::seed_from_u64(4));
+            let chain = ChainNetConfig::new(3, 10);
+            rows.push((
+                format!(
+                    "ProxylessNAS network (`{}`), 4×3×16×16",
+                    space.to_text(&arch)
+                ),
+                network_parity(
+                    [4, 3, 16, 16],
+                    10,
+                    |d| {
+                        chain
+                            .proxyless::<Cpu>(&space, &arch, d)
+                            .map_err(|e| err(&e))
+                    },
+                    |d| chain.proxyless::<G>(&space, &arch, d).map_err(|e| err(&e)),
+                    device,
+                ),
+            ));
+        }
+        Err(e) => rows.push(("ProxylessNAS network".into(), Outcome::Failed(e))),
+    }
+
+    let spos = SposSpace::new(SposConfig {
+        stem_channels: 8,
+        stage_repeats: vec![2, 2],
+        stage_channels: vec![16, 32],
+        last_channels: 32,
+    });
+    match (spos, SposArch::from_indices(&[0, 3, 2, 1])) {
+        (Ok(space), Ok(arch)) => {
+            let chain = ChainNetConfig::new(3, 10).with_stem_stride(1);
+            rows.push((
+                "SPOS network (ShuffleNetV2 and Xception units), 4×3×16×16".into(),
+                network_parity(
+                    [4, 3, 16, 16],
+                    10,
+                    |d| chain.spos::<Cpu>(&space, &arch, d).map_err(|e| err(&e)),
+                    |d| chain.spos::<G>(&space, &arch, d).map_err(|e| err(&e)),
+                    device,
+                ),
+            ));
+        }
+        (a, b) => rows.push((
+            "SPOS network".into(),
+            Outcome::Failed(format!("{:?} {:?}", a.err(), b.err())),
+        )),
+    }
+
+    let nasrl = NasRlSpace::with_layers(4)
+        .map_err(|e| e.to_string())
+        .and_then(|s| s.with_strides(&[1, 2]).map_err(|e| e.to_string()))
+        .and_then(|s| {
+            s.parse("3x3x24s1[] 1x7x36s2[1] 5x1x24s1[] 3x3x48s1[1,2,3]")
+                .map_err(|e| e.to_string())
+        });
+    match nasrl {
+        Ok(arch) => {
+            let config = NasRlNetConfig {
+                in_channels: 3,
+                num_classes: 10,
+                width_multiplier: 0.25,
+            };
+            rows.push((
+                "NAS-RL network (4 layers with skip connections), 4×3×16×16".into(),
+                network_parity(
+                    [4, 3, 16, 16],
+                    10,
+                    |d| config.init::<Cpu>(&arch, d).map_err(|e| err(&e)),
+                    |d| config.init::<G>(&arch, d).map_err(|e| err(&e)),
+                    device,
+                ),
+            ));
+        }
+        Err(e) => rows.push(("NAS-RL network".into(), Outcome::Failed(e))),
+    }
+
+    match DpcSpace::default().parse(TOP1_CITYSCAPES) {
+        Ok(cell) => {
+            let config = DpcNetConfig {
+                in_channels: 3,
+                num_classes: 10,
+                backbone_channels: 8,
+                backbone_layers: 2,
+                backbone_strides: 1,
+                branch_channels: 8,
+            };
+            rows.push((
+                "DPC network (the published Cityscapes cell), 4×3×12×12".into(),
+                network_parity(
+                    [4, 3, 12, 12],
+                    10,
+                    |d| config.init::<Cpu>(&cell, d).map_err(|e| err(&e)),
+                    |d| config.init::<G>(&cell, d).map_err(|e| err(&e)),
+                    device,
+                ),
+            ));
+        }
+        Err(e) => rows.push(("DPC network".into(), Outcome::Failed(e.to_string()))),
+    }
+    rows
+}
+
+/// The same random batch on any backend.
+fn image_batch<B: AutodiffBackend>(seed: u64, n: usize, device: &Device<B>) -> ImageBatch<B> {
+    let mut rng = rand::rngs::ChaCha8Rng::seed_from_u64(seed);
+    let shape = [n, 3, 16, 16];
+    let pixels: Vec<f32> = (0..shape.iter().product::<usize>())
+        .map(|_| rand::RngExt::random::<f32>(&mut rng) * 2.0 - 1.0)
+        .collect();
+    let labels: Vec<i64> = (0..n)
+        .map(|_| rand::RngExt::random_range(&mut rng, 0..10))
+        .collect();
+    ImageBatch {
+        images: Tensor::from_data(TensorData::new(pixels, shape), device),
+        targets: Tensor::<B, 1, Int>::from_data(TensorData::new(labels, [n]), device),
+    }
+}
+
+fn flat(g: Vec<Vec<Vec<f32>>>) -> Vec<f32> {
+    g.into_iter().flatten().flatten().collect()
+}
+
+/// A DARTS search on 16×16 images (C=8, 5 cells) with the method `name`.
+fn darts_searcher<B: AutodiffBackend>(
+    name: &str,
+    device: &Device<B>,
+) -> Result<Searcher<B, SupernetConfig>, String> {
+    let space = SupernetConfig::Darts(DartsSupernetConfig {
+        channels: 8,
+        layers: 5,
+        steps: 4,
+        stem_multiplier: 3,
+        in_channels: 3,
+        num_classes: 10,
+    });
+    let config = SearchConfig {
+        method: Method::from_name(name).map_err(|e| e.to_string())?,
+        batch_size: 8,
+        ..SearchConfig::default()
+    };
+    Searcher::new(space, config, device.clone()).map_err(|e| e.to_string())
+}
+
+/// What one backend computes in the DARTS check, from the same checkpoint and batches.
+struct DartsRun {
+    first: Vec<f32>,
+    second: Vec<f32>,
+    loss: f64,
+    update: Vec<Vec<f32>>,
+    alphas: Vec<f32>,
+    after: Vec<f32>,
+}
+
+/// The alphas' gradient of both orders, one first-order step (its loss, the weights' update,
+/// the alphas after it) and the gradient again, on backend `B` from `ckpt`.
+fn darts_run<B: AutodiffBackend>(
+    device: &Device<B>,
+    ckpt: &Checkpoint,
+    data: &ImageDataset,
+) -> Result<DartsRun, String> {
+    let e = |e: &dyn std::fmt::Display| e.to_string();
+    let load = |name: &str| -> Result<Searcher<B, SupernetConfig>, String> {
+        let mut s = darts_searcher::<B>(name, device)?;
+        s.epochs(data)
+            .map_err(|x| e(&x))?
+            .load(ckpt)
+            .map_err(|x| e(&x))?;
+        Ok(s)
+    };
+    let (mut s1, s2) = (load("darts")?, load("darts2")?);
+    let (t, v) = (
+        image_batch::<B>(1, 8, device),
+        image_batch::<B>(2, 8, device),
+    );
+    let ctx = StepContext::new(0.025, EpochPlan::default());
+    let grad = |s: &Searcher<B, SupernetConfig>| {
+        s.alpha_gradient(&t, &v, &ctx).map(flat).map_err(|x| e(&x))
+    };
+    let (first, second) = (grad(&s1)?, grad(&s2)?);
+    let before = param_values(s1.network());
+    let stats = s1.step(&t, &v, &ctx).map_err(|x| e(&x))?;
+    let update = param_values(s1.network())
+        .iter()
+        .zip(&before)
+        .map(|(a, b)| a.iter().zip(b).map(|(x, y)| x - y).collect())
+        .collect();
+    Ok(DartsRun {
+        first,
+        second,
+        loss: stats.train_loss,
+        update,
+        alphas: flat(s1.alphas().to_tables()),
+        after: grad(&s1)?,
+    })
+}
+
+/// DARTS: [`darts_run`] on the CPU, on the CPU with Burn's own kernels instead of this
+/// library's (two correct implementations: how far apart rounding alone puts them), and on
+/// the GPU, all from one CPU searcher's checkpoint.
+fn darts_check<G: AutodiffBackend>(device: &Device<G>) -> Outcome {
+    guarded(|| {
+        let data = ImageDataset::digits().sample(16, 1);
+        let e = |e: &dyn std::fmt::Display| e.to_string();
+        let cd: Device<Cpu> = Default::default();
+        let mut ckpt = Checkpoint::new("gpu-check");
+        darts_searcher::<Cpu>("darts", &cd)?
+            .epochs(&data)
+            .map_err(|x| e(&x))?
+            .save(&mut ckpt)
+            .map_err(|x| e(&x))?;
+        let cpu = darts_run::<Cpu>(&cd, &ckpt, &data)?;
+        let alt = darts_run::<CpuBurnKernels>(&Default::default(), &ckpt, &data)?;
+        let gpu = darts_run::<G>(device, &ckpt, &data)?;
+        let rel = |a: f64, b: f64| (a - b).abs() / a.abs().max(1e-6);
+        let row = |what: &str, d: f64, spread: f64, tol: f64| {
+            (format!("{what} [CPU kernels: {spread:.1e}]"), d, tol)
+        };
+        let second_spread = rel_diff(&cpu.second, &alt.second, 0.0);
+        Ok(Outcome::Measured(vec![
+            row(
+                "α grad 1st order",
+                rel_diff(&cpu.first, &gpu.first, 0.0),
+                rel_diff(&cpu.first, &alt.first, 0.0),
+                TOL,
+            ),
+            row(
+                "α grad 2nd order",
+                rel_diff(&cpu.second, &gpu.second, 0.0),
+                second_spread,
+                TOL_SECOND_ORDER.max(2.0 * second_spread),
+            ),
+            row(
+                "step loss",
+                rel(cpu.loss, gpu.loss),
+                rel(cpu.loss, alt.loss),
+                TOL,
+            ),
+            row(
+                "α after the step",
+                rel_diff(&cpu.alphas, &gpu.alphas, 0.0),
+                rel_diff(&cpu.alphas, &alt.alphas, 0.0),
+                TOL,
+            ),
+            row(
+                "weight update",
+                grads_diff(&cpu.update, &gpu.update),
+                grads_diff(&cpu.update, &alt.update),
+                TOL,
+            ),
+            row(
+                "α grad after the step",
+                rel_diff(&cpu.after, &gpu.after, 0.0),
+                rel_diff(&cpu.after, &alt.after, 0.0),
+                TOL,
+            ),
+        ]))
+    })
+}
+
+/// A ProxylessNAS search of one short epoch on backend `B`, its state loaded from `ckpt` when
+/// given, else saved into `save`.
+fn proxyless_epoch<B: AutodiffBackend>(
+    device: &Device<B>,
+    ckpt: Option<&Checkpoint>,
+    save: Option<&mut Checkpoint>,
+) -> Result<(f64, f64, Vec<f32>), String> {
+    let e = |e: &dyn std::fmt::Display| e.to_string();
+    let space = small_proxyless()?;
+    let data = ImageDataset::digits().sample(64, 3);
+    let (train, arch_data) = data.split(0.5, 3).map_err(|x| e(&x))?;
+    let normalize = data.channel_stats();
+    let net = seeded(device, 5, || {
+        ChainNetConfig::new(1, 10).proxyless_supernet::<B>(&space, device)
+    })
+    .map_err(|x| e(&x))?;
+    let alphas = ArchParams::new(
+        &layer_choices(&net),
+        ArchOptimConfig {
+            learning_rate: 0.05,
+            ..ArchOptimConfig::default()
+        },
+    )
+    .map_err(|x| e(&x))?;
+    let config = ProxylessSearchConfig {
+        train: TrainConfig {
+            epochs: 1,
+            batch_size: 16,
+            learning_rate: 0.05,
+            seed: 6,
+            ..TrainConfig::default()
+        },
+        warmup_epochs: 0,
+        arch_update_every: 1,
+        ..ProxylessSearchConfig::default()
+    };
+    let mut search = ProxylessSearch::new(
+        net, alphas, &train, &arch_data, &normalize, None, &config, device,
+    )
+    .map_err(|x| e(&x))?;
+    if let Some(c) = ckpt {
+        search.load(c).map_err(|x| e(&x))?;
+    }
+    if let Some(c) = save {
+        search.save(c).map_err(|x| e(&x))?;
+    }
+    let epoch = search.epoch().map_err(|x| e(&x))?;
+    let probs: Vec<f32> = epoch
+        .probabilities
+        .iter()
+        .flatten()
+        .map(|&p| p as f32)
+        .collect();
+    Ok((epoch.train_loss, epoch.arch_loss, probs))
+}
+
+/// ProxylessNAS: one epoch (two weight steps, two gate steps) from the CPU's state.
+fn proxyless_check<G: AutodiffBackend>(device: &Device<G>) -> Outcome {
+    guarded(|| {
+        let cd: Device<Cpu> = Default::default();
+        let mut ckpt = Checkpoint::new("gpu-check");
+        let (lc, ac, pc) = proxyless_epoch::<Cpu>(&cd, None, Some(&mut ckpt))?;
+        let (lg, ag, pg) = proxyless_epoch::<G>(device, Some(&ckpt), None)?;
+        let rel = |a: f64, b: f64| (a - b).abs() / a.abs().max(1e-6);
+        Ok(Outcome::Measured(vec![
+            ("weight loss".into(), rel(lc, lg), TOL),
+            ("arch loss".into(), rel(ac, ag), TOL),
+            ("path probabilities".into(), rel_diff(&pc, &pg, 0.0), TOL),
+        ]))
+    })
+}
+
+/// All parity checks on one backend.
+struct Parity;
+
+impl BackendTask for Parity {
+    type Output = Vec<(String, Outcome)>;
+
+    fn run<B: AutodiffBackend>(self, device: Device<B>) -> Self::Output {
+        let mut rows = network_checks::<B>(&device);
+        rows.push((
+            "DARTS bi-level step (C=8, 5 cells, 8×3×16×16)".into(),
+            darts_check::<B>(&device),
+        ));
+        rows.push((
+            "ProxylessNAS search epoch (gates; 2 weight and 2 architecture steps)".into(),
+            proxyless_check::<B>(&device),
+        ));
+        rows
+    }
+}
+
+/// One operation or step row timed on one backend.
+struct Timing {
+    row: &'static str,
+    step: bool,
+    batch: usize,
+    reps: usize,
+}
+
+impl BackendTask for Timing {
+    type Output = Result<rows::Timed, String>;
+
+    fn run<B: AutodiffBackend>(self, device: Device<B>) -> Self::Output {
+        let r = catch_unwind(AssertUnwindSafe(|| {
+            if self.step {
+                rows::time_step_row::<B>(self.row, self.batch, 2, self.reps, false, &device)
+            } else {
+                rows::time_op_row::<B>(self.row, self.batch, 2, self.reps, false, &device)
+            }
+        }));
+        let r = match r {
+            Ok(Some(t)) => Ok(t),
+            Ok(None) => Err("the row failed to build or run".to_string()),
+            Err(p) => Err(format!("panicked: {}", panic_message(&*p))),
+        };
+        eprintln!("  timed {}: {r:?}", self.row);
+        r
+    }
+}
+
+/// PyTorch CUDA's median ms for `row`, or why not.
+fn torch_row(script: &std::path::Path, row: &str, reps: usize, args: &Args) -> Result<f64, String> {
+    let out = Command::new("python3")
+        .arg(script)
+        .args(["--row", row, "--device", "cuda"])
+        .args(["--batch", &args.batch.to_string()])
+        .args(["--warmup", "2", "--reps", &reps.to_string()])
+        .output()
+        .map_err(|e| format!("python3: {e}"))?;
+    if !out.status.success() {
+        let err = String::from_utf8_lossy(&out.stderr);
+        return Err(err.lines().last().unwrap_or("failed").to_string());
+    }
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .map_err(|e| format!("unreadable output of the PyTorch script: {e}"))?;
+    v["ms"]
+        .as_f64()
+        .ok_or_else(|| "no `ms` in the output".into())
+}
+
+/// torch's version and GPU name when torch imports and sees a CUDA device.
+fn torch_cuda() -> Result<String, String> {
+    let out = Command::new("python3")
+        .args([
+            "-c",
+            "import torch; assert torch.cuda.is_available(), 'torch sees no CUDA device'; \
+             print(torch.__version__, torch.cuda.get_device_name(0))",
+        ])
+        .output()
+        .map_err(|e| format!("python3: {e}"))?;
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+    } else {
+        let err = String::from_utf8_lossy(&out.stderr);
+        Err(err.lines().last().unwrap_or("failed").to_string())
+    }
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let started = Instant::now();
+    let mut report = String::new();
+    let mut say = |line: String| {
+        println!("{line}");
+        let _ = std::io::stdout().flush();
+        report.push_str(&line);
+        report.push('\n');
+        if let Some(p) = &args.out {
+            let _ = std::fs::write(p, &report);
+        }
+    };
+    say("# GPU check".into());
+    say(String::new());
+    say(format!(
+        "`gpu_check` built with features: {}; CPU reference: ndarray, {} threads; tolerance {TOL:.0e} \
+         (second-order α gradient {TOL_SECOND_ORDER:.0e}), relative to the largest CPU magnitude.",
+        BackendKind::ALL
+            .iter()
+            .filter(|k| k.compiled())
+            .map(|k| k.name())
+            .collect::<Vec<_>>()
+            .join(", "),
+        rayon_threads()
+    ));
+    say(String::new());
+
+    let script = args.torch_script.clone().unwrap_or_else(|| {
+        let local = std::path::PathBuf::from("benches/pytorch/nas_bench.py");
+        if local.exists() {
+            local
+        } else {
+            std::path::PathBuf::from(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/benches/pytorch/nas_bench.py"
+            ))
+        }
+    });
+    let torch = if args.no_torch {
+        Err("skipped (--no-torch)".to_string())
+    } else {
+        torch_cuda()
+    };
+    say(format!(
+        "PyTorch CUDA: {}. Autotuning: {}.",
+        match &torch {
+            Ok(v) => format!("torch {v}"),
+            Err(e) => format!("n/a ({e})"),
+        },
+        std::env::var("CUBECL_AUTOTUNE_LEVEL").unwrap_or_else(|_| "CubeCL's default".into())
+    ));
+    say(String::new());
+
+    // Each backend's parity table, then its timings, so that a run stopped early keeps the
+    // finished sections (the report file is rewritten after every line).
+    let mut order: Vec<String> = args.backends.clone();
+    for t in &args.time {
+        if !order.contains(t) {
+            order.push(t.clone());
+        }
+    }
+    let mut failed = false;
+    let mut any_ran = false;
+    for name in &order {
+        let kind = match name.parse::<BackendKind>() {
+            Ok(k) => k,
+            Err(e) => {
+                say(format!("## {name}\n\n{e}\n"));
+                continue;
+            }
+        };
+        let cpu = matches!(kind, BackendKind::NdArray | BackendKind::Flex);
+        if args.backends.contains(name) && !cpu {
+            say(format!("## Parity with the CPU on {kind}"));
+            say(String::new());
+            let t = Instant::now();
+            eprintln!("parity on {kind}...");
+            match run_on(kind, Parity) {
+                Err(e) => say(format!("unavailable: {e}")),
+                Ok(rows) => {
+                    any_ran = true;
+                    say("| check | result (largest relative difference) |".into());
+                    say("| --- | --- |".into());
+                    for (check, o) in rows {
+                        failed |= !o.passed();
+                        say(format!("| {check} | {} |", o.cell()));
+                    }
+                    say(String::new());
+                    say(format!("{:.0} s.", t.elapsed().as_secs_f64()));
+                }
+            }
+            say(String::new());
+        }
+        if args.time.contains(name) {
+            say(format!(
+                "## Speed on {kind} (batch {}; operations: forward and backward on [batch, {}, {}, {}], \
+                 median of {} after 2 warm-ups; steps: median of {} after 2 warm-up steps, the \
+                 bi-level rows on a quarter of the batch)",
+                args.batch,
+                rows::C,
+                rows::HW,
+                rows::HW,
+                args.reps,
+                args.step_reps,
+            ));
+            say(String::new());
+            let gpu = !cpu;
+            eprintln!("timing on {kind}...");
+            if let Err(e) = kind.check() {
+                say(format!("unavailable: {e}"));
+                say(String::new());
+                continue;
+            }
+            say("| row | what | ms | images/s | PyTorch CUDA ms | ours/PyTorch |".into());
+            say("| --- | --- | --- | --- | --- | --- |".into());
+            let ops = rows::OP_ROWS
+                .iter()
+                .filter(|_| !args.no_ops)
+                .map(|&(r, w)| (r, w, false));
+            let steps = rows::STEP_ROWS.iter().map(|&(r, w)| (r, w, true));
+            for (row, what, step) in ops.chain(steps) {
+                let reps = if step { args.step_reps } else { args.reps };
+                let r = run_on(
+                    kind,
+                    Timing {
+                        row,
+                        step,
+                        batch: args.batch,
+                        reps,
+                    },
+                )
+                .map_err(|e| e.to_string())
+                .and_then(|r| r);
+                any_ran |= gpu && r.is_ok();
+                let theirs = (gpu && torch.is_ok()).then(|| torch_row(&script, row, reps, &args));
+                let (t, ratio) = match (&r, &theirs) {
+                    (Ok(o), Some(Ok(ms))) => (format!("{ms:.2}"), format!("{:.2}", o.ms / ms)),
+                    (_, Some(Err(e))) => {
+                        (format!("failed: {}", e.replace('|', "/")), String::new())
+                    }
+                    _ => ("n/a".into(), String::new()),
+                };
+                let ips = |ms: f64| {
+                    if step {
+                        format!(
+                            "{:.0}",
+                            rows::row_batch(row, args.batch) as f64 / (ms / 1e3)
+                        )
+                    } else {
+                        String::new()
+                    }
+                };
+                match r {
+                    Ok(o) => say(format!(
+                        "| {row} | {what} | {:.2} | {} | {t} | {ratio} |",
+                        o.ms,
+                        ips(o.ms)
+                    )),
+                    Err(e) => {
+                        failed = true;
+                        say(format!(
+                            "| {row} | {what} | **FAIL**: {} | | {t} | |",
+                            e.replace('|', "/")
+                        ));
+                    }
+                }
+            }
+            say(String::new());
+        }
+    }
+    say(format!(
+        "Finished in {:.0} s.",
+        started.elapsed().as_secs_f64()
+    ));
+    if !any_ran {
+        eprintln!(
+            "error: no GPU backend could run (see the table); build with `--features cuda,wgpu` \
+             and run where an NVIDIA driver or a Vulkan adapter is present"
+        );
+        return ExitCode::from(2);
+    }
+    if failed {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+/// The size of the rayon pool the CPU backend uses.
+fn rayon_threads() -> usize {
+    std::env::var("RAYON_NUM_THREADS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| {
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1)
+        })
+}
