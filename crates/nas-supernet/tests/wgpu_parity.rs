@@ -288,6 +288,14 @@ fn convolution_gradients_agree_on_wgpu_and_cpu() {
         ([2, 4, 8, 8], [5, 5], [1, 1], [4, 4], [2, 2], 4),
         ([2, 4, 8, 8], [5, 5], [2, 2], [4, 4], [2, 2], 4),
         ([2, 4, 8, 8], [1, 1], [1, 1], [0, 0], [1, 1], 1),
+        // The sizes of a DARTS supernet's first reduction cell (C = 16, batch 8).
+        ([8, 16, 16, 16], [3, 3], [2, 2], [1, 1], [1, 1], 16),
+        ([8, 16, 16, 16], [5, 5], [2, 2], [2, 2], [1, 1], 16),
+        ([8, 16, 16, 16], [3, 3], [2, 2], [2, 2], [2, 2], 16),
+        ([8, 16, 16, 16], [5, 5], [2, 2], [4, 4], [2, 2], 16),
+        ([8, 16, 8, 8], [1, 1], [1, 1], [0, 0], [1, 1], 1),
+        ([8, 16, 8, 8], [3, 3], [1, 1], [1, 1], [1, 1], 16),
+        ([8, 16, 8, 8], [5, 5], [1, 1], [4, 4], [2, 2], 16),
     ] {
         let geometry = ConvGeometry {
             stride,
@@ -300,7 +308,7 @@ fn convolution_gradients_agree_on_wgpu_and_cpu() {
             .collect();
         let conv = seeded::<Cpu, _, std::convert::Infallible>(&cpu_device, 1, || {
             Ok(Conv::<Cpu>::with_geometry(
-                [4, 4],
+                [shape[1], shape[1]],
                 k,
                 geometry,
                 groups,
@@ -310,7 +318,7 @@ fn convolution_gradients_agree_on_wgpu_and_cpu() {
         .unwrap();
         let conv_g = to_gpu(
             conv.clone(),
-            Conv::<Gpu>::with_geometry([4, 4], k, geometry, groups, &gpu_device),
+            Conv::<Gpu>::with_geometry([shape[1], shape[1]], k, geometry, groups, &gpu_device),
             &gpu_device,
         );
         let (yc, gc, wc) = grads::<Cpu>(|x| conv.forward(x), conv.inner.weight.val(), &x, shape);
