@@ -22,7 +22,9 @@
 //! brackets, how far two correct CPU implementations are apart (this library's CPU kernels and
 //! Burn's own): DARTS' second-order gradient is a finite difference across max pooling's
 //! kinks, where rounding alone moves it by tens of percent, so its tolerance is twice that
-//! spread.
+//! spread. The weight update and the gradient after it are judged against how far the CPU's
+//! own move when the pixels move by 1e-5 (relative): on the DARTS supernet such small
+//! differences move the weights' update by percents (its gradient is not smooth).
 //!
 //! Exit code: 0 when every check on a present GPU passes, 1 when one fails, 2 when no GPU
 //! backend could run (the report says why: not compiled in, no driver, no adapter).
@@ -83,6 +85,8 @@ const TOL: f64 = 1e-3;
 /// For the second-order alpha gradient: DARTS' finite-difference Hessian-vector product
 /// divides a difference of two gradients by 2ε, which amplifies rounding.
 const TOL_SECOND_ORDER: f64 = 2e-2;
+/// The relative jitter of the pixels against which the DARTS weight update is judged.
+const JITTER: f32 = 1e-5;
 
 #[derive(Parser, Debug, Clone)]
 #[command(about = "Parity of networks and search steps on the GPU backends, and GPU step timings")]
@@ -506,12 +510,22 @@ fn network_checks<G: AutodiffBackend>(device: &Device<G>) -> Vec<(String, Outcom
     rows
 }
 
-/// The same random batch on any backend.
-fn image_batch<B: AutodiffBackend>(seed: u64, n: usize, device: &Device<B>) -> ImageBatch<B> {
+/// The same random batch on any backend; `jitter` multiplies every pixel by `1 + jitter · u`,
+/// `u` uniform in [−1, 1) (0: the batch itself).
+fn image_batch<B: AutodiffBackend>(
+    seed: u64,
+    n: usize,
+    jitter: f32,
+    device: &Device<B>,
+) -> ImageBatch<B> {
     let mut rng = rand::rngs::ChaCha8Rng::seed_from_u64(seed);
+    let mut noise = rand::rngs::ChaCha8Rng::seed_from_u64(seed ^ 0x5eed);
     let shape = [n, 3, 16, 16];
     let pixels: Vec<f32> = (0..shape.iter().product::<usize>())
-        .map(|_| rand::RngExt::random::<f32>(&mut rng) * 2.0 - 1.0)
+        .map(|_| {
+            let u = rand::RngExt::random::<f32>(&mut noise) * 2.0 - 1.0;
+            (rand::RngExt::random::<f32>(&mut rng) * 2.0 - 1.0) * (1.0 + jitter * u)
+        })
         .collect();
     let labels: Vec<i64> = (0..n)
         .map(|_| rand::RngExt::random_range(&mut rng, 0..10))
@@ -558,11 +572,13 @@ struct DartsRun {
 }
 
 /// The alphas' gradient of both orders, one first-order step (its loss, the weights' update,
-/// the alphas after it) and the gradient again, on backend `B` from `ckpt`.
+/// the alphas after it) and the gradient again, on backend `B` from `ckpt`, with the batches'
+/// pixels jittered by `jitter` (relative).
 fn darts_run<B: AutodiffBackend>(
     device: &Device<B>,
     ckpt: &Checkpoint,
     data: &ImageDataset,
+    jitter: f32,
 ) -> Result<DartsRun, String> {
     let e = |e: &dyn std::fmt::Display| e.to_string();
     let load = |name: &str| -> Result<Searcher<B, SupernetConfig>, String> {
@@ -575,8 +591,8 @@ fn darts_run<B: AutodiffBackend>(
     };
     let (mut s1, s2) = (load("darts")?, load("darts2")?);
     let (t, v) = (
-        image_batch::<B>(1, 8, device),
-        image_batch::<B>(2, 8, device),
+        image_batch::<B>(1, 8, jitter, device),
+        image_batch::<B>(2, 8, jitter, device),
     );
     let ctx = StepContext::new(0.025, EpochPlan::default());
     let grad = |s: &Searcher<B, SupernetConfig>| {
@@ -614,14 +630,27 @@ fn darts_check<G: AutodiffBackend>(device: &Device<G>) -> Outcome {
             .map_err(|x| e(&x))?
             .save(&mut ckpt)
             .map_err(|x| e(&x))?;
-        let cpu = darts_run::<Cpu>(&cd, &ckpt, &data)?;
-        let alt = darts_run::<CpuBurnKernels>(&Default::default(), &ckpt, &data)?;
-        let gpu = darts_run::<G>(device, &ckpt, &data)?;
+        let cpu = darts_run::<Cpu>(&cd, &ckpt, &data, 0.0)?;
+        let alt = darts_run::<CpuBurnKernels>(&Default::default(), &ckpt, &data, 0.0)?;
+        // The CPU on pixels moved by 1e-5 (relative): how much the quantities themselves move
+        // under differences of the size rounding makes deep in the network: on the DARTS
+        // supernet the weight update moves by percents (its gradient is not smooth: ReLUs and
+        // max pooling switch), the alpha gradients by far less.
+        let jit = darts_run::<Cpu>(&cd, &ckpt, &data, JITTER)?;
+        let gpu = darts_run::<G>(device, &ckpt, &data, 0.0)?;
         let rel = |a: f64, b: f64| (a - b).abs() / a.abs().max(1e-6);
         let row = |what: &str, d: f64, spread: f64, tol: f64| {
             (format!("{what} [CPU kernels: {spread:.1e}]"), d, tol)
         };
         let second_spread = rel_diff(&cpu.second, &alt.second, 0.0);
+        // Judged against the CPU's own movement under the jitter.
+        let jittered = |what: &str, d: f64, spread: f64, moved: f64| {
+            (
+                format!("{what} [CPU kernels: {spread:.1e}; pixels ±{JITTER:.0e}: {moved:.1e}]"),
+                d,
+                TOL.max(moved),
+            )
+        };
         Ok(Outcome::Measured(vec![
             row(
                 "α grad 1st order",
@@ -647,17 +676,17 @@ fn darts_check<G: AutodiffBackend>(device: &Device<G>) -> Outcome {
                 rel_diff(&cpu.alphas, &alt.alphas, 0.0),
                 TOL,
             ),
-            row(
+            jittered(
                 "weight update",
                 grads_diff(&cpu.update, &gpu.update),
                 grads_diff(&cpu.update, &alt.update),
-                TOL,
+                grads_diff(&cpu.update, &jit.update),
             ),
-            row(
+            jittered(
                 "α grad after the step",
                 rel_diff(&cpu.after, &gpu.after, 0.0),
                 rel_diff(&cpu.after, &alt.after, 0.0),
-                TOL,
+                rel_diff(&cpu.after, &jit.after, 0.0),
             ),
         ]))
     })
