@@ -52,7 +52,6 @@ use nas::supernet::backend::{BackendKind, BackendTask, run_on};
 use nas::supernet::burn;
 use nas::supernet::chain_net::ChainNetConfig;
 use nas::supernet::darts_net::DartsNetConfig;
-use nas::supernet::darts_search::supernet::DartsSupernetConfig;
 use nas::supernet::darts_search::{
     EpochPlan, Method, SearchConfig, Searcher, StepContext, SupernetConfig,
 };
@@ -545,20 +544,12 @@ fn darts_searcher<B: AutodiffBackend>(
     name: &str,
     device: &Device<B>,
 ) -> Result<Searcher<B, SupernetConfig>, String> {
-    let space = SupernetConfig::Darts(DartsSupernetConfig {
-        channels: 8,
-        layers: 5,
-        steps: 4,
-        stem_multiplier: 3,
-        in_channels: 3,
-        num_classes: 10,
-    });
     let config = SearchConfig {
         method: Method::from_name(name).map_err(|e| e.to_string())?,
         batch_size: 8,
         ..SearchConfig::default()
     };
-    Searcher::new(space, config, device.clone()).map_err(|e| e.to_string())
+    Searcher::new(rows::bilevel_supernet(), config, device.clone()).map_err(|e| e.to_string())
 }
 
 /// What one backend computes in the DARTS check, from the same checkpoint and batches.
@@ -784,32 +775,38 @@ impl BackendTask for Parity {
     }
 }
 
-/// One operation or step row timed on one backend.
-struct Timing {
-    row: &'static str,
-    step: bool,
+/// A timed row: name, description, whether it is a training step, repetitions.
+type Row = (&'static str, &'static str, bool, usize);
+
+/// The operation and step rows timed on one backend (one backend check, one device), each
+/// result handed to `report` as soon as it is measured.
+struct Timing<'a> {
+    rows: Vec<Row>,
     batch: usize,
-    reps: usize,
+    report: &'a mut dyn FnMut(Row, Result<rows::Timed, String>),
 }
 
-impl BackendTask for Timing {
-    type Output = Result<rows::Timed, String>;
+impl BackendTask for Timing<'_> {
+    type Output = ();
 
-    fn run<B: AutodiffBackend>(self, device: Device<B>) -> Self::Output {
-        let r = catch_unwind(AssertUnwindSafe(|| {
-            if self.step {
-                rows::time_step_row::<B>(self.row, self.batch, 2, self.reps, false, &device)
-            } else {
-                rows::time_op_row::<B>(self.row, self.batch, 2, self.reps, false, &device)
-            }
-        }));
-        let r = match r {
-            Ok(Some(t)) => Ok(t),
-            Ok(None) => Err("the row failed to build or run".to_string()),
-            Err(p) => Err(format!("panicked: {}", panic_message(&*p))),
-        };
-        eprintln!("  timed {}: {r:?}", self.row);
-        r
+    fn run<B: AutodiffBackend>(self, device: Device<B>) {
+        for row in self.rows {
+            let (name, _, step, reps) = row;
+            let r = catch_unwind(AssertUnwindSafe(|| {
+                if step {
+                    rows::time_step_row::<B>(name, self.batch, 2, reps, false, &device)
+                } else {
+                    rows::time_op_row::<B>(name, self.batch, 2, reps, false, &device)
+                }
+            }));
+            let r = match r {
+                Ok(Some(t)) => Ok(t),
+                Ok(None) => Err("the row failed to build or run".to_string()),
+                Err(p) => Err(format!("panicked: {}", panic_message(&*p))),
+            };
+            eprintln!("  timed {name}: {r:?}");
+            (self.report)(row, r);
+        }
     }
 }
 
@@ -960,31 +957,20 @@ fn main() -> ExitCode {
             say(String::new());
             let gpu = !cpu;
             eprintln!("timing on {kind}...");
-            if let Err(e) = kind.check() {
-                say(format!("unavailable: {e}"));
-                say(String::new());
-                continue;
-            }
-            say("| row | what | ms | images/s | PyTorch CUDA ms | ours/PyTorch |".into());
-            say("| --- | --- | --- | --- | --- | --- |".into());
             let ops = rows::OP_ROWS
                 .iter()
                 .filter(|_| !args.no_ops)
-                .map(|&(r, w)| (r, w, false));
-            let steps = rows::STEP_ROWS.iter().map(|&(r, w)| (r, w, true));
-            for (row, what, step) in ops.chain(steps) {
-                let reps = if step { args.step_reps } else { args.reps };
-                let r = run_on(
-                    kind,
-                    Timing {
-                        row,
-                        step,
-                        batch: args.batch,
-                        reps,
-                    },
-                )
-                .map_err(|e| e.to_string())
-                .and_then(|r| r);
+                .map(|&(r, w)| (r, w, false, args.reps));
+            let steps = rows::STEP_ROWS
+                .iter()
+                .map(|&(r, w)| (r, w, true, args.step_reps));
+            let mut header = false;
+            let mut report = |(row, what, step, reps): Row, r: Result<rows::Timed, String>| {
+                if !header {
+                    say("| row | what | ms | images/s | PyTorch CUDA ms | ours/PyTorch |".into());
+                    say("| --- | --- | --- | --- | --- | --- |".into());
+                    header = true;
+                }
                 any_ran |= gpu && r.is_ok();
                 let theirs = (gpu && torch.is_ok()).then(|| torch_row(&script, row, reps, &args));
                 let (t, ratio) = match (&r, &theirs) {
@@ -994,22 +980,21 @@ fn main() -> ExitCode {
                     }
                     _ => ("n/a".into(), String::new()),
                 };
-                let ips = |ms: f64| {
-                    if step {
-                        format!(
-                            "{:.0}",
-                            rows::row_batch(row, args.batch) as f64 / (ms / 1e3)
-                        )
-                    } else {
-                        String::new()
-                    }
-                };
                 match r {
-                    Ok(o) => say(format!(
-                        "| {row} | {what} | {:.2} | {} | {t} | {ratio} |",
-                        o.ms,
-                        ips(o.ms)
-                    )),
+                    Ok(o) => {
+                        let ips = if step {
+                            format!(
+                                "{:.0}",
+                                rows::row_batch(row, args.batch) as f64 / (o.ms / 1e3)
+                            )
+                        } else {
+                            String::new()
+                        };
+                        say(format!(
+                            "| {row} | {what} | {:.2} | {ips} | {t} | {ratio} |",
+                            o.ms
+                        ));
+                    }
                     Err(e) => {
                         failed = true;
                         say(format!(
@@ -1018,6 +1003,14 @@ fn main() -> ExitCode {
                         ));
                     }
                 }
+            };
+            let timing = Timing {
+                rows: ops.chain(steps).collect(),
+                batch: args.batch,
+                report: &mut report,
+            };
+            if let Err(e) = run_on(kind, timing) {
+                say(format!("unavailable: {e}"));
             }
             say(String::new());
         }

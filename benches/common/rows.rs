@@ -294,6 +294,19 @@ pub fn time_step_row<B: AutodiffBackend>(
     }
 }
 
+/// The DARTS search network of the bi-level rows: C = 8, 5 cells, 4 nodes, 3 input channels,
+/// 10 classes (`benches/pytorch/darts_step.py`'s `DartsNetwork(8, 10, 5, 4, 3)`).
+pub fn bilevel_supernet() -> SupernetConfig {
+    SupernetConfig::Darts(DartsSupernetConfig {
+        channels: 8,
+        layers: 5,
+        steps: 4,
+        stem_multiplier: 3,
+        in_channels: 3,
+        num_classes: 10,
+    })
+}
+
 /// Times DARTS search steps of order `order` (alphas on a validation batch, then the weights
 /// on a training batch; DARTS' optimizers) of the search network at C = 8, 5 cells, 4 nodes,
 /// on 16×16 inputs, as `benches/pytorch/darts_step.py` does.
@@ -304,14 +317,7 @@ fn bilevel_step<B: AutodiffBackend>(
     device: &Device<B>,
     sync: impl Fn(),
 ) -> Option<Timed> {
-    let space = SupernetConfig::Darts(DartsSupernetConfig {
-        channels: 8,
-        layers: 5,
-        steps: 4,
-        stem_multiplier: 3,
-        in_channels: 3,
-        num_classes: 10,
-    });
+    let space = bilevel_supernet();
     let n = row_batch("darts_bilevel_step", batch);
     let config = SearchConfig {
         method: Method::from_name(if order == 2 { "darts2" } else { "darts" }).ok()?,

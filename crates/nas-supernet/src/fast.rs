@@ -318,10 +318,11 @@ impl<B: Backend> Conv<B> {
 
     /// The implementation this convolution uses on `device`: [`depthwise_impl`] or
     /// [`conv_impl`], except that a training pass (autodiff) never takes Burn's own kernel when
-    /// its window is shorter than the stride ([`ConvGeometry::window_shorter_than_stride`], e.g.
-    /// a 1×1 convolution at stride 2): Burn 0.21's CubeCL backends (`cuda`, `wgpu`) return a wrong input gradient
-    /// there (`crates/nas-supernet/tests/wgpu_parity.rs`, `docs/benchmarks.md`), so it takes
-    /// the decomposed form, whose gradient is right on every backend.
+    /// its window is shorter than the stride ([`ConvGeometry::window_shorter_than_stride`],
+    /// e.g. a 1×1 convolution at stride 2): Burn 0.21's CubeCL backends (`cuda`, `wgpu`)
+    /// return a wrong input gradient there (`crates/nas-supernet/tests/wgpu_parity.rs`,
+    /// `docs/benchmarks.md`), so it takes the decomposed form, whose gradient is right on
+    /// every backend.
     pub fn implementation(&self, device: &B::Device) -> ConvImpl {
         let choice = if self.depthwise {
             depthwise_impl::<B>(device)

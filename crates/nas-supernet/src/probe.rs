@@ -162,27 +162,7 @@ pub(crate) fn max_pool<B: Backend>(
         g.output_size(1, w, kernel[1]),
     );
     if replaying_masks() {
-        let index = RELU_MASKS.with(|m| {
-            let mut m = m.borrow_mut();
-            let Some(MaskMode::Replay {
-                masks,
-                next,
-                mismatch,
-            }) = m.as_mut()
-            else {
-                return None;
-            };
-            let index = masks
-                .get(*next)
-                .and_then(|i| i.downcast_ref::<Tensor<B, 4, Int>>())
-                .filter(|i| i.dims() == [n, c, ho, wo])
-                .cloned();
-            *next += 1;
-            if index.is_none() {
-                *mismatch = true;
-            }
-            index
-        });
+        let index = next_replayed(|i: &Tensor<B, 4, Int>| i.dims() == [n, c, ho, wo]);
         if let Some(index) = index {
             return x
                 .reshape([n, c, h * w])
@@ -198,17 +178,13 @@ pub(crate) fn max_pool<B: Backend>(
         [1, 1],
         false,
     );
-    RELU_MASKS.with(|m| {
-        if let Some(MaskMode::Record(masks)) = m.borrow_mut().as_mut() {
-            masks.push(Rc::new(index));
-        }
-    });
+    record_mask(index);
     y
 }
 
-/// The next replayed mask for `x`, if replaying; `None` (and a mismatch noted) when it does
-/// not fit.
-fn next_mask<B: Backend, const D: usize>(x: &Tensor<B, D>) -> Option<Tensor<B, D>> {
+/// The next replayed entry (a ReLU mask, a pooling's indices), if replaying and it is a `T`
+/// that `fits`; otherwise `None`, and a mismatch is noted.
+fn next_replayed<T: Clone + 'static>(fits: impl FnOnce(&T) -> bool) -> Option<T> {
     RELU_MASKS.with(|m| {
         let mut m = m.borrow_mut();
         let Some(MaskMode::Replay {
@@ -219,17 +195,26 @@ fn next_mask<B: Backend, const D: usize>(x: &Tensor<B, D>) -> Option<Tensor<B, D
         else {
             return None;
         };
-        let mask = masks
+        let entry = masks
             .get(*next)
-            .and_then(|mask| mask.downcast_ref::<Tensor<B, D>>())
-            .filter(|mask| mask.dims() == x.dims())
+            .and_then(|e| e.downcast_ref::<T>())
+            .filter(|e| fits(e))
             .cloned();
         *next += 1;
-        if mask.is_none() {
+        if entry.is_none() {
             *mismatch = true;
         }
-        mask
+        entry
     })
+}
+
+/// Appends `entry` to the masks being recorded, if [`record_relu_masks`] is recording.
+fn record_mask(entry: impl Any) {
+    RELU_MASKS.with(|m| {
+        if let Some(MaskMode::Record(masks)) = m.borrow_mut().as_mut() {
+            masks.push(Rc::new(entry));
+        }
+    });
 }
 
 /// Runs `f` (a forward pass) recording the codes of every ReLU it goes through on this
@@ -267,7 +252,7 @@ pub fn record_relu_codes<R>(f: impl FnOnce() -> R) -> (R, Option<ReluCodes>) {
 /// replaced by the recorded mask under [`with_relu_masks`].
 pub fn relu<B: Backend, const D: usize>(x: Tensor<B, D>) -> Tensor<B, D> {
     if replaying_masks() {
-        if let Some(mask) = next_mask(&x) {
+        if let Some(mask) = next_replayed(|m: &Tensor<B, D>| m.dims() == x.dims()) {
             return x * mask;
         }
         return activation::relu(x);
@@ -278,11 +263,9 @@ pub fn relu<B: Backend, const D: usize>(x: Tensor<B, D>) -> Tensor<B, D> {
 
 /// Adds the codes of `relu(x)` (`x > 0`, one row per image) to the kernel being recorded.
 pub(crate) fn record_relu<B: Backend, const D: usize>(x: &Tensor<B, D>) {
-    RELU_MASKS.with(|m| {
-        if let Some(MaskMode::Record(masks)) = m.borrow_mut().as_mut() {
-            masks.push(Rc::new(x.clone().greater_elem(0.0).float()));
-        }
-    });
+    if RELU_MASKS.with(|m| matches!(*m.borrow(), Some(MaskMode::Record(_)))) {
+        record_mask(x.clone().greater_elem(0.0).float());
+    }
     if RELU_CODES.with(|r| r.borrow().is_none()) {
         return;
     }
