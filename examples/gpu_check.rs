@@ -337,9 +337,8 @@ fn small_proxyless() -> Result<ProxylessSpace, String> {
 }
 
 /// Every space's network, checked on backend `G`.
-fn network_checks<G: AutodiffBackend>(device: &Device<G>) -> Vec<(String, Outcome)> {
+fn network_checks<G: AutodiffBackend>(device: &Device<G>, emit: &mut dyn FnMut((String, Outcome))) {
     let err = |e: &dyn std::fmt::Display| e.to_string();
-    let mut rows = Vec::new();
 
     let nb201 = Nb201NetConfig {
         channels: 8,
@@ -348,7 +347,7 @@ fn network_checks<G: AutodiffBackend>(device: &Device<G>) -> Vec<(String, Outcom
         num_classes: 10,
     };
     let arch: Nb201Arch = rows::NB201_BEST.parse().expect("the published cell parses");
-    rows.push((
+    emit((
         "NAS-Bench-201 network (best cell, C=8, N=1), 4×3×16×16".into(),
         network_parity(
             [4, 3, 16, 16],
@@ -368,7 +367,7 @@ fn network_checks<G: AutodiffBackend>(device: &Device<G>) -> Vec<(String, Outcom
         ..DartsNetConfig::default()
     };
     let genotype = darts_v2();
-    rows.push((
+    emit((
         "DARTS network (V2 genotype, C=8, 5 cells), 4×3×16×16".into(),
         network_parity(
             [4, 3, 16, 16],
@@ -385,7 +384,7 @@ fn network_checks<G: AutodiffBackend>(device: &Device<G>) -> Vec<(String, Outcom
         layers: 3,
         ..darts
     };
-    rows.push((
+    emit((
         "NASNet network (a sampled cell, C=4, 3 cells), 4×3×16×16".into(),
         network_parity(
             [4, 3, 16, 16],
@@ -408,7 +407,7 @@ fn network_checks<G: AutodiffBackend>(device: &Device<G>) -> Vec<(String, Outcom
         Ok(space) => {
             let arch = space.sample(&mut rand::rngs::ChaCha8Rng::seed_from_u64(4));
             let chain = ChainNetConfig::new(3, 10);
-            rows.push((
+            emit((
                 format!(
                     "ProxylessNAS network (`{}`), 4×3×16×16",
                     space.to_text(&arch)
@@ -426,7 +425,7 @@ fn network_checks<G: AutodiffBackend>(device: &Device<G>) -> Vec<(String, Outcom
                 ),
             ));
         }
-        Err(e) => rows.push(("ProxylessNAS network".into(), Outcome::Failed(e))),
+        Err(e) => emit(("ProxylessNAS network".into(), Outcome::Failed(e))),
     }
 
     let spos = SposSpace::new(SposConfig {
@@ -438,7 +437,7 @@ fn network_checks<G: AutodiffBackend>(device: &Device<G>) -> Vec<(String, Outcom
     match (spos, SposArch::from_indices(&[0, 3, 2, 1])) {
         (Ok(space), Ok(arch)) => {
             let chain = ChainNetConfig::new(3, 10).with_stem_stride(1);
-            rows.push((
+            emit((
                 "SPOS network (ShuffleNetV2 and Xception units), 4×3×16×16".into(),
                 network_parity(
                     [4, 3, 16, 16],
@@ -449,7 +448,7 @@ fn network_checks<G: AutodiffBackend>(device: &Device<G>) -> Vec<(String, Outcom
                 ),
             ));
         }
-        (a, b) => rows.push((
+        (a, b) => emit((
             "SPOS network".into(),
             Outcome::Failed(format!("{:?} {:?}", a.err(), b.err())),
         )),
@@ -469,7 +468,7 @@ fn network_checks<G: AutodiffBackend>(device: &Device<G>) -> Vec<(String, Outcom
                 num_classes: 10,
                 width_multiplier: 0.25,
             };
-            rows.push((
+            emit((
                 "NAS-RL network (4 layers with skip connections), 4×3×16×16".into(),
                 network_parity(
                     [4, 3, 16, 16],
@@ -480,7 +479,7 @@ fn network_checks<G: AutodiffBackend>(device: &Device<G>) -> Vec<(String, Outcom
                 ),
             ));
         }
-        Err(e) => rows.push(("NAS-RL network".into(), Outcome::Failed(e))),
+        Err(e) => emit(("NAS-RL network".into(), Outcome::Failed(e))),
     }
 
     match DpcSpace::default().parse(TOP1_CITYSCAPES) {
@@ -493,7 +492,7 @@ fn network_checks<G: AutodiffBackend>(device: &Device<G>) -> Vec<(String, Outcom
                 backbone_strides: 1,
                 branch_channels: 8,
             };
-            rows.push((
+            emit((
                 "DPC network (the published Cityscapes cell), 4×3×12×12".into(),
                 network_parity(
                     [4, 3, 12, 12],
@@ -504,9 +503,8 @@ fn network_checks<G: AutodiffBackend>(device: &Device<G>) -> Vec<(String, Outcom
                 ),
             ));
         }
-        Err(e) => rows.push(("DPC network".into(), Outcome::Failed(e.to_string()))),
+        Err(e) => emit(("DPC network".into(), Outcome::Failed(e.to_string()))),
     }
-    rows
 }
 
 /// The same random batch on any backend; `jitter` multiplies every pixel by `1 + jitter · u`,
@@ -756,22 +754,25 @@ fn proxyless_check<G: AutodiffBackend>(device: &Device<G>) -> Outcome {
 }
 
 /// All parity checks on one backend.
-struct Parity;
+/// The parity checks on one backend, each row handed to `report` as soon as it is known (a
+/// run stopped early keeps the finished rows).
+struct Parity<'a> {
+    report: &'a mut dyn FnMut((String, Outcome)),
+}
 
-impl BackendTask for Parity {
-    type Output = Vec<(String, Outcome)>;
+impl BackendTask for Parity<'_> {
+    type Output = ();
 
-    fn run<B: AutodiffBackend>(self, device: Device<B>) -> Self::Output {
-        let mut rows = network_checks::<B>(&device);
-        rows.push((
+    fn run<B: AutodiffBackend>(self, device: Device<B>) {
+        network_checks::<B>(&device, self.report);
+        (self.report)((
             "DARTS bi-level step (C=8, 5 cells, 8×3×16×16)".into(),
             darts_check::<B>(&device),
         ));
-        rows.push((
+        (self.report)((
             "ProxylessNAS search epoch (gates; 2 weight and 2 architecture steps)".into(),
             proxyless_check::<B>(&device),
         ));
-        rows
     }
 }
 
@@ -792,6 +793,7 @@ impl BackendTask for Timing<'_> {
     fn run<B: AutodiffBackend>(self, device: Device<B>) {
         for row in self.rows {
             let (name, _, step, reps) = row;
+            let started = Instant::now();
             let r = catch_unwind(AssertUnwindSafe(|| {
                 if step {
                     rows::time_step_row::<B>(name, self.batch, 2, reps, false, &device)
@@ -804,30 +806,55 @@ impl BackendTask for Timing<'_> {
                 Ok(None) => Err("the row failed to build or run".to_string()),
                 Err(p) => Err(format!("panicked: {}", panic_message(&*p))),
             };
-            eprintln!("  timed {name}: {r:?}");
+            eprintln!(
+                "  timed {name} in {:.0} s (warm-ups included): {r:?}",
+                started.elapsed().as_secs_f64()
+            );
             (self.report)(row, r);
         }
     }
 }
 
-/// PyTorch CUDA's median ms for `row`, or why not.
-fn torch_row(script: &std::path::Path, row: &str, reps: usize, args: &Args) -> Result<f64, String> {
-    let out = Command::new("python3")
+/// PyTorch CUDA's median ms for each of `rows` (timed in one process, `reps` repetitions
+/// after 2 warm-ups), or why not. A row the script did not report gets the last line of its
+/// error output.
+fn torch_rows(
+    script: &std::path::Path,
+    rows: &[&str],
+    reps: usize,
+    args: &Args,
+) -> std::collections::HashMap<String, Result<f64, String>> {
+    let mut found = std::collections::HashMap::new();
+    if rows.is_empty() {
+        return found;
+    }
+    let why = match Command::new("python3")
         .arg(script)
-        .args(["--row", row, "--device", "cuda"])
+        .args(["--row", &rows.join(","), "--device", "cuda"])
         .args(["--batch", &args.batch.to_string()])
         .args(["--warmup", "2", "--reps", &reps.to_string()])
         .output()
-        .map_err(|e| format!("python3: {e}"))?;
-    if !out.status.success() {
-        let err = String::from_utf8_lossy(&out.stderr);
-        return Err(err.lines().last().unwrap_or("failed").to_string());
+    {
+        Err(e) => format!("python3: {e}"),
+        Ok(out) => {
+            for line in String::from_utf8_lossy(&out.stdout).lines() {
+                let Ok(v) = serde_json::from_str::<serde_json::Value>(line) else {
+                    continue;
+                };
+                if let (Some(row), Some(ms)) = (v["row"].as_str(), v["ms"].as_f64()) {
+                    found.insert(row.to_string(), Ok(ms));
+                }
+            }
+            let err = String::from_utf8_lossy(&out.stderr);
+            err.lines().last().unwrap_or("no output").to_string()
+        }
+    };
+    for row in rows {
+        found
+            .entry(row.to_string())
+            .or_insert_with(|| Err(why.clone()));
     }
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout)
-        .map_err(|e| format!("unreadable output of the PyTorch script: {e}"))?;
-    v["ms"]
-        .as_f64()
-        .ok_or_else(|| "no `ms` in the output".into())
+    found
 }
 
 /// torch's version and GPU name when torch imports and sees a CUDA device.
@@ -864,7 +891,7 @@ fn main() -> ExitCode {
     say("# GPU check".into());
     say(String::new());
     say(format!(
-        "`gpu_check` built with features: {}; CPU reference: ndarray, {} threads; tolerance {TOL:.0e} \
+        "`gpu_check` built with features: {}; CubeCL autotuning {}; Burn's kernel fusion {}; CPU reference: ndarray, {} threads; tolerance {TOL:.0e} \
          (second-order α gradient {TOL_SECOND_ORDER:.0e}), relative to the largest CPU magnitude.",
         BackendKind::ALL
             .iter()
@@ -872,6 +899,16 @@ fn main() -> ExitCode {
             .map(|k| k.name())
             .collect::<Vec<_>>()
             .join(", "),
+        if cfg!(feature = "autotune") {
+            "on (`--features autotune`)"
+        } else {
+            "off (one fixed kernel per operation)"
+        },
+        if cfg!(feature = "fusion") {
+            "on (`--features fusion`)"
+        } else {
+            "off"
+        },
         rayon_threads()
     ));
     say(String::new());
@@ -893,7 +930,7 @@ fn main() -> ExitCode {
         torch_cuda()
     };
     say(format!(
-        "PyTorch CUDA: {}. Autotuning: {}.",
+        "PyTorch CUDA: {}. Autotuning level: {}.",
         match &torch {
             Ok(v) => format!("torch {v}"),
             Err(e) => format!("n/a ({e})"),
@@ -926,16 +963,30 @@ fn main() -> ExitCode {
             say(String::new());
             let t = Instant::now();
             eprintln!("parity on {kind}...");
-            match run_on(kind, Parity) {
+            let mut header = false;
+            let mut report = |(check, o): (String, Outcome)| {
+                if !header {
+                    say("| check | result (largest relative difference) | elapsed s |".into());
+                    say("| --- | --- | --- |".into());
+                    header = true;
+                }
+                any_ran = true;
+                failed |= !o.passed();
+                eprintln!("  {check}: {:.0} s", t.elapsed().as_secs_f64());
+                say(format!(
+                    "| {check} | {} | {:.0} |",
+                    o.cell(),
+                    t.elapsed().as_secs_f64()
+                ));
+            };
+            match run_on(
+                kind,
+                Parity {
+                    report: &mut report,
+                },
+            ) {
                 Err(e) => say(format!("unavailable: {e}")),
-                Ok(rows) => {
-                    any_ran = true;
-                    say("| check | result (largest relative difference) |".into());
-                    say("| --- | --- |".into());
-                    for (check, o) in rows {
-                        failed |= !o.passed();
-                        say(format!("| {check} | {} |", o.cell()));
-                    }
+                Ok(()) => {
                     say(String::new());
                     say(format!("{:.0} s.", t.elapsed().as_secs_f64()));
                 }
@@ -964,16 +1015,28 @@ fn main() -> ExitCode {
             let steps = rows::STEP_ROWS
                 .iter()
                 .map(|&(r, w)| (r, w, true, args.step_reps));
+            // PyTorch first, all rows of a kind in one process.
+            let mut theirs = std::collections::HashMap::new();
+            if gpu && torch.is_ok() {
+                eprintln!("timing PyTorch CUDA...");
+                let op_names: Vec<&str> = if args.no_ops {
+                    Vec::new()
+                } else {
+                    rows::OP_ROWS.iter().map(|r| r.0).collect()
+                };
+                let step_names: Vec<&str> = rows::STEP_ROWS.iter().map(|r| r.0).collect();
+                theirs.extend(torch_rows(&script, &op_names, args.reps, &args));
+                theirs.extend(torch_rows(&script, &step_names, args.step_reps, &args));
+            }
             let mut header = false;
-            let mut report = |(row, what, step, reps): Row, r: Result<rows::Timed, String>| {
+            let mut report = |(row, what, step, _reps): Row, r: Result<rows::Timed, String>| {
                 if !header {
                     say("| row | what | ms | images/s | PyTorch CUDA ms | ours/PyTorch |".into());
                     say("| --- | --- | --- | --- | --- | --- |".into());
                     header = true;
                 }
                 any_ran |= gpu && r.is_ok();
-                let theirs = (gpu && torch.is_ok()).then(|| torch_row(&script, row, reps, &args));
-                let (t, ratio) = match (&r, &theirs) {
+                let (t, ratio) = match (&r, &theirs.get(row)) {
                     (Ok(o), Some(Ok(ms))) => (format!("{ms:.2}"), format!("{:.2}", o.ms / ms)),
                     (_, Some(Err(e))) => {
                         (format!("failed: {}", e.replace('|', "/")), String::new())

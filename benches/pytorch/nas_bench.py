@@ -318,12 +318,18 @@ def main():
         print(" ".join(list(OP_ROWS) + list(STEP_ROWS)))
         return
     torch.set_num_threads(a.threads)
-    torch.manual_seed(0)
     dev = torch.device(a.device)
     sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
+    # Several rows (comma-separated) run in one process, one JSON line each: on a GPU machine
+    # importing torch and starting CUDA costs seconds per process.
+    for row in a.row.split(","):
+        print(json.dumps(run_row(a, row.strip(), dev, sync)), flush=True)
 
-    if a.row in OP_ROWS:
-        make, c, hw = OP_ROWS[a.row]
+
+def run_row(a, row, dev, sync):
+    torch.manual_seed(0)
+    if row in OP_ROWS:
+        make, c, hw = OP_ROWS[row]
         m = make().to(dev).train()
         x = torch.randn(a.batch, c, hw, hw, device=dev, requires_grad=True)
         with torch.no_grad():
@@ -333,8 +339,8 @@ def main():
             m.zero_grad(set_to_none=True)
             x.grad = None
             (m(x) * probe).sum().backward()
-    elif a.row.startswith("darts_bilevel_step"):
-        m = STEP_ROWS[a.row]().to(dev).train()
+    elif row.startswith("darts_bilevel_step"):
+        m = STEP_ROWS[row]().to(dev).train()
         m.alphas = [al.detach().to(dev).requires_grad_() for al in m.alphas]
         n = max(1, a.batch // 4)
         shape = (n, 3, HW // 2, HW // 2)
@@ -342,14 +348,14 @@ def main():
         yt = torch.randint(0, 10, (n,), device=dev)
         yv = torch.randint(0, 10, (n,), device=dev)
         lr, wd = 0.025, 3e-4
-        second_order = a.row == "darts_bilevel_step2"
+        second_order = row == "darts_bilevel_step2"
         w_opt = torch.optim.SGD(darts_step.weight_params(m), lr, momentum=0.9, weight_decay=wd)
         a_opt = torch.optim.Adam(m.alphas, lr=3e-4, betas=(0.5, 0.999), weight_decay=1e-3)
 
         def step():
             darts_step.step(m, w_opt, a_opt, xt, yt, xv, yv, second_order, lr, wd)
-    elif a.row in STEP_ROWS:
-        m = STEP_ROWS[a.row]().to(dev).train()
+    elif row in STEP_ROWS:
+        m = STEP_ROWS[row]().to(dev).train()
         x = torch.randn(a.batch, 3, HW, HW, device=dev)
         y = torch.randint(0, 10, (a.batch,), device=dev)
         opt = torch.optim.SGD(m.parameters(), lr=0.025, momentum=0.9, nesterov=True,
@@ -363,11 +369,11 @@ def main():
             nn.utils.clip_grad_norm_(m.parameters(), 5.0)
             opt.step()
     else:
-        sys.exit(f"unknown row {a.row!r}; rows: {' '.join(list(OP_ROWS) + list(STEP_ROWS))}")
+        sys.exit(f"unknown row {row!r}; rows: {' '.join(list(OP_ROWS) + list(STEP_ROWS))}")
     params = sum(p.numel() for p in m.parameters())
     clock = time.process_time if a.cpu_time else time.perf_counter
     ms = median_ms(step, a.warmup, a.reps, sync, clock)
-    print(json.dumps({"row": a.row, "ms": ms, "params": params}))
+    return {"row": row, "ms": ms, "params": params}
 
 
 if __name__ == "__main__":
