@@ -31,10 +31,11 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use clap::Parser;
+use nas::estimate::rank::kendall_tau;
 use nas::estimate::weight_sharing::{WeightSharingConfig, WeightSharingEstimator};
 use nas::estimate::{Budget, Estimator};
 use nas::space::proxyless::{ProxylessArch, ProxylessSpace};
-use nas::space::{TextFormat, ToGraph};
+use nas::space::{SearchSpace, TextFormat, ToGraph};
 use nas::strategy::report::Report;
 use nas::supernet::Classifier;
 use nas::supernet::backend::BackendTask;
@@ -54,7 +55,7 @@ use nas::supernet::oneshot::proxyless::{
     gate_gradients, layer_choices,
 };
 use nas::supernet::oneshot::train::batches;
-use nas::supernet::oneshot::{ProxylessSupernet, SinglePath};
+use nas::supernet::oneshot::{CandidateWeights, ProxylessSupernet, SinglePath};
 use nas::supernet::train::TrainConfig;
 use rand::SeedableRng;
 use rand::rngs::ChaCha8Rng;
@@ -62,14 +63,30 @@ use rand::rngs::ChaCha8Rng;
 #[global_allocator]
 static ALLOC: PeakAlloc = PeakAlloc;
 
+/// `--weights`: how a layer's candidates hold their weights.
+#[derive(clap::ValueEnum, Debug, Clone, Copy)]
+enum Weights {
+    Nested,
+    Independent,
+}
+
+impl From<Weights> for CandidateWeights {
+    fn from(w: Weights) -> Self {
+        match w {
+            Weights::Nested => CandidateWeights::Nested,
+            Weights::Independent => CandidateWeights::Independent,
+        }
+    }
+}
+
 #[derive(Parser, Debug, Clone)]
 #[command(about = "ProxylessNAS on the MobileNetV2 chain space, with a measured latency table")]
 struct Args {
     /// Epochs in all (weights), warm-up included.
-    #[arg(long, default_value_t = 8)]
+    #[arg(long, default_value_t = 40)]
     epochs: usize,
     /// Warm-up epochs (weights only, uniform paths).
-    #[arg(long, default_value_t = 3)]
+    #[arg(long, default_value_t = 20)]
     warmup: usize,
     /// Width multiplier of the supernet (the paper's is 1.0).
     #[arg(long, default_value_t = 0.35)]
@@ -90,6 +107,13 @@ struct Args {
     /// the path). 0 (the default): binary gates.
     #[arg(long, default_value_t = 0)]
     reinforce: usize,
+    /// How the candidates of a layer hold their weights: `nested` (one shared set of
+    /// convolution weights per layer, of which each candidate uses the first `e · c_in` hidden
+    /// channels and the centred k×k window: Single-Path NAS' superkernel, Once-for-All's
+    /// elastic kernel and width) or `independent` (the paper's supernet, which does not learn
+    /// in a run of minutes: docs/benchmarks.md).
+    #[arg(long, value_enum, default_value_t = Weights::Nested)]
+    weights: Weights,
     /// Timed runs per table entry (median).
     #[arg(long, default_value_t = 15)]
     latency_runs: usize,
@@ -100,12 +124,17 @@ struct Args {
     #[arg(long, value_delimiter = ',', default_value = "4,4,4,4,4,1")]
     stage_depths: Vec<usize>,
     /// SGD learning rate of the weights (supernet and final training; cosine schedule).
-    #[arg(long, default_value_t = 0.02)]
+    #[arg(long, default_value_t = 0.05)]
     lr: f64,
     /// Epochs of the final from-scratch training of the derived architecture, saved into
     /// <report-dir>/network (0: skip).
-    #[arg(long, alias = "retrain-epochs", default_value_t = 3)]
+    #[arg(long, alias = "retrain-epochs", default_value_t = 10)]
     final_epochs: usize,
+    /// Random architectures of the space trained from scratch exactly as the derived one (with
+    /// `--final-epochs`), and scored with the supernet's weights: is the search better than
+    /// random, and do inherited-weight accuracies rank stand-alone ones (Kendall τ)?
+    #[arg(long, default_value_t = 3)]
+    random_baselines: usize,
     #[command(flatten)]
     run: common::RunArgs,
     /// Directory of the latency table cache.
@@ -255,7 +284,7 @@ impl BackendTask for Proxyless {
         let space = ProxylessSpace::new(config).map_err(|e| e.to_string())?;
         let net = common::digits_chain_net(args.width);
         let supernet = seeded(&device, args.run.seed, || {
-            net.proxyless_supernet::<B>(&space, &device)
+            net.proxyless_supernet_with::<B>(&space, args.weights.into(), &device)
         })
         .map_err(|e| e.to_string())?;
         println!(
@@ -468,6 +497,72 @@ impl BackendTask for Proxyless {
                     .unwrap_or_else(|| vec![m.objective]),
             );
             saved = Some(dir);
+            // Random architectures trained the same way, and scored with the supernet's
+            // weights: is the derived one better, and do inherited weights rank them?
+            let mut rng = ChaCha8Rng::seed_from_u64(args.run.seed ^ 0x5eed_7a11);
+            let (mut one_shot, mut alone) = (vec![inherited.objective], vec![m.objective]);
+            let mut rows = vec![vec![
+                "derived".to_string(),
+                space.to_text(&derived),
+                format!("{predicted:.3}"),
+                format!("{:.2}", inherited.objective),
+                format!("{:.2}", m.objective),
+            ]];
+            for i in 0..args.random_baselines {
+                let random = space.sample(&mut rng);
+                let indices = shared
+                    .supernet()
+                    .choice_indices(&random)
+                    .map_err(|e| e.to_string())?;
+                let latency = table.latency(&indices);
+                let full = Budget::full();
+                let inherited = shared
+                    .estimate(&random, &full)
+                    .map_err(|e| e.to_string())?
+                    .objective;
+                let trained = scratch
+                    .estimate(&random, &full)
+                    .map_err(|e| e.to_string())?
+                    .objective;
+                println!(
+                    "  random {}: inherited weights {inherited:5.2}%, from scratch {trained:5.2}%, latency {latency:.3} ms  {}",
+                    i + 1,
+                    space.to_text(&random)
+                );
+                one_shot.push(inherited);
+                alone.push(trained);
+                rows.push(vec![
+                    format!("random {}", i + 1),
+                    space.to_text(&random),
+                    format!("{latency:.3}"),
+                    format!("{inherited:.2}"),
+                    format!("{trained:.2}"),
+                ]);
+            }
+            if args.random_baselines > 0 {
+                let mean = alone[1..].iter().sum::<f64>() / (alone.len() - 1) as f64;
+                let tau =
+                    kendall_tau(&one_shot, &alone).map_or("n/a".to_string(), |t| format!("{t:.3}"));
+                let summary = format!(
+                    "derived {:.2}% from scratch against {mean:.2}% for {} random architectures on average (best of them {:.2}%); Kendall τ of inherited-weight and from-scratch accuracy over these {}: {tau}",
+                    m.objective,
+                    args.random_baselines,
+                    alone[1..].iter().copied().fold(f64::NEG_INFINITY, f64::max),
+                    alone.len()
+                );
+                println!("  {summary}");
+                report.paragraph(format!("{summary}."));
+                report.table(
+                    &[
+                        "architecture",
+                        "layers",
+                        "latency (ms, table)",
+                        "inherited weights (%)",
+                        "from scratch (%)",
+                    ],
+                    rows,
+                );
+            }
         }
         common::final_training_section(
             &mut report,

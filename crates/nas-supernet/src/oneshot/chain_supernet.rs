@@ -12,6 +12,11 @@
 //! SPOS: [`SposChoice::ALL`]). The `zero` choice of ProxylessNAS computes nothing: the layer is
 //! its identity shortcut. An MBConv candidate of an identity-shaped layer includes that shortcut
 //! (`x + f(x)`), as in the stand-alone network.
+//!
+//! The ProxylessNAS supernet's candidates have independent weights by default, as in the
+//! paper; [`CandidateWeights::Nested`] shares one set of convolution weights per layer among
+//! them ([`NestedMbConv`]: Single-Path NAS' superkernel, Once-for-All's elastic kernel and
+//! width), which lets a short single-path training learn (`docs/benchmarks.md`).
 
 use burn::module::Module;
 use burn::nn::{Linear, LinearConfig};
@@ -26,30 +31,56 @@ use super::SinglePath;
 use crate::chain_net::{ChainNetConfig, Stem, spos_block};
 use crate::error::SupernetError;
 use crate::network::{global_avg_pool, linear_macs};
-use crate::ops::{Op, OpConfig, OpKind};
+use crate::ops::{NestedMbConv, Op, OpConfig, OpKind};
 
 /// One searchable layer of a supernet: every candidate operation, and optionally the `zero`
 /// choice (identity shortcut only), which has the index `candidates().len()`.
 #[derive(Module, Debug)]
 pub struct ChoiceLayer<B: Backend> {
     candidates: Vec<Op<B>>,
+    /// The candidates as one block of nested, shared weights (then `candidates` is empty).
+    nested: Option<NestedMbConv<B>>,
     skippable: bool,
 }
 
+/// How the candidates of a ProxylessNAS supernet's layer hold their weights.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+pub enum CandidateWeights {
+    /// Every candidate has its own weights (the paper's supernet).
+    #[default]
+    Independent,
+    /// The candidates of a layer share one set of nested convolution weights
+    /// ([`NestedMbConv`]); their batch norms stay their own.
+    Nested,
+}
+
 impl<B: Backend> ChoiceLayer<B> {
-    /// The candidate operations (without the `zero` choice).
+    /// The candidate operations (without the `zero` choice); empty when the candidates share
+    /// nested weights ([`ChoiceLayer::nested`]).
     pub fn candidates(&self) -> &[Op<B>] {
         &self.candidates
     }
 
+    /// The candidates' shared, nested weights, when the supernet was built with
+    /// [`CandidateWeights::Nested`].
+    pub fn nested(&self) -> Option<&NestedMbConv<B>> {
+        self.nested.as_ref()
+    }
+
+    fn num_candidates(&self) -> usize {
+        self.nested
+            .as_ref()
+            .map_or(self.candidates.len(), NestedMbConv::num_candidates)
+    }
+
     /// The number of choices: the candidates, plus one when the layer may be skipped.
     pub fn num_choices(&self) -> usize {
-        self.candidates.len() + usize::from(self.skippable)
+        self.num_candidates() + usize::from(self.skippable)
     }
 
     /// True when `choice` is the `zero` choice (the identity shortcut alone).
     pub fn is_zero(&self, choice: usize) -> bool {
-        self.skippable && choice == self.candidates.len()
+        self.skippable && choice == self.num_candidates()
     }
 
     /// Applies choice `choice`.
@@ -57,6 +88,11 @@ impl<B: Backend> ChoiceLayer<B> {
     /// # Panics
     /// If `choice >= num_choices()` (a bug in the caller: choices come from the space).
     pub fn forward_choice(&self, x: Tensor<B, 4>, choice: usize) -> Tensor<B, 4> {
+        if let Some(nested) = &self.nested
+            && choice < nested.num_candidates()
+        {
+            return nested.forward(x, choice);
+        }
         match self.candidates.get(choice) {
             Some(op) => op.forward(x),
             None if self.is_zero(choice) => x,
@@ -69,6 +105,11 @@ impl<B: Backend> ChoiceLayer<B> {
 
     /// Multiply-accumulates of choice `choice` and its output shape.
     pub fn choice_macs(&self, choice: usize, input: [usize; 3]) -> (u64, [usize; 3]) {
+        if let Some(nested) = &self.nested
+            && choice < nested.num_candidates()
+        {
+            return nested.macs(choice, input);
+        }
         match self.candidates.get(choice) {
             Some(op) => op.macs(input),
             None => (0, input),
@@ -122,10 +163,22 @@ pub struct SposSupernet<B: Backend> {
 }
 
 impl ChainNetConfig {
-    /// Builds the ProxylessNAS supernet of `space`: every layer holds all of its choices.
+    /// Builds the ProxylessNAS supernet of `space`: every layer holds all of its choices, each
+    /// with its own weights.
     pub fn proxyless_supernet<B: Backend>(
         &self,
         space: &ProxylessSpace,
+        device: &Device<B>,
+    ) -> Result<ProxylessSupernet<B>, SupernetError> {
+        self.proxyless_supernet_with(space, CandidateWeights::Independent, device)
+    }
+
+    /// [`ChainNetConfig::proxyless_supernet`] with the candidates' weights held as `weights`
+    /// says.
+    pub fn proxyless_supernet_with<B: Backend>(
+        &self,
+        space: &ProxylessSpace,
+        weights: CandidateWeights,
         device: &Device<B>,
     ) -> Result<ProxylessSupernet<B>, SupernetError> {
         let scaled = self.proxyless_space(space)?;
@@ -147,24 +200,35 @@ impl ChainNetConfig {
         // name.
         for (i, (layer, given)) in scaled.layers().iter().zip(space.layers()).enumerate() {
             let mut candidates = Vec::new();
+            let mut shapes = Vec::new();
             for choice in space.layer_choices(i) {
                 if let MbConvChoice::MbConv { kernel, expansion } = choice {
-                    candidates.push(
-                        OpConfig::new(
-                            OpKind::MbConv {
-                                kernel: kernel as usize,
-                                expansion: expansion as usize,
-                            },
-                            layer.in_channels,
-                            layer.out_channels,
-                            layer.stride,
-                        )
-                        .init(device)?,
-                    );
+                    let kind = OpKind::MbConv {
+                        kernel: kernel as usize,
+                        expansion: expansion as usize,
+                    };
+                    let config =
+                        OpConfig::new(kind, layer.in_channels, layer.out_channels, layer.stride);
+                    if weights == CandidateWeights::Nested {
+                        config.check()?;
+                        shapes.push((kernel as usize, expansion as usize));
+                    } else {
+                        candidates.push(config.init(device)?);
+                    }
                 }
             }
+            let nested = (weights == CandidateWeights::Nested && !shapes.is_empty()).then(|| {
+                NestedMbConv::new(
+                    layer.in_channels,
+                    layer.out_channels,
+                    layer.stride,
+                    &shapes,
+                    device,
+                )
+            });
             layers.push(ChoiceLayer {
                 candidates,
+                nested,
                 skippable: given.skippable,
             });
         }
@@ -201,6 +265,7 @@ impl ChainNetConfig {
                     .collect::<Result<Vec<_>, _>>()?;
                 Ok(ChoiceLayer {
                     candidates,
+                    nested: None,
                     skippable: false,
                 })
             })

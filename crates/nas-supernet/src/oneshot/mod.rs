@@ -35,7 +35,7 @@ pub mod path_dropout;
 pub mod proxyless;
 pub mod train;
 
-pub use chain_supernet::{ProxylessSupernet, SposSupernet};
+pub use chain_supernet::{CandidateWeights, ProxylessSupernet, SposSupernet};
 pub use nb201_supernet::Nb201Supernet;
 
 use burn::module::Module;

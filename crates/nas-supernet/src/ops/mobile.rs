@@ -2,7 +2,7 @@
 //! (SPOS).
 
 use crate::probe::relu;
-use burn::module::Module;
+use burn::module::{Module, Param};
 use burn::nn::{BatchNorm, BatchNormConfig};
 use burn::tensor::backend::Backend;
 use burn::tensor::{Device, Tensor};
@@ -162,5 +162,153 @@ impl<B: Backend> ShuffleUnit<B> {
             let (proj, [cp, _, _]) = run(&self.projection);
             (main + proj, [cp + cm, ho, wo])
         }
+    }
+}
+
+/// The batch norms of one candidate of a [`NestedMbConv`] (each candidate keeps its own).
+#[derive(Module, Debug)]
+pub struct NestedNorms<B: Backend> {
+    expand: Option<BatchNorm<B>>,
+    depthwise: BatchNorm<B>,
+    project: BatchNorm<B>,
+}
+
+/// The inverted-bottleneck candidates of one layer (`kxk_MBConv{e}` for several kernels `k`
+/// and expansions `e`) with **nested, shared convolution weights**: one expansion, depthwise
+/// and projection weight of the largest kernel and expansion, of which each candidate uses the
+/// first `e · c_in` hidden channels and the centred `k × k` window. This is Single-Path NAS'
+/// superkernel (Stamoulis et al., 2019) and Once-for-All's elastic kernel and width (Cai et
+/// al., ICLR 2020, without its kernel transformation matrices). Every candidate's batch norms
+/// are its own (their statistics differ per candidate, as in slimmable networks).
+///
+/// Sharing makes a single-path supernet of such layers trainable in few steps: with
+/// independent candidates, a layer that switches candidates hands the next one unrelated
+/// channels (`docs/benchmarks.md`, ProxylessNAS).
+#[derive(Module, Debug)]
+pub struct NestedMbConv<B: Backend> {
+    expand: Option<Param<Tensor<B, 4>>>,
+    depthwise: Param<Tensor<B, 4>>,
+    project: Param<Tensor<B, 4>>,
+    norms: Vec<NestedNorms<B>>,
+    kernels: Vec<usize>,
+    expansions: Vec<usize>,
+    in_channels: usize,
+    stride: usize,
+    residual: bool,
+}
+
+impl<B: Backend> NestedMbConv<B> {
+    /// The candidates `(kernel, expansion)` from `c_in` to `c_out` channels at `stride`, with
+    /// the residual connection when the stride is 1 and the widths are equal. Weights are
+    /// initialized as the largest candidate's would be.
+    ///
+    /// # Panics
+    /// If `candidates` is empty, or a kernel is even or an expansion 0: a bug in the caller
+    /// (the ProxylessNAS space's candidates are checked where they are parsed).
+    pub fn new(
+        c_in: usize,
+        c_out: usize,
+        stride: usize,
+        candidates: &[(usize, usize)],
+        device: &Device<B>,
+    ) -> Self {
+        assert!(
+            !candidates.is_empty() && candidates.iter().all(|&(k, e)| k % 2 == 1 && e > 0),
+            "NestedMbConv: candidates {candidates:?} must be non-empty, with odd kernels and positive expansions"
+        );
+        let k_max = candidates.iter().map(|c| c.0).max().unwrap_or(1);
+        let e_max = candidates.iter().map(|c| c.1).max().unwrap_or(1);
+        let hidden = c_in * e_max;
+        let norms = candidates
+            .iter()
+            .map(|&(_, e)| NestedNorms {
+                expand: (e != 1).then(|| BatchNormConfig::new(c_in * e).init(device)),
+                depthwise: BatchNormConfig::new(c_in * e).init(device),
+                project: BatchNormConfig::new(c_out).init(device),
+            })
+            .collect();
+        Self {
+            expand: candidates
+                .iter()
+                .any(|c| c.1 != 1)
+                .then(|| Conv::new(c_in, hidden, 1, 1, 1, 1, device).inner.weight),
+            depthwise: Conv::new(hidden, hidden, k_max, stride, 1, hidden, device)
+                .inner
+                .weight,
+            project: Conv::new(hidden, c_out, 1, 1, 1, 1, device).inner.weight,
+            norms,
+            kernels: candidates.iter().map(|c| c.0).collect(),
+            expansions: candidates.iter().map(|c| c.1).collect(),
+            in_channels: c_in,
+            stride,
+            residual: stride == 1 && c_in == c_out,
+        }
+    }
+
+    /// The number of candidates.
+    pub fn num_candidates(&self) -> usize {
+        self.kernels.len()
+    }
+
+    /// Candidate `i`'s `(kernel, expansion)`.
+    pub fn candidate(&self, i: usize) -> (usize, usize) {
+        (self.kernels[i], self.expansions[i])
+    }
+
+    /// Candidate `i`'s convolution weights: expansion (`None` at expansion 1), depthwise and
+    /// projection, sliced from the shared ones.
+    pub fn weights(&self, i: usize) -> (Option<Tensor<B, 4>>, Tensor<B, 4>, Tensor<B, 4>) {
+        let (k, e) = self.candidate(i);
+        let h = self.in_channels * e;
+        let [_, _, k_max, _] = self.depthwise.shape().dims::<4>();
+        let off = (k_max - k) / 2;
+        let [c_out, _, _, _] = self.project.shape().dims::<4>();
+        let expand = match (&self.expand, e) {
+            (Some(w), e) if e != 1 => Some(w.val().narrow(0, 0, h)),
+            _ => None,
+        };
+        let depthwise = self
+            .depthwise
+            .val()
+            .slice([0..h, 0..1, off..off + k, off..off + k]);
+        let project = self.project.val().slice([0..c_out, 0..h]);
+        (expand, depthwise, project)
+    }
+
+    /// Applies candidate `i` (`i < num_candidates()`; panics otherwise, a bug in the caller).
+    pub fn forward(&self, x: Tensor<B, 4>, i: usize) -> Tensor<B, 4> {
+        use crate::fast::{conv2d, depthwise_conv2d};
+        use crate::geometry::ConvGeometry;
+        let (k, _) = self.candidate(i);
+        let norms = &self.norms[i];
+        let (expand, depthwise, project) = self.weights(i);
+        let one = ConvGeometry::square(1, 0, 1);
+        let h = match (expand, &norms.expand) {
+            (Some(w), Some(bn)) => relu6(batch_norm(bn, conv2d(x.clone(), w, one))),
+            _ => x.clone(),
+        };
+        let g = ConvGeometry::square(self.stride, (k - 1) / 2, 1);
+        let h = relu6(batch_norm(
+            &norms.depthwise,
+            depthwise_conv2d(h, depthwise, g),
+        ));
+        let h = batch_norm(&norms.project, conv2d(h, project, one));
+        if self.residual { h + x } else { h }
+    }
+
+    /// Multiply-accumulates of candidate `i` on one `input` `[c, h, w]`, and its output shape
+    /// (the same as the stand-alone [`MbConv`]'s).
+    pub fn macs(&self, i: usize, input: [usize; 3]) -> (u64, [usize; 3]) {
+        let (k, e) = self.candidate(i);
+        let [c, h, w] = input;
+        let hidden = c * e;
+        let c_out = self.project.shape().dims::<4>()[0];
+        let pad = (k - 1) / 2;
+        let out = |n: usize| (n + 2 * pad - k) / self.stride + 1;
+        let (ho, wo) = (out(h), out(w));
+        let expand = if e == 1 { 0 } else { hidden * c * h * w };
+        let depthwise = hidden * k * k * ho * wo;
+        let project = c_out * hidden * ho * wo;
+        ((expand + depthwise + project) as u64, [c_out, ho, wo])
     }
 }

@@ -40,7 +40,7 @@ mod pyramid;
 
 pub use basic::{FactorizedReduce, Identity, Pool, Zero};
 pub use conv::{ConvBnRelu, DilConv, ReluConvBn, SepConv, SpatialConv};
-pub use mobile::{MbConv, ShuffleUnit};
+pub use mobile::{MbConv, NestedMbConv, NestedNorms, ShuffleUnit};
 pub use pyramid::{PyramidPool, SepAtrous, resize_bilinear};
 
 /// The kind of a candidate operation.
