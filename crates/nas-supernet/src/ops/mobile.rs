@@ -275,6 +275,11 @@ impl<B: Backend> NestedMbConv<B> {
         (expand, depthwise, project)
     }
 
+    /// The depthwise convolution's geometry for kernel `k`: the stride, "same" padding.
+    fn depthwise_geometry(&self, k: usize) -> crate::geometry::ConvGeometry {
+        crate::geometry::ConvGeometry::square(self.stride, (k - 1) / 2, 1)
+    }
+
     /// Applies candidate `i` (`i < num_candidates()`; panics otherwise, a bug in the caller).
     pub fn forward(&self, x: Tensor<B, 4>, i: usize) -> Tensor<B, 4> {
         use crate::fast::{conv2d, depthwise_conv2d};
@@ -287,7 +292,7 @@ impl<B: Backend> NestedMbConv<B> {
             (Some(w), Some(bn)) => relu6(batch_norm(bn, conv2d(x.clone(), w, one))),
             _ => x.clone(),
         };
-        let g = ConvGeometry::square(self.stride, (k - 1) / 2, 1);
+        let g = self.depthwise_geometry(k);
         let h = relu6(batch_norm(
             &norms.depthwise,
             depthwise_conv2d(h, depthwise, g),
@@ -303,9 +308,8 @@ impl<B: Backend> NestedMbConv<B> {
         let [c, h, w] = input;
         let hidden = c * e;
         let c_out = self.project.shape().dims::<4>()[0];
-        let pad = (k - 1) / 2;
-        let out = |n: usize| (n + 2 * pad - k) / self.stride + 1;
-        let (ho, wo) = (out(h), out(w));
+        let g = self.depthwise_geometry(k);
+        let (ho, wo) = (g.output_size(0, h, k), g.output_size(1, w, k));
         let expand = if e == 1 { 0 } else { hidden * c * h * w };
         let depthwise = hidden * k * k * ho * wo;
         let project = c_out * hidden * ho * wo;
