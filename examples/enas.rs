@@ -93,6 +93,11 @@ struct Args {
     /// parameter-free cells).
     #[arg(long, value_enum, default_value_t = BatchNorms::Batch)]
     batch_statistics: BatchNorms,
+    /// How the controller chooses each node's inputs in ENAS' micro space: `attention` over
+    /// the earlier nodes (ENAS' and Zoph & Le's; the default) or `independent` (a softmax head
+    /// per decision). NAS-Bench-201 has no input choices.
+    #[arg(long, value_enum, default_value_t = Inputs::Attention)]
+    inputs: Inputs,
     /// Children sampled to derive the final architecture.
     #[arg(long, default_value_t = 100)]
     derive_samples: usize,
@@ -120,6 +125,12 @@ struct Args {
 enum BatchNorms {
     Batch,
     Running,
+}
+
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+enum Inputs {
+    Attention,
+    Independent,
 }
 
 fn print_epoch<A: std::fmt::Display>(e: &EnasEpoch<A>, epochs: usize) {
@@ -188,6 +199,7 @@ where
         controller: ControllerConfig {
             learning_rate: 3.5e-3,
             tanh_constant: Some(1.1),
+            attention: args.inputs == Inputs::Attention,
             ..ControllerConfig::default()
         },
         controller_steps: args.controller_steps,

@@ -212,12 +212,16 @@ pub fn check_graph<S: ToGraph>(space: &S, seed: u64, n: usize) -> Result<(), Str
 
 /// Every decision has at least one choice; random decision vectors give valid architectures
 /// whose decisions are the same vector; samples map to in-range vectors and back to themselves;
-/// a vector of the wrong length or with a choice out of range is an error.
+/// a vector of the wrong length or with a choice out of range is an error; the decision graph,
+/// when the space has one, fits the decisions.
 pub fn check_sequential<S: Sequential>(space: &S, seed: u64, n: usize) -> Result<(), String> {
     use rand::RngExt;
     let sizes = space.decisions();
     if let Some(i) = sizes.iter().position(|&k| k == 0) {
         return Err(format!("decision {i} has no choice"));
+    }
+    if let Some(graph) = space.decision_graph() {
+        graph.check(&sizes).map_err(|e| e.to_string())?;
     }
     let mut r = rng(seed);
     for _ in 0..n {

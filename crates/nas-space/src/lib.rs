@@ -24,6 +24,7 @@
 //! [`laws`] holds the checks every implementation is tested with; use them on your own spaces.
 #![warn(missing_docs)]
 
+pub mod anchors;
 mod common;
 pub mod darts;
 pub mod dpc;
@@ -41,6 +42,7 @@ mod test_support;
 pub mod text;
 mod traits;
 
+pub use anchors::{DecisionGraph, DecisionKind, GraphStep};
 pub use error::{ParseError, ParseErrorKind, SpaceError};
 pub use traits::{
     ArchGraph, CanonicalForm, Canonicalize, Encode, Enumerable, Mutate, Neighborhood, SearchSpace,

@@ -11,10 +11,11 @@
 //! | NAS-RL | per layer: filter height, filter width, number of filters, stride, then one yes/no per earlier layer (does this layer read it?) | the sizes of the sets; 2 |
 //! | DPC | per branch `b` (0-based): its input, its operation | `b + 1`, the number of operations |
 //!
-//! NAS-RL's skip connections are independent yes/no decisions here; Zoph & Le compute them
-//! with a sigmoid over an attention between anchor points (one per earlier layer), which a
-//! controller can approximate by one binary decision per earlier layer with the LSTM's state
-//! carrying the context.
+//! NAS-RL's skip connections are yes/no decisions, one per earlier layer. Zoph & Le compute
+//! them with a sigmoid over an attention between anchor points (one per earlier layer), and
+//! ENAS chooses a node's inputs by attention over the earlier nodes: the spaces whose
+//! decisions choose among earlier states (DARTS, NASNet, NAS-RL, DPC) say which in
+//! [`Sequential::decision_graph`], and the controller of `nas-strategy` uses it.
 
 use crate::SpaceError;
 use crate::darts::{ConcatRule, DartsSpace, Genotype, unused_states};
@@ -25,6 +26,17 @@ use crate::nb201::{EDGES, Nb201Arch, Nb201Op, Nb201Space};
 use crate::proxyless::{ProxylessArch, ProxylessSpace};
 use crate::spos::{SposArch, SposChoice, SposSpace};
 use crate::traits::{SearchSpace, Sequential, check_choices};
+use crate::{DecisionGraph, DecisionKind, GraphStep};
+
+/// A `Select` step among `anchors`.
+fn select(anchors: std::ops::Range<usize>, distinct_from_previous: bool) -> GraphStep {
+    GraphStep::Decide(DecisionKind::Select {
+        anchors: anchors.collect(),
+        distinct_from_previous,
+    })
+}
+
+const CATEGORICAL: GraphStep = GraphStep::Decide(DecisionKind::Categorical);
 
 /// The position of `x` in `options`, or an error naming `what`.
 fn position<T: PartialEq + std::fmt::Debug>(
@@ -168,6 +180,33 @@ impl Sequential for DartsSpace {
         d.extend(self.cell_choices(&arch.reduce, &arch.reduce_concat)?);
         Ok(d)
     }
+
+    /// Per cell: its two inputs are anchors, then per node the two inputs select among the
+    /// cell's states so far (the second distinct from the first where the space asks it), the
+    /// two operations are categorical, and the node becomes an anchor; a free concat is
+    /// categorical (ENAS' controller, per cell).
+    fn decision_graph(&self) -> Option<DecisionGraph> {
+        let distinct = self.config().distinct_inputs;
+        let mut steps = Vec::new();
+        for cell in 0..2 {
+            let base = cell * (self.steps() + 2);
+            steps.extend([GraphStep::Input, GraphStep::Input]);
+            for i in 0..self.steps() {
+                let states = base..base + i + 2;
+                steps.extend([
+                    select(states.clone(), false),
+                    select(states, distinct),
+                    CATEGORICAL,
+                    CATEGORICAL,
+                    GraphStep::Anchor,
+                ]);
+            }
+            if self.config().concat == ConcatRule::Free {
+                steps.push(CATEGORICAL);
+            }
+        }
+        Some(DecisionGraph { steps })
+    }
 }
 
 impl NasNetSpace {
@@ -231,6 +270,30 @@ impl Sequential for NasNetSpace {
         let mut d = self.cell_choices(&arch.normal)?;
         d.extend(self.cell_choices(&arch.reduce)?);
         Ok(d)
+    }
+
+    /// Per cell: its two inputs are anchors, then per block the two hidden states select
+    /// among the cell's states so far, the operations and the combiner are categorical, and
+    /// the block becomes an anchor.
+    fn decision_graph(&self) -> Option<DecisionGraph> {
+        let blocks = self.config().blocks;
+        let mut steps = Vec::new();
+        for cell in 0..2 {
+            let base = cell * (blocks + 2);
+            steps.extend([GraphStep::Input, GraphStep::Input]);
+            for b in 0..blocks {
+                let states = base..base + b + 2;
+                steps.extend([
+                    select(states.clone(), false),
+                    select(states, false),
+                    CATEGORICAL,
+                    CATEGORICAL,
+                    CATEGORICAL,
+                    GraphStep::Anchor,
+                ]);
+            }
+        }
+        Some(DecisionGraph { steps })
     }
 }
 
@@ -344,6 +407,19 @@ impl Sequential for NasRlSpace {
         }
         Ok(d)
     }
+
+    /// Per layer: the four sizes are categorical, each earlier layer `j` is a link to anchor
+    /// `j` (Zoph & Le's skip connections: a sigmoid of the attention between this layer's
+    /// state and layer `j`'s anchor point), and the layer becomes an anchor.
+    fn decision_graph(&self) -> Option<DecisionGraph> {
+        let mut steps = Vec::new();
+        for l in 0..self.layers() {
+            steps.extend([CATEGORICAL; 4]);
+            steps.extend((0..l).map(|anchor| GraphStep::Decide(DecisionKind::Link { anchor })));
+            steps.push(GraphStep::Anchor);
+        }
+        Some(DecisionGraph { steps })
+    }
 }
 
 impl Sequential for DpcSpace {
@@ -376,6 +452,16 @@ impl Sequential for DpcSpace {
             d.push(position(self.name(), self.ops(), &b.op, "operation")?);
         }
         Ok(d)
+    }
+
+    /// The backbone's features are anchor 0; per branch `b`, its input selects among anchors
+    /// `0..=b`, its operation is categorical, and the branch becomes anchor `b + 1`.
+    fn decision_graph(&self) -> Option<DecisionGraph> {
+        let mut steps = vec![GraphStep::Input];
+        for b in 0..self.branches() {
+            steps.extend([select(0..b + 1, false), CATEGORICAL, GraphStep::Anchor]);
+        }
+        Some(DecisionGraph { steps })
     }
 }
 

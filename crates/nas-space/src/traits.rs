@@ -186,6 +186,15 @@ pub trait Sequential: SearchSpace {
     /// The choices of `arch`; the inverse of [`Sequential::from_decisions`]. Fails when `arch`
     /// is not in the space.
     fn to_decisions(&self, arch: &Self::Arch) -> Result<Vec<usize>, SpaceError>;
+    /// Which decisions choose among earlier states (inputs, skip connections), for a
+    /// controller that makes them by attention over those states (see
+    /// [`DecisionGraph`](crate::DecisionGraph)); `None` (the default) when the space has no such
+    /// decisions, or does not say. A returned graph passes
+    /// [`DecisionGraph::check`](crate::DecisionGraph::check) against
+    /// [`Sequential::decisions`].
+    fn decision_graph(&self) -> Option<crate::DecisionGraph> {
+        None
+    }
 }
 
 /// Checks a decision vector against the number of choices of each decision: the length, and

@@ -299,8 +299,7 @@ where
                     .into(),
             ));
         }
-        let controller =
-            Controller::new(&space.decisions(), config.controller.clone(), config.seed)?;
+        let controller = Controller::for_space(&space, config.controller.clone(), config.seed)?;
         let trainer = SupernetTrainer::new(&config.child, train_len)?;
         let valid_batches: Vec<ImageBatch<B::InnerBackend>> = batches(
             valid,

@@ -219,7 +219,7 @@ impl<S: Sequential, B: AutodiffBackend> Agent<S, B> {
         seed: u64,
     ) -> Result<Self, StrategyError> {
         Ok(Self {
-            controller: Controller::new(&space.decisions(), controller.clone(), seed)?,
+            controller: Controller::for_space(space, controller.clone(), seed)?,
             pending: Pending::default(),
             samples: BTreeMap::new(),
             batch: Vec::new(),

@@ -50,6 +50,17 @@ pub struct ControllerConfig {
     /// Gradients are rescaled to at most this global L2 norm (over all parameters together,
     /// as ENAS' `clip_by_global_norm`) before the Adam step, when set.
     pub grad_clip_norm: Option<f64>,
+    /// Whether [`Controller::for_space`](super::Controller::for_space) (and the strategies and
+    /// ENAS, which build their controller with it) makes a space's choices among earlier
+    /// states (inputs, skip connections) by attention over the anchors of its
+    /// [decision graph](nas_space::Sequential::decision_graph), as Zoph & Le and ENAS do; off,
+    /// or for a space without a graph, every decision has a softmax head (default: on).
+    #[serde(default = "yes")]
+    pub attention: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 impl Default for ControllerConfig {
@@ -64,6 +75,7 @@ impl Default for ControllerConfig {
             entropy_weight: 1e-4,
             baseline_decay: 0.99,
             grad_clip_norm: None,
+            attention: true,
         }
     }
 }

@@ -2,7 +2,7 @@
 //! with Reinforcement Learning", ICLR 2017; Pham et al., "Efficient Neural Architecture Search
 //! via Parameter Sharing" (ENAS), ICML 2018), in Burn.
 //!
-//! The controller samples an architecture of a [`Sequential`](nas_space::Sequential) space one
+//! The controller samples an architecture of a [`Sequential`] space one
 //! decision at a time: the input of each LSTM step is the embedding of the previous decision (a
 //! learned start vector first), and a softmax head turns the LSTM's output into the
 //! probabilities of the decision's choices. It learns from rewards by REINFORCE with an
@@ -39,6 +39,7 @@
 //! samples and the same updates.
 
 mod config;
+mod graph;
 mod model;
 mod sample;
 mod state;
@@ -61,6 +62,7 @@ use crate::StrategyError;
 pub(crate) use config::check_ppo;
 pub use config::{ControllerConfig, HeadSharing};
 use model::{ControllerModel, Optim, init_model, optimizer, plan};
+use nas_space::{DecisionGraph, DecisionKind, Sequential};
 
 /// One architecture sampled by a [`Controller`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -123,6 +125,10 @@ pub struct Controller<B: AutodiffBackend = DefaultBackend> {
     steps: Vec<(usize, usize)>,
     /// The number of choices of each head.
     head_sizes: Vec<usize>,
+    /// The decision graph whose choices among earlier states are made by attention, if any.
+    graph: Option<DecisionGraph>,
+    /// The head of each decision that has one.
+    heads_of: Vec<Option<usize>>,
     model: ControllerModel<B>,
     optim: Optim<B>,
     /// The parameters without autodiff, for sampling; rebuilt after each update.
@@ -138,6 +144,7 @@ impl<B: AutodiffBackend> std::fmt::Debug for Controller<B> {
         f.debug_struct("Controller")
             .field("config", &self.config)
             .field("decisions", &self.decisions)
+            .field("attention", &self.graph.is_some())
             .field("baseline", &self.baseline)
             .field("updates", &self.updates)
             .finish_non_exhaustive()
@@ -163,15 +170,69 @@ impl<B: AutodiffBackend> Controller<B> {
         seed: u64,
         device: B::Device,
     ) -> Result<Self, StrategyError> {
+        Self::with_graph_on(decisions, None, config, seed, device)
+    }
+
+    /// A controller for `space`: over its [decision graph](Sequential::decision_graph), making
+    /// the choices among earlier states by attention, when the space has one and
+    /// [`ControllerConfig::attention`] is on; else one softmax per decision, as
+    /// [`Controller::new`].
+    pub fn for_space<S: Sequential>(
+        space: &S,
+        config: ControllerConfig,
+        seed: u64,
+    ) -> Result<Self, StrategyError> {
+        let graph = if config.attention {
+            space.decision_graph()
+        } else {
+            None
+        };
+        Self::with_graph_on(
+            &space.decisions(),
+            graph,
+            config,
+            seed,
+            B::Device::default(),
+        )
+    }
+
+    /// A controller for `decisions`, over `graph` when given: the graph's select and link
+    /// decisions are made by attention over its anchors (Zoph & Le's anchor points, ENAS'
+    /// input selection; see [`nas_space::anchors`]), its categorical ones by softmax heads.
+    /// Fails when the graph does not fit the decisions.
+    pub fn with_graph_on(
+        decisions: &[usize],
+        graph: Option<DecisionGraph>,
+        config: ControllerConfig,
+        seed: u64,
+        device: B::Device,
+    ) -> Result<Self, StrategyError> {
         config.check()?;
         if let Some(i) = decisions.iter().position(|&n| n == 0) {
             return Err(StrategyError::Controller(format!(
                 "decision {i} has no choice; every decision needs at least one"
             )));
         }
-        let (steps, head_sizes) = plan(decisions, config.heads);
+        if let Some(g) = &graph {
+            g.check(decisions)
+                .map_err(|e| StrategyError::Controller(e.to_string()))?;
+        }
+        let categorical: Vec<bool> = match &graph {
+            Some(g) => g
+                .kinds()
+                .iter()
+                .map(|k| matches!(k, DecisionKind::Categorical))
+                .collect(),
+            None => vec![true; decisions.len()],
+        };
+        let (steps, head_sizes) = plan(decisions, config.heads, |d| categorical[d]);
+        let mut heads_of = vec![None; decisions.len()];
+        for &(d, h) in &steps {
+            heads_of[d] = Some(h);
+        }
+        let attention = graph.is_some();
         let model = seeded::<B, _, Infallible>(&device, seed, || {
-            Ok(init_model(&config, &head_sizes, &device))
+            Ok(init_model(&config, &head_sizes, attention, &device))
         })
         .unwrap_or_else(|e| match e {});
         Ok(Self {
@@ -179,6 +240,8 @@ impl<B: AutodiffBackend> Controller<B> {
             decisions: decisions.to_vec(),
             steps,
             head_sizes,
+            graph,
+            heads_of,
             model,
             sampler: None,
             device,
@@ -199,6 +262,12 @@ impl<B: AutodiffBackend> Controller<B> {
         &self.decisions
     }
 
+    /// The decision graph the controller walks, when it makes choices among earlier states by
+    /// attention.
+    pub fn graph(&self) -> Option<&DecisionGraph> {
+        self.graph.as_ref()
+    }
+
     /// The baseline (exponential moving average of the rewards), once an update has run.
     pub fn baseline(&self) -> Option<f64> {
         self.baseline
@@ -215,13 +284,26 @@ impl<B: AutodiffBackend> Controller<B> {
         model: &ControllerModel<C>,
         decisions: &[Vec<usize>],
     ) -> (Tensor<C, 1>, Tensor<C, 1>) {
-        model::evaluate(
-            model,
-            &self.config,
-            &self.steps,
-            &self.head_sizes,
-            decisions,
-        )
+        match &self.graph {
+            Some(g) => {
+                let w = graph::walk(
+                    model,
+                    &self.config,
+                    g,
+                    &self.decisions,
+                    &self.heads_of,
+                    graph::Choose::Given(decisions),
+                );
+                (w.log_prob, w.entropy)
+            }
+            None => model::evaluate(
+                model,
+                &self.config,
+                &self.steps,
+                &self.head_sizes,
+                decisions,
+            ),
+        }
     }
 
     fn check_decisions(&self, d: &[usize]) -> Result<(), StrategyError> {

@@ -24,6 +24,8 @@ pub(super) struct ControllerModel<B: Backend> {
     pub(super) lstm: Lstm<B>,
     pub(super) embeddings: Vec<Embedding<B>>,
     pub(super) heads: Vec<Linear<B>>,
+    /// The attention over anchors, for a controller over a decision graph.
+    pub(super) attention: Option<super::graph::Attention<B>>,
 }
 
 /// The controller's optimizer.
@@ -32,13 +34,18 @@ pub(super) struct ControllerModel<B: Backend> {
 pub(super) type Optim<B> =
     nas_supernet::grad::ClipGlobalNorm<OptimizerAdaptor<Adam, ControllerModel<B>, B>>;
 
-/// The informative steps and the head sizes of `decisions`.
-pub(super) fn plan(decisions: &[usize], heads: HeadSharing) -> (Vec<(usize, usize)>, Vec<usize>) {
+/// The informative steps and the head sizes of `decisions`; only the decisions for which
+/// `categorical(d)` holds get a head (the others are made by attention).
+pub(super) fn plan(
+    decisions: &[usize],
+    heads: HeadSharing,
+    categorical: impl Fn(usize) -> bool,
+) -> (Vec<(usize, usize)>, Vec<usize>) {
     let mut steps = Vec::new();
     let mut sizes: Vec<usize> = Vec::new();
     let mut by_count = BTreeMap::new();
     for (d, &n) in decisions.iter().enumerate() {
-        if n < 2 {
+        if n < 2 || !categorical(d) {
             continue;
         }
         let h = match heads {
@@ -134,6 +141,7 @@ pub(super) fn transform<C: Backend>(
 pub(super) fn init_model<B: Backend>(
     config: &ControllerConfig,
     head_sizes: &[usize],
+    attention: bool,
     device: &B::Device,
 ) -> ControllerModel<B> {
     let hidden = config.hidden_size;
@@ -162,6 +170,7 @@ pub(super) fn init_model<B: Backend>(
                     .init(device)
             })
             .collect(),
+        attention: attention.then(|| super::graph::init_attention(config, device)),
     }
 }
 

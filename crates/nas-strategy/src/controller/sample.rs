@@ -15,6 +15,24 @@ impl<B: AutodiffBackend> Controller<B> {
     /// Samples one architecture's decisions, with their log-probability and entropy.
     pub fn sample(&mut self) -> Sample {
         let model = self.sampler.get_or_insert_with(|| self.model.valid());
+        if let Some(g) = &self.graph {
+            let w = super::graph::walk(
+                model,
+                &self.config,
+                g,
+                &self.decisions,
+                &self.heads_of,
+                super::graph::Choose::Sample(&mut self.rng),
+            );
+            let scalar = |t: Tensor<B::InnerBackend, 1>| {
+                t.into_data().iter::<f64>().next().unwrap_or(f64::NAN)
+            };
+            return Sample {
+                log_prob: scalar(w.log_prob),
+                entropy: scalar(w.entropy),
+                decisions: w.decisions.into_iter().next().unwrap_or_default(),
+            };
+        }
         let hidden = self.config.hidden_size;
         let mut decisions = vec![0; self.decisions.len()];
         let (mut log_prob, mut entropy) = (0.0, 0.0);

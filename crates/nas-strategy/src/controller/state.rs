@@ -19,6 +19,9 @@ type Bytes = BinBytesRecorder<FullPrecisionSettings>;
 struct ControllerState {
     config: ControllerConfig,
     decisions: Vec<usize>,
+    /// The decision graph of a controller with attention (absent: one softmax per decision).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    graph: Option<nas_space::DecisionGraph>,
     /// The parameters, a Burn record (bincode, full precision), as hex.
     model: String,
     /// Adam's state, a Burn record, as hex.
@@ -68,6 +71,7 @@ impl<B: AutodiffBackend> Serialize for Controller<B> {
         let state = ControllerState {
             config: self.config.clone(),
             decisions: self.decisions.clone(),
+            graph: self.graph.clone(),
             model: save::<B, _>(self.model.clone().into_record()).map_err(S::Error::custom)?,
             optimizer: save::<B, _>(self.optim.to_record()).map_err(S::Error::custom)?,
             rng: ChaCha8Rng::deserialize_state(&self.rng.serialize_state()),
@@ -82,8 +86,14 @@ impl<'de, B: AutodiffBackend> Deserialize<'de> for Controller<B> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         use serde::de::Error;
         let state = ControllerState::deserialize(deserializer)?;
-        let mut c = Controller::<B>::new(&state.decisions, state.config, 0)
-            .map_err(|e| D::Error::custom(e.to_string()))?;
+        let mut c = Controller::<B>::with_graph_on(
+            &state.decisions,
+            state.graph,
+            state.config,
+            0,
+            B::Device::default(),
+        )
+        .map_err(|e| D::Error::custom(e.to_string()))?;
         let model = load::<B, _>(&state.model, &c.device)
             .map_err(|e| D::Error::custom(format!("controller parameters: {e}")))?;
         c.model = c.model.load_record(model);

@@ -160,3 +160,180 @@ fn a_saved_controller_continues_like_the_original() {
     let broken = json.replacen("\"model\":\"", "\"model\":\"zz", 1);
     assert!(serde_json::from_str::<Controller>(&broken).is_err());
 }
+
+/// A graph with every kind of step: three inputs, a select, a distinct select, a categorical
+/// decision of one choice (skipped) and one of three, an anchor, two links and a select that
+/// reads the new anchor.
+fn small_graph() -> (Vec<usize>, DecisionGraph) {
+    use nas_space::GraphStep::*;
+    let select = |anchors: Vec<usize>, distinct_from_previous| {
+        Decide(DecisionKind::Select {
+            anchors,
+            distinct_from_previous,
+        })
+    };
+    let steps = vec![
+        Input,
+        Input,
+        Input,
+        select(vec![0, 1, 2], false),
+        select(vec![0, 1, 2], true),
+        Decide(DecisionKind::Categorical),
+        Decide(DecisionKind::Categorical),
+        Anchor,
+        Decide(DecisionKind::Link { anchor: 3 }),
+        Decide(DecisionKind::Link { anchor: 0 }),
+        select(vec![1, 3], false),
+    ];
+    (vec![3, 2, 1, 3, 2, 2, 2], DecisionGraph { steps })
+}
+
+fn graph_controller(config: ControllerConfig, seed: u64) -> Controller {
+    let (decisions, graph) = small_graph();
+    Controller::with_graph_on(&decisions, Some(graph), config, seed, Default::default()).unwrap()
+}
+
+/// The attention walk is a distribution over the decision vectors: the probabilities of all
+/// of them sum to one (the distinct select's excluded anchor included), and a sample's
+/// log-probability is the teacher-forced one.
+#[test]
+fn attention_walk_is_a_distribution_and_sampling_agrees_with_scoring() {
+    let config = ControllerConfig {
+        temperature: None,
+        init_range: 0.5,
+        ..ControllerConfig::default()
+    };
+    let mut c = graph_controller(config, 3);
+    let (sizes, _) = small_graph();
+    let mut all = vec![vec![]];
+    for &n in &sizes {
+        all = all
+            .into_iter()
+            .flat_map(|v: Vec<usize>| {
+                (0..n).map(move |x| {
+                    let mut v = v.clone();
+                    v.push(x);
+                    v
+                })
+            })
+            .collect();
+    }
+    assert_eq!(all.len(), 144);
+    let total: f64 = c.log_probs(&all).unwrap().iter().map(|l| l.exp()).sum();
+    assert!((total - 1.0).abs() < 1e-4, "probabilities sum to {total}");
+    let samples: Vec<Sample> = (0..30).map(|_| c.sample()).collect();
+    let distinct: std::collections::BTreeSet<_> =
+        samples.iter().map(|s| s.decisions.clone()).collect();
+    assert!(distinct.len() > 5, "{distinct:?}");
+    let lp = c
+        .log_probs(
+            &samples
+                .iter()
+                .map(|s| s.decisions.clone())
+                .collect::<Vec<_>>(),
+        )
+        .unwrap();
+    for (s, l) in samples.iter().zip(lp) {
+        assert_eq!(s.decisions[2], 0);
+        assert!((s.log_prob - l).abs() < 1e-4, "{} vs {l}", s.log_prob);
+        assert!(s.entropy > 0.0);
+    }
+}
+
+/// The point of attention: the select and link decisions have no softmax head of their own
+/// (the scores come from the anchors), so the parameters do not grow with the number of
+/// earlier states; and REINFORCE learns which state to read.
+#[test]
+fn attention_chooses_states_without_a_head_per_decision_and_learns() {
+    use nas_space::dpc::DpcSpace;
+    let config = ControllerConfig {
+        learning_rate: 0.02,
+        ..ControllerConfig::default()
+    };
+    let space = DpcSpace::default();
+    let with = Controller::<DefaultBackend>::for_space(&space, config.clone(), 0).unwrap();
+    let without = Controller::<DefaultBackend>::for_space(
+        &space,
+        ControllerConfig {
+            attention: false,
+            ..config.clone()
+        },
+        0,
+    )
+    .unwrap();
+    assert!(with.graph().is_some() && without.graph().is_none());
+    // DPC: the operation head only, against one head per number of inputs (2, 3, 4, 5) and
+    // the operation head.
+    assert_eq!(with.head_sizes.len(), 1);
+    assert_eq!(without.head_sizes.len(), 5);
+    // Reward: every branch reads the backbone (anchor 0), a choice whose position among the
+    // candidates is the same (0) for every branch, or the branch just before (the last
+    // candidate, whose position moves): the attention finds the latter from the anchors.
+    let mut c = with;
+    let decisions = space.decisions();
+    let reward = |d: &[usize]| {
+        (0..space.branches())
+            .filter(|&b| b > 0 && d[2 * b] == b)
+            .count() as f64
+            / (space.branches() - 1) as f64
+    };
+    let mean =
+        |c: &mut Controller| (0..40).map(|_| reward(&c.sample().decisions)).sum::<f64>() / 40.0;
+    let before = mean(&mut c);
+    for _ in 0..60 {
+        let batch: Vec<Episode> = (0..8)
+            .map(|_| {
+                let s = c.sample();
+                let r = reward(&s.decisions);
+                Episode::new(s, r)
+            })
+            .collect();
+        c.reinforce(&batch).unwrap();
+    }
+    let after = mean(&mut c);
+    eprintln!("mean reward {before:.2} -> {after:.2} over {decisions:?}");
+    assert!(after > before + 0.3, "{before} -> {after}");
+}
+
+#[test]
+fn a_saved_attention_controller_continues_like_the_original() {
+    let mut a = graph_controller(ControllerConfig::default(), 5);
+    let update = |c: &mut Controller, k: usize| {
+        let batch: Vec<Episode> = (0..3)
+            .map(|i| {
+                let s = c.sample();
+                let r = (s.decisions[0] + s.decisions[6] + i + k) as f64;
+                Episode::new(s, r)
+            })
+            .collect();
+        c.reinforce(&batch).unwrap()
+    };
+    for k in 0..3 {
+        update(&mut a, k);
+    }
+    let json = serde_json::to_string(&a).unwrap();
+    let mut b: Controller = serde_json::from_str(&json).unwrap();
+    assert_eq!(b.graph(), a.graph());
+    for k in 3..6 {
+        assert_eq!(update(&mut a, k), update(&mut b, k));
+    }
+    assert_eq!(a.sample(), b.sample());
+}
+
+#[test]
+fn a_graph_that_does_not_fit_the_decisions_is_refused() {
+    let (mut decisions, graph) = small_graph();
+    decisions[0] = 4;
+    let e = Controller::<DefaultBackend>::with_graph_on(
+        &decisions,
+        Some(graph),
+        ControllerConfig::default(),
+        0,
+        Default::default(),
+    )
+    .unwrap_err();
+    assert!(
+        matches!(e, StrategyError::Controller(ref m) if m.contains("decision 0")),
+        "{e}"
+    );
+}
