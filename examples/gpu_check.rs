@@ -40,7 +40,7 @@ use clap::Parser;
 #[allow(dead_code)]
 mod rows;
 
-use nas::space::darts::darts_v2;
+use nas::space::darts::{DartsOp, darts_v2};
 use nas::space::dpc::{DpcSpace, TOP1_CITYSCAPES};
 use nas::space::nasnet::NasNetSpace;
 use nas::space::nasrl::NasRlSpace;
@@ -108,6 +108,12 @@ struct Args {
     /// Time the training steps only, not the operation rows.
     #[arg(long)]
     no_ops: bool,
+    /// The step rows to time, comma-separated (default: all of them).
+    #[arg(long, value_delimiter = ',')]
+    steps: Vec<String>,
+    /// Time only: skip the parity tables.
+    #[arg(long)]
+    no_parity: bool,
     /// Skip the PyTorch CUDA column.
     #[arg(long)]
     no_torch: bool,
@@ -374,6 +380,26 @@ fn network_checks<G: AutodiffBackend>(device: &Device<G>, emit: &mut dyn FnMut((
             10,
             |d| darts.init::<Cpu>(&genotype, d).map_err(|e| err(&e)),
             |d| darts.init::<G>(&genotype, d).map_err(|e| err(&e)),
+            device,
+        ),
+    ));
+
+    // The same network with max pooling replaced by average pooling: whether the difference
+    // of the row above comes from max pooling, whose gradient jumps to another pixel of the
+    // window when a forward pass of lower precision swaps two nearly equal values.
+    let mut smooth = genotype.clone();
+    for (op, _) in smooth.normal.iter_mut().chain(smooth.reduce.iter_mut()) {
+        if *op == DartsOp::MaxPool3x3 {
+            *op = DartsOp::AvgPool3x3;
+        }
+    }
+    emit((
+        "DARTS network, its max pooling replaced by average pooling".into(),
+        network_parity(
+            [4, 3, 16, 16],
+            10,
+            |d| darts.init::<Cpu>(&smooth, d).map_err(|e| err(&e)),
+            |d| darts.init::<G>(&smooth, d).map_err(|e| err(&e)),
             device,
         ),
     ));
@@ -876,7 +902,30 @@ fn torch_cuda() -> Result<String, String> {
 }
 
 fn main() -> ExitCode {
-    let args = Args::parse();
+    let mut args = Args::parse();
+    // `--time ""` (or `--backends ""`) means none.
+    args.time.retain(|s| !s.is_empty());
+    args.backends.retain(|s| !s.is_empty());
+    if let Some(bad) = args
+        .steps
+        .iter()
+        .find(|s| !rows::STEP_ROWS.iter().any(|r| r.0 == s.as_str()))
+    {
+        eprintln!(
+            "error: unknown step row `{bad}` in --steps; the rows are {}",
+            rows::STEP_ROWS
+                .iter()
+                .map(|r| r.0)
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        return ExitCode::from(2);
+    }
+    let step_rows: Vec<(&str, &str)> = rows::STEP_ROWS
+        .iter()
+        .copied()
+        .filter(|r| args.steps.is_empty() || args.steps.iter().any(|s| s == r.0))
+        .collect();
     let started = Instant::now();
     let mut report = String::new();
     let mut say = |line: String| {
@@ -958,7 +1007,7 @@ fn main() -> ExitCode {
             }
         };
         let cpu = matches!(kind, BackendKind::NdArray | BackendKind::Flex);
-        if args.backends.contains(name) && !cpu {
+        if args.backends.contains(name) && !cpu && !args.no_parity {
             say(format!("## Parity with the CPU on {kind}"));
             say(String::new());
             let t = Instant::now();
@@ -1012,9 +1061,7 @@ fn main() -> ExitCode {
                 .iter()
                 .filter(|_| !args.no_ops)
                 .map(|&(r, w)| (r, w, false, args.reps));
-            let steps = rows::STEP_ROWS
-                .iter()
-                .map(|&(r, w)| (r, w, true, args.step_reps));
+            let steps = step_rows.iter().map(|&(r, w)| (r, w, true, args.step_reps));
             // PyTorch first, all rows of a kind in one process.
             let mut theirs = std::collections::HashMap::new();
             if gpu && torch.is_ok() {
@@ -1024,7 +1071,7 @@ fn main() -> ExitCode {
                 } else {
                     rows::OP_ROWS.iter().map(|r| r.0).collect()
                 };
-                let step_names: Vec<&str> = rows::STEP_ROWS.iter().map(|r| r.0).collect();
+                let step_names: Vec<&str> = step_rows.iter().map(|r| r.0).collect();
                 theirs.extend(torch_rows(&script, &op_names, args.reps, &args));
                 theirs.extend(torch_rows(&script, &step_names, args.step_reps, &args));
             }

@@ -17,6 +17,11 @@
 #                                       after OUT go to gpu_check (e.g. --reps 5). The binary is
 #                                       $GPU_CHECK_BIN (default gpu-bin/gpu_check), unpacked
 #                                       from $GPU_CHECK_BIN.gz when only that is there.
+#                                       CubeCL's autotuning results and compiled kernels
+#                                       (PTX) persist in a folder packed at the end into
+#                                       OUT/cubecl-cache.tar.gz; give a previous run's pack as
+#                                       $GPU_CHECK_CACHE_FROM to skip the tuning and compiling
+#                                       it finished (first use of autotuning takes minutes).
 #
 # Without a GPU, `run` still runs the CPU parts and exits with code 2, saying why no GPU
 # backend could run.
@@ -74,7 +79,16 @@ run)
   out=$(cd "$out" && pwd)
   bin=$(cd "$(dirname "$bin")" && pwd)/$(basename "$bin")
   script=$(pwd)/benches/pytorch/nas_bench.py
+  cache=$out/cubecl-cache
+  mkdir -p "$cache"
+  if [ -n "${GPU_CHECK_CACHE_FROM:-}" ]; then
+    tar -C "$cache" -xzf "$GPU_CHECK_CACHE_FROM" || echo "warning: could not unpack $GPU_CHECK_CACHE_FROM; starting with no cache" >&2
+  fi
   cat > "$out/cubecl.toml" <<EOF
+[autotune]
+cache = { file = "$cache/autotune" }
+[compilation]
+cache = { file = "$cache/compilation" }
 [compilation.logger]
 level = "basic"
 file = "$out/cubecl-compilation.log"
@@ -85,6 +99,7 @@ EOF
   (cd "$out" && timeout -k 10 "${GPU_CHECK_TIMEOUT:-480}" "$bin" --out "$out/gpu-check.md" \
     --torch-script "$script" "$@") 2>&1 | tee "$out/gpu-check.log"
   rc=${PIPESTATUS[0]}
+  tar -C "$cache" -czf "$out/cubecl-cache.tar.gz" . && rm -rf "$cache"
   [ "$rc" = 124 ] && echo "error: stopped after ${GPU_CHECK_TIMEOUT:-480} s; the report so far is in $out/gpu-check.md" >&2
   exit "$rc"
   ;;
