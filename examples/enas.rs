@@ -94,8 +94,9 @@ struct Args {
     #[arg(long, value_enum, default_value_t = BatchNorms::Batch)]
     batch_statistics: BatchNorms,
     /// How the controller chooses each node's inputs in ENAS' micro space: `attention` over
-    /// the earlier nodes (ENAS' and Zoph & Le's; the default) or `independent` (a softmax head
-    /// per decision). NAS-Bench-201 has no input choices.
+    /// the earlier nodes (ENAS' and Zoph & Le's; the default) or `independent` (softmax heads,
+    /// shared by decisions with the same number of choices). NAS-Bench-201 has no input
+    /// choices.
     #[arg(long, value_enum, default_value_t = Inputs::Attention)]
     inputs: Inputs,
     /// Children sampled to derive the final architecture.

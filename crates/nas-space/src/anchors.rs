@@ -144,8 +144,14 @@ impl DecisionGraph {
                             "decision {d} lists an anchor twice among {anchors:?}"
                         ));
                     }
+                    if anchors.len() <= usize::from(*distinct_from_previous) {
+                        return err(format!(
+                            "decision {d} selects among no anchor; list at least one (two when \
+                             it must differ from the previous decision's)"
+                        ));
+                    }
                     let expected = anchors.len() - usize::from(*distinct_from_previous);
-                    if n != expected || anchors.is_empty() {
+                    if n != expected {
                         return err(format!(
                             "decision {d} has {n} choices but selects among {} anchors{}",
                             anchors.len(),
@@ -275,6 +281,101 @@ mod tests {
                 assert!(*distinct_from_previous);
             }
             k => panic!("expected a select, found {k:?}"),
+        }
+    }
+
+    /// Every select decision of random decision vectors names, through its anchor, the state
+    /// the decoded architecture reads, in both cells (the reduction cell's anchors start after
+    /// the normal cell's); NAS-RL's links name the layers read.
+    #[test]
+    fn select_and_link_anchors_match_the_decoded_architectures() {
+        use rand::{RngExt, SeedableRng, rngs::ChaCha8Rng};
+        let mut rng = ChaCha8Rng::seed_from_u64(1);
+        let mut random = |sizes: &[usize]| -> Vec<usize> {
+            sizes.iter().map(|&n| rng.random_range(0..n)).collect()
+        };
+        // The anchor chosen by each select decision, in decision order.
+        let chosen = |g: &DecisionGraph, d: &[usize]| -> Vec<usize> {
+            let mut out = Vec::new();
+            let mut previous = 0;
+            for (kind, &c) in g.kinds().iter().zip(d) {
+                if let DecisionKind::Select {
+                    anchors,
+                    distinct_from_previous,
+                } = kind
+                {
+                    let mut candidates = anchors.clone();
+                    if *distinct_from_previous {
+                        candidates.retain(|&a| a != previous);
+                    }
+                    previous = candidates[c];
+                    out.push(previous);
+                }
+            }
+            out
+        };
+        for config in [DartsConfig::default(), DartsConfig::enas()] {
+            let s = DartsSpace::new(config).unwrap();
+            let g = s.decision_graph().unwrap();
+            let base = s.steps() + 2;
+            for _ in 0..50 {
+                let d = random(&s.decisions());
+                let arch = s.from_decisions(&d).unwrap();
+                let read: Vec<usize> = arch
+                    .normal
+                    .iter()
+                    .map(|&(_, i)| i)
+                    .chain(arch.reduce.iter().map(|&(_, i)| i + base))
+                    .collect();
+                assert_eq!(chosen(&g, &d), read);
+            }
+        }
+        let s = NasNetSpace::default();
+        let g = s.decision_graph().unwrap();
+        let base = s.config().blocks + 2;
+        for _ in 0..50 {
+            let d = random(&s.decisions());
+            let arch = s.from_decisions(&d).unwrap();
+            let read: Vec<usize> = arch
+                .normal
+                .iter()
+                .flat_map(|b| b.inputs)
+                .chain(arch.reduce.iter().flat_map(|b| b.inputs.map(|i| i + base)))
+                .collect();
+            assert_eq!(chosen(&g, &d), read);
+        }
+        let s = DpcSpace::default();
+        let g = s.decision_graph().unwrap();
+        for _ in 0..50 {
+            let d = random(&s.decisions());
+            let arch = s.from_decisions(&d).unwrap();
+            let read: Vec<usize> = arch.branches.iter().map(|b| b.input).collect();
+            assert_eq!(chosen(&g, &d), read);
+        }
+        let s = NasRlSpace::with_layers(5).unwrap();
+        let g = s.decision_graph().unwrap();
+        for _ in 0..50 {
+            let d = random(&s.decisions());
+            let arch = s.from_decisions(&d).unwrap();
+            let mut linked: Vec<Vec<usize>> = vec![Vec::new(); 5];
+            let mut layer = 0;
+            let mut d_index = 0;
+            for step in &g.steps {
+                match step {
+                    GraphStep::Anchor => layer += 1,
+                    GraphStep::Input => {}
+                    GraphStep::Decide(kind) => {
+                        if let DecisionKind::Link { anchor } = kind
+                            && d[d_index] == 1
+                        {
+                            linked[layer].push(anchor + 1);
+                        }
+                        d_index += 1;
+                    }
+                }
+            }
+            let read: Vec<Vec<usize>> = arch.layers.iter().map(|l| l.inputs.clone()).collect();
+            assert_eq!(linked, read);
         }
     }
 

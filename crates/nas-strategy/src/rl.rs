@@ -239,6 +239,14 @@ impl<S: Sequential, B: AutodiffBackend> Agent<S, B> {
                 decisions
             )));
         }
+        if let Some(graph) = self.controller.graph()
+            && space.decision_graph().as_ref() != Some(graph)
+        {
+            return Err(StrategyError::Controller(format!(
+                "the controller chooses among earlier states by the decision graph of the space it was built for; this {} space's graph differs; build the strategy with this space",
+                space.name()
+            )));
+        }
         let Sample {
             decisions,
             log_prob,

@@ -2,7 +2,7 @@
 //! their anchors (Zoph & Le 2017, Section 3.3; ENAS' `_build_sampler` for the micro space).
 //!
 //! The walk, for a batch of `m` sequences at once:
-//! - an [`GraphStep::Input`] runs one LSTM step on the start vector; its output's key
+//! - a [`GraphStep::Input`] runs one LSTM step on the start vector; its output's key
 //!   `W_prev·h` is the anchor's key, and its value (what a later step reads when it selects the
 //!   anchor) is zero, as ENAS' for a cell's inputs;
 //! - a [`GraphStep::Anchor`] runs one LSTM step on the last decision's input; its output is
@@ -13,7 +13,11 @@
 //!   (the logits, then the temperature and tanh of the configuration), and the chosen anchor's
 //!   value is the next input;
 //! - a link decision's probability of yes is the sigmoid of that score for its one anchor
-//!   (a softmax over `[0, score]`), and the embedding of yes or no the next input.
+//!   (after the temperature and tanh: a softmax over `[0, score]`), and the embedding of yes
+//!   or no the next input.
+//!
+//! The excluded candidate of a select distinct from the previous one gets `-1e4` added to its
+//! logit (probability zero in `f32` and `f16`, without the `0·∞` of an infinite mask).
 //!
 //! The same walk samples (one sequence, with the controller's generator) and scores a batch of
 //! given sequences (teacher forcing), so the log-probabilities of both agree.
@@ -87,16 +91,13 @@ pub(super) struct Walk<C: Backend> {
 /// `d` when it is categorical and informative.
 pub(super) fn walk<C: Backend>(
     model: &ControllerModel<C>,
+    attention: &Attention<C>,
     config: &ControllerConfig,
     graph: &DecisionGraph,
     sizes: &[usize],
     heads: &[Option<usize>],
     mut choose: Choose<'_>,
 ) -> Walk<C> {
-    let attention = model
-        .attention
-        .as_ref()
-        .expect("a controller with a decision graph has attention parameters");
     let m = match &choose {
         Choose::Given(d) => d.len(),
         Choose::Sample(_) => 1,
@@ -188,7 +189,7 @@ pub(super) fn walk<C: Backend>(
                 match &excluded {
                     Some(ex) => {
                         let mask: Vec<f32> = (0..m)
-                            .flat_map(|i| (0..k).map(move |j| if j == ex[i] { -1e9 } else { 0.0 }))
+                            .flat_map(|i| (0..k).map(move |j| if j == ex[i] { -1e4 } else { 0.0 }))
                             .collect();
                         e.add(Tensor::from_data(TensorData::new(mask, [m, k]), &device))
                     }

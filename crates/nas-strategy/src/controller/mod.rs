@@ -9,6 +9,14 @@
 //! exponential-moving-average baseline and an entropy bonus ([`Controller::reinforce`]), or by
 //! PPO's clipped objective ([`Controller::ppo`]).
 //!
+//! Decisions that choose among earlier states (a node's inputs, NAS-RL's skip connections) are
+//! made as Zoph & Le and ENAS make them when the space gives its
+//! [decision graph](Sequential::decision_graph) ([`Controller::for_space`], on by default
+//! through [`ControllerConfig::attention`]): the LSTM's state at each earlier node is kept as
+//! an anchor, each candidate is scored by `v·tanh(W_prev·h_j + W_curr·h)`, and the chosen
+//! node's state is the next input (a link's probability is the sigmoid of that score); only
+//! the categorical decisions have softmax heads.
+//!
 //! The strategies [`crate::Reinforce`] and [`crate::Ppo`] drive it through ask/tell; it can also
 //! be used directly, as ENAS does (sample child architectures, score them with shared weights,
 //! update the controller from the rewards):
@@ -61,7 +69,7 @@ use serde::{Deserialize, Serialize};
 use crate::StrategyError;
 pub(crate) use config::check_ppo;
 pub use config::{ControllerConfig, HeadSharing};
-use model::{ControllerModel, Optim, init_model, optimizer, plan};
+use model::{ControllerNet, Optim, init_model, optimizer, plan};
 use nas_space::{DecisionGraph, DecisionKind, Sequential};
 
 /// One architecture sampled by a [`Controller`].
@@ -111,7 +119,8 @@ pub struct UpdateStats {
     pub entropy: f64,
 }
 
-/// An LSTM controller over a fixed sequence of categorical decisions (see the
+/// An LSTM controller over a fixed sequence of decisions: categorical ones by softmax heads,
+/// and, over a decision graph, choices among earlier states by attention (see the
 /// [module docs](self)). Generic over the autodiff backend, [`DefaultBackend`] (the CPU) by
 /// default.
 ///
@@ -129,10 +138,10 @@ pub struct Controller<B: AutodiffBackend = DefaultBackend> {
     graph: Option<DecisionGraph>,
     /// The head of each decision that has one.
     heads_of: Vec<Option<usize>>,
-    model: ControllerModel<B>,
+    model: ControllerNet<B>,
     optim: Optim<B>,
     /// The parameters without autodiff, for sampling; rebuilt after each update.
-    sampler: Option<ControllerModel<B::InnerBackend>>,
+    sampler: Option<ControllerNet<B::InnerBackend>>,
     device: B::Device,
     rng: ChaCha8Rng,
     baseline: Option<f64>,
@@ -281,13 +290,15 @@ impl<B: AutodiffBackend> Controller<B> {
     /// [`model::evaluate`] with this controller's configuration, steps and heads.
     fn evaluate<C: Backend>(
         &self,
-        model: &ControllerModel<C>,
+        net: &ControllerNet<C>,
         decisions: &[Vec<usize>],
     ) -> (Tensor<C, 1>, Tensor<C, 1>) {
-        match &self.graph {
-            Some(g) => {
+        // A graph comes with attention parameters (built so, and checked on loading).
+        match (&self.graph, &net.attention) {
+            (Some(g), Some(attention)) => {
                 let w = graph::walk(
-                    model,
+                    &net.base,
+                    attention,
                     &self.config,
                     g,
                     &self.decisions,
@@ -296,8 +307,8 @@ impl<B: AutodiffBackend> Controller<B> {
                 );
                 (w.log_prob, w.entropy)
             }
-            None => model::evaluate(
-                model,
+            _ => model::evaluate(
+                &net.base,
                 &self.config,
                 &self.steps,
                 &self.head_sizes,

@@ -24,7 +24,14 @@ pub(super) struct ControllerModel<B: Backend> {
     pub(super) lstm: Lstm<B>,
     pub(super) embeddings: Vec<Embedding<B>>,
     pub(super) heads: Vec<Linear<B>>,
-    /// The attention over anchors, for a controller over a decision graph.
+}
+
+/// All of the controller's parameters: the network, and the attention over anchors of a
+/// controller over a decision graph. (Two records, so that a controller saved before the
+/// attention existed loads unchanged.)
+#[derive(Module, Debug)]
+pub(super) struct ControllerNet<B: Backend> {
+    pub(super) base: ControllerModel<B>,
     pub(super) attention: Option<super::graph::Attention<B>>,
 }
 
@@ -32,7 +39,7 @@ pub(super) struct ControllerModel<B: Backend> {
 /// Adam after clipping the gradients to a global L2 norm (ENAS' `clip_by_global_norm`; Burn's
 /// own `GradientClippingConfig::Norm` would clip each parameter tensor on its own).
 pub(super) type Optim<B> =
-    nas_supernet::grad::ClipGlobalNorm<OptimizerAdaptor<Adam, ControllerModel<B>, B>>;
+    nas_supernet::grad::ClipGlobalNorm<OptimizerAdaptor<Adam, ControllerNet<B>, B>>;
 
 /// The informative steps and the head sizes of `decisions`; only the decisions for which
 /// `categorical(d)` holds get a head (the others are made by attention).
@@ -143,13 +150,13 @@ pub(super) fn init_model<B: Backend>(
     head_sizes: &[usize],
     attention: bool,
     device: &B::Device,
-) -> ControllerModel<B> {
+) -> ControllerNet<B> {
     let hidden = config.hidden_size;
     let init = Initializer::Uniform {
         min: -config.init_range,
         max: config.init_range,
     };
-    ControllerModel {
+    let base = ControllerModel {
         start: init.init([1, hidden], device),
         lstm: LstmConfig::new(hidden, hidden, true)
             .with_initializer(init.clone())
@@ -170,6 +177,9 @@ pub(super) fn init_model<B: Backend>(
                     .init(device)
             })
             .collect(),
+    };
+    ControllerNet {
+        base,
         attention: attention.then(|| super::graph::init_attention(config, device)),
     }
 }

@@ -14,10 +14,11 @@ use crate::StrategyError;
 impl<B: AutodiffBackend> Controller<B> {
     /// Samples one architecture's decisions, with their log-probability and entropy.
     pub fn sample(&mut self) -> Sample {
-        let model = self.sampler.get_or_insert_with(|| self.model.valid());
-        if let Some(g) = &self.graph {
+        let net = self.sampler.get_or_insert_with(|| self.model.valid());
+        if let (Some(g), Some(attention)) = (&self.graph, &net.attention) {
             let w = super::graph::walk(
-                model,
+                &net.base,
+                attention,
                 &self.config,
                 g,
                 &self.decisions,
@@ -33,6 +34,7 @@ impl<B: AutodiffBackend> Controller<B> {
                 decisions: w.decisions.into_iter().next().unwrap_or_default(),
             };
         }
+        let model = &net.base;
         let hidden = self.config.hidden_size;
         let mut decisions = vec![0; self.decisions.len()];
         let (mut log_prob, mut entropy) = (0.0, 0.0);

@@ -10,6 +10,7 @@ use burn::tensor::backend::{AutodiffBackend, Backend};
 use rand::rngs::ChaCha8Rng;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+use super::model::ControllerModelRecord;
 use super::{Controller, ControllerConfig};
 
 type Bytes = BinBytesRecorder<FullPrecisionSettings>;
@@ -24,6 +25,9 @@ struct ControllerState {
     graph: Option<nas_space::DecisionGraph>,
     /// The parameters, a Burn record (bincode, full precision), as hex.
     model: String,
+    /// The attention's parameters of a controller over a decision graph, a Burn record as hex.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    attention: Option<String>,
     /// Adam's state, a Burn record, as hex.
     optimizer: String,
     #[serde(with = "crate::rng_serde")]
@@ -62,7 +66,12 @@ fn save<B: Backend, R: Record<B>>(record: R) -> Result<String, String> {
 
 fn load<B: Backend, R: Record<B>>(hex: &str, device: &B::Device) -> Result<R, String> {
     let bytes = from_hex(hex)?;
-    Recorder::<B>::load(&Bytes::default(), bytes, device).map_err(|e| e.to_string())
+    // Burn's bincode recorder unwraps its decoding: a truncated record panics inside it.
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        Recorder::<B>::load(&Bytes::default(), bytes, device)
+    }))
+    .map_err(|_| "the record is truncated or corrupt".to_string())?
+    .map_err(|e| e.to_string())
 }
 
 impl<B: AutodiffBackend> Serialize for Controller<B> {
@@ -72,7 +81,11 @@ impl<B: AutodiffBackend> Serialize for Controller<B> {
             config: self.config.clone(),
             decisions: self.decisions.clone(),
             graph: self.graph.clone(),
-            model: save::<B, _>(self.model.clone().into_record()).map_err(S::Error::custom)?,
+            model: save::<B, _>(self.model.base.clone().into_record()).map_err(S::Error::custom)?,
+            attention: match &self.model.attention {
+                Some(a) => Some(save::<B, _>(a.clone().into_record()).map_err(S::Error::custom)?),
+                None => None,
+            },
             optimizer: save::<B, _>(self.optim.to_record()).map_err(S::Error::custom)?,
             rng: ChaCha8Rng::deserialize_state(&self.rng.serialize_state()),
             baseline: self.baseline,
@@ -94,9 +107,28 @@ impl<'de, B: AutodiffBackend> Deserialize<'de> for Controller<B> {
             B::Device::default(),
         )
         .map_err(|e| D::Error::custom(e.to_string()))?;
-        let model = load::<B, _>(&state.model, &c.device)
+        if state.attention.is_some() != c.model.attention.is_some() {
+            return Err(D::Error::custom(
+                "controller state: attention parameters without a decision graph, or a graph \
+                 without them; the state was edited or is corrupt",
+            ));
+        }
+        let model: ControllerModelRecord<B> = load::<B, _>(&state.model, &c.device)
             .map_err(|e| D::Error::custom(format!("controller parameters: {e}")))?;
-        c.model = c.model.load_record(model);
+        if model.heads.len() != c.head_sizes.len() || model.embeddings.len() != c.head_sizes.len() {
+            return Err(D::Error::custom(format!(
+                "controller parameters: {} heads saved, but its decisions need {}; the state \
+                 was edited or is corrupt",
+                model.heads.len(),
+                c.head_sizes.len()
+            )));
+        }
+        c.model.base = c.model.base.load_record(model);
+        if let (Some(hex), Some(attention)) = (&state.attention, c.model.attention.take()) {
+            let record = load::<B, _>(hex, &c.device)
+                .map_err(|e| D::Error::custom(format!("controller attention: {e}")))?;
+            c.model.attention = Some(attention.load_record(record));
+        }
         let optim = load::<B, _>(&state.optimizer, &c.device)
             .map_err(|e| D::Error::custom(format!("controller optimizer state: {e}")))?;
         c.optim = c.optim.load_record(optim);

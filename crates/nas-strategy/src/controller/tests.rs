@@ -337,3 +337,87 @@ fn a_graph_that_does_not_fit_the_decisions_is_refused() {
         "{e}"
     );
 }
+
+/// A space whose only choices are links (NAS-RL with one size of everything) still learns:
+/// the update does not skip the attention's parameters for want of a softmax head.
+#[test]
+fn a_controller_of_links_only_learns() {
+    use nas_space::TextFormat;
+    use nas_space::nasrl::NasRlSpace;
+    let space = NasRlSpace::new(4, &[3], &[3], &[32], &[1]).unwrap();
+    let config = ControllerConfig {
+        learning_rate: 0.05,
+        ..ControllerConfig::default()
+    };
+    let mut c = Controller::<DefaultBackend>::for_space(&space, config, 2).unwrap();
+    assert!(c.graph().is_some());
+    assert_eq!(c.head_sizes.len(), 0);
+    // Reward: every skip connection taken.
+    let reward = |d: &[usize]| d.iter().filter(|&&x| x == 1).count() as f64 / 6.0;
+    let all_links = space
+        .to_decisions(
+            &space
+                .parse("3x3x32s1[] 3x3x32s1[1] 3x3x32s1[1,2] 3x3x32s1[1,2,3]")
+                .unwrap(),
+        )
+        .unwrap();
+    let before = c.log_probs(std::slice::from_ref(&all_links)).unwrap()[0];
+    for _ in 0..20 {
+        let batch: Vec<Episode> = (0..8)
+            .map(|_| {
+                let s = c.sample();
+                let r = reward(&s.decisions);
+                Episode::new(s, r)
+            })
+            .collect();
+        c.reinforce(&batch).unwrap();
+    }
+    let after = c.log_probs(std::slice::from_ref(&all_links)).unwrap()[0];
+    assert!(
+        after > before + 1.0,
+        "log π(all links) {before:.3} -> {after:.3}"
+    );
+}
+
+/// A controller state whose parts do not fit together, or whose record is cut short, is an
+/// error when loaded, not a panic.
+#[test]
+fn an_edited_or_truncated_controller_state_is_an_error() {
+    let a = graph_controller(ControllerConfig::default(), 5);
+    let json = serde_json::to_string(&a).unwrap();
+    let value: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let edit = |f: &dyn Fn(&mut serde_json::Map<String, serde_json::Value>)| {
+        let mut v = value.clone();
+        f(v.as_object_mut().unwrap());
+        serde_json::from_value::<Controller>(v)
+    };
+    assert!(
+        edit(&|m| {
+            m.remove("attention");
+        })
+        .is_err()
+    );
+    assert!(
+        edit(&|m| {
+            m.remove("graph");
+        })
+        .is_err()
+    );
+    assert!(
+        edit(&|m| {
+            let hex = m["model"].as_str().unwrap().to_string();
+            m.insert("model".into(), hex[..20].into());
+        })
+        .is_err()
+    );
+    // A plain controller's record against a graph's heads: the head counts differ.
+    let plain = controller(&small_graph().0, ControllerConfig::default());
+    let plain: serde_json::Value = serde_json::to_value(&plain).unwrap();
+    assert!(
+        edit(&|m| {
+            m.insert("model".into(), plain["model"].clone());
+        })
+        .is_err()
+    );
+    assert!(edit(&|_| {}).is_ok());
+}

@@ -113,7 +113,7 @@ impl<B: AutodiffBackend> Controller<B> {
         let entropy: f64 = mean_h.clone().into_scalar().elem();
         let loss = objective(lp) - mean_h.mul_scalar(self.config.entropy_weight);
         let value: f64 = loss.clone().into_scalar().elem();
-        if self.steps.is_empty() {
+        if self.decisions.iter().all(|&n| n < 2) {
             // Nothing to learn: every decision has one choice.
             return (value, entropy);
         }
