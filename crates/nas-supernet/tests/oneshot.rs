@@ -799,3 +799,131 @@ fn nested_weights_let_random_single_paths_learn() {
         );
     }
 }
+
+/// SMASH's point: an operation's weights are generated from the encoding of the whole
+/// architecture, not shared. Changing another edge changes them; the same architecture gets
+/// the same ones; a training step reaches the hypernetwork through the generated weights (the
+/// generators of the path's convolutions and the embedding get gradients, the generators of
+/// convolutions the path lacks do not); paths have the stand-alone networks' MACs and shapes.
+#[test]
+fn smash_generates_each_architectures_weights_from_its_encoding() {
+    use nas_space::nb201::Nb201Op::*;
+    use nas_supernet::oneshot::SmashConfig;
+    let device = Default::default();
+    let space = Nb201Space::default();
+    let config = SmashConfig {
+        embedding: 16,
+        ..SmashConfig::new(tiny_nb201(4))
+    };
+    let smash = seeded(&device, 0, || config.init::<B>(&space, &device)).unwrap();
+    let a = Nb201Arch {
+        edges: [
+            NorConv3x3,
+            SkipConnect,
+            AvgPool3x3,
+            None,
+            NorConv1x1,
+            NorConv3x3,
+        ],
+    };
+    let mut b = a;
+    b.edges[0] = AvgPool3x3;
+    let w = |arch: &Nb201Arch| {
+        smash
+            .generated_weight(arch, 0, 5, NorConv3x3)
+            .unwrap()
+            .into_data()
+            .to_vec::<f32>()
+            .unwrap()
+    };
+    let (wa, wb) = (w(&a), w(&b));
+    assert_eq!(wa.len(), 4 * 4 * 9);
+    assert_eq!(wa, w(&a));
+    let moved = wa
+        .iter()
+        .zip(&wb)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0f32, f32::max);
+    let scale = wa.iter().map(|x| x.abs()).fold(0.0f32, f32::max);
+    assert!(
+        moved > 0.05 * scale,
+        "another edge's operation moved the weights by {moved} (of {scale})"
+    );
+    // The ablation shares the weights across architectures.
+    let shared = seeded(&device, 0, || {
+        SmashConfig {
+            conditioned: false,
+            ..config
+        }
+        .init::<B>(&space, &device)
+    })
+    .unwrap();
+    let ws = |arch: &Nb201Arch| {
+        shared
+            .generated_weight(arch, 0, 5, NorConv3x3)
+            .unwrap()
+            .into_data()
+            .to_vec::<f32>()
+            .unwrap()
+    };
+    assert_eq!(ws(&a), ws(&b));
+    assert!(smash.generated_weight(&a, 0, 5, AvgPool3x3).is_none());
+    assert!(smash.generated_weight(&a, 9, 5, NorConv3x3).is_none());
+
+    // One backward pass through the generated weights.
+    let loss = CrossEntropyLossConfig::new()
+        .init(&device)
+        .forward(smash.path_logits(images(4), &a), targets(4));
+    let grads = GradientsParams::from_grads(loss.backward(), &smash);
+    let (params, with_grad) = count(&smash, &grads);
+    assert!(
+        with_grad > 0 && with_grad < params,
+        "{with_grad} of {params}"
+    );
+    // the embedding, and cell 0's edge-5 3×3 generator (a [16, 144] weight)
+    let has = |dims: [usize; 2]| {
+        struct Find<'a> {
+            grads: &'a GradientsParams,
+            dims: [usize; 2],
+            found: Vec<bool>,
+        }
+        impl ModuleVisitor<B> for Find<'_> {
+            fn visit_float<const D: usize>(&mut self, p: &Param<Tensor<B, D>>) {
+                if D == 2 && p.val().dims()[..] == self.dims[..] {
+                    self.found
+                        .push(self.grads.get::<burn::backend::NdArray, D>(p.id).is_some());
+                }
+            }
+        }
+        let mut f = Find {
+            grads: &grads,
+            dims,
+            found: Vec::new(),
+        };
+        smash.visit(&mut f);
+        f.found
+    };
+    // Linear weights are [in, out] in Burn: the embedding [6·5, 16].
+    assert_eq!(has([30, 16]), vec![true]);
+    // The 3×3 generators of cell 0 (C = 4: [16, 144]): edges 0 and 5 hold a 3×3 convolution
+    // in `a`, the other four do not.
+    assert_eq!(has([16, 144]), vec![true, false, false, false, false, true]);
+
+    let mut rng = ChaCha8Rng::seed_from_u64(3);
+    let net = tiny_nb201(4);
+    for _ in 0..5 {
+        let arch: Nb201Arch = space.sample(&mut rng);
+        let child = seeded(&device, 0, || net.init::<B>(&arch, &device)).unwrap();
+        assert_eq!(
+            Some(smash.path_macs(&arch, [1, 8, 8])),
+            child.macs([1, 8, 8])
+        );
+        assert_eq!(smash.path_logits(images(2), &arch).dims(), [2, 4]);
+        assert!(smash.check_arch(&arch).is_ok());
+    }
+    let bad = SmashConfig {
+        embedding: 0,
+        ..config
+    };
+    assert!(bad.init::<B>(&space, &device).is_err());
+}

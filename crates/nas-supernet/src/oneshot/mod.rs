@@ -2,13 +2,14 @@
 //! dropout, batch-norm recalibration, latency tables and peak-memory measurement.
 //!
 //! A *supernet* holds every candidate operation of every searchable layer; an architecture is a
-//! path through it that inherits its weights. Three methods are built on the same pieces:
+//! path through it that inherits its weights. Four methods are built on the same pieces:
 //!
 //! | method | supernet | what is sampled per training step | module |
 //! | --- | --- | --- | --- |
 //! | SPOS (Guo et al. 2019) | [`SposSupernet`] (ShuffleNetV2 blocks) | one path, uniformly ([`UniformSampler`]) | [`train`] |
 //! | ProxylessNAS (Cai et al. 2019) | [`ProxylessSupernet`] (MobileNetV2 blocks) | one path from the architecture distribution for weights, two paths with binary gates for the architecture parameters | [`gates`], [`proxyless`] |
 //! | One-Shot (Bender et al. 2018) | [`Nb201Supernet`] (NAS-Bench-201 cells) | every path, with path dropout on a linear schedule | [`path_dropout`] |
+//! | SMASH (Brock et al. 2018) | [`SmashNb201`] (NAS-Bench-201 cells whose convolution weights a hypernetwork generates from the architecture's encoding) | one path, uniformly | [`smash`] |
 //!
 //! Every supernet implements [`SinglePath`]: the logits and the multiply-accumulates of one
 //! architecture's path. The supernet training loop ([`train::train_supernet`]) asks a closure for
@@ -22,8 +23,8 @@
 //! recomputed on training batches ([`bn_recalibration::recalibrate_bn`]): the running statistics
 //! accumulated while other paths were trained do not describe this path.
 //!
-//! The examples `spos`, `proxylessnas` and `oneshot` run each method end to end on the embedded
-//! digits.
+//! The examples `spos`, `proxylessnas`, `oneshot` and `smash` run each method end to end on the
+//! embedded digits.
 
 pub mod bn_recalibration;
 pub mod chain_supernet;
@@ -33,10 +34,12 @@ pub mod memory;
 pub mod nb201_supernet;
 pub mod path_dropout;
 pub mod proxyless;
+pub mod smash;
 pub mod train;
 
 pub use chain_supernet::{CandidateWeights, ProxylessSupernet, SposSupernet};
 pub use nb201_supernet::Nb201Supernet;
+pub use smash::{SmashConfig, SmashNb201};
 
 use burn::module::Module;
 use burn::tensor::Tensor;
