@@ -10,18 +10,14 @@
 //! cargo run --release --example oneshot -- --archs 30 --epochs 20 --standalone-epochs 5
 //! ```
 
-use std::collections::HashSet;
 mod common;
 
 use std::process::ExitCode;
 use std::time::Instant;
 
 use clap::Parser;
-use nas::estimate::rank::kendall_tau;
 use nas::estimate::weight_sharing::WeightSharingConfig;
-use nas::estimate::{Budget, Estimator};
-use nas::space::nb201::{Nb201Arch, Nb201Space};
-use nas::space::{SearchSpace, TextFormat};
+use nas::space::nb201::Nb201Space;
 use nas::supernet::backend::BackendTask;
 use nas::supernet::burn::tensor::Device;
 use nas::supernet::burn::tensor::backend::AutodiffBackend;
@@ -106,16 +102,7 @@ impl BackendTask for OneShot {
         let (supernet, _) = training.into_parts();
         let train_seconds = start.elapsed().as_secs_f64();
 
-        // Distinct random architectures.
-        let mut sample_rng = ChaCha8Rng::seed_from_u64(mix_seed(seed, 2, 0));
-        let mut seen = HashSet::new();
-        let mut archs: Vec<Nb201Arch> = Vec::new();
-        while archs.len() < args.archs {
-            let a = space.sample(&mut sample_rng);
-            if seen.insert(a) {
-                archs.push(a);
-            }
-        }
+        let archs = common::distinct_nb201_archs(&space, args.archs, seed);
         let recalibration = WeightSharingConfig {
             recalibration_batches: args.recalibration_batches,
             batch_size: 64,
@@ -125,47 +112,18 @@ impl BackendTask for OneShot {
         let standalone_config = common::train_config(args.standalone_epochs, 64, 0.05, seed);
         let mut standalone =
             digits.scratch_estimator::<B, _, _>(net, standalone_config, &device)?;
-        println!(
-            "\n{:>3}  {:>9}  {:>10}  architecture",
-            "#", "one-shot", "stand-alone"
-        );
-        let (mut shots, mut alones) = (Vec::new(), Vec::new());
-        let (mut shot_seconds, mut alone_seconds) = (0.0, 0.0);
-        for (i, arch) in archs.iter().enumerate() {
-            let t = Instant::now();
-            let s = one_shot
-                .estimate(arch, &Budget::full())
-                .map_err(|e| e.to_string())?;
-            shot_seconds += t.elapsed().as_secs_f64();
-            let t = Instant::now();
-            let a = standalone
-                .estimate(arch, &Budget::full())
-                .map_err(|e| e.to_string())?;
-            alone_seconds += t.elapsed().as_secs_f64();
-            println!(
-                "{:>3}  {:>8.2}%  {:>9.2}%  {}",
-                i + 1,
-                s.objective,
-                a.objective,
-                space.to_text(arch)
-            );
-            shots.push(s.objective);
-            alones.push(a.objective);
-        }
-        let n = archs.len().max(1) as f64;
-        match kendall_tau(&shots, &alones) {
-            Some(tau) => println!(
-                "\nKendall's tau between one-shot and stand-alone accuracy over {} architectures: {tau:.3}",
-                archs.len()
-            ),
-            None => println!(
-                "\nKendall's tau is undefined (fewer than two architectures, or constant scores)"
-            ),
-        }
+        let (score_seconds, alone_seconds) = common::rank_against_standalone(
+            &space,
+            &archs,
+            &mut one_shot,
+            &mut standalone,
+            "one-shot",
+            "one-shot",
+        )?;
         println!(
             "supernet training {train_seconds:.1}s; one-shot score {:.2}s per architecture; stand-alone training {:.1}s per architecture; total {:.1} min",
-            shot_seconds / n,
-            alone_seconds / n,
+            score_seconds,
+            alone_seconds,
             start.elapsed().as_secs_f64() / 60.0
         );
         Ok(())

@@ -870,3 +870,76 @@ impl RandomBaselines {
             .collect()
     }
 }
+
+/// `count` distinct random NAS-Bench-201 cells, drawn from the seed's own stream (the same
+/// cells for every example that ranks cells of a seed: `oneshot`, `smash`).
+pub fn distinct_nb201_archs(space: &Nb201Space, count: usize, seed: u64) -> Vec<Nb201Arch> {
+    use nas::space::SearchSpace;
+    use rand::SeedableRng;
+    let mut rng =
+        rand::rngs::ChaCha8Rng::seed_from_u64(nas::supernet::network::mix_seed(seed, 2, 0));
+    let mut seen = std::collections::HashSet::new();
+    let mut archs = Vec::new();
+    while archs.len() < count {
+        let a = space.sample(&mut rng);
+        if seen.insert(a) {
+            archs.push(a);
+        }
+    }
+    archs
+}
+
+/// Scores each of `archs` with `scored` (column `label`) and trains it with `standalone`,
+/// printing a row per cell, then Kendall's τ between `what` and stand-alone accuracy.
+/// Returns the seconds per architecture of each side.
+pub fn rank_against_standalone(
+    space: &Nb201Space,
+    archs: &[Nb201Arch],
+    scored: &mut impl nas::estimate::Estimator<Nb201Arch>,
+    standalone: &mut impl nas::estimate::Estimator<Nb201Arch>,
+    label: &str,
+    what: &str,
+) -> Result<(f64, f64), String> {
+    use nas::estimate::Budget;
+    use nas::estimate::rank::kendall_tau;
+    use nas::space::TextFormat;
+    use std::time::Instant;
+    println!(
+        "\n{:>3}  {:>9}  {:>10}  architecture",
+        "#", label, "stand-alone"
+    );
+    let (mut scores, mut alones) = (Vec::new(), Vec::new());
+    let (mut score_seconds, mut alone_seconds) = (0.0, 0.0);
+    for (i, arch) in archs.iter().enumerate() {
+        let t = Instant::now();
+        let s = scored
+            .estimate(arch, &Budget::full())
+            .map_err(|e| e.to_string())?;
+        score_seconds += t.elapsed().as_secs_f64();
+        let t = Instant::now();
+        let a = standalone
+            .estimate(arch, &Budget::full())
+            .map_err(|e| e.to_string())?;
+        alone_seconds += t.elapsed().as_secs_f64();
+        println!(
+            "{:>3}  {:>8.2}%  {:>9.2}%  {}",
+            i + 1,
+            s.objective,
+            a.objective,
+            space.to_text(arch)
+        );
+        scores.push(s.objective);
+        alones.push(a.objective);
+    }
+    match kendall_tau(&scores, &alones) {
+        Some(tau) => println!(
+            "\nKendall's tau between {what} and stand-alone accuracy over {} architectures: {tau:.3}",
+            archs.len()
+        ),
+        None => println!(
+            "\nKendall's tau is undefined (fewer than two architectures, or constant scores)"
+        ),
+    }
+    let n = archs.len().max(1) as f64;
+    Ok((score_seconds / n, alone_seconds / n))
+}
