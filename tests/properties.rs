@@ -4,6 +4,7 @@
 
 use nas::space::darts::DartsSpace;
 use nas::space::dpc::DpcSpace;
+use nas::space::fpn::FpnSpace;
 use nas::space::nasnet::NasNetSpace;
 use nas::space::nasrl::NasRlSpace;
 use nas::space::nb201::Nb201Space;
@@ -113,3 +114,4 @@ space_properties!(proxyless, ProxylessSpace::default());
 space_properties!(spos, SposSpace::default());
 space_properties!(nasrl, NasRlSpace::default());
 space_properties!(dpc, DpcSpace::default());
+space_properties!(fpn, FpnSpace::default());

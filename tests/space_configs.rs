@@ -3,6 +3,7 @@
 
 use nas::space::darts::DartsSpace;
 use nas::space::dpc::DpcSpace;
+use nas::space::fpn::FpnSpace;
 use nas::space::nasnet::NasNetSpace;
 use nas::space::nasrl::NasRlSpace;
 use nas::space::nb201::Nb201Space;
@@ -36,4 +37,5 @@ fn spaces_reload_and_reject_invalid_configs() {
     check(SposSpace::default(), "stage_repeats", Value::Array(vec![]));
     check(NasRlSpace::default(), "layers", 0.into());
     check(DpcSpace::default(), "rates", Value::Array(vec![]));
+    check(FpnSpace::default(), "cells", 2.into());
 }

@@ -943,3 +943,57 @@ pub fn rank_against_standalone(
     let n = archs.len().max(1) as f64;
     Ok((score_seconds / n, alone_seconds / n))
 }
+
+/// The journal `<out>/trials.jsonl` of a search example, ready for [`Search::journal`]:
+/// `resume` keeps it (the search replays its trials), `fresh` empties it (under its lock, so a
+/// search still writing it stops this run instead), and neither refuses an existing one.
+/// `settings` (the flags that decide the scores) are kept beside it in `settings.txt`; a
+/// resumed journal written with other settings is refused.
+///
+/// [`Search::journal`]: nas::strategy::Search::journal
+pub fn prepare_journal(
+    out: &Path,
+    resume: bool,
+    fresh: bool,
+    settings: &str,
+) -> Result<PathBuf, String> {
+    std::fs::create_dir_all(out).map_err(|e| format!("{}: {e}", out.display()))?;
+    let journal = out.join("trials.jsonl");
+    let settings_path = out.join("settings.txt");
+    if journal.exists() && !resume {
+        if !fresh {
+            return Err(format!(
+                "{} holds an earlier search: --resume to continue it, --fresh to start over",
+                journal.display()
+            ));
+        }
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .open(&journal)
+            .map_err(|e| format!("{}: {e}", journal.display()))?;
+        if let Err(std::fs::TryLockError::WouldBlock) = file.try_lock() {
+            return Err(format!(
+                "{} is being written by another search: wait for it to end, or give this run \
+                 another --out",
+                journal.display()
+            ));
+        }
+        file.set_len(0)
+            .map_err(|e| format!("{}: {e}", journal.display()))?;
+    }
+    if resume
+        && journal.exists()
+        && let Ok(before) = std::fs::read_to_string(&settings_path)
+        && before.trim() != settings.trim()
+    {
+        return Err(format!(
+            "{} was written with other settings ({}) than this run's ({settings}): resume \
+             with the same flags, or --fresh to start over",
+            journal.display(),
+            before.trim()
+        ));
+    }
+    std::fs::write(&settings_path, format!("{}\n", settings.trim()))
+        .map_err(|e| format!("{}: {e}", settings_path.display()))?;
+    Ok(journal)
+}

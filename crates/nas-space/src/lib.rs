@@ -17,6 +17,7 @@
 //! | chain | [`spos::SposSpace`] | `shufflenet_3x3 xception ...` |
 //! | multi-branch | [`nasrl::NasRlSpace`] | `3x3x36s1[] 5x7x48s1[1] ...` |
 //! | multi-branch | [`dpc::DpcSpace`] | `conv_1x1<0 sep_atrous_3x3_r6x3<1 ...` |
+//! | pyramid | [`fpn::FpnSpace`] | `attention(1,3)->P4 sum(1,5)->P4 ...` (NAS-FPN) |
 //!
 //! [`screen::Screened`] wraps any space so that its proposals are the best of several draws by
 //! a cheap score (zero-cost warm-up and move proposal).
@@ -29,6 +30,7 @@ mod common;
 pub mod darts;
 pub mod dpc;
 pub mod error;
+pub mod fpn;
 pub mod laws;
 pub mod nasnet;
 pub mod nasrl;

@@ -31,6 +31,7 @@ pub mod oneshot;
 pub mod ops;
 pub mod persist;
 pub mod probe;
+pub mod segment;
 pub mod train;
 
 pub use burn;

@@ -355,6 +355,12 @@ impl<B: Backend> DpcNetwork<B> {
     }
 }
 
+impl<B: Backend> crate::segment::Segmenter<B> for DpcNetwork<B> {
+    fn segment(&self, images: Tensor<B, 4>) -> Tensor<B, 4> {
+        DpcNetwork::segment(self, images)
+    }
+}
+
 impl<B: Backend> Classifier<B> for DpcNetwork<B> {
     fn logits(&self, images: Tensor<B, 4>) -> Tensor<B, 2> {
         self.classifier

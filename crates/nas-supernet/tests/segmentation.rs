@@ -1,0 +1,247 @@
+//! Dense prediction: a DPC network learns to segment the procedural shapes, a killed
+//! segmentation training resumes where it stopped, and bad input is a typed error.
+
+use nas_space::dpc::{DpcArch, DpcBranch, DpcOp};
+use nas_supernet::backend::DefaultBackend;
+use nas_supernet::burn::module::{AutodiffModule, Module, ModuleVisitor, Param};
+use nas_supernet::burn::tensor::Tensor;
+use nas_supernet::burn::tensor::backend::Backend;
+use nas_supernet::data::Augment;
+use nas_supernet::driver::Driver;
+use nas_supernet::multi_net::{DpcNetConfig, DpcNetwork};
+use nas_supernet::network::seeded;
+use nas_supernet::segment::{
+    SegmentationDataset, SegmentationTrainer, ShapesConfig, evaluate_segmentation, fit_segmentation,
+};
+use nas_supernet::train::{TrainConfig, TrainError};
+
+type B = DefaultBackend;
+
+fn shapes(images: usize, seed: u64) -> SegmentationDataset {
+    SegmentationDataset::shapes(&ShapesConfig {
+        images,
+        seed,
+        ..ShapesConfig::default()
+    })
+    .unwrap()
+}
+
+fn net(classes: usize) -> DpcNetConfig {
+    DpcNetConfig {
+        in_channels: 1,
+        num_classes: classes,
+        backbone_channels: 8,
+        backbone_layers: 3,
+        backbone_strides: 2,
+        branch_channels: 8,
+    }
+}
+
+/// A small ASPP: 1×1, two atrous rates and image pooling, all on the backbone.
+fn aspp() -> DpcArch {
+    let ops = [
+        DpcOp::Conv1x1,
+        DpcOp::SepAtrous3x3 {
+            rate_h: 2,
+            rate_w: 2,
+        },
+        DpcOp::SepAtrous3x3 {
+            rate_h: 4,
+            rate_w: 4,
+        },
+        DpcOp::Spp {
+            grid_h: 1,
+            grid_w: 1,
+        },
+    ];
+    DpcArch {
+        branches: ops.iter().map(|&op| DpcBranch { input: 0, op }).collect(),
+    }
+}
+
+fn config(epochs: usize) -> TrainConfig {
+    TrainConfig {
+        epochs,
+        batch_size: 32,
+        learning_rate: 0.05,
+        seed: 3,
+        ..TrainConfig::default()
+    }
+}
+
+fn model(classes: usize) -> DpcNetwork<B> {
+    let device = Default::default();
+    seeded(&device, 3, || net(classes).init::<B>(&aspp(), &device)).unwrap()
+}
+
+#[test]
+fn a_dpc_network_learns_to_segment_shapes() {
+    let (train, valid) = (shapes(500, 0), shapes(100, 1));
+    let device = Default::default();
+    let untrained = evaluate_segmentation(
+        &model(4).valid(),
+        &valid,
+        &train.channel_stats(),
+        50,
+        &device,
+    )
+    .unwrap();
+    let (trained, history) =
+        fit_segmentation(model(4), (&train, &valid), &config(8), &device, |_, _| {
+            false
+        })
+        .unwrap();
+    assert_eq!(history.len(), 8);
+    let last = history.last().unwrap();
+    // Predicting background everywhere scores the background fraction in pixel accuracy and
+    // a quarter of it in mIoU (one class of four right).
+    let pixels = valid.class_pixels();
+    let background = 100.0 * pixels[0] as f64 / pixels.iter().sum::<u64>() as f64;
+    eprintln!(
+        "mIoU {:.1}%, pixel accuracy {:.1}% (background {background:.1}%)",
+        history[7].valid_mean_iou, history[7].valid_pixel_accuracy
+    );
+    assert!(
+        last.valid_pixel_accuracy > background + 5.0,
+        "pixel accuracy {:.1}% against {background:.1}% background",
+        last.valid_pixel_accuracy
+    );
+    assert!(
+        last.valid_mean_iou > background / 4.0 + 10.0
+            && last.valid_mean_iou > untrained.mean_iou + 20.0,
+        "mIoU {:.1}% (untrained {:.1}%)",
+        last.valid_mean_iou,
+        untrained.mean_iou
+    );
+    assert!(history[0].train_loss > last.train_loss);
+    // The reported score is the trained model's on the validation set.
+    let again = evaluate_segmentation(
+        &trained.valid(),
+        &valid,
+        &train.channel_stats(),
+        50,
+        &device,
+    )
+    .unwrap();
+    assert!((again.mean_iou - last.valid_mean_iou).abs() < 1e-6);
+    assert_eq!(again.confusion.total(), (100 * 32 * 32) as u64);
+}
+
+/// Every float tensor of `module`, in visiting order.
+fn tensors<Bk: Backend, M: Module<Bk>>(module: &M) -> Vec<Vec<f32>> {
+    struct All(Vec<Vec<f32>>);
+    impl<Bk: Backend> ModuleVisitor<Bk> for All {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<Bk, D>>) {
+            self.0
+                .push(param.val().into_data().to_vec::<f32>().unwrap());
+        }
+    }
+    let _ = module.clone().into_record();
+    let mut all = All(Vec::new());
+    module.visit(&mut all);
+    all.0
+}
+
+#[test]
+fn a_stopped_segmentation_training_resumes_where_it_stopped() {
+    let (train, valid) = (shapes(64, 5), shapes(16, 6));
+    let device = Default::default();
+    let dir = std::env::temp_dir().join(format!("nas-segment-resume-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("segment.ckpt");
+    let config = config(3);
+
+    let mut whole = SegmentationTrainer::new(model(4), &train, &valid, &config, &device).unwrap();
+    Driver::new(&mut whole).run().unwrap();
+
+    // Stopped after the second epoch's checkpoint, as a killed run would be.
+    let mut first = SegmentationTrainer::new(model(4), &train, &valid, &config, &device).unwrap();
+    let summary = Driver::new(&mut first)
+        .checkpoint(&path, 1)
+        .max_epochs(2)
+        .run()
+        .unwrap();
+    assert_eq!(summary.epochs_done, 2);
+    drop(first);
+    let mut resumed = SegmentationTrainer::new(model(4), &train, &valid, &config, &device).unwrap();
+    let summary = Driver::new(&mut resumed)
+        .checkpoint(&path, 1)
+        .resume(true)
+        .run()
+        .unwrap();
+    assert_eq!(summary.resumed_at, Some(2));
+    assert_eq!(summary.epochs_run, 1);
+    let strip = |h: &[nas_supernet::segment::SegmentationEpoch]| {
+        h.iter()
+            .map(|e| (e.train_loss, e.valid_loss, e.valid_mean_iou))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(strip(resumed.history()), strip(whole.history()));
+    assert!(tensors(resumed.model()) == tensors(whole.model()));
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn bad_segmentation_input_is_a_typed_error() {
+    let (train, valid) = (shapes(8, 0), shapes(4, 1));
+    let device = Default::default();
+    // A network with 3 classes on 4-class data.
+    let e = fit_segmentation(model(3), (&train, &valid), &config(1), &device, |_, _| {
+        false
+    })
+    .unwrap_err();
+    assert!(
+        matches!(&e, TrainError::Data(m) if m.contains("4 classes")),
+        "{e}"
+    );
+    // Classification extras are refused, by name.
+    let augmented = TrainConfig {
+        augment: Augment::cifar(),
+        ..config(1)
+    };
+    let e = SegmentationTrainer::new(model(4), &train, &valid, &augmented, &device)
+        .err()
+        .unwrap();
+    assert!(
+        matches!(
+            e,
+            TrainError::InvalidConfig {
+                field: "augment",
+                ..
+            }
+        ),
+        "{e}"
+    );
+    // Sets that disagree.
+    let other = SegmentationDataset::shapes(&ShapesConfig {
+        images: 4,
+        size: 24,
+        ..ShapesConfig::default()
+    })
+    .unwrap();
+    let e = SegmentationTrainer::new(model(4), &train, &other, &config(1), &device)
+        .err()
+        .unwrap();
+    assert!(matches!(e, TrainError::Data(_)), "{e}");
+    // Shapes that cannot fit, or an empty range.
+    for bad in [
+        ShapesConfig {
+            size: 10,
+            ..ShapesConfig::default()
+        },
+        ShapesConfig {
+            min_radius: 0,
+            ..ShapesConfig::default()
+        },
+        ShapesConfig {
+            min_objects: 4,
+            ..ShapesConfig::default()
+        },
+        ShapesConfig {
+            images: 0,
+            ..ShapesConfig::default()
+        },
+    ] {
+        assert!(SegmentationDataset::shapes(&bad).is_err(), "{bad:?}");
+    }
+}
