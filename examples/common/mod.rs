@@ -2,6 +2,8 @@
 //! of `examples/` that hold a `main.rs`). Each example uses some of them.
 #![allow(dead_code)]
 
+pub mod segmentation;
+
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 

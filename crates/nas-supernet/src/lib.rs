@@ -15,6 +15,7 @@ pub mod data;
 pub mod driver;
 pub mod error;
 pub mod fast;
+pub mod fpn_net;
 mod geometry;
 pub mod grad;
 #[cfg(feature = "ndarray")]

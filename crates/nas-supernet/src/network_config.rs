@@ -3,7 +3,7 @@
 //! [`NetworkConfig<A>`] is implemented by every network configuration of this crate, for the
 //! architectures of its space: [`Nb201NetConfig`] (NAS-Bench-201 cells), [`DartsNetConfig`]
 //! (DARTS genotypes and NASNet architectures), [`ChainNet`] (a [`ChainNetConfig`] with its
-//! ProxylessNAS or SPOS space), [`NasRlNetConfig`], [`DpcNetConfig`], and
+//! ProxylessNAS or SPOS space), [`NasRlNetConfig`], [`DpcNetConfig`], [`FpnNetConfig`] (NAS-FPN), and
 //! [`SupernetConfig`] for the architectures a
 //! differentiable search derives. The backend is a parameter of [`NetworkConfig::build`], so
 //! one configuration value builds the network on any backend: code that takes a configuration
@@ -31,6 +31,7 @@ use burn::tensor::backend::Backend;
 use burn::tensor::{Device, Tensor};
 use nas_space::darts::Genotype;
 use nas_space::dpc::DpcArch;
+use nas_space::fpn::FpnArch;
 use nas_space::nasnet::NasNetArch;
 use nas_space::nasrl::NasRlArch;
 use nas_space::nb201::Nb201Arch;
@@ -42,6 +43,7 @@ use crate::chain_net::{ChainNetConfig, ProxylessNetwork, SposNetwork};
 use crate::darts_net::{DartsNetConfig, DartsNetwork};
 use crate::darts_search::{DerivedArch, SupernetConfig};
 use crate::error::SupernetError;
+use crate::fpn_net::{FpnNetConfig, FpnNetwork};
 use crate::multi_net::{DpcNetConfig, DpcNetwork, NasRlNetConfig, NasRlNetwork};
 use crate::nb201_net::{Nb201NetConfig, Nb201Network};
 use crate::network::{Classifier, TrainOptions};
@@ -129,6 +131,7 @@ builds_itself!(
     DartsNetConfig,
     NasRlNetConfig,
     DpcNetConfig,
+    FpnNetConfig,
     ChainNet<ProxylessSpace>,
     ChainNet<SposSpace>,
     SupernetConfig
@@ -190,6 +193,18 @@ impl NetworkConfig<DpcArch> for DpcNetConfig {
         arch: &DpcArch,
         device: &Device<B>,
     ) -> Result<DpcNetwork<B>, SupernetError> {
+        self.init(arch, device)
+    }
+}
+
+impl NetworkConfig<FpnArch> for FpnNetConfig {
+    type Network<B: Backend> = FpnNetwork<B>;
+
+    fn build<B: Backend>(
+        &self,
+        arch: &FpnArch,
+        device: &Device<B>,
+    ) -> Result<FpnNetwork<B>, SupernetError> {
         self.init(arch, device)
     }
 }

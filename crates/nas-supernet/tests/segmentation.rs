@@ -1,17 +1,23 @@
-//! Dense prediction: a DPC network learns to segment the procedural shapes, a killed
+//! Dense prediction: DPC and NAS-FPN networks learn to segment the procedural shapes, the
+//! published NAS-FPN builds its pyramid, a killed
 //! segmentation training resumes where it stopped, and bad input is a typed error.
 
+use nas_space::TextFormat;
 use nas_space::dpc::{DpcArch, DpcBranch, DpcOp};
+use nas_space::fpn::{FpnSpace, PUBLISHED};
 use nas_supernet::backend::DefaultBackend;
 use nas_supernet::burn::module::{AutodiffModule, Module, ModuleVisitor, Param};
 use nas_supernet::burn::tensor::Tensor;
 use nas_supernet::burn::tensor::backend::Backend;
 use nas_supernet::data::Augment;
 use nas_supernet::driver::Driver;
+use nas_supernet::fpn_net::{FpnNetConfig, FpnNetwork};
 use nas_supernet::multi_net::{DpcNetConfig, DpcNetwork};
+use nas_supernet::network::Classifier;
 use nas_supernet::network::seeded;
 use nas_supernet::segment::{
-    SegmentationDataset, SegmentationTrainer, ShapesConfig, evaluate_segmentation, fit_segmentation,
+    SegmentationDataset, SegmentationTrainer, Segmenter, ShapesConfig, evaluate_segmentation,
+    fit_segmentation,
 };
 use nas_supernet::train::{TrainConfig, TrainError};
 
@@ -244,4 +250,73 @@ fn bad_segmentation_input_is_a_typed_error() {
     ] {
         assert!(SegmentationDataset::shapes(&bad).is_err(), "{bad:?}");
     }
+}
+
+fn fpn(min_level: u32, max_level: u32, repeats: usize) -> FpnNetConfig {
+    FpnNetConfig {
+        in_channels: 1,
+        num_classes: 4,
+        channels: 8,
+        min_level,
+        max_level,
+        repeats,
+    }
+}
+
+#[test]
+fn the_published_nas_fpn_builds_its_pyramid() {
+    let device = Default::default();
+    let arch = FpnSpace::default().parse(PUBLISHED).unwrap();
+    let net: FpnNetwork<B> = seeded(&device, 0, || fpn(3, 7, 2).init(&arch, &device)).unwrap();
+    let images = Tensor::<B, 4>::zeros([2, 1, 128, 128], &device);
+    let sizes: Vec<[usize; 4]> = net
+        .pyramid(images.clone())
+        .iter()
+        .map(|f| f.dims())
+        .collect();
+    assert_eq!(
+        sizes,
+        [16, 8, 4, 2, 1].map(|s| [2, 8, s, s]).to_vec(),
+        "P3..P7 of a 128×128 image"
+    );
+    assert_eq!(net.segment(images.clone()).dims(), [2, 4, 128, 128]);
+    assert_eq!(Classifier::logits(&net, images).dims(), [2, 4]);
+    // Two repeats of 7 cells (3×3, 8 → 8 channels) on top of the backbone.
+    let macs = net.macs([1, 128, 128]).unwrap();
+    let one_repeat: u64 = [4, 4, 3, 4, 5, 7, 6]
+        .iter()
+        .map(|&l: &u32| {
+            let side = 128u64 >> l;
+            8 * 8 * 9 * side * side
+        })
+        .sum();
+    assert!(macs > 2 * one_repeat, "{macs} MACs");
+    // An architecture of other levels, or a level 0, is refused.
+    let e = fpn(1, 3, 1).init::<B>(&arch, &device).unwrap_err();
+    assert!(e.to_string().contains("NAS-FPN"), "{e}");
+    assert!(fpn(0, 4, 1).init::<B>(&arch, &device).is_err());
+    assert!(fpn(3, 7, 0).init::<B>(&arch, &device).is_err());
+}
+
+#[test]
+fn a_nas_fpn_network_learns_to_segment_shapes() {
+    let (train, valid) = (shapes(500, 0), shapes(100, 1));
+    let device = Default::default();
+    let space = FpnSpace::new(5, 1, 3).unwrap();
+    let top_down = space
+        .parse("sum(1,2)->P2 sum(0,3)->P1 sum(2,3)->P3 sum(1,3)->P2 sum(0,4)->P1")
+        .unwrap();
+    let model: FpnNetwork<B> =
+        seeded(&device, 3, || fpn(1, 3, 1).init(&top_down, &device)).unwrap();
+    let (_, history) =
+        fit_segmentation(model, (&train, &valid), &config(6), &device, |_, _| false).unwrap();
+    let last = history.last().unwrap();
+    let pixels = valid.class_pixels();
+    let background = 100.0 * pixels[0] as f64 / pixels.iter().sum::<u64>() as f64;
+    eprintln!(
+        "NAS-FPN: mIoU {:.1}%, pixel accuracy {:.1}% (background {background:.1}%)",
+        last.valid_mean_iou, last.valid_pixel_accuracy
+    );
+    assert!(last.valid_pixel_accuracy > background + 5.0);
+    assert!(last.valid_mean_iou > background / 4.0 + 10.0);
 }
