@@ -15,8 +15,8 @@
 //! evolution, `--strategy random` random search.
 //!
 //! **Answer.** The best architecture is trained again for `--final-epochs` and tested on the
-//! test scenes beside a top-down pathway written in the same language (FPN's shape: each level
-//! summed with the merged level above it) and two random architectures.
+//! test scenes beside a top-down pathway written in the same language (FPN's shape: the middle
+//! level merged with the coarsest, the finest with that) and two random architectures.
 //!
 //! ```text
 //! cargo run --release --example nas_fpn                   # a few minutes on 2 cores
@@ -66,8 +66,9 @@ fn references(space: &FpnSpace, seed: u64) -> Result<Vec<(&'static str, FpnArch)
     let mut refs = Vec::new();
     if (space.levels(), space.cells()) == (3, 5) {
         let (a, b, c) = (space.min_level(), space.min_level() + 1, space.max_level());
-        // The middle level plus the coarsest, the finest plus that; then the outputs, each its
-        // input plus the merged level above it.
+        // FPN's top-down merges: the middle level plus the coarsest, the finest plus that.
+        // Then the outputs: the coarsest plus the merged middle level (pooled), the middle
+        // level plus the merged middle level, the finest plus the merged finest.
         let text =
             format!("sum(1,2)->P{b} sum(0,3)->P{a} sum(2,3)->P{c} sum(1,3)->P{b} sum(0,4)->P{a}");
         refs.push((

@@ -408,35 +408,8 @@ impl BackendTask for QuickSearch {
         )
         .map_err(|e| e.to_string())?;
 
-        std::fs::create_dir_all(&args.out).map_err(|e| format!("{}: {e}", args.out.display()))?;
-        let journal_path = args.out.join("trials.jsonl");
-        if !args.resume && journal_path.exists() {
-            if !args.fresh {
-                return Err(format!(
-                    "{} holds an earlier search: --resume to continue it, --fresh to start over",
-                    journal_path.display()
-                ));
-            }
-            // Emptied under the journal's lock, not deleted: a search still writing it (in
-            // another process) holds the lock, and this run stops instead of unlinking the
-            // file under it.
-            let file = std::fs::OpenOptions::new()
-                .write(true)
-                .open(&journal_path)
-                .map_err(|e| format!("{}: {e}", journal_path.display()))?;
-            if let Err(std::fs::TryLockError::WouldBlock) = file.try_lock() {
-                return Err(format!(
-                    "{} is being written by another search: wait for it to end, or give this \
-                     run another --out",
-                    journal_path.display()
-                ));
-            }
-            file.set_len(0)
-                .map_err(|e| format!("{}: {e}", journal_path.display()))?;
-        }
         // The settings that decide the journal's scores: a resumed search must use the same
         // ones, or its replayed trials would be ranked on another scale.
-        let settings_path = args.out.join("settings.txt");
         let settings = format!(
             "rank by {:?}; screening {}; size {}; validation {}; seed {}; zero-cost pools {} and {} by {:?}; P = {}, S = {}",
             args.rank_by,
@@ -450,32 +423,23 @@ impl BackendTask for QuickSearch {
             args.population,
             args.sample
         );
-        if args.resume && journal_path.exists() {
-            match std::fs::read_to_string(&settings_path) {
-                Ok(before) if before.trim() != settings => {
-                    return Err(format!(
-                        "{} was written with other settings ({}) than this run's ({settings}): \
-                         resume with the same flags, or --fresh to start over",
-                        journal_path.display(),
-                        before.trim()
-                    ));
-                }
-                Ok(_) => {}
-                // A journal of an earlier version, which ranked by validation accuracy.
-                Err(_) if args.rank_by != RankBy::ValidAccuracy => {
-                    return Err(format!(
-                        "{} has no {} beside it: an earlier version wrote it, ranking by \
-                         validation accuracy; resume it with --rank-by valid-accuracy, or \
-                         --fresh to start over",
-                        journal_path.display(),
-                        settings_path.display()
-                    ));
-                }
-                Err(_) => {}
-            }
+        // A journal of an earlier version has no settings beside it: it ranked by validation
+        // accuracy.
+        let (journal_path, settings_path) =
+            (args.out.join("trials.jsonl"), args.out.join("settings.txt"));
+        if args.resume
+            && journal_path.exists()
+            && !settings_path.exists()
+            && args.rank_by != RankBy::ValidAccuracy
+        {
+            return Err(format!(
+                "{} has no {} beside it: an earlier version wrote it, ranking by validation \
+                 accuracy; resume it with --rank-by valid-accuracy, or --fresh to start over",
+                journal_path.display(),
+                settings_path.display()
+            ));
         }
-        std::fs::write(&settings_path, format!("{settings}\n"))
-            .map_err(|e| format!("{}: {e}", settings_path.display()))?;
+        let journal_path = common::prepare_journal(&args.out, args.resume, args.fresh, &settings)?;
         let start = Instant::now();
         let mut best = f64::NEG_INFINITY;
         let mut done = 0;

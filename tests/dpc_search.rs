@@ -179,4 +179,18 @@ fn the_segmentation_estimator_is_reproducible_and_reports_bad_networks() {
     .err()
     .unwrap();
     assert!(matches!(e, EstimateError::InvalidConfig(_)), "{e}");
+    // A classification extra is refused up front, by name.
+    let e = SegmentationEstimator::<DefaultBackend, _, _>::new(
+        net(),
+        shapes(8, 0),
+        shapes(4, 1),
+        TrainConfig {
+            drop_path: 0.2,
+            ..TrainConfig::default()
+        },
+        Default::default(),
+    )
+    .err()
+    .unwrap();
+    assert!(e.to_string().contains("drop_path"), "{e}");
 }

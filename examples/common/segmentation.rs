@@ -60,6 +60,11 @@ pub struct SearchArgs {
     /// Training epochs of the final comparison (0: skip it).
     #[arg(long, default_value_t = 12)]
     pub final_epochs: usize,
+    /// Trainings of each architecture in the final comparison, each with its own seed (the
+    /// table gives their mean, minimum and maximum: one training's mIoU varies widely with the
+    /// seed here, docs/benchmarks.md).
+    #[arg(long, default_value_t = 2)]
+    pub final_seeds: usize,
     /// Batch size.
     #[arg(long, default_value_t = 32)]
     pub batch_size: usize,
@@ -250,10 +255,13 @@ where
     if args.final_epochs == 0 {
         return Ok(());
     }
+    let seeds = args.final_seeds.max(1);
     println!(
-        "\nfinal comparison: each architecture trained {} epochs on the training scenes, tested \
-         on the test scenes",
-        args.final_epochs
+        "\nfinal comparison: each architecture trained {} epochs on the training scenes with \
+         seeds {}..={}, tested on the test scenes (mean, min–max)",
+        args.final_epochs,
+        args.seed,
+        args.seed + seeds as u64 - 1
     );
     println!(
         "| architecture | parameters | test mIoU | test pixel accuracy | text |\n|---|---|---|---|---|"
@@ -266,24 +274,45 @@ where
     let mut candidates = vec![("the search's best", found.arch.clone())];
     candidates.extend(references);
     for (name, arch) in candidates {
-        let model = seeded(device, args.seed, || build.build_network(&arch, device))
-            .map_err(|e| format!("{name}: {e}"))?;
-        let params = count_params(&model);
-        let (model, _) =
-            fit_segmentation(model, (train, valid), &final_config, device, |_, _| false)
+        let (mut ious, mut accuracies, mut params) = (Vec::new(), Vec::new(), 0);
+        for seed in args.seed..args.seed + seeds as u64 {
+            let model = seeded(device, seed, || build.build_network(&arch, device))
                 .map_err(|e| format!("{name}: {e}"))?;
-        let score = evaluate_segmentation(
-            &model.valid(),
-            test,
-            &train.channel_stats(),
-            args.batch_size,
-            device,
-        )
-        .map_err(|e| e.to_string())?;
+            params = count_params(&model);
+            let config = TrainConfig {
+                seed,
+                ..final_config.clone()
+            };
+            let (model, _) = fit_segmentation(model, (train, valid), &config, device, |_, _| false)
+                .map_err(|e| format!("{name}: {e}"))?;
+            let score = evaluate_segmentation(
+                &model.valid(),
+                test,
+                &train.channel_stats(),
+                args.batch_size,
+                device,
+            )
+            .map_err(|e| e.to_string())?;
+            ious.push(score.mean_iou);
+            accuracies.push(score.pixel_accuracy);
+        }
+        let summary = |v: &[f64]| {
+            let mean = v.iter().sum::<f64>() / v.len() as f64;
+            let (lo, hi) = v
+                .iter()
+                .fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), &x| {
+                    (l.min(x), h.max(x))
+                });
+            if v.len() > 1 {
+                format!("{mean:.1}% ({lo:.1}–{hi:.1})")
+            } else {
+                format!("{mean:.1}%")
+            }
+        };
         println!(
-            "| {name} | {params} | {:.1}% | {:.1}% | `{}` |",
-            score.mean_iou,
-            score.pixel_accuracy,
+            "| {name} | {params} | {} | {} | `{}` |",
+            summary(&ious),
+            summary(&accuracies),
             text(&arch)
         );
     }

@@ -41,7 +41,9 @@ use nas_supernet::burn::tensor::Device;
 use nas_supernet::burn::tensor::backend::AutodiffBackend;
 use nas_supernet::network::{count_params, seeded};
 use nas_supernet::network_config::BuildNetwork;
-use nas_supernet::segment::{SegmentationDataset, Segmenter, fit_segmentation};
+use nas_supernet::segment::{
+    SegmentationDataset, Segmenter, check_segmentation_config, fit_segmentation,
+};
 use nas_supernet::train::{TrainConfig, TrainError};
 
 use crate::{Budget, Estimate, EstimateError, Estimator, Metrics};
@@ -61,7 +63,7 @@ pub struct SegmentationEstimator<B: AutodiffBackend, M, F> {
 impl<B: AutodiffBackend, M, F> SegmentationEstimator<B, M, F> {
     /// An estimator that builds networks with `build` and trains them with `config` (its
     /// `epochs` are the full budget; the classification extras of [`TrainConfig`] are
-    /// refused). Name the backend once, as `SegmentationEstimator::<MyBackend, _, _>::new`.
+    /// refused, [`check_segmentation_config`]). Name the backend once, as `SegmentationEstimator::<MyBackend, _, _>::new`.
     ///
     /// # Errors
     /// [`EstimateError::InvalidConfig`] for an invalid configuration or empty or mismatched
@@ -76,8 +78,7 @@ impl<B: AutodiffBackend, M, F> SegmentationEstimator<B, M, F> {
     where
         F: BuildNetwork<A, B, Network = M>,
     {
-        config
-            .check()
+        check_segmentation_config(&config)
             .map_err(|e| EstimateError::InvalidConfig(e.to_string()))?;
         if train.is_empty() || valid.is_empty() {
             return Err(EstimateError::InvalidConfig(
@@ -148,15 +149,7 @@ where
         report: &mut dyn FnMut(usize, f64) -> bool,
     ) -> Result<Estimate, EstimateError> {
         let mut config = self.config.clone();
-        config.epochs = match budget.fidelity {
-            None => config.epochs,
-            Some(f) if f.is_finite() && f > 0.0 => (f.round() as usize).max(1),
-            Some(f) => {
-                return Err(EstimateError::InvalidConfig(format!(
-                    "a budget must be a positive number of epochs, got {f}"
-                )));
-            }
-        };
+        config.epochs = crate::train::budget_epochs(budget, config.epochs)?;
         let start = Instant::now();
         let device = self.device.clone();
         let build = &mut self.build;

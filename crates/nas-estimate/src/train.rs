@@ -401,7 +401,7 @@ where
 
 /// The epochs of `budget`: its fidelity rounded (at least 1), or `configured` without one; a
 /// fidelity that is not a positive number is an error.
-fn budget_epochs(budget: &Budget, configured: usize) -> Result<usize, EstimateError> {
+pub(crate) fn budget_epochs(budget: &Budget, configured: usize) -> Result<usize, EstimateError> {
     match budget.fidelity {
         None => Ok(configured),
         Some(f) if f.is_finite() && f > 0.0 => Ok((f.round() as usize).max(1)),

@@ -16,7 +16,7 @@
 //!
 //! then applies ReLU, a 3×3 convolution and batch norm, and becomes a candidate. The last `L`
 //! cells are the output pyramid, so their levels are a permutation of the `L` levels; an output
-//! cell also sums in every earlier feature of its level that no cell reads. This is the
+//! cell also sums in every earlier feature of its level that no cell has read so far. This is the
 //! reference implementation's rule (`official/vision/modeling/decoders/nasfpn.py` in
 //! tensorflow/models), which [`FpnSpace::absorbed`] computes.
 //!
@@ -185,6 +185,13 @@ impl FpnSpace {
             ));
         }
         let levels = (max_level - min_level + 1) as usize;
+        if cells > 1000 {
+            return Err(SpaceError::config(
+                NAME,
+                "cells",
+                format!("{cells} cells: at most 1,000"),
+            ));
+        }
         if cells < levels {
             return Err(SpaceError::config(
                 NAME,
@@ -195,11 +202,21 @@ impl FpnSpace {
                 ),
             ));
         }
-        Ok(Self {
+        let space = Self {
             cells,
             min_level,
             max_level,
-        })
+        };
+        if radix::size(&space.radices()).is_none() {
+            return Err(SpaceError::config(
+                NAME,
+                "cells",
+                format!(
+                    "{cells} cells over {levels} levels make more architectures than a 128-bit                      index holds: use fewer cells"
+                ),
+            ));
+        }
+        Ok(space)
     }
 
     /// The number of merging cells.
@@ -498,8 +515,10 @@ impl TextFormat for FpnSpace {
 
 impl Mutate for FpnSpace {
     /// Picks one decision uniformly among those that can change (a cell's first or second
-    /// input, its operation, its level) and one of its other values uniformly; an output cell
-    /// changes level by swapping with another output cell, so the pyramid stays whole.
+    /// input, its operation, its level) and one of its other values uniformly. An output
+    /// cell's level decision swaps its level with one of the later output cells, so the
+    /// pyramid stays whole (the last output cell changes level only through an earlier one's
+    /// swap).
     fn mutate(&self, arch: &FpnArch, rng: &mut dyn Rng) -> Result<FpnArch, SpaceError> {
         self.validate(arch)?;
         mutate_by_decision(
@@ -546,8 +565,8 @@ impl Encode for FpnSpace {
 }
 
 impl Enumerable for FpnSpace {
-    /// The product of the [`Sequential::decisions`]: an index is the mixed-radix number of an
-    /// architecture's decisions.
+    /// The product of the [`Sequential::decisions`] ([`FpnSpace::new`] refuses a space whose
+    /// size does not fit): an index is the mixed-radix number of an architecture's decisions.
     fn size(&self) -> u128 {
         radix::size(&self.radices()).unwrap_or(u128::MAX)
     }
@@ -666,7 +685,9 @@ impl Sequential for FpnSpace {
 
     /// The `L` input levels are anchors; per cell, its two inputs select among the features so
     /// far (the second distinct from the first), the operation and the level are categorical,
-    /// and the cell becomes an anchor.
+    /// and the cell becomes an anchor. (An output cell's level choice is a rank among the
+    /// levels left, so the same choice index names different levels from one output cell to
+    /// the next; each cell's level decision has its own softmax head in the controller.)
     fn decision_graph(&self) -> Option<DecisionGraph> {
         let l = self.levels();
         let select = |k: usize, distinct_from_previous: bool| {
@@ -710,6 +731,10 @@ mod tests {
             }
         );
         assert_eq!(space.to_text(&arch), PUBLISHED);
+        // docs/spaces.md: Π_k (L+k)(L+k−1)·2·levels(k), and 7 × (2·11 + 2 + 5).
+        assert_eq!(space.size(), 386_266_890_240_000_000);
+        assert_eq!(space.encoding_len(), 203);
+        assert_eq!(space.decisions().len(), 28);
         // Input P5 (2) and P7 (4) are read by no cell: P5's output cell (cell 4) and P7's
         // (cell 5) absorb them; cell 0 (P4, inner) is read by cell 1.
         let absorbed = space.absorbed(&arch).unwrap();
@@ -810,6 +835,9 @@ mod tests {
         assert!(FpnSpace::new(3, 3, 7).is_err());
         assert!(FpnSpace::new(7, 3, 3).is_err());
         assert!(FpnSpace::new(7, 5, 31).is_err());
+        // 13 cells over 5 levels fit in a u128, 14 do not.
+        assert!(FpnSpace::new(13, 3, 7).is_ok());
+        assert!(FpnSpace::new(14, 3, 7).is_err());
         let json = r#"{"cells": 2, "min_level": 3, "max_level": 7}"#;
         assert!(serde_json::from_str::<FpnSpace>(json).is_err());
         let mut rng = ChaCha8Rng::seed_from_u64(0);

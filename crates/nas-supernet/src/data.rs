@@ -493,16 +493,8 @@ impl ImageDataset {
     /// Splits into `(first, second)` with `fraction` of the items (rounded) in the first,
     /// after a shuffle by `seed`. The same seed always gives the same split.
     pub fn split(&self, fraction: f64, seed: u64) -> Result<(Self, Self), SupernetError> {
-        if !(0.0..=1.0).contains(&fraction) {
-            return Err(SupernetError::InvalidConfig {
-                what: "dataset split",
-                reason: format!("fraction must be in [0, 1], got {fraction}"),
-            });
-        }
-        let mut order: Vec<usize> = (0..self.len()).collect();
-        order.shuffle(&mut ChaCha8Rng::seed_from_u64(seed));
-        let k = (fraction * self.len() as f64).round() as usize;
-        Ok((self.subset(&order[..k]), self.subset(&order[k..])))
+        let (first, second) = split_positions(self.len(), fraction, seed)?;
+        Ok((self.subset(&first), self.subset(&second)))
     }
 
     /// The items resized to `height`×`width` by bilinear interpolation (pixel centres aligned,
@@ -561,22 +553,76 @@ impl ImageDataset {
     /// Per-channel mean and standard deviation over the items (for [`Normalize`]).
     pub fn channel_stats(&self) -> Normalize {
         let [c, h, w] = self.shape;
-        let per = h * w;
-        let mut sum = vec![0f64; c];
-        let mut sq = vec![0f64; c];
-        let mut img = vec![0f32; c * per];
+        let mut stats = ChannelStats::new(c, h * w);
+        let mut img = vec![0f32; c * h * w];
         for &i in self.indices.iter() {
             self.read_image(i, &mut img);
-            for ch in 0..c {
-                for &v in &img[ch * per..(ch + 1) * per] {
-                    sum[ch] += f64::from(v);
-                    sq[ch] += f64::from(v) * f64::from(v);
-                }
+            stats.add(&img);
+        }
+        stats.finish()
+    }
+}
+
+/// The positions `0..len` shuffled by `seed` and cut after `fraction` of them (rounded): the
+/// split of [`ImageDataset::split`] and of `SegmentationDataset::split`.
+pub(crate) fn split_positions(
+    len: usize,
+    fraction: f64,
+    seed: u64,
+) -> Result<(Vec<usize>, Vec<usize>), SupernetError> {
+    if !(0.0..=1.0).contains(&fraction) {
+        return Err(SupernetError::InvalidConfig {
+            what: "dataset split",
+            reason: format!("fraction must be in [0, 1], got {fraction}"),
+        });
+    }
+    let mut order: Vec<usize> = (0..len).collect();
+    order.shuffle(&mut ChaCha8Rng::seed_from_u64(seed));
+    let k = (fraction * len as f64).round() as usize;
+    let second = order.split_off(k.min(len));
+    Ok((order, second))
+}
+
+/// Per-channel sums of images (channel-major), for [`Normalize`].
+pub(crate) struct ChannelStats {
+    plane: usize,
+    images: usize,
+    sum: Vec<f64>,
+    sq: Vec<f64>,
+}
+
+impl ChannelStats {
+    /// For images of `channels` planes of `plane` pixels.
+    pub(crate) fn new(channels: usize, plane: usize) -> Self {
+        Self {
+            plane,
+            images: 0,
+            sum: vec![0.0; channels],
+            sq: vec![0.0; channels],
+        }
+    }
+
+    /// Adds one image.
+    pub(crate) fn add(&mut self, image: &[f32]) {
+        for (ch, values) in image
+            .chunks(self.plane.max(1))
+            .enumerate()
+            .take(self.sum.len())
+        {
+            for &v in values {
+                self.sum[ch] += f64::from(v);
+                self.sq[ch] += f64::from(v) * f64::from(v);
             }
         }
-        let n = (self.len() * per).max(1) as f64;
-        let mean: Vec<f32> = sum.iter().map(|s| (s / n) as f32).collect();
-        let std = sq
+        self.images += 1;
+    }
+
+    /// The mean and standard deviation of each channel.
+    pub(crate) fn finish(&self) -> Normalize {
+        let n = (self.images * self.plane).max(1) as f64;
+        let mean: Vec<f32> = self.sum.iter().map(|s| (s / n) as f32).collect();
+        let std = self
+            .sq
             .iter()
             .zip(&mean)
             .map(|(q, &m)| ((q / n - f64::from(m) * f64::from(m)).max(1e-12).sqrt()) as f32)

@@ -11,8 +11,13 @@
 //! cell resamples its two inputs to its level (max pooling with kernel and stride `2^Δ` down,
 //! nearest upsampling up), merges them (`sum`, or global attention: `coarse + fine ·
 //! σ(global_max(coarse))`), adds, if it is an output cell, the features of its level no cell
-//! read ([`FpnSpace::absorbed`]), then applies ReLU, a 3×3 convolution and batch norm. The last
-//! `L` cells are the new pyramid, which the next repeat (with its own weights) takes as input.
+//! has read so far ([`FpnSpace::absorbed`]), then applies ReLU, a 3×3 convolution and batch
+//! norm. The last `L` cells are the new pyramid, which the next repeat (with its own weights)
+//! takes as input. Two details differ from the reference, for maps whose sizes are not
+//! multiples of `2^Δ` (the reference pads its images so that they are): upsampling resizes to
+//! the target level's size instead of scaling by `2^Δ`, and pooling windows start at the first
+//! row and column (ceil mode) where TensorFlow's `'SAME'` pads before them; a kernel larger
+//! than the map shrinks to it.
 //!
 //! **Heads.** [`FpnNetwork::segment`]: every output level resized to the finest one
 //! (bilinear), summed, a 1×1 convolution to the classes and a bilinear resize to the input (the
@@ -185,12 +190,14 @@ impl FpnNetConfig {
     }
 }
 
-/// `x` (at `from`) resampled to level `to` of size `size`: max pooling with kernel and stride
-/// `2^(to − from)` (ceil mode, so odd sizes keep their last row) down, nearest up.
+/// `x` (at `from`) resampled to level `to` of size `size`: max pooling with stride `2^(to −
+/// from)` and as large a kernel (no larger than the map; ceil mode, so a size that does not
+/// divide keeps its last rows) down, nearest up.
 fn resample<B: Backend>(x: Tensor<B, 4>, from: u32, to: u32, size: [usize; 2]) -> Tensor<B, 4> {
     if from < to {
         let k = 1usize << (to - from);
-        max_pool2d(x, [k, k], [k, k], [0, 0], [1, 1], true)
+        let [_, _, h, w] = x.dims();
+        max_pool2d(x, [k.min(h), k.min(w)], [k, k], [0, 0], [1, 1], true)
     } else if from > to {
         interpolate(x, size, InterpolateOptions::new(InterpolateMode::Nearest))
     } else {
@@ -288,8 +295,9 @@ impl<B: Backend> Classifier<B> for FpnNetwork<B> {
         }
     }
 
-    /// The convolutions' and the classifier's multiply-accumulates (the resampling, merging
-    /// and pooling are not counted).
+    /// The multiply-accumulates of the backbone, the cells, the segmentation head and the
+    /// classifier (both heads, though one task uses one; the resampling, merging and pooling
+    /// are not counted).
     fn macs(&self, input: [usize; 3]) -> Option<u64> {
         let (mut total, mut shape) = (0, input);
         let mut sizes = Vec::new();

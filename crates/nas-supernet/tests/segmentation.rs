@@ -281,16 +281,29 @@ fn the_published_nas_fpn_builds_its_pyramid() {
     );
     assert_eq!(net.segment(images.clone()).dims(), [2, 4, 128, 128]);
     assert_eq!(Classifier::logits(&net, images).dims(), [2, 4]);
-    // Two repeats of 7 cells (3×3, 8 → 8 channels) on top of the backbone.
-    let macs = net.macs([1, 128, 128]).unwrap();
-    let one_repeat: u64 = [4, 4, 3, 4, 5, 7, 6]
-        .iter()
-        .map(|&l: &u32| {
-            let side = 128u64 >> l;
-            8 * 8 * 9 * side * side
-        })
+    // The backbone's 7 stride-2 layers, two repeats of the 7 cells (3×3, 8 → 8 channels at
+    // their level), the 1×1 segmentation head at P3 (16×16) and the 8 → 4 classifier.
+    let side = |level: u32| 128u64 >> level;
+    let backbone: u64 = (1..=7)
+        .map(|l| if l == 1 { 1 } else { 8 } * 8 * 9 * side(l) * side(l))
         .sum();
-    assert!(macs > 2 * one_repeat, "{macs} MACs");
+    let cells: u64 = arch
+        .cells
+        .iter()
+        .map(|c| 8 * 8 * 9 * side(c.level) * side(c.level))
+        .sum();
+    let expected = backbone + 2 * cells + 8 * 4 * 16 * 16 + 8 * 4;
+    assert_eq!(net.macs([1, 128, 128]), Some(expected));
+    // On 32×32 images P3..P7 are 4×4, 2×2 and three 1×1 maps: pooling P3 to P7 takes a
+    // kernel no larger than the map.
+    let small = Tensor::<B, 4>::zeros([1, 1, 32, 32], &device);
+    let sizes: Vec<[usize; 4]> = net
+        .pyramid(small.clone())
+        .iter()
+        .map(|f| f.dims())
+        .collect();
+    assert_eq!(sizes, [4, 2, 1, 1, 1].map(|s| [1, 8, s, s]).to_vec());
+    assert_eq!(net.segment(small).dims(), [1, 4, 32, 32]);
     // An architecture of other levels, or a level 0, is refused.
     let e = fpn(1, 3, 1).init::<B>(&arch, &device).unwrap_err();
     assert!(e.to_string().contains("NAS-FPN"), "{e}");
