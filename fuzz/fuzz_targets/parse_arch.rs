@@ -28,4 +28,5 @@ fuzz_target!(|data: &[u8]| {
     check(&nas_space::spos::SposSpace::default(), text);
     check(&nas_space::nasrl::NasRlSpace::default(), text);
     check(&nas_space::dpc::DpcSpace::default(), text);
+    check(&nas_space::fpn::FpnSpace::default(), text);
 });

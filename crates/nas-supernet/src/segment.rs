@@ -169,7 +169,7 @@ impl SegmentationDataset {
         if num_classes > usize::from(u16::MAX) + 1 {
             return Err(bad(format!("{num_classes} classes: at most 65,536")));
         }
-        if masks.len() % (h * w) != 0 {
+        if !masks.len().is_multiple_of(h * w) {
             return Err(bad(format!(
                 "{} mask values are not a whole number of {h}×{w} masks",
                 masks.len()
