@@ -22,6 +22,7 @@ pub mod error;
 pub mod features;
 pub mod objective;
 pub mod rank;
+#[cfg(feature = "train")]
 pub mod segment;
 pub mod tabular;
 #[cfg(feature = "train")]
