@@ -7,6 +7,7 @@ use nas_estimate::{Budget, EstimateError, Metrics};
 use nas_space::Sequential;
 use nas_space::darts::DartsSpace;
 use nas_space::dpc::DpcSpace;
+use nas_space::fpn::FpnSpace;
 use nas_space::nasnet::NasNetSpace;
 use nas_space::nasrl::NasRlSpace;
 use nas_space::nb201::{Nb201Arch, Nb201Op, Nb201Space};
@@ -282,6 +283,7 @@ fn samples_every_built_in_space() {
     drive(&SposSpace::default(), false);
     drive(&NasRlSpace::with_layers(6).unwrap(), false);
     drive(&DpcSpace::default(), false);
+    drive(&FpnSpace::default(), false);
 
     // A strategy built for one space refuses a space with other decisions.
     let mut s = reinforce(0);
