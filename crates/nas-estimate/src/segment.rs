@@ -42,9 +42,10 @@ use nas_supernet::burn::tensor::backend::AutodiffBackend;
 use nas_supernet::network::{count_params, seeded};
 use nas_supernet::network_config::BuildNetwork;
 use nas_supernet::segment::{
-    SegmentationDataset, Segmenter, check_segmentation_config, fit_segmentation,
+    SegmentationDataset, Segmenter, check_segmentation_config, check_segmentation_sets,
+    fit_segmentation,
 };
-use nas_supernet::train::{TrainConfig, TrainError};
+use nas_supernet::train::TrainConfig;
 
 use crate::{Budget, Estimate, EstimateError, Estimator, Metrics};
 
@@ -80,20 +81,8 @@ impl<B: AutodiffBackend, M, F> SegmentationEstimator<B, M, F> {
     {
         check_segmentation_config(&config)
             .map_err(|e| EstimateError::InvalidConfig(e.to_string()))?;
-        if train.is_empty() || valid.is_empty() {
-            return Err(EstimateError::InvalidConfig(
-                "the training and validation sets must not be empty".into(),
-            ));
-        }
-        if train.shape() != valid.shape() || train.num_classes() != valid.num_classes() {
-            return Err(EstimateError::InvalidConfig(format!(
-                "training images are {:?} with {} classes, validation images {:?} with {}",
-                train.shape(),
-                train.num_classes(),
-                valid.shape(),
-                valid.num_classes()
-            )));
-        }
+        check_segmentation_sets(&train, &valid)
+            .map_err(|e| EstimateError::InvalidConfig(e.to_string()))?;
         Ok(Self {
             build,
             train,
@@ -181,12 +170,7 @@ where
                 stop
             },
         );
-        let (_, history) = trained.map_err(|e| match e {
-            TrainError::Diverged { epoch, loss, .. } => {
-                EstimateError::Failed(format!("training diverged at epoch {epoch} (loss {loss})"))
-            }
-            e => EstimateError::Failed(e.to_string()),
-        })?;
+        let (_, history) = trained.map_err(crate::train::failed)?;
         let last = history
             .last()
             .ok_or_else(|| EstimateError::Failed("training finished no epoch".into()))?;

@@ -412,7 +412,7 @@ pub(crate) fn budget_epochs(budget: &Budget, configured: usize) -> Result<usize,
 }
 
 /// A failed training as an estimate's error.
-fn failed(e: TrainError) -> EstimateError {
+pub(crate) fn failed(e: TrainError) -> EstimateError {
     match e {
         TrainError::Diverged { epoch, loss, .. } => {
             EstimateError::Failed(format!("training diverged at epoch {epoch} (loss {loss})"))

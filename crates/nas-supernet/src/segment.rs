@@ -783,6 +783,32 @@ pub fn check_segmentation_config(config: &TrainConfig) -> Result<(), TrainError>
     Ok(())
 }
 
+/// Checks that a training and a validation set can be used together: neither empty, the same
+/// image shape and the same classes.
+///
+/// # Errors
+/// [`TrainError::Data`] saying what differs.
+pub fn check_segmentation_sets(
+    train: &SegmentationDataset,
+    valid: &SegmentationDataset,
+) -> Result<(), TrainError> {
+    if train.is_empty() || valid.is_empty() {
+        return Err(TrainError::Data(
+            "the training and validation sets must not be empty".into(),
+        ));
+    }
+    if train.shape() != valid.shape() || train.num_classes() != valid.num_classes() {
+        return Err(TrainError::Data(format!(
+            "training images are {:?} with {} classes, validation images {:?} with {}",
+            train.shape(),
+            train.num_classes(),
+            valid.shape(),
+            valid.num_classes()
+        )));
+    }
+    Ok(())
+}
+
 /// Training a [`Segmenter`] from scratch with per-pixel cross-entropy, as an [`EpochSolver`]:
 /// the SGD, momentum, weight decay, clipping and cosine schedule of [`TrainConfig`], batches
 /// shuffled per epoch by the seed (so a resumed run sees the batches an uninterrupted one
@@ -838,20 +864,7 @@ where
         device: &Device<B>,
     ) -> Result<Self, TrainError> {
         check_segmentation_config(config)?;
-        if train.is_empty() || valid.is_empty() {
-            return Err(TrainError::Data(
-                "the training and validation sets must not be empty".into(),
-            ));
-        }
-        if train.shape() != valid.shape() || train.num_classes() != valid.num_classes() {
-            return Err(TrainError::Data(format!(
-                "training images are {:?} with {} classes, validation images {:?} with {}",
-                train.shape(),
-                train.num_classes(),
-                valid.shape(),
-                valid.num_classes()
-            )));
-        }
+        check_segmentation_sets(train, valid)?;
         Ok(Self {
             model,
             optim: sgd_optimizer::<B, M>(config),
