@@ -3,8 +3,12 @@
 //! children with training the controller by REINFORCE on the children's validation accuracy
 //! under the shared weights (scored with each minibatch's own batch-norm statistics, as the
 //! NAS-Bench-201 paper's ENAS does: the running averages over all children misjudge children
-//! with convolutions; `--batch-statistics running` for ENAS' own). The final cell is the best
-//! of many samples by shared-weight accuracy; it is then trained from scratch for
+//! with convolutions; `--batch-statistics running` for ENAS' own). `--warmup-epochs W` trains
+//! the shared weights for the first W epochs without the controller, on strictly fair children
+//! (FairNAS: each minibatch split among children that together take every operation;
+//! `--warmup-sampling uniform` for one uniform child per minibatch). `--rank-check N` scores N
+//! random cells with the final shared weights and, on NAS-Bench-201, prints how well they rank
+//! against the table. The final cell is the best of many samples by shared-weight accuracy; it is then trained from scratch for
 //! `--final-epochs` epochs (default 3; 0 skips it) and saved into `<report-dir>/network`
 //! (`network.json` and `weights.mpk`; load it with `nas::supernet::persist::load_network`),
 //! and `--random-baselines` random cells of the space are trained the same way: the run
@@ -16,7 +20,7 @@
 //!
 //! ```text
 //! cargo run --release --example enas                       # ENAS' micro space on the embedded digits, ~2 min
-//! cargo run --release --example enas -- --space nb201      # NAS-Bench-201; looks the cell up in the table
+//! cargo run --release --example enas -- --space nb201 --data fashion  # NAS-Bench-201 on Fashion-MNIST; looks the cell up in the table
 //! cargo run --release --example enas -- --data path/to/fashion-mnist --epochs 20 --backend wgpu
 //! cargo run --release --example enas -- --final-epochs 10 --report-dir runs/enas-long
 //! ```
@@ -37,7 +41,7 @@ use clap::Parser;
 use nas::estimate::rank::kendall_tau;
 use nas::space::darts::{DartsConfig, DartsSpace};
 use nas::space::nb201::Nb201Space;
-use nas::space::{Enumerable, Sequential};
+use nas::space::{Enumerable, Sequential, TextFormat};
 use nas::strategy::controller::ControllerConfig;
 use nas::strategy::report::Report;
 use nas::strategy::{Enas, EnasConfig, EnasEpoch};
@@ -99,9 +103,26 @@ struct Args {
     /// choices.
     #[arg(long, value_enum, default_value_t = Inputs::Attention)]
     inputs: Inputs,
+    /// Epochs at the start in which the shared weights train on children drawn without the
+    /// controller (`--warmup-sampling`) and the controller does not learn (0, the default:
+    /// ENAS, the controller from the first epoch). A fair warm-up makes the shared weights
+    /// rank NAS-Bench-201 cells better, but did not make the derived cell better
+    /// (`docs/benchmarks.md`, session 20).
+    #[arg(long, default_value_t = 0)]
+    warmup_epochs: usize,
+    /// The warm-up's children: `fair` (FairNAS' strict fairness: each minibatch split into
+    /// slices whose children together take every choice of every decision once) or `uniform`
+    /// (one uniformly drawn child per minibatch, as SPOS).
+    #[arg(long, value_enum, default_value_t = WarmupSampling::Fair)]
+    warmup_sampling: WarmupSampling,
     /// Children sampled to derive the final architecture.
     #[arg(long, default_value_t = 100)]
     derive_samples: usize,
+    /// After the search, score this many distinct random architectures with the shared
+    /// weights; with `--space nb201` and the table, print how well the shared weights rank
+    /// them against the table (Kendall τ, Spearman ρ). The search never reads the table.
+    #[arg(long, default_value_t = 0)]
+    rank_check: usize,
     /// Epochs of training the derived architecture from scratch, saved into
     /// <report-dir>/network (0: skip).
     #[arg(long, alias = "train-epochs", default_value_t = 3)]
@@ -129,22 +150,35 @@ enum BatchNorms {
 }
 
 #[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+enum WarmupSampling {
+    Fair,
+    Uniform,
+}
+
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
 enum Inputs {
     Attention,
     Independent,
 }
 
-fn print_epoch<A: std::fmt::Display>(e: &EnasEpoch<A>, epochs: usize) {
+fn print_epoch<A: std::fmt::Display>(e: &EnasEpoch<A>, epochs: usize, warmup: usize) {
+    let controller = if e.epoch < warmup {
+        format!(
+            "warm-up: controller not learning, its children's mean reward {:.3}",
+            e.mean_reward
+        )
+    } else {
+        format!(
+            "controller mean reward {:.3} baseline {:.3} entropy {:.2} ({:.1} s)",
+            e.mean_reward, e.baseline, e.entropy, e.controller_seconds
+        )
+    };
     println!(
-        "epoch {:>2}/{epochs}: shared weights loss {:.3} acc {:5.1}% ({:.1} s) | controller mean reward {:.3} baseline {:.3} entropy {:.2} ({:.1} s) | best child {:.3}: {}",
+        "epoch {:>2}/{epochs}: shared weights loss {:.3} acc {:5.1}% ({:.1} s) | {controller} | best child {:.3}: {}",
         e.epoch + 1,
         e.train_loss,
         e.train_accuracy,
         e.weight_seconds,
-        e.mean_reward,
-        e.baseline,
-        e.entropy,
-        e.controller_seconds,
         e.best.1,
         e.best.0,
     );
@@ -166,6 +200,9 @@ struct Searched {
     /// The derived architecture's shared-weight validation accuracy (%).
     validation_accuracy: f64,
     seconds: f64,
+    /// `--rank-check` random architectures (as text) and their shared-weight validation
+    /// accuracy (%).
+    checked: Vec<(String, f64)>,
     /// Why the search stopped before its epochs (the answer is derived from those that
     /// finished, and the example exits with an error).
     stopped: Option<String>,
@@ -210,6 +247,8 @@ where
         derive_top: args.derive_samples.min(5),
         seed: args.run.seed,
         batch_statistics: args.batch_statistics == BatchNorms::Batch,
+        warmup_epochs: args.warmup_epochs,
+        fair_warmup: args.warmup_sampling == WarmupSampling::Fair,
     };
     let mut enas: Enas<S, B, N> = Enas::new(
         space.clone(),
@@ -227,11 +266,9 @@ where
         args.space, args.run.seed
     );
     let mut epochs = enas.epochs(search_train, &normalize);
-    let mut driver = args
-        .run
-        .checkpoint
-        .driver(&mut epochs, path)
-        .observer(|_: usize, e: &EnasEpoch<S::Arch>| print_epoch(e, args.epochs));
+    let mut driver = args.run.checkpoint.driver(&mut epochs, path).observer(
+        |_: usize, e: &EnasEpoch<S::Arch>| print_epoch(e, args.epochs, args.warmup_epochs),
+    );
     let result = driver.run();
     drop(driver);
     if let Ok(summary) = &result
@@ -274,6 +311,18 @@ where
                 (a, acc)
             })
             .collect();
+    let checked: Vec<(String, f64)> = common::draw_distinct(
+        args.rank_check,
+        &derived.arch,
+        sample,
+        args.run.seed.wrapping_add(0x0063_6865_636b),
+    )?
+    .into_iter()
+    .map(|a| {
+        let acc = enas.shared_accuracy(&a);
+        (a.to_string(), acc)
+    })
+    .collect();
     println!(
         "\nsearch: {:.1} s; {} children sampled to derive, the best {} rescored on {} validation images:",
         seconds,
@@ -312,6 +361,7 @@ where
             .collect(),
         validation_accuracy: derived.validation_accuracy,
         seconds,
+        checked,
         stopped,
     };
     Ok((derived.arch, randoms, searched))
@@ -402,9 +452,18 @@ impl BackendTask for Run {
             };
 
         let intro = format!(
-            "ENAS on the {} space: {} epochs, batch size {}, {} controller updates of {} children per epoch, {} children sampled to derive, C = {}, seed {}; {} of {} ({} images for the shared weights, {} for the rewards), {} test images.",
+            "ENAS on the {} space: {} epochs{}, batch size {}, {} controller updates of {} children per epoch, {} children sampled to derive, C = {}, seed {}; {} of {} ({} images for the shared weights, {} for the rewards), {} test images.",
             args.space,
             args.epochs,
+            match (args.warmup_epochs, args.warmup_sampling) {
+                (0, _) => String::new(),
+                (w, WarmupSampling::Fair) => format!(
+                    " (the first {w} a strictly fair warm-up of the shared weights without the controller)"
+                ),
+                (w, WarmupSampling::Uniform) => format!(
+                    " (the first {w} a uniform warm-up of the shared weights without the controller)"
+                ),
+            },
             args.batch_size,
             args.controller_steps,
             args.controller_batch,
@@ -486,6 +545,33 @@ fn main() -> ExitCode {
         Ok(outcome) => {
             if let DerivedArch::Nb201(arch) = &outcome.derived {
                 common::nb201_lookup(arch, table.as_ref(), "ENAS");
+                if let Some(table) = &table {
+                    let space = Nb201Space::default();
+                    let parse =
+                        |list: &[(String, f64)]| -> Vec<(nas::space::nb201::Nb201Arch, f64)> {
+                            list.iter()
+                                .filter_map(|(a, s)| space.parse(a).ok().map(|a| (a, *s)))
+                                .collect()
+                        };
+                    let candidates: Vec<(String, f64)> = outcome
+                        .searched
+                        .candidates
+                        .iter()
+                        .map(|(a, _, acc)| (a.clone(), *acc))
+                        .collect();
+                    common::nb201_rank_check(
+                        "the derivation's rescored candidates (shared-weight accuracy)",
+                        &parse(&candidates),
+                        table,
+                    );
+                    if !outcome.searched.checked.is_empty() {
+                        common::nb201_rank_check(
+                            "random cells scored with the shared weights (--rank-check)",
+                            &parse(&outcome.searched.checked),
+                            table,
+                        );
+                    }
+                }
             }
             if let (Some(b), Some((t, _))) = (&outcome.baselines, &outcome.train) {
                 let acc = t.final_accuracy().unwrap_or(f64::NAN);

@@ -58,6 +58,11 @@ struct Args {
     /// Supernet training epochs.
     #[arg(long, default_value_t = 40)]
     epochs: usize,
+    /// Paths of each supernet training step: `uniform` (SPOS: one uniformly drawn path per
+    /// minibatch) or `fair` (FairNAS' strict fairness: the minibatch split into 4 slices
+    /// whose paths together take every block of every layer once).
+    #[arg(long, value_enum, default_value_t = Sampling::Uniform)]
+    sampling: Sampling,
     /// Learning rate of the supernet training and of the from-scratch trainings (SGD with
     /// momentum, cosine schedule, batch 64).
     #[arg(long, default_value_t = 0.05)]
@@ -115,6 +120,12 @@ struct Args {
     valid: usize,
     #[command(flatten)]
     run: common::RunArgs,
+}
+
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+enum Sampling {
+    Uniform,
+    Fair,
 }
 
 struct Spos(Args);
@@ -197,29 +208,47 @@ impl BackendTask for Spos {
         })
         .map_err(|e| e.to_string())?;
         println!(
-            "SPOS supernet: {} layers × {} blocks, width {}, {}: {} training / {} validation images",
+            "SPOS supernet: {} layers × {} blocks, width {}, {} paths per step, {}: {} training / {} validation images",
             space.num_layers(),
             SposChoice::ALL.len(),
             args.width,
+            match args.sampling {
+                Sampling::Uniform => "uniform single",
+                Sampling::Fair => "strictly fair",
+            },
             data.train.name(),
             data.train.len(),
             data.valid.len()
         );
 
-        // 1. Supernet training with uniform single-path sampling.
+        // 1. Supernet training with uniform single-path sampling (or strictly fair paths).
         let config = TrainConfig {
             weight_decay: 4e-5,
             ..common::train_config(args.epochs, 64, args.lr, args.run.seed)
         };
-        // Each step's path is drawn from the seed and the step alone, so that a resumed
+        // Each step's paths are drawn from the seed and the step alone, so that a resumed
         // training draws the same paths as an uninterrupted one.
         let sampler = UniformSampler::new(space.clone(), args.run.seed);
+        let fair = |step: usize| {
+            let mut rng = <rand::rngs::ChaCha8Rng as rand::SeedableRng>::seed_from_u64(
+                nas::supernet::network::mix_seed(args.run.seed, step as u64, 29),
+            );
+            nas::strategy::strictly_fair(&space, &mut rng)
+        };
+        // The space accepts every decision vector in range, so the draws cannot fail; checked
+        // once here rather than assumed inside the training step.
+        fair(0).map_err(|e| e.to_string())?;
+        let sampling = args.sampling;
         let mut training = data.supernet_training(
             supernet,
             &config,
             &device,
-            |net: &SposSupernet<B>, images, info: StepInfo| {
-                net.path_logits(images, &sampler.sample_at(info.step))
+            |net: &SposSupernet<B>, images, info: StepInfo| match sampling {
+                Sampling::Uniform => net.path_logits(images, &sampler.sample_at(info.step)),
+                Sampling::Fair => match fair(info.step) {
+                    Ok(paths) => net.sliced_logits(images, &paths),
+                    Err(_) => net.path_logits(images, &sampler.sample_at(info.step)),
+                },
             },
         )?;
         let path = format!(

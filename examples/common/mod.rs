@@ -466,6 +466,35 @@ pub fn cifar10_rank(table: &Nb201Table, arch: &Nb201Arch) -> Option<(f64, usize)
     Some((acc, better + 1))
 }
 
+/// How well a search's scores rank NAS-Bench-201 cells: prints the Kendall τ and Spearman ρ of
+/// `scored` (cell, score; higher is better) against the table's CIFAR-10 accuracy, and the
+/// table ranks of the best-scored cells. Only for reporting: the searches never read the table.
+pub fn nb201_rank_check(what: &str, scored: &[(Nb201Arch, f64)], table: &Nb201Table) {
+    use nas::estimate::rank::{kendall_tau, spearman_rho};
+    let mut rows: Vec<(f64, f64, usize)> = scored
+        .iter()
+        .filter_map(|(a, s)| cifar10_rank(table, a).map(|(acc, rank)| (*s, acc, rank)))
+        .collect();
+    let scores: Vec<f64> = rows.iter().map(|r| r.0).collect();
+    let accs: Vec<f64> = rows.iter().map(|r| r.1).collect();
+    let fmt = |v: Option<f64>| v.map_or("n/a".to_string(), |v| format!("{v:.3}"));
+    rows.sort_by(|a, b| b.0.total_cmp(&a.0));
+    let top: Vec<String> = rows.iter().take(5).map(|r| r.2.to_string()).collect();
+    let mut ranks: Vec<usize> = rows.iter().map(|r| r.2).collect();
+    ranks.sort_unstable();
+    println!(
+        "{what}: {} cells, Kendall τ {} and Spearman ρ {} against NAS-Bench-201's CIFAR-10 accuracy; table ranks of the 5 best-scored: {} (median rank of the {} cells: {})",
+        rows.len(),
+        fmt(kendall_tau(&scores, &accs)),
+        fmt(spearman_rho(&scores, &accs)),
+        top.join(", "),
+        rows.len(),
+        ranks
+            .get(ranks.len() / 2)
+            .map_or("n/a".to_string(), |r| r.to_string()),
+    );
+}
+
 /// The NAS-Bench-201 table for an example's look-up, opened before the search: `--nb201 PATH`
 /// (`given`) or `$NAS_NB201_CSV` that cannot be read is an error (exit code 2: a wrong path
 /// fails before the search, not after it); the default path beside the checkout may be

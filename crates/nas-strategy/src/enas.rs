@@ -107,6 +107,24 @@ pub struct EnasConfig {
     /// off), i.e. `true`; ENAS' own code uses the moving averages (`false`, the default).
     #[serde(default)]
     pub batch_statistics: bool,
+    /// Epochs at the start in which the shared weights train on children drawn uniformly
+    /// from the space instead of from the controller, and the controller is not updated (its
+    /// children's rewards are still measured and recorded). A controller that learns from the
+    /// first epochs rewards whatever the barely trained shared weights favour: children
+    /// without weights to train (skip connections, pooling), which then get most of the
+    /// training. Uniform sampling first trains every operation equally, as SPOS and the
+    /// warm-up of DARTS-style searches do. 0 (the default) is ENAS.
+    #[serde(default)]
+    pub warmup_epochs: usize,
+    /// Whether the warm-up is *strictly fair* (FairNAS, Chu et al., ICCV 2021): each
+    /// minibatch is split into `k` equal slices (`k` the most choices of any decision), each
+    /// slice goes through its own child, and the `k` children together take every choice of
+    /// every decision once (a random permutation per decision). Every operation's weights
+    /// then learn at every step, on a slice of the batch, instead of on the whole batch one
+    /// step in `k`. Batch norm sees each slice's own statistics. FairNAS accumulates the
+    /// gradients of `k` whole batches instead; the slices cost what one path costs.
+    #[serde(default)]
+    pub fair_warmup: bool,
 }
 
 impl Default for EnasConfig {
@@ -135,6 +153,8 @@ impl Default for EnasConfig {
             derive_top: 5,
             seed: 0,
             batch_statistics: false,
+            warmup_epochs: 0,
+            fair_warmup: false,
         }
     }
 }
@@ -155,6 +175,12 @@ impl EnasConfig {
             if v == 0 {
                 return Err(EnasError::Config(format!("`{field}` must be at least 1")));
             }
+        }
+        if self.warmup_epochs >= self.child.epochs {
+            return Err(EnasError::Config(format!(
+                "`warmup_epochs` ({}) must be less than the epochs (`child.epochs`, {}): the controller learns only after the warm-up",
+                self.warmup_epochs, self.child.epochs
+            )));
         }
         if self.derive_top > self.derive_samples {
             return Err(EnasError::Config(format!(
@@ -376,6 +402,33 @@ where
         Ok((sample, arch))
     }
 
+    /// A child drawn uniformly from the space (the warm-up's), checked against the supernet.
+    fn uniform_child(&self, rng: &mut rand::rngs::ChaCha8Rng) -> Result<S::Arch, EnasError> {
+        let arch = self.space.sample(rng);
+        if let Err(e) = self.supernet.check_arch(&arch) {
+            return Err(EnasError::Mismatch {
+                arch: format!("{arch:?}"),
+                reason: e.to_string(),
+            });
+        }
+        Ok(arch)
+    }
+
+    /// The children of one strictly fair minibatch (see [`EnasConfig::fair_warmup`] and
+    /// [`crate::random::strictly_fair`]), checked against the supernet.
+    fn fair_children(&self, rng: &mut rand::rngs::ChaCha8Rng) -> Result<Vec<S::Arch>, EnasError> {
+        crate::random::strictly_fair(&self.space, rng)?
+            .into_iter()
+            .map(|arch| match self.supernet.check_arch(&arch) {
+                Ok(()) => Ok(arch),
+                Err(e) => Err(EnasError::Mismatch {
+                    arch: format!("{arch:?}"),
+                    reason: e.to_string(),
+                }),
+            })
+            .collect()
+    }
+
     /// One epoch: the shared weights over `train` (normalized with `normalize`), then the
     /// controller's updates. On any failure (a diverging loss, a bad sample) the supernet, the
     /// trainer and the controller are restored to their state before the epoch and the error
@@ -413,10 +466,20 @@ where
         // 1. Shared weights: a fresh child per minibatch. The children are drawn before the
         //    pass (the controller does not change during it), so a bad sample is an error
         //    here rather than a panic inside the training step.
+        //    During the warm-up the children are uniform samples of the space (seeded by the
+        //    epoch, so a resumed search draws the same ones).
         let steps = train.len().div_ceil(self.config.child.batch_size.max(1));
-        let mut children = Vec::with_capacity(steps);
+        let warmup = epoch < self.config.warmup_epochs;
+        let mut uniform = <rand::rngs::ChaCha8Rng as rand::SeedableRng>::seed_from_u64(
+            nas_supernet::network::mix_seed(self.config.seed, epoch as u64, 47),
+        );
+        let mut children: Vec<Vec<S::Arch>> = Vec::with_capacity(steps);
         for _ in 0..steps {
-            children.push(self.sample_child()?.1);
+            children.push(match (warmup, self.config.fair_warmup) {
+                (true, true) => self.fair_children(&mut uniform)?,
+                (true, false) => vec![self.uniform_child(&mut uniform)?],
+                (false, _) => vec![self.sample_child()?.1],
+            });
         }
         let start = Instant::now();
         let mut next = 0;
@@ -426,9 +489,9 @@ where
             normalize,
             &self.device,
             |net, images, _| {
-                let arch = &children[next.min(children.len() - 1)];
+                let paths = &children[next.min(children.len() - 1)];
                 next += 1;
-                net.path_logits(images, arch)
+                net.sliced_logits(images, paths)
             },
         );
         // On failure `epoch` restores the supernet from its inference copy (not a clone:
@@ -440,7 +503,8 @@ where
         let train_loss = report.train_loss.last().copied().unwrap_or(f64::NAN);
         let train_accuracy = report.train_accuracy.last().copied().unwrap_or(f64::NAN);
 
-        // 2. Controller: REINFORCE on validation-minibatch accuracies of sampled children.
+        // 2. Controller: REINFORCE on validation-minibatch accuracies of sampled children (during
+        //    the warm-up the rewards are measured, not learned from).
         let start = Instant::now();
         let net = self.supernet.valid();
         let (mut reward_sum, mut entropy_sum, mut count) = (0.0, 0.0, 0usize);
@@ -462,7 +526,9 @@ where
                 }
                 episodes.push(Episode::new(sample, reward));
             }
-            self.controller.reinforce(&episodes)?;
+            if !warmup {
+                self.controller.reinforce(&episodes)?;
+            }
         }
         let controller_seconds = start.elapsed().as_secs_f64();
         let best = best.unwrap_or_else(|| unreachable!("controller_steps and batch are >= 1"));

@@ -75,7 +75,7 @@ pub use pruner::{
     MedianStopping, MedianStoppingConfig, Pruner, Stage, StageStopping, StageStoppingConfig,
     Threshold,
 };
-pub use random::RandomSearch;
+pub use random::{RandomSearch, strictly_fair};
 #[cfg(feature = "burn")]
 pub use rl::{Ppo, PpoConfig, Reinforce, ReinforceConfig};
 pub use search::Search;

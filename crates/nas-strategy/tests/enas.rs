@@ -45,6 +45,8 @@ fn config(seed: u64) -> EnasConfig {
         derive_top: 2,
         seed,
         batch_statistics: false,
+        warmup_epochs: 0,
+        fair_warmup: false,
     }
 }
 
@@ -393,5 +395,84 @@ fn batch_statistics_change_the_scores() {
     assert_eq!(
         derived.validation_accuracy,
         running.shared_accuracy(&derived.arch)
+    );
+}
+
+/// During `warmup_epochs` the shared weights train (on uniformly drawn children, or strictly
+/// fair ones) and the controller's children are rewarded but the controller does not learn;
+/// after the warm-up it does. Seeded: the same configuration gives the same search. A warm-up as long as the search
+/// is refused by name.
+#[test]
+fn warm_up_trains_the_shared_weights_and_leaves_the_controller_alone() {
+    let (train, valid) = data();
+    let normalize = train.channel_stats();
+    let mut cfg = config(4);
+    cfg.child.epochs = 3;
+    cfg.warmup_epochs = 2;
+    let run = |cfg: &EnasConfig| {
+        let mut enas = new_enas(
+            Nb201Space::default(),
+            nb201_supernet(4),
+            cfg.clone(),
+            &train,
+            &valid,
+            &normalize,
+        )
+        .unwrap();
+        let arch = Nb201Space::default()
+            .parse("|nor_conv_3x3~0|+|nor_conv_1x1~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|avg_pool_3x3~2|")
+            .unwrap();
+        // The controller's parameters, moments and baseline (its generator moves: the warm-up
+        // still samples and rewards its children).
+        let controller = |e: &Enas<Nb201Space, B, _>| {
+            let mut v = serde_json::to_value(e.controller()).unwrap();
+            v.as_object_mut().unwrap().remove("rng");
+            v
+        };
+        let (initial, weights) = (controller(&enas), logits(enas.supernet(), &arch));
+        for warm in 0..2 {
+            let e = enas.epoch(&train, &normalize).unwrap();
+            assert!(
+                (0.0..=1.0).contains(&e.mean_reward),
+                "warm-up epoch {warm}: {e:?}"
+            );
+            assert_eq!(enas.controller().updates(), 0);
+            assert_eq!(controller(&enas), initial);
+        }
+        assert_ne!(
+            logits(enas.supernet(), &arch),
+            weights,
+            "the shared weights trained"
+        );
+        enas.epoch(&train, &normalize).unwrap();
+        assert_eq!(enas.controller().updates(), cfg.controller_steps);
+        assert_ne!(controller(&enas), initial);
+        enas.history()
+            .iter()
+            .map(|e| e.mean_reward)
+            .collect::<Vec<_>>()
+    };
+    let uniform = run(&cfg);
+    assert_eq!(run(&cfg), uniform);
+    // Strictly fair (each batch split among children that take every operation): another
+    // training, as seeded.
+    cfg.fair_warmup = true;
+    let fair = run(&cfg);
+    assert_eq!(run(&cfg), fair);
+    assert_ne!(fair, uniform);
+
+    cfg.warmup_epochs = 3;
+    let e = new_enas(
+        Nb201Space::default(),
+        nb201_supernet(4),
+        cfg,
+        &train,
+        &valid,
+        &normalize,
+    )
+    .unwrap_err();
+    assert!(
+        matches!(e, EnasError::Config(ref m) if m.contains("warmup_epochs")),
+        "{e}"
     );
 }

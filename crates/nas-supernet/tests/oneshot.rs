@@ -927,3 +927,45 @@ fn smash_generates_each_architectures_weights_from_its_encoding() {
     };
     assert!(bad.init::<B>(&space, &device).is_err());
 }
+
+/// `sliced_logits` runs slice `j` of the batch through path `j`, in batch order: in inference
+/// mode (batch norm on its running statistics, so slicing changes nothing else) it equals the
+/// paths' logits on the slices, concatenated; one path is `path_logits`, and a batch smaller
+/// than the number of paths uses one path per image.
+#[test]
+fn sliced_logits_run_each_slice_through_its_path() {
+    let device = Default::default();
+    let space = Nb201Space::default();
+    let net = seeded(&device, 3, || tiny_nb201(4).supernet::<B>(&space, &device))
+        .unwrap()
+        .valid();
+    let mut rng = ChaCha8Rng::seed_from_u64(9);
+    let paths: Vec<Nb201Arch> = (0..3).map(|_| space.sample(&mut rng)).collect();
+    let x = images(7).inner();
+    let sliced = net.sliced_logits(x.clone(), &paths).into_data();
+    let by_hand = Tensor::cat(
+        vec![
+            net.path_logits(x.clone().narrow(0, 0, 3), &paths[0]),
+            net.path_logits(x.clone().narrow(0, 3, 3), &paths[1]),
+            net.path_logits(x.clone().narrow(0, 6, 1), &paths[2]),
+        ],
+        0,
+    )
+    .into_data();
+    assert_eq!(sliced, by_hand);
+    assert_eq!(
+        net.sliced_logits(x.clone(), &paths[..1]).into_data(),
+        net.path_logits(x.clone(), &paths[0]).into_data()
+    );
+    let two = x.narrow(0, 0, 2);
+    let few = net.sliced_logits(two.clone(), &paths).into_data();
+    let expected = Tensor::cat(
+        vec![
+            net.path_logits(two.clone().narrow(0, 0, 1), &paths[0]),
+            net.path_logits(two.narrow(0, 1, 1), &paths[1]),
+        ],
+        0,
+    )
+    .into_data();
+    assert_eq!(few, expected);
+}

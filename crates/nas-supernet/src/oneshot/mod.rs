@@ -68,6 +68,26 @@ pub trait SinglePath<B: Backend>: Module<B> {
     /// which layer does not fit. Call it before [`SinglePath::path_logits`] on architectures
     /// from outside.
     fn check_arch(&self, arch: &Self::Arch) -> Result<(), crate::SupernetError>;
+
+    /// Logits `[batch, classes]` of `images` split into `paths.len()` equal slices (the last
+    /// may be smaller; fewer slices when the batch has fewer images), slice `j` through the
+    /// path of `paths[j]`, in batch order. Batch norm sees each slice's own statistics. With
+    /// the architectures of `nas_strategy::strictly_fair`, every operation of the supernet
+    /// learns at every step (FairNAS' strict fairness, on slices of one batch). One path is
+    /// [`SinglePath::path_logits`]. Panics on an empty `paths`.
+    fn sliced_logits(&self, images: Tensor<B, 4>, paths: &[Self::Arch]) -> Tensor<B, 2> {
+        if let [arch] = paths {
+            return self.path_logits(images, arch);
+        }
+        assert!(!paths.is_empty(), "sliced_logits needs at least one path");
+        let logits = images
+            .chunk(paths.len(), 0)
+            .into_iter()
+            .zip(paths)
+            .map(|(x, arch)| self.path_logits(x, arch))
+            .collect();
+        Tensor::cat(logits, 0)
+    }
 }
 
 /// Chooses the architecture (path) of each supernet training step.
