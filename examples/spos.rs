@@ -251,13 +251,18 @@ impl BackendTask for Spos {
                 },
             },
         )?;
+        // The sampling is in the path: a resumed training never mixes uniform and fair steps.
         let path = format!(
-            "runs/spos/{}-seed{}/supernet.ckpt",
+            "runs/spos/{}-seed{}{}/supernet.ckpt",
             args.data
                 .file_name()
                 .and_then(|n| n.to_str())
                 .unwrap_or("data"),
-            args.run.seed
+            args.run.seed,
+            match args.sampling {
+                Sampling::Uniform => "",
+                Sampling::Fair => "-fair",
+            }
         );
         let accuracy = "accuracy of sampled paths";
         common::train_supernet(&args.run.checkpoint, &mut training, path, accuracy)?;

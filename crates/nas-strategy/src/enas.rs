@@ -119,9 +119,12 @@ pub struct EnasConfig {
     /// Whether the warm-up is *strictly fair* (FairNAS, Chu et al., ICCV 2021): each
     /// minibatch is split into `k` equal slices (`k` the most choices of any decision), each
     /// slice goes through its own child, and the `k` children together take every choice of
-    /// every decision once (a random permutation per decision). Every operation's weights
-    /// then learn at every step, on a slice of the batch, instead of on the whole batch one
-    /// step in `k`. Batch norm sees each slice's own statistics. FairNAS accumulates the
+    /// every decision once (a random permutation per decision). Where each decision picks one
+    /// operation with weights of its own (NAS-Bench-201's edges, a chain's layers), every
+    /// operation's weights then learn at every step, on a slice of the batch, instead of on
+    /// the whole batch one step in `k`; where an operation's weights belong to an (input,
+    /// operation) pair (DARTS-style cells), every input and every operation is taken, not
+    /// every pair. Batch norm sees each slice's own statistics. FairNAS accumulates the
     /// gradients of `k` whole batches instead; the slices cost what one path costs.
     #[serde(default)]
     pub fair_warmup: bool,
@@ -236,9 +239,10 @@ pub struct EnasEpoch<A> {
     /// Training accuracy (%) of the sampled children.
     pub train_accuracy: f64,
     /// Mean reward (validation-minibatch accuracy in `[0, 1]`) of the children the controller
-    /// learned from this epoch.
+    /// sampled this epoch (and learned from, after the warm-up).
     pub mean_reward: f64,
-    /// The controller's baseline after the epoch.
+    /// The controller's baseline after the epoch (NaN until its first update, i.e. during
+    /// the warm-up).
     pub baseline: f64,
     /// Mean summed entropy of the controller's decisions (lower: a more certain policy).
     pub entropy: f64,

@@ -69,23 +69,30 @@ pub trait SinglePath<B: Backend>: Module<B> {
     /// from outside.
     fn check_arch(&self, arch: &Self::Arch) -> Result<(), crate::SupernetError>;
 
-    /// Logits `[batch, classes]` of `images` split into `paths.len()` equal slices (the last
-    /// may be smaller; fewer slices when the batch has fewer images), slice `j` through the
-    /// path of `paths[j]`, in batch order. Batch norm sees each slice's own statistics. With
-    /// the architectures of `nas_strategy::strictly_fair`, every operation of the supernet
-    /// learns at every step (FairNAS' strict fairness, on slices of one batch). One path is
+    /// Logits `[batch, classes]` of `images` split into `paths.len()` slices of equal size
+    /// (the first `batch % paths.len()` one image larger; one image each, and fewer slices,
+    /// when the batch has fewer images than paths), slice `j` through the path of
+    /// `paths[j]`, in batch order. Batch norm sees each slice's own statistics. With the
+    /// architectures of `nas_strategy::strictly_fair`, every choice of every decision gets a
+    /// slice of every batch (FairNAS' strict fairness, on slices of one batch). One path is
     /// [`SinglePath::path_logits`]. Panics on an empty `paths`.
     fn sliced_logits(&self, images: Tensor<B, 4>, paths: &[Self::Arch]) -> Tensor<B, 2> {
-        if let [arch] = paths {
-            return self.path_logits(images, arch);
-        }
         assert!(!paths.is_empty(), "sliced_logits needs at least one path");
-        let logits = images
-            .chunk(paths.len(), 0)
-            .into_iter()
-            .zip(paths)
-            .map(|(x, arch)| self.path_logits(x, arch))
-            .collect();
+        let n = images.dims()[0];
+        let k = paths.len().min(n);
+        if k <= 1 {
+            return self.path_logits(images, &paths[0]);
+        }
+        // Slices by hand: Burn 0.21's `chunk` asks for an empty or out-of-range last slice
+        // for some sizes (8 images in 5 chunks, for one).
+        let (base, extra) = (n / k, n % k);
+        let mut start = 0;
+        let mut logits = Vec::with_capacity(k);
+        for (j, arch) in paths.iter().take(k).enumerate() {
+            let len = base + usize::from(j < extra);
+            logits.push(self.path_logits(images.clone().narrow(0, start, len), arch));
+            start += len;
+        }
         Tensor::cat(logits, 0)
     }
 }
