@@ -8,10 +8,10 @@
 //! (FairNAS: each minibatch split among children that together take every operation;
 //! `--warmup-sampling uniform` for one uniform child per minibatch). `--rank-check N` scores N
 //! random cells with the final shared weights and, on NAS-Bench-201, prints how well they rank
-//! against the table. The final cell is the best of many samples by shared-weight accuracy; it is then trained from scratch for
-//! `--final-epochs` epochs (default 3; 0 skips it) and saved into `<report-dir>/network`
-//! (`network.json` and `weights.mpk`; load it with `nas::supernet::persist::load_network`),
-//! and `--random-baselines` random cells of the space are trained the same way: the run
+//! against the table. The final cell is the best of many samples by shared-weight accuracy; it
+//! is then trained from scratch for `--final-epochs` epochs (default 3; 0 skips it) and saved
+//! into `<report-dir>/network` (`network.json` and `weights.mpk`; load it with
+//! `nas::supernet::persist::load_network`), and `--random-baselines` random cells of the space are trained the same way: the run
 //! prints whether the search beat them and the Kendall τ of shared-weight against
 //! from-scratch accuracy over all of them. The run ends by writing a report page,
 //! `<report-dir>/report.html` (default `runs/enas/report.html`), with SVG figures: the
@@ -466,13 +466,14 @@ impl BackendTask for Run {
             "ENAS on the {} space: {} epochs{}, batch size {}, {} controller updates of {} children per epoch, {} children sampled to derive, C = {}, seed {}; {} of {} ({} images for the shared weights, {} for the rewards), {} test images.",
             args.space,
             args.epochs,
-            match (args.warmup_epochs, args.warmup_sampling) {
-                (0, _) => String::new(),
-                (w, WarmupSampling::Fair) => format!(
-                    " (the first {w} a strictly fair warm-up of the shared weights without the controller)"
-                ),
-                (w, WarmupSampling::Uniform) => format!(
-                    " (the first {w} a uniform warm-up of the shared weights without the controller)"
+            match args.warmup_epochs {
+                0 => String::new(),
+                w => format!(
+                    " (the first {w} a {} warm-up of the shared weights without the controller)",
+                    match args.warmup_sampling {
+                        WarmupSampling::Fair => "strictly fair",
+                        WarmupSampling::Uniform => "uniform",
+                    }
                 ),
             },
             args.batch_size,

@@ -342,13 +342,7 @@ where
         .collect();
         let mut rng = <rand::rngs::ChaCha8Rng as rand::SeedableRng>::seed_from_u64(config.seed);
         for _ in 0..8 {
-            let arch = space.sample(&mut rng);
-            if let Err(e) = supernet.check_arch(&arch) {
-                return Err(EnasError::Mismatch {
-                    arch: format!("{arch:?}"),
-                    reason: e.to_string(),
-                });
-            }
+            held(&supernet, space.sample(&mut rng))?;
         }
         Ok(Self {
             space,
@@ -396,26 +390,16 @@ where
     /// Samples one child from the controller: its controller sample and architecture.
     fn sample_child(&mut self) -> Result<(crate::controller::Sample, S::Arch), EnasError> {
         let sample = self.controller.sample();
-        let arch = self.space.from_decisions(&sample.decisions)?;
-        if let Err(e) = self.supernet.check_arch(&arch) {
-            return Err(EnasError::Mismatch {
-                arch: format!("{arch:?}"),
-                reason: e.to_string(),
-            });
-        }
+        let arch = held(
+            &self.supernet,
+            self.space.from_decisions(&sample.decisions)?,
+        )?;
         Ok((sample, arch))
     }
 
     /// A child drawn uniformly from the space (the warm-up's), checked against the supernet.
     fn uniform_child(&self, rng: &mut rand::rngs::ChaCha8Rng) -> Result<S::Arch, EnasError> {
-        let arch = self.space.sample(rng);
-        if let Err(e) = self.supernet.check_arch(&arch) {
-            return Err(EnasError::Mismatch {
-                arch: format!("{arch:?}"),
-                reason: e.to_string(),
-            });
-        }
-        Ok(arch)
+        held(&self.supernet, self.space.sample(rng))
     }
 
     /// The children of one strictly fair minibatch (see [`EnasConfig::fair_warmup`] and
@@ -423,13 +407,7 @@ where
     fn fair_children(&self, rng: &mut rand::rngs::ChaCha8Rng) -> Result<Vec<S::Arch>, EnasError> {
         crate::random::strictly_fair(&self.space, rng)?
             .into_iter()
-            .map(|arch| match self.supernet.check_arch(&arch) {
-                Ok(()) => Ok(arch),
-                Err(e) => Err(EnasError::Mismatch {
-                    arch: format!("{arch:?}"),
-                    reason: e.to_string(),
-                }),
-            })
+            .map(|arch| held(&self.supernet, arch))
             .collect()
     }
 
@@ -631,6 +609,23 @@ where
             validation_accuracy,
             candidates,
         })
+    }
+}
+
+/// `arch` if `supernet` holds its path, else [`EnasError::Mismatch`] saying why not.
+fn held<B: burn::tensor::backend::Backend, N: SinglePath<B>>(
+    supernet: &N,
+    arch: N::Arch,
+) -> Result<N::Arch, EnasError>
+where
+    N::Arch: std::fmt::Debug,
+{
+    match supernet.check_arch(&arch) {
+        Ok(()) => Ok(arch),
+        Err(e) => Err(EnasError::Mismatch {
+            arch: format!("{arch:?}"),
+            reason: e.to_string(),
+        }),
     }
 }
 

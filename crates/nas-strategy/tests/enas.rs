@@ -90,6 +90,26 @@ where
     )
 }
 
+/// Checks that `config` is refused with a configuration error naming `field`.
+fn refused(config: EnasConfig, field: &str) {
+    let (train, valid) = data();
+    let normalize = train.channel_stats();
+    let supernet = nb201_supernet(config.seed);
+    let e = new_enas(
+        Nb201Space::default(),
+        supernet,
+        config,
+        &train,
+        &valid,
+        &normalize,
+    )
+    .unwrap_err();
+    assert!(
+        matches!(e, EnasError::Config(ref m) if m.contains(field)),
+        "{e}"
+    );
+}
+
 /// ENAS on NAS-Bench-201 (a supernet seeded with `config.seed`), run to its end on `train`
 /// with the normalization of `train`, rewarded on `valid`.
 fn trained_nb201(
@@ -238,19 +258,7 @@ fn bad_input_is_a_typed_error_and_keeps_finished_work() {
     // Invalid configuration.
     let mut bad = config(0);
     bad.controller_steps = 0;
-    let e = new_enas(
-        Nb201Space::default(),
-        nb201_supernet(0),
-        bad,
-        &train,
-        &valid,
-        &normalize,
-    )
-    .unwrap_err();
-    assert!(
-        matches!(e, EnasError::Config(ref m) if m.contains("controller_steps")),
-        "{e}"
-    );
+    refused(bad, "controller_steps");
 
     // An empty validation set.
     let empty = valid.subset(&[]);
@@ -462,17 +470,5 @@ fn warm_up_trains_the_shared_weights_and_leaves_the_controller_alone() {
     assert_ne!(fair, uniform);
 
     cfg.warmup_epochs = 3;
-    let e = new_enas(
-        Nb201Space::default(),
-        nb201_supernet(4),
-        cfg,
-        &train,
-        &valid,
-        &normalize,
-    )
-    .unwrap_err();
-    assert!(
-        matches!(e, EnasError::Config(ref m) if m.contains("warmup_epochs")),
-        "{e}"
-    );
+    refused(cfg, "warmup_epochs");
 }
