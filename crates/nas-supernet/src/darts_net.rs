@@ -22,7 +22,7 @@ use nas_space::nasnet::{Combiner, NasNetArch, NasNetOp};
 use serde::{Deserialize, Serialize};
 
 use crate::error::SupernetError;
-use crate::fast::{Conv, batch_norm};
+use crate::fast::{Conv, batch_norm, batch_norm_relu};
 use crate::network::{Classifier, TrainOptions, drop_path, global_avg_pool, linear_macs, mix_seed};
 use crate::ops::{Op, OpConfig, OpKind};
 
@@ -594,8 +594,8 @@ impl<B: Backend> AuxiliaryHead<B> {
 
     fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 2> {
         let x = self.pool.forward(relu(x));
-        let x = relu(batch_norm(&self.bn1, self.conv1.forward(x)));
-        let x = relu(batch_norm(&self.bn2, self.conv2.forward(x)));
+        let x = batch_norm_relu(&self.bn1, self.conv1.forward(x));
+        let x = batch_norm_relu(&self.bn2, self.conv2.forward(x));
         let [n, c, _, _] = x.dims();
         self.classifier.forward(x.reshape([n, c]))
     }

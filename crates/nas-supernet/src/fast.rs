@@ -459,8 +459,44 @@ fn with_flag<R>(
 /// Inside [`without_batch_norm`] it is the identity; inside [`with_batch_statistics`] it
 /// normalizes by the batch's own mean and (biased) variance and updates no running statistic.
 pub fn batch_norm<B: Backend>(bn: &burn::nn::BatchNorm<B>, x: Tensor<B, 4>) -> Tensor<B, 4> {
+    #[cfg(feature = "ndarray")]
+    return batch_norm_then(bn, x, crate::kernels::Activation::Identity, |y| y);
+    #[cfg(not(feature = "ndarray"))]
+    batch_norm_then(bn, x, |y| y)
+}
+
+/// `relu(batch_norm(bn, x))`, the same result; when training on the `ndarray` backend one
+/// operation whose forward and backward passes each sweep the tensor once fewer. Zero-cost
+/// proxies that record or replay ReLU codes (`probe`) see this ReLU as any other.
+pub fn batch_norm_relu<B: Backend>(bn: &burn::nn::BatchNorm<B>, x: Tensor<B, 4>) -> Tensor<B, 4> {
+    #[cfg(feature = "ndarray")]
+    if !crate::probe::masks_active() {
+        return batch_norm_then(bn, x, crate::kernels::Activation::Relu, crate::probe::relu);
+    }
+    crate::probe::relu(batch_norm(bn, x))
+}
+
+/// `batch_norm(bn, x).clamp(0, 6)` (MobileNetV2's ReLU6), the same result; when training on
+/// the `ndarray` backend one operation (see [`batch_norm_relu`]). At exactly 0 and 6 the
+/// gradient is zero, as in PyTorch's `hardtanh`.
+pub fn batch_norm_relu6<B: Backend>(bn: &burn::nn::BatchNorm<B>, x: Tensor<B, 4>) -> Tensor<B, 4> {
+    let relu6 = |y: Tensor<B, 4>| y.clamp(0.0, 6.0);
+    #[cfg(feature = "ndarray")]
+    return batch_norm_then(bn, x, crate::kernels::Activation::Relu6, relu6);
+    #[cfg(not(feature = "ndarray"))]
+    batch_norm_then(bn, x, relu6)
+}
+
+/// [`batch_norm`] followed by `act`, fused into the kernel as `fused` where the kernels run
+/// it; `act` itself everywhere else.
+fn batch_norm_then<B: Backend>(
+    bn: &burn::nn::BatchNorm<B>,
+    x: Tensor<B, 4>,
+    #[cfg(feature = "ndarray")] fused: crate::kernels::Activation,
+    act: impl Fn(Tensor<B, 4>) -> Tensor<B, 4>,
+) -> Tensor<B, 4> {
     if SKIP_BATCH_NORM.with(std::cell::Cell::get) {
-        return x;
+        return act(x);
     }
     if BATCH_STATISTICS.with(std::cell::Cell::get) {
         let c = x.dims()[1];
@@ -473,14 +509,14 @@ pub fn batch_norm<B: Backend>(bn: &burn::nn::BatchNorm<B>, x: Tensor<B, 4>) -> T
             .mean_dim(2)
             .mean_dim(3);
         let y = centered / (var + bn.epsilon).sqrt();
-        return y * bn.gamma.val().reshape([1, c, 1, 1]) + bn.beta.val().reshape([1, c, 1, 1]);
+        return act(y * bn.gamma.val().reshape([1, c, 1, 1]) + bn.beta.val().reshape([1, c, 1, 1]));
     }
     #[cfg(feature = "ndarray")]
-    let x = match crate::native::batch_norm(bn, x) {
+    let x = match crate::native::batch_norm(bn, x, fused) {
         Ok(y) => return y,
         Err(x) => x,
     };
-    bn.forward(x)
+    act(bn.forward(x))
 }
 
 /// Stride and symmetric padding of a pooling module, when the kernels can run it: explicit

@@ -211,11 +211,14 @@ pub(crate) fn conv<B: Backend>(
 #[derive(Debug)]
 struct BnBackward;
 
-/// What the batch-norm backward pass needs: the input, gamma, the batch statistics, the shape.
+/// What the batch-norm backward pass needs: the input, gamma and beta, the batch statistics,
+/// the shape and the fused activation.
 #[derive(Debug, Clone)]
 struct BnState {
     x: NdArrayTensor,
     gamma: Vec<f32>,
+    beta: Vec<f32>,
+    act: kernels::Activation,
     mean: Vec<f32>,
     inv_std: Vec<f32>,
     shape: [usize; 4],
@@ -232,10 +235,11 @@ impl Backward<Nd, 3> for BnBackward {
         let (dx, dgamma, dbeta) = kernels::batch_norm_backward(
             [n, c, h * w],
             &values(&st.x),
-            &st.gamma,
+            [&st.gamma, &st.beta],
             &st.mean,
             &st.inv_std,
             &values(&dy),
+            st.act,
         );
         if let Some(node) = node_x {
             grads.register::<Nd>(node.id, tensor(dx, st.shape));
@@ -249,12 +253,13 @@ impl Backward<Nd, 3> for BnBackward {
     }
 }
 
-/// Training-mode batch norm through the kernels (one autodiff operation, running statistics
-/// updated as Burn's `BatchNorm` updates them), or the input back when `B` is not
-/// `Autodiff<NdArray>` with `f32` tensors.
+/// Training-mode batch norm followed by `act` through the kernels (one autodiff operation,
+/// running statistics updated as Burn's `BatchNorm` updates them), or the input back when `B`
+/// is not `Autodiff<NdArray>` with `f32` tensors.
 pub(crate) fn batch_norm<B: Backend>(
     bn: &BatchNorm<B>,
     x: Tensor<B, 4>,
+    act: kernels::Activation,
 ) -> Result<Tensor<B, 4>, Tensor<B, 4>> {
     if which::<B>(x.dtype()) != Some(Which::Train) {
         return Err(x);
@@ -268,12 +273,14 @@ pub(crate) fn batch_norm<B: Backend>(
     let gamma = bn.gamma.val().into_primitive().tensor();
     let beta = bn.beta.val().into_primitive().tensor();
     let gamma_v = values(&gamma.primitive).into_owned();
+    let beta_v = values(&beta.primitive).into_owned();
     let (y, stats) = kernels::batch_norm(
         [n, c, h * w],
         &values(&x.primitive),
         &gamma_v,
-        &values(&beta.primitive),
+        &beta_v,
         bn.epsilon,
+        act,
     );
     let y = tensor(y, shape);
     let out = match BnBackward
@@ -285,6 +292,8 @@ pub(crate) fn batch_norm<B: Backend>(
             BnState {
                 x: x.primitive,
                 gamma: gamma_v,
+                beta: beta_v,
+                act,
                 mean: stats.mean.clone(),
                 inv_std: stats.inv_std,
                 shape,

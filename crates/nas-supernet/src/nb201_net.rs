@@ -5,7 +5,6 @@
 //! norm, ReLU, global average pooling and a linear classifier. C = 16 and N = 5 in the
 //! benchmark. Every cell node sums its incoming edges; `none` edges are skipped.
 
-use crate::probe::relu;
 use burn::module::Module;
 use burn::nn::pool::{AvgPool2d, AvgPool2dConfig};
 use burn::nn::{BatchNorm, BatchNormConfig, Linear, LinearConfig};
@@ -15,7 +14,7 @@ use nas_space::nb201::{EDGES, NODES, Nb201Arch, Nb201Op, edge_nodes};
 use serde::{Deserialize, Serialize};
 
 use crate::error::SupernetError;
-use crate::fast::{Conv, avg_pool2d, batch_norm};
+use crate::fast::{Conv, avg_pool2d, batch_norm, batch_norm_relu};
 use crate::network::{Classifier, global_avg_pool, linear_macs};
 use crate::ops::{Op, OpConfig, OpKind, ReluConvBn};
 
@@ -179,7 +178,7 @@ impl<B: Backend, C: Module<B>> Nb201Backbone<B, C> {
                 Nb201Layer::Reduce(r) => r.forward(x),
             };
         }
-        let x = relu(batch_norm(&self.last_bn, x));
+        let x = batch_norm_relu(&self.last_bn, x);
         self.classifier.forward(global_avg_pool(x))
     }
 

@@ -13,12 +13,13 @@ use burn::nn::pool::{AvgPool2dConfig, MaxPool2dConfig};
 use burn::tensor::activation::relu;
 use burn::tensor::backend::Backend;
 use burn::tensor::ops::ConvOptions;
-use burn::tensor::{Distribution, Tensor};
+use burn::tensor::{Distribution, ElementConversion, Tensor};
 use nas_supernet::backend::DefaultBackend as B;
 use nas_supernet::burn;
 use nas_supernet::fast::{
-    Conv, ConvGeometry, avg_pool2d, batch_norm, conv2d, conv2d_tensor_ops, depthwise_conv2d,
-    depthwise_conv2d_tensor_ops, max_pool2d, relu_conv2d, relu_depthwise_conv2d,
+    Conv, ConvGeometry, avg_pool2d, batch_norm, batch_norm_relu, batch_norm_relu6, conv2d,
+    conv2d_tensor_ops, depthwise_conv2d, depthwise_conv2d_tensor_ops, max_pool2d, relu_conv2d,
+    relu_depthwise_conv2d,
 };
 
 fn max_diff<BE: Backend, const D: usize>(a: Tensor<BE, D>, b: Tensor<BE, D>) -> f32 {
@@ -223,14 +224,38 @@ fn inference_backend_matches_burn() {
     }
 }
 
+/// The activation after a batch norm: ours (fused) and the plain Burn reference.
+#[derive(Clone, Copy, Debug)]
+enum Act {
+    None,
+    Relu,
+    Relu6,
+}
+
 #[test]
 fn batch_norm_matches_burn() {
+    check_batch_norm(Act::None);
+}
+
+/// `batch_norm_relu` and `batch_norm_relu6` (one fused operation on the `ndarray` backend)
+/// against Burn's `BatchNorm` followed by `relu` and `clamp(0, 6)`: output, gradients of the
+/// input, gamma and beta, running statistics.
+#[test]
+fn fused_batch_norm_activations_match_burn() {
+    check_batch_norm(Act::Relu);
+    check_batch_norm(Act::Relu6);
+}
+
+fn check_batch_norm(act: Act) {
     let device = Default::default();
+    // Outputs at ReLU6's upper bound, over all shapes: the upper gate must be exercised.
+    let mut clipped = 0;
     for &[n, c, h, w] in &[[4, 3, 5, 6], [1, 2, 3, 3], [16, 8, 4, 4]] {
-        let label = format!("{n}x{c}x{h}x{w}");
+        let label = format!("{act:?} {n}x{c}x{h}x{w}");
         // Two modules with the same non-trivial affine parameters (clones would share their
-        // running statistics).
-        let gamma = Tensor::<B, 1>::random([c], Distribution::Uniform(0.5, 1.5), &device);
+        // running statistics). Gammas from 0.5 to 7.5 put a share of ReLU6's inputs above 6.
+        let gammas: Vec<f32> = (0..c).map(|i| 0.5 + 7.0 * i as f32 / c as f32).collect();
+        let gamma = Tensor::<B, 1>::from_floats(gammas.as_slice(), &device);
         let beta = Tensor::<B, 1>::random([c], Distribution::Uniform(-1.0, 1.0), &device);
         let make = || {
             let mut bn = BatchNormConfig::new(c).init::<B>(&device);
@@ -242,10 +267,27 @@ fn batch_norm_matches_burn() {
         let x = Tensor::<B, 4>::random([n, c, h, w], Distribution::Normal(1.0, 2.0), &device)
             .require_grad();
 
-        let ya = reference.forward(x.clone());
-        let yb = batch_norm(&bn, x.clone());
+        let (ya, yb) = match act {
+            Act::None => (reference.forward(x.clone()), batch_norm(&bn, x.clone())),
+            Act::Relu => (
+                relu(reference.forward(x.clone())),
+                batch_norm_relu(&bn, x.clone()),
+            ),
+            Act::Relu6 => (
+                reference.forward(x.clone()).clamp(0.0, 6.0),
+                batch_norm_relu6(&bn, x.clone()),
+            ),
+        };
         let d = max_diff(ya.clone(), yb.clone());
         assert!(d < 1e-4, "forward {label}: {d}");
+        let above: i64 = ya
+            .clone()
+            .greater_elem(5.999)
+            .int()
+            .sum()
+            .into_scalar()
+            .elem();
+        clipped += above;
 
         let probe = Tensor::<B, 4>::random([n, c, h, w], Distribution::Normal(0.0, 1.0), &device);
         let ga = (ya * probe.clone()).sum().backward();
@@ -269,6 +311,12 @@ fn batch_norm_matches_burn() {
         assert!(
             rm < 1e-5 && rv < 1e-4,
             "running statistics {label}: {rm}, {rv}"
+        );
+    }
+    if let Act::Relu6 = act {
+        assert!(
+            clipped > 0,
+            "no output clipped at 6: the upper gate is untested"
         );
     }
 }

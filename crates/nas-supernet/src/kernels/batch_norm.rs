@@ -12,14 +12,69 @@ pub(crate) struct BnStats {
     pub inv_std: Vec<f32>,
 }
 
-/// Batch-norm training forward: the normalized, scaled and shifted `x` `[n, c, hw]` and the
-/// batch statistics.
+/// The activation fused after a batch norm.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Activation {
+    /// None: the batch norm alone.
+    Identity,
+    /// `max(z, 0)`.
+    Relu,
+    /// `min(max(z, 0), 6)`.
+    Relu6,
+}
+
+impl Activation {
+    #[inline(always)]
+    fn apply(self, z: f32) -> f32 {
+        match self {
+            // Comparisons, not `f32::max`, which would turn a NaN into 0: NaN propagates, as
+            // in Burn's and PyTorch's activations (a diverging run must be seen as one).
+            Activation::Identity => z,
+            Activation::Relu => {
+                if z < 0.0 {
+                    0.0
+                } else {
+                    z
+                }
+            }
+            // `f32::clamp` passes a NaN through.
+            Activation::Relu6 => z.clamp(0.0, 6.0),
+        }
+    }
+
+    /// The gradient `g` at the pre-activation `z`: zero where the activation is flat
+    /// (`z ≤ 0`, and `z ≥ 6` for ReLU6, as PyTorch's `relu` and `hardtanh` pass it).
+    #[inline(always)]
+    fn gate(self, z: f32, g: f32) -> f32 {
+        match self {
+            Activation::Identity => g,
+            Activation::Relu => {
+                if z > 0.0 {
+                    g
+                } else {
+                    0.0
+                }
+            }
+            Activation::Relu6 => {
+                if z > 0.0 && z < 6.0 {
+                    g
+                } else {
+                    0.0
+                }
+            }
+        }
+    }
+}
+
+/// Batch-norm training forward: the normalized, scaled and shifted `x` `[n, c, hw]` passed
+/// through `act`, and the batch statistics.
 pub(crate) fn batch_norm(
     [n, c, hw]: [usize; 3],
     x: &[f32],
     gamma: &[f32],
     beta: &[f32],
     eps: f64,
+    act: Activation,
 ) -> (Vec<f32>, BnStats) {
     let m = (n * hw) as f64;
     let stats: Vec<(f32, f32, f32)> = (0..c)
@@ -47,8 +102,16 @@ pub(crate) fn batch_norm(
             let (mean, _, inv) = stats[ch];
             let scale = gamma[ch] * inv;
             let shift = beta[ch] - mean * scale;
-            for (o, v) in out.iter_mut().zip(x) {
-                *o = v * scale + shift;
+            let mut sweep = |act: Activation| {
+                for (o, v) in out.iter_mut().zip(x) {
+                    *o = act.apply(v * scale + shift);
+                }
+            };
+            // One monomorphic loop per activation, so that each vectorizes.
+            match act {
+                Activation::Identity => sweep(Activation::Identity),
+                Activation::Relu => sweep(Activation::Relu),
+                Activation::Relu6 => sweep(Activation::Relu6),
             }
         });
     let stats = BnStats {
@@ -59,27 +122,58 @@ pub(crate) fn batch_norm(
     (out, stats)
 }
 
-/// Batch-norm training backward: gradients of the input, gamma and beta.
+/// Batch-norm training backward (of [`batch_norm`] with the same `act`): gradients of the
+/// input, gamma and beta. The activation's gate is recomputed from `x`, the statistics,
+/// gamma and beta.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn batch_norm_backward(
     [n, c, hw]: [usize; 3],
     x: &[f32],
-    gamma: &[f32],
+    [gamma, beta]: [&[f32]; 2],
     mean: &[f32],
     inv_std: &[f32],
     dy: &[f32],
+    act: Activation,
+) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
+    match act {
+        Activation::Identity => backward([n, c, hw], x, [gamma, beta], mean, inv_std, dy, |_, g| g),
+        Activation::Relu => backward([n, c, hw], x, [gamma, beta], mean, inv_std, dy, |z, g| {
+            Activation::Relu.gate(z, g)
+        }),
+        Activation::Relu6 => backward([n, c, hw], x, [gamma, beta], mean, inv_std, dy, |z, g| {
+            Activation::Relu6.gate(z, g)
+        }),
+    }
+}
+
+/// [`batch_norm_backward`] with the activation's gate `gate(z, g)` as a monomorphic function.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn backward(
+    [n, c, hw]: [usize; 3],
+    x: &[f32],
+    [gamma, beta]: [&[f32]; 2],
+    mean: &[f32],
+    inv_std: &[f32],
+    dy: &[f32],
+    gate: impl Fn(f32, f32) -> f32 + Sync,
 ) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
     let m = (n * hw) as f64;
-    // Per channel: Σ dy and Σ dy · x̂.
+    // Per channel: Σ dz and Σ dz · x̂, where dz is dy through the activation's gate.
     let sums: Vec<(f64, f64)> = (0..c)
         .into_par_iter()
         .map(|ch| {
             let (mu, inv) = (mean[ch], inv_std[ch]);
+            // As the forward pass computes them, so that the gate matches its output.
+            let scale = gamma[ch] * inv;
+            let shift = beta[ch] - mu * scale;
+            let dz = |g: f32, v: f32| gate(v * scale + shift, g);
             let (mut sd, mut sdx) = (0.0f64, 0.0f64);
             for i in 0..n {
                 let r = (i * c + ch) * hw..(i * c + ch + 1) * hw;
                 let (g, v) = (&dy[r.clone()], &x[r]);
-                sd += reduce2(g, g, |g, _| g) as f64;
-                sdx += reduce2(g, v, |g, v| g * (v - mu)) as f64 * inv as f64;
+                sd += reduce2(g, v, dz) as f64;
+                sdx += reduce2(g, v, |g, v| dz(g, v) * (v - mu)) as f64 * inv as f64;
             }
             (sd, sdx)
         })
@@ -95,9 +189,11 @@ pub(crate) fn batch_norm_backward(
             let k = gamma[ch] * inv;
             let a = (sd / m) as f32;
             let b = (sdx / m) as f32;
+            let scale = gamma[ch] * inv;
+            let shift = beta[ch] - mu * scale;
             for ((d, &v), &g) in dx.iter_mut().zip(x).zip(dy) {
                 let xhat = (v - mu) * inv;
-                *d = k * (g - a - xhat * b);
+                *d = k * (gate(v * scale + shift, g) - a - xhat * b);
             }
         });
     let dgamma = sums.iter().map(|s| s.1 as f32).collect();

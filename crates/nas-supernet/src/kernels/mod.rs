@@ -39,6 +39,16 @@ fn reduce2(a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> f32) -> f32 {
     acc.iter().sum::<f32>() + tail
 }
 
+/// `n` zeros, written now. `vec![0.0; n]` of a large `n` maps fresh pages to the kernel's
+/// shared zero page, so a later read-modify-write (`+=`) takes a copy-on-write fault on every
+/// page, and each of those flushes the TLB of every thread of the process with an
+/// inter-processor interrupt: half the time of a max-pooling backward pass on 2 threads.
+fn zeros(n: usize) -> Vec<f32> {
+    let mut v = Vec::with_capacity(n);
+    v.resize(n, 0.0);
+    v
+}
+
 /// `Σ a[i]·b[i]`.
 #[inline(always)]
 fn dot(a: &[f32], b: &[f32]) -> f32 {
@@ -314,15 +324,18 @@ pub(crate) fn conv2d(s: &ConvShape, x: &[f32], weight: &[f32]) -> Vec<f32> {
                     im2col(s, x, &mut sc.a, &mut sc.b);
                     &sc.a
                 };
+                // Transposed, outᵀ (p×o) = colsᵀ (p×ck) · Wᵀ (ck×o): the long side (positions)
+                // runs along the microkernel's rows, which a few output channels would leave
+                // mostly empty, and colsᵀ is column-major, as the kernel reads it.
                 matmul(
-                    [s.o, p, ck],
+                    [p, s.o, ck],
                     out,
-                    [p, 1],
+                    [1, p],
                     false,
-                    weight,
-                    [ck, 1],
                     src,
-                    [p, 1],
+                    [1, p],
+                    weight,
+                    [1, ck],
                 );
             }
         });
@@ -343,12 +356,17 @@ pub(crate) fn conv2d_backward(
     let (p, ck, img) = (ho * wo, s.c * s.taps(), s.c * s.hw[0] * s.hw[1]);
     let mut dx = vec![0.0f32; if need_dx { s.n * img } else { 0 }];
     let chunks = s.n.div_ceil(CHUNK);
-    let mut partial = vec![0.0f32; if need_dw { chunks * s.o * ck } else { 0 }];
+    // Accumulated into by the direct kernel: written before it is read (see `zeros`).
+    let mut partial = zeros(if need_dw { chunks * s.o * ck } else { 0 });
     // One chunk of images: (its dX, its partial dW), its X, its dY.
     type Chunk<'a> = (((&'a mut [f32], &'a mut [f32]), &'a [f32]), &'a [f32]);
     let work = |sc: &mut Scratch, (((dx, dw), x), dy): Chunk| {
         for (i, (x, dy)) in x.chunks(img).zip(dy.chunks(s.o * p)).enumerate() {
-            if need_dw {
+            if need_dw && !s.pointwise() && direct::applies(s) {
+                direct::pad_image(s, x, &mut sc.a, &mut sc.c);
+                direct::widen(s, dy, &mut sc.b);
+                direct::conv_weight_grad(s, &sc.a, &sc.b, dw);
+            } else if need_dw {
                 let src = if s.pointwise() {
                     x
                 } else {
@@ -356,8 +374,8 @@ pub(crate) fn conv2d_backward(
                     im2col(s, x, &mut sc.a, &mut sc.c);
                     &sc.a
                 };
-                // dW (o×ck) += dY (o×p) · colsᵀ (p×ck)
-                matmul([s.o, ck, p], dw, [ck, 1], i > 0, dy, [p, 1], src, [1, p]);
+                // dWᵀ (ck×o) += cols (ck×p) · dYᵀ (p×o), transposed as in the forward pass.
+                matmul([ck, s.o, p], dw, [1, ck], i > 0, src, [p, 1], dy, [1, p]);
             }
             if need_dx {
                 let dxi = &mut dx[i * img..(i + 1) * img];
@@ -609,9 +627,10 @@ pub(crate) fn depthwise_backward(
 }
 
 mod batch_norm;
+mod direct;
 mod pool;
 #[cfg(test)]
 mod tests;
 
-pub(crate) use batch_norm::{batch_norm, batch_norm_backward};
+pub(crate) use batch_norm::{Activation, batch_norm, batch_norm_backward};
 pub(crate) use pool::{avg_pool, avg_pool_backward, max_pool, max_pool_backward};

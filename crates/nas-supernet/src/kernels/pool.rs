@@ -53,7 +53,9 @@ fn pool_scale(s: &ConvShape, include_pad: bool) -> Vec<f32> {
 
 /// Max pooling of one plane from its (−∞-)padded input `xp`: the maxima and, per output,
 /// the index in the unpadded plane of the first maximum of its window (taps in row-major
-/// order, ties keep the earlier). Branch-free selects, so that it vectorizes.
+/// order, ties keep the earlier). Each tap is one branch-free sweep that keeps the maximum
+/// and the number of the tap that gave it (as `f32`, so that the select vectorizes with the
+/// values); positions are computed from the tap numbers once, per output row.
 #[inline(never)]
 fn max_pool_plane(
     s: &ConvShape,
@@ -65,46 +67,92 @@ fn max_pool_plane(
 ) {
     let [ho, wo] = s.out_hw();
     let [_, wp, _] = s.padded();
-    // Candidate indices travel as f32 (exact below 2²⁴) so that the select vectorizes with
-    // the values; they are positions in the padded plane.
-    let l = if s.stride == [1, 1] { ho * wp } else { wo };
-    let run = |acc: &mut [f32], arg: &mut [f32], base: usize, step: usize| {
-        for (j, (a, i)) in acc.iter_mut().zip(arg.iter_mut()).enumerate() {
-            let v = xp[base + j * step];
-            // NaN propagates, as in PyTorch.
-            let gt = v > *a || v.is_nan();
-            *a = if gt { v } else { *a };
-            *i = if gt { (base + j * step) as f32 } else { *i };
-        }
-    };
     let [h, w] = s.hw;
-    let emit = |acc: &[f32], arg: &[f32], out: &mut [f32], idx: &mut [u32]| {
-        for ((o, id), (&a, &p)) in out.iter_mut().zip(idx.iter_mut()).zip(acc.iter().zip(arg)) {
-            let p = p as usize;
-            // Clamped: a window of −∞ only (never in a padding smaller than the kernel, but
-            // possible in the data) must still name a position inside the plane.
-            let iy = (p / wp).saturating_sub(s.pad[0]).min(h - 1);
-            let ix = (p % wp).saturating_sub(s.pad[1]).min(w - 1);
+    // One sweep of tap `tap` over `src` (every `step`-th element).
+    #[inline(always)]
+    fn run(acc: &mut [f32], arg: &mut [f32], src: &[f32], step: usize, tap: f32) {
+        // NaN propagates, as in PyTorch. Selects of values, with a non-short-circuit `|`.
+        #[inline(always)]
+        fn pick(a: &mut f32, i: &mut f32, v: f32, tap: f32) {
+            let gt = (v > *a) | v.is_nan();
+            *a = if gt { v } else { *a };
+            *i = if gt { tap } else { *i };
+        }
+        let n = acc.len();
+        if step == 1 {
+            // Blocks of LANES in local arrays, so that the selects become vector blends.
+            let src = &src[..n];
+            let mut blocks = acc
+                .chunks_exact_mut(LANES)
+                .zip(arg.chunks_exact_mut(LANES))
+                .zip(src.chunks_exact(LANES));
+            for ((a, i), v) in &mut blocks {
+                let mut la: [f32; LANES] = a.try_into().expect("a block of LANES");
+                let mut li: [f32; LANES] = i.try_into().expect("a block of LANES");
+                let lv: [f32; LANES] = v.try_into().expect("a block of LANES");
+                for k in 0..LANES {
+                    pick(&mut la[k], &mut li[k], lv[k], tap);
+                }
+                a.copy_from_slice(&la);
+                i.copy_from_slice(&li);
+            }
+            let done = n - n % LANES;
+            for ((a, i), &v) in acc[done..]
+                .iter_mut()
+                .zip(&mut arg[done..])
+                .zip(&src[done..])
+            {
+                pick(a, i, v, tap);
+            }
+        } else {
+            for ((a, i), &v) in acc
+                .iter_mut()
+                .zip(arg.iter_mut())
+                .zip(src.iter().step_by(step))
+            {
+                pick(a, i, v, tap);
+            }
+        }
+    }
+    // Row and column offsets of each tap inside the window.
+    let taps: Vec<[usize; 2]> = (0..s.k[0])
+        .flat_map(|ky| (0..s.k[1]).map(move |kx| [ky * s.dil[0], kx * s.dil[1]]))
+        .collect();
+    // Output row `oy` from the row's maxima and tap numbers. A window of −∞ only (never in a
+    // padding smaller than the kernel, but possible in the data) keeps tap 0, clamped so that
+    // it still names a position inside the plane.
+    let emit = |oy: usize, acc: &[f32], arg: &[f32], out: &mut [f32], idx: &mut [u32]| {
+        let top = (oy * s.stride[0]) as isize - s.pad[0] as isize;
+        for (ox, ((o, id), (&a, &t))) in out
+            .iter_mut()
+            .zip(idx.iter_mut())
+            .zip(acc.iter().zip(arg))
+            .enumerate()
+        {
+            let [dy, dx] = taps[t as usize];
+            let left = (ox * s.stride[1]) as isize - s.pad[1] as isize;
+            let iy = (top + dy as isize).clamp(0, h as isize - 1) as usize;
+            let ix = (left + dx as isize).clamp(0, w as isize - 1) as usize;
             *o = a;
             *id = (iy * w + ix) as u32;
         }
     };
+    let l = if s.stride == [1, 1] { ho * wp } else { wo };
     acc.clear();
     acc.resize(l, f32::NEG_INFINITY);
     arg.clear();
     arg.resize(l, 0.0);
     if s.stride == [1, 1] {
-        for ky in 0..s.k[0] {
-            for kx in 0..s.k[1] {
-                run(acc, arg, s.tap_offset(wp, ky, kx), 1);
-            }
+        for (t, &[dy, dx]) in taps.iter().enumerate() {
+            run(acc, arg, &xp[dy * wp + dx..], 1, t as f32);
         }
-        for ((o, id), (a, p)) in out
+        for (oy, ((o, id), (a, p))) in out
             .chunks_exact_mut(wo)
             .zip(idx.chunks_exact_mut(wo))
             .zip(acc.chunks_exact(wp).zip(arg.chunks_exact(wp)))
+            .enumerate()
         {
-            emit(&a[..wo], &p[..wo], o, id);
+            emit(oy, &a[..wo], &p[..wo], o, id);
         }
     } else {
         for (oy, (o, id)) in out
@@ -113,17 +161,12 @@ fn max_pool_plane(
             .enumerate()
         {
             acc.fill(f32::NEG_INFINITY);
-            for ky in 0..s.k[0] {
-                for kx in 0..s.k[1] {
-                    run(
-                        acc,
-                        arg,
-                        s.row_offset(wp, oy, ky) + kx * s.dil[1],
-                        s.stride[1],
-                    );
-                }
+            arg.fill(0.0);
+            for (t, &[dy, dx]) in taps.iter().enumerate() {
+                let base = (oy * s.stride[0] + dy) * wp + dx;
+                run(acc, arg, &xp[base..], s.stride[1], t as f32);
             }
-            emit(acc, arg, o, id);
+            emit(oy, acc, arg, o, id);
         }
     }
 }
@@ -149,7 +192,8 @@ pub(crate) fn max_pool(s: &ConvShape, x: &[f32]) -> (Vec<f32>, Vec<u32>) {
 pub(crate) fn max_pool_backward(s: &ConvShape, idx: &[u32], dy: &[f32]) -> Vec<f32> {
     let [h, w] = s.hw;
     let [ho, wo] = s.out_hw();
-    let mut dx = vec![0.0f32; s.n * s.c * h * w];
+    // Accumulated into (`+=`): pages written before they are read.
+    let mut dx = zeros(s.n * s.c * h * w);
     dx.par_chunks_mut(h * w)
         .zip(idx.par_chunks(ho * wo).zip(dy.par_chunks(ho * wo)))
         .for_each(|(dx, (idx, dy))| {

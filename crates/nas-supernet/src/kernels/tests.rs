@@ -85,3 +85,78 @@ fn kernels_match_direct_loops() {
         }
     }
 }
+
+/// The weight gradient by direct loops, the definition: `Σ dy · relu(x)` over images and
+/// output positions for every weight.
+fn reference_weight_grad(s: &ConvShape, x: &[f32], dy: &[f32]) -> Vec<f32> {
+    let [h, w] = s.hw;
+    let [ho, wo] = s.out_hw();
+    let mut dw = vec![0.0f64; s.o * s.c * s.taps()];
+    for i in 0..s.n {
+        for o in 0..s.o {
+            for c in 0..s.c {
+                for ky in 0..s.k[0] {
+                    for kx in 0..s.k[1] {
+                        let mut acc = 0.0f64;
+                        for oy in 0..ho {
+                            for ox in 0..wo {
+                                if let (Some(iy), Some(ix)) =
+                                    (s.input_at(0, oy, ky), s.input_at(1, ox, kx))
+                                {
+                                    let v = x[((i * s.c + c) * h + iy) * w + ix];
+                                    let v = if s.relu { v.max(0.0) } else { v };
+                                    acc += (dy[((i * s.o + o) * ho + oy) * wo + ox] * v) as f64;
+                                }
+                            }
+                        }
+                        dw[((o * s.c + c) * s.k[0] + ky) * s.k[1] + kx] += acc;
+                    }
+                }
+            }
+        }
+    }
+    dw.into_iter().map(|v| v as f32).collect()
+}
+
+/// The direct stride-1 weight-gradient kernel (`direct`) against the definition: output
+/// channels not a multiple of its block of 4, kernels wider than its block of 3 columns,
+/// planes whose length is not a multiple of the vector width, dilation, ReLU.
+#[test]
+fn direct_weight_gradient_matches_direct_loops() {
+    for (c, o, hw, k, pad, dil) in [
+        (3, 4, [12, 13], [3, 3], [1, 1], [1, 1]),
+        (5, 7, [11, 14], [5, 5], [2, 2], [1, 1]),
+        (2, 6, [13, 12], [3, 3], [2, 2], [2, 2]),
+        (4, 3, [16, 16], [1, 7], [0, 3], [1, 1]),
+        (16, 16, [32, 32], [3, 3], [1, 1], [1, 1]),
+    ] {
+        for relu in [false, true] {
+            let s = ConvShape {
+                n: 6,
+                c,
+                hw,
+                o,
+                k,
+                stride: [1, 1],
+                pad,
+                dil,
+                relu,
+            };
+            assert!(direct::applies(&s), "{s:?} does not take the direct kernel");
+            let [ho, wo] = s.out_hw();
+            let x = data(s.n * c * hw[0] * hw[1], 1);
+            let wt = data(o * c * s.taps(), 2);
+            let dy = data(s.n * o * ho * wo, 3);
+            let (_, dw) = conv2d_backward(&s, &x, &wt, &dy, false, true);
+            let want = reference_weight_grad(&s, &x, &dy);
+            let scale = want.iter().fold(1.0f32, |m, v| m.max(v.abs()));
+            let diff = dw
+                .expect("asked for")
+                .iter()
+                .zip(&want)
+                .map(|(a, b)| (a - b).abs())
+                .fold(0.0, f32::max);
+            assert!(diff < 1e-5 * scale, "{s:?}: {diff} (scale {scale})");
+        }
+    }
+}

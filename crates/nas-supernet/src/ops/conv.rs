@@ -1,14 +1,13 @@
 //! Convolution blocks: ReLU-conv-BN, dilated, separable, spatially factorized and
 //! post-activation convolutions.
 
-use crate::probe::relu;
 use burn::module::Module;
 use burn::nn::{BatchNorm, BatchNormConfig};
 use burn::tensor::backend::Backend;
 use burn::tensor::{Device, Tensor};
 
 use super::conv_macs;
-use crate::fast::{Conv, ConvGeometry, batch_norm};
+use crate::fast::{Conv, ConvGeometry, batch_norm, batch_norm_relu};
 
 /// ReLU → conv → BN.
 #[derive(Module, Debug)]
@@ -185,7 +184,7 @@ impl<B: Backend> ConvBnRelu<B> {
 
     /// Applies the block.
     pub fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
-        relu(batch_norm(&self.bn, self.conv.forward(x)))
+        batch_norm_relu(&self.bn, self.conv.forward(x))
     }
 
     /// Multiply-accumulates and output shape for one input of `h`×`w` pixels.

@@ -1,18 +1,13 @@
 //! Mobile blocks: MobileNetV2's inverted bottleneck (ProxylessNAS) and the ShuffleNetV2 units
 //! (SPOS).
 
-use crate::probe::relu;
 use burn::module::{Module, Param};
 use burn::nn::{BatchNorm, BatchNormConfig};
 use burn::tensor::backend::Backend;
 use burn::tensor::{Device, Tensor};
 
 use super::chain_macs;
-use crate::fast::{Conv, batch_norm};
-
-fn relu6<B: Backend>(x: Tensor<B, 4>) -> Tensor<B, 4> {
-    x.clamp(0.0, 6.0)
-}
+use crate::fast::{Conv, batch_norm, batch_norm_relu, batch_norm_relu6};
 
 /// MobileNetV2's inverted bottleneck (ProxylessNAS `MBInvertedConvLayer`), with the residual
 /// connection of `MobileInvertedResidualBlock` when the stride is 1 and the widths are equal.
@@ -55,10 +50,10 @@ impl<B: Backend> MbConv<B> {
     /// Applies the block.
     pub fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
         let h = match &self.expand {
-            Some((conv, bn)) => relu6(batch_norm(bn, conv.forward(x.clone()))),
+            Some((conv, bn)) => batch_norm_relu6(bn, conv.forward(x.clone())),
             None => x.clone(),
         };
-        let h = relu6(batch_norm(&self.bn_depthwise, self.depthwise.forward(h)));
+        let h = batch_norm_relu6(&self.bn_depthwise, self.depthwise.forward(h));
         let h = batch_norm(&self.bn_project, self.project.forward(h));
         if self.residual { h + x } else { h }
     }
@@ -122,10 +117,12 @@ impl<B: Backend> ShuffleUnit<B> {
         mut x: Tensor<B, 4>,
     ) -> Tensor<B, 4> {
         for (conv, bn, act) in layers {
-            x = batch_norm(bn, conv.forward(x));
-            if *act {
-                x = relu(x);
-            }
+            let y = conv.forward(x);
+            x = if *act {
+                batch_norm_relu(bn, y)
+            } else {
+                batch_norm(bn, y)
+            };
         }
         x
     }
@@ -289,14 +286,11 @@ impl<B: Backend> NestedMbConv<B> {
         let (expand, depthwise, project) = self.weights(i);
         let one = ConvGeometry::square(1, 0, 1);
         let h = match (expand, &norms.expand) {
-            (Some(w), Some(bn)) => relu6(batch_norm(bn, conv2d(x.clone(), w, one))),
+            (Some(w), Some(bn)) => batch_norm_relu6(bn, conv2d(x.clone(), w, one)),
             _ => x.clone(),
         };
         let g = self.depthwise_geometry(k);
-        let h = relu6(batch_norm(
-            &norms.depthwise,
-            depthwise_conv2d(h, depthwise, g),
-        ));
+        let h = batch_norm_relu6(&norms.depthwise, depthwise_conv2d(h, depthwise, g));
         let h = batch_norm(&norms.project, conv2d(h, project, one));
         if self.residual { h + x } else { h }
     }

@@ -1,12 +1,11 @@
 //! The DPC operations: separable atrous convolution and pyramid pooling.
 
-use crate::probe::relu;
 use burn::module::Module;
 use burn::nn::{BatchNorm, BatchNormConfig};
 use burn::tensor::backend::Backend;
 use burn::tensor::{Device, Tensor, TensorData};
 
-use crate::fast::{Conv, ConvGeometry, batch_norm};
+use crate::fast::{Conv, ConvGeometry, batch_norm_relu};
 
 /// DeepLab's separable atrous convolution (DPC `sep_atrous_3x3`): depthwise 3×3 with rates
 /// `r_h × r_w`, BN, ReLU, pointwise 1×1, BN, ReLU.
@@ -36,8 +35,8 @@ impl<B: Backend> SepAtrous<B> {
 
     /// Applies the block.
     pub fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
-        let x = relu(batch_norm(&self.bn_depthwise, self.depthwise.forward(x)));
-        relu(batch_norm(&self.bn_pointwise, self.pointwise.forward(x)))
+        let x = batch_norm_relu(&self.bn_depthwise, self.depthwise.forward(x));
+        batch_norm_relu(&self.bn_pointwise, self.pointwise.forward(x))
     }
 }
 
@@ -70,7 +69,7 @@ impl<B: Backend> PyramidPool<B> {
         use burn::tensor::module::adaptive_avg_pool2d;
         let [_, _, h, w] = x.dims();
         let pooled = adaptive_avg_pool2d(x, self.grid(h, w));
-        let y = relu(batch_norm(&self.bn, self.conv.forward(pooled)));
+        let y = batch_norm_relu(&self.bn, self.conv.forward(pooled));
         resize_bilinear(y, [h, w])
     }
 }
