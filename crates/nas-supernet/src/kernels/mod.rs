@@ -313,6 +313,18 @@ pub(crate) fn conv2d(s: &ConvShape, x: &[f32], weight: &[f32]) -> Vec<f32> {
     let [ho, wo] = s.out_hw();
     let (p, ck, img) = (ho * wo, s.c * s.taps(), s.c * s.hw[0] * s.hw[1]);
     let mut out = vec![0.0f32; s.n * s.o * p];
+    if !s.pointwise() && direct::applies(s) {
+        // Stride 1: multiply-adds straight from the padded planes, no im2col matrix.
+        let mut wt = Vec::new();
+        direct::weights_by_tap(s, weight, &mut wt);
+        out.par_chunks_mut(s.o * p)
+            .zip(x.par_chunks(img))
+            .for_each_init(Scratch::default, |sc, (out, x)| {
+                direct::pad_image(s, x, &mut sc.a, &mut sc.c);
+                direct::conv_forward(s, &sc.a, &wt, &mut sc.b, out);
+            });
+        return out;
+    }
     out.par_chunks_mut(CHUNK * s.o * p)
         .zip(x.par_chunks(CHUNK * img))
         .for_each_init(Scratch::default, |sc, (out, x)| {

@@ -118,17 +118,57 @@ fn reference_weight_grad(s: &ConvShape, x: &[f32], dy: &[f32]) -> Vec<f32> {
     dw.into_iter().map(|v| v as f32).collect()
 }
 
-/// The direct stride-1 weight-gradient kernel (`direct`) against the definition: output
-/// channels not a multiple of its block of 4, kernels wider than its block of 3 columns,
-/// planes whose length is not a multiple of the vector width, dilation, ReLU.
+/// The input gradient by direct loops, the definition: every output gradient times its
+/// weight, added at the input position it read (masked where the ReLU was flat).
+fn reference_input_grad(s: &ConvShape, x: &[f32], weight: &[f32], dy: &[f32]) -> Vec<f32> {
+    let [h, w] = s.hw;
+    let [ho, wo] = s.out_hw();
+    let mut dx = vec![0.0f32; s.n * s.c * h * w];
+    for i in 0..s.n {
+        for o in 0..s.o {
+            for oy in 0..ho {
+                for ox in 0..wo {
+                    let g = dy[((i * s.o + o) * ho + oy) * wo + ox];
+                    for c in 0..s.c {
+                        for ky in 0..s.k[0] {
+                            for kx in 0..s.k[1] {
+                                if let (Some(iy), Some(ix)) =
+                                    (s.input_at(0, oy, ky), s.input_at(1, ox, kx))
+                                {
+                                    dx[((i * s.c + c) * h + iy) * w + ix] +=
+                                        g * weight[((o * s.c + c) * s.k[0] + ky) * s.k[1] + kx];
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    if s.relu {
+        for (d, &v) in dx.iter_mut().zip(x) {
+            if v <= 0.0 {
+                *d = 0.0;
+            }
+        }
+    }
+    dx
+}
+
+/// The direct stride-1 kernels (`direct`: forward, weight gradient; and col2im's input
+/// gradient) against the definition:
+/// output channels not a multiple of their blocks (8 for the forward pass, 4 for the weight
+/// gradient), kernels wider than the weight gradient's block of 3 columns, planes whose length
+/// is not a multiple of the vector width, dilation, ReLU.
 #[test]
-fn direct_weight_gradient_matches_direct_loops() {
+fn direct_kernels_match_direct_loops() {
     for (c, o, hw, k, pad, dil) in [
-        (3, 4, [12, 13], [3, 3], [1, 1], [1, 1]),
-        (5, 7, [11, 14], [5, 5], [2, 2], [1, 1]),
-        (2, 6, [13, 12], [3, 3], [2, 2], [2, 2]),
-        (4, 3, [16, 16], [1, 7], [0, 3], [1, 1]),
+        (8, 4, [22, 23], [3, 3], [1, 1], [1, 1]),
+        (5, 7, [24, 21], [5, 5], [2, 2], [1, 1]),
+        (8, 6, [23, 22], [3, 3], [2, 2], [2, 2]),
+        (10, 3, [32, 16], [1, 7], [0, 3], [1, 1]),
         (16, 16, [32, 32], [3, 3], [1, 1], [1, 1]),
+        (9, 17, [24, 23], [3, 3], [1, 1], [1, 1]),
     ] {
         for relu in [false, true] {
             let s = ConvShape {
@@ -147,6 +187,27 @@ fn direct_weight_gradient_matches_direct_loops() {
             let x = data(s.n * c * hw[0] * hw[1], 1);
             let wt = data(o * c * s.taps(), 2);
             let dy = data(s.n * o * ho * wo, 3);
+            let xr: Vec<f32> = x
+                .iter()
+                .map(|&v| if relu { v.max(0.0) } else { v })
+                .collect();
+            let want = reference(&s, &xr, &wt, 1);
+            let diff = conv2d(&s, &x, &wt)
+                .iter()
+                .zip(&want)
+                .map(|(a, b)| (a - b).abs())
+                .fold(0.0, f32::max);
+            assert!(diff < 1e-4, "forward {s:?}: {diff}");
+            // The input gradient (col2im) of the same shapes.
+            let (dx, _) = conv2d_backward(&s, &x, &wt, &dy, true, false);
+            let want_dx = reference_input_grad(&s, &x, &wt, &dy);
+            let diff = dx
+                .expect("asked for")
+                .iter()
+                .zip(&want_dx)
+                .map(|(a, b)| (a - b).abs())
+                .fold(0.0, f32::max);
+            assert!(diff < 1e-4, "input gradient {s:?}: {diff}");
             let (_, dw) = conv2d_backward(&s, &x, &wt, &dy, false, true);
             let want = reference_weight_grad(&s, &x, &dy);
             let scale = want.iter().fold(1.0f32, |m, v| m.max(v.abs()));
