@@ -50,6 +50,12 @@ pub const C: usize = 16;
 
 /// The operation rows: name (shared with the PyTorch script) and description.
 pub const OP_ROWS: &[(&str, &str)] = &[
+    // The fixed cost of every operation row: the probe product, the sum and their backward
+    // passes around an identity.
+    (
+        "harness",
+        "no operation: `(x · probe).sum()` and its backward alone",
+    ),
     ("conv3x3", "conv 3×3, 16→16"),
     ("conv1x1", "conv 1×1, 16→16"),
     ("depthwise3x3", "depthwise 3×3"),
@@ -95,6 +101,7 @@ pub fn op_module<B: AutodiffBackend>(name: &str, device: &Device<B>) -> Option<(
         )
     };
     match name {
+        "harness" => Some((Box::new(|x| x), 0)),
         "conv3x3" => conv(3, 1, 1),
         "conv1x1" => conv(1, 1, 1),
         "depthwise3x3" => conv(3, 1, C),

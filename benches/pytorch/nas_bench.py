@@ -263,6 +263,7 @@ class MixedRow(nn.Module):
 
 # name -> (module factory, input channels, spatial size); see benches/ops.rs for the same list.
 OP_ROWS = {
+    "harness": (lambda: nn.Identity(), C, HW),
     "conv3x3": (lambda: nn.Conv2d(C, C, 3, padding=1, bias=False), C, HW),
     "conv1x1": (lambda: nn.Conv2d(C, C, 1, bias=False), C, HW),
     "depthwise3x3": (lambda: nn.Conv2d(C, C, 3, padding=1, groups=C, bias=False), C, HW),

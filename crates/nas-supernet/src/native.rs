@@ -416,3 +416,95 @@ pub(crate) fn pool<B: Backend>(
         }
     })
 }
+
+#[derive(Debug)]
+struct ReduceBackward;
+
+impl Backward<Nd, 3> for ReduceBackward {
+    type State = (
+        NdArrayTensor,
+        NdArrayTensor,
+        NdArrayTensor,
+        kernels::ReduceShape,
+    );
+
+    fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let [node_x, node_a, node_b] = ops.parents;
+        let dy = grads.consume::<Nd>(&ops.node);
+        let (x, wa, wb, s) = ops.state;
+        let (xv, wav, wbv, dyv) = (values(&x), values(&wa), values(&wb), values(&dy));
+        let need_dw = node_a.is_some() || node_b.is_some();
+        let (dx, dw) = kernels::factorized_reduce_backward(
+            &s,
+            &xv,
+            [&wav, &wbv],
+            &dyv,
+            node_x.is_some(),
+            need_dw,
+        );
+        if let (Some(node), Some(dx)) = (node_x, dx) {
+            grads.register::<Nd>(node.id, tensor(dx, [s.n, s.c, s.hw[0], s.hw[1]]));
+        }
+        if let Some([da, db]) = dw {
+            if let Some(node) = node_a {
+                grads.register::<Nd>(node.id, tensor(da, [s.o[0], s.c, 1, 1]));
+            }
+            if let Some(node) = node_b {
+                grads.register::<Nd>(node.id, tensor(db, [s.o[1], s.c, 1, 1]));
+            }
+        }
+    }
+}
+
+/// DARTS' factorized reduction without its batch norm, `cat(conv_a(relu(x)), conv_b(relu(x)
+/// shifted by one pixel))` with 1×1 stride-2 weights `[oa, c, 1, 1]` and `[ob, c, 1, 1]`, as
+/// one operation through the kernels; the arguments back when `B` is not an `ndarray`
+/// backend with `f32` tensors.
+#[allow(clippy::type_complexity)]
+pub(crate) fn factorized_reduce<B: Backend>(
+    x: Tensor<B, 4>,
+    wa: Tensor<B, 4>,
+    wb: Tensor<B, 4>,
+) -> Result<Tensor<B, 4>, (Tensor<B, 4>, Tensor<B, 4>, Tensor<B, 4>)> {
+    let Some(which) =
+        which::<B>(x.dtype()).filter(|_| wa.dtype() == DType::F32 && wb.dtype() == DType::F32)
+    else {
+        return Err((x, wa, wb));
+    };
+    let [n, c, h, w] = x.dims();
+    let s = kernels::ReduceShape {
+        n,
+        c,
+        hw: [h, w],
+        o: [wa.dims()[0], wb.dims()[0]],
+    };
+    let [ho, wo] = s.out_hw();
+    let shape = [n, s.o[0] + s.o[1], ho, wo];
+    let forward = |x: &NdArrayTensor, a: &NdArrayTensor, b: &NdArrayTensor| {
+        let (x, a, b) = (values(x), values(a), values(b));
+        tensor(kernels::factorized_reduce(&s, &x, [&a, &b]), shape)
+    };
+    Ok(match which {
+        Which::Infer => {
+            let prim = |t: Tensor<B, 4>| cast::<_, Tensor<Nd, 4>>(t).into_primitive().tensor();
+            let y = forward(&prim(x), &prim(wa), &prim(wb));
+            cast(Tensor::<Nd, 4>::from_primitive(TensorPrimitive::Float(y)))
+        }
+        Which::Train => {
+            let prim = |t: Tensor<B, 4>| cast::<_, Tensor<Ad, 4>>(t).into_primitive().tensor();
+            let (x, wa, wb) = (prim(x), prim(wa), prim(wb));
+            let y = forward(&x.primitive, &wa.primitive, &wb.primitive);
+            let out = match ReduceBackward
+                .prepare::<NoCheckpointing>([x.node.clone(), wa.node.clone(), wb.node.clone()])
+                .compute_bound()
+                .stateful()
+            {
+                OpsKind::Tracked(prep) => {
+                    prep.finish((x.primitive, wa.primitive, wb.primitive, s), y)
+                }
+                OpsKind::UnTracked(prep) => prep.finish(y),
+            };
+            cast(Tensor::<Ad, 4>::from_primitive(TensorPrimitive::Float(out)))
+        }
+    })
+}

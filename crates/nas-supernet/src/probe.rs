@@ -145,6 +145,13 @@ pub(crate) fn masks_active() -> bool {
     RELU_MASKS.with(|m| m.borrow().is_some())
 }
 
+/// Whether no probe is on: no ReLU codes recorded or replayed, no convolution output probed
+/// (fused operations that hide a ReLU or a convolution may run).
+#[cfg_attr(not(feature = "ndarray"), allow(dead_code))]
+pub(crate) fn inactive() -> bool {
+    !masks_active() && CONV_PROBES.with(|p| p.borrow().is_none())
+}
+
 /// Max pooling of `x` (`kernel`, stride and symmetric padding of `g`, no dilation) whose
 /// choices are frozen like the ReLUs' masks: while [`record_relu_masks`] records, the index of
 /// the input each output takes (the first maximum of its window) is recorded; while

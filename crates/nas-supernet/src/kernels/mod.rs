@@ -641,8 +641,10 @@ pub(crate) fn depthwise_backward(
 mod batch_norm;
 mod direct;
 mod pool;
+mod reduce;
 #[cfg(test)]
 mod tests;
 
 pub(crate) use batch_norm::{Activation, batch_norm, batch_norm_backward};
 pub(crate) use pool::{avg_pool, avg_pool_backward, max_pool, max_pool_backward};
+pub(crate) use reduce::{ReduceShape, factorized_reduce, factorized_reduce_backward};

@@ -221,3 +221,75 @@ fn direct_kernels_match_direct_loops() {
         }
     }
 }
+
+/// The fused factorized reduction against its definition (ReLU, the even and the odd pixels
+/// through two 1×1 weights, concatenated), forward and backward, on even and odd sizes.
+#[test]
+fn factorized_reduction_matches_its_definition() {
+    for (n, c, hw, o) in [
+        (3, 4, [6, 8], [3, 5]),
+        (2, 5, [7, 5], [4, 4]),
+        (5, 3, [1, 2], [2, 1]),
+    ] {
+        let s = ReduceShape { n, c, hw, o };
+        let [h, w] = hw;
+        let [ho, wo] = s.out_hw();
+        let ot = o[0] + o[1];
+        let x = data(n * c * h * w, 1);
+        let wa = data(o[0] * c, 2);
+        let wb = data(o[1] * c, 3);
+        let dy = data(n * ot * ho * wo, 4);
+        // The pixel of image i, channel ch that output (oy, ox) of `path` reads, if any.
+        let at = |i: usize, ch: usize, path: usize, oy: usize, ox: usize| {
+            let (iy, ix) = (2 * oy + path, 2 * ox + path);
+            (iy < h && ix < w).then(|| ((i * c + ch) * h + iy) * w + ix)
+        };
+        let weight = |path: usize, oc: usize, ch: usize| {
+            if path == 0 {
+                wa[oc * c + ch]
+            } else {
+                wb[oc * c + ch]
+            }
+        };
+        let mut want = vec![0.0f32; n * ot * ho * wo];
+        let mut want_dx = vec![0.0f32; x.len()];
+        let mut want_dw = [vec![0.0f32; wa.len()], vec![0.0f32; wb.len()]];
+        for i in 0..n {
+            for path in 0..2 {
+                for oc in 0..o[path] {
+                    let row = path * o[0] + oc;
+                    for oy in 0..ho {
+                        for ox in 0..wo {
+                            let out = ((i * ot + row) * ho + oy) * wo + ox;
+                            for ch in 0..c {
+                                if let Some(j) = at(i, ch, path, oy, ox) {
+                                    let v = x[j].max(0.0);
+                                    want[out] += weight(path, oc, ch) * v;
+                                    want_dw[path][oc * c + ch] += dy[out] * v;
+                                    if x[j] > 0.0 {
+                                        want_dx[j] += dy[out] * weight(path, oc, ch);
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        let close = |a: &[f32], b: &[f32], what: &str| {
+            assert_eq!(a.len(), b.len(), "{what} {s:?}");
+            let d = a
+                .iter()
+                .zip(b)
+                .map(|(p, q)| (p - q).abs())
+                .fold(0.0, f32::max);
+            assert!(d < 1e-4, "{what} {s:?}: {d}");
+        };
+        close(&factorized_reduce(&s, &x, [&wa, &wb]), &want, "forward");
+        let (dx, dw) = factorized_reduce_backward(&s, &x, [&wa, &wb], &dy, true, true);
+        close(&dx.expect("asked for"), &want_dx, "input gradient");
+        let [da, db] = dw.expect("asked for");
+        close(&da, &want_dw[0], "even weights' gradient");
+        close(&db, &want_dw[1], "odd weights' gradient");
+    }
+}
