@@ -5,10 +5,12 @@
 //!   with the weight (the `gemm` crate, AVX-512/AVX2/FMA kernels chosen at run time); a 1×1
 //!   convolution with stride 1 multiplies the image itself. The backward pass recomputes the
 //!   im2col matrix (no copy of it is kept between the passes) for the weight gradient and
-//!   scatters `Wᵀ·dY` back (col2im) for the input gradient.
+//!   scatters `Wᵀ·dY` back (col2im) for the input gradient. Large stride-1 convolutions take
+//!   direct SIMD kernels for the forward pass and the weight gradient instead (`direct`).
+//! - DARTS' factorized reduction: one operation (`reduce`).
 //! - Depthwise convolutions: per channel plane, one multiply-add of a shifted row per tap.
 //! - Batch norm (training): per-channel statistics in `f64`, normalization and the analytic
-//!   backward pass in two sweeps each.
+//!   backward pass in two sweeps each, optionally followed by a fused ReLU or ReLU6.
 //!
 //! Work is split over images (or channels) on rayon's pool in fixed chunks, and partial sums
 //! are added in chunk order, so results do not depend on the number of threads.
@@ -42,7 +44,8 @@ fn reduce2(a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> f32) -> f32 {
 /// `n` zeros, written now. `vec![0.0; n]` of a large `n` maps fresh pages to the kernel's
 /// shared zero page, so a later read-modify-write (`+=`) takes a copy-on-write fault on every
 /// page, and each of those flushes the TLB of every thread of the process with an
-/// inter-processor interrupt: half the time of a max-pooling backward pass on 2 threads.
+/// inter-processor interrupt: most of a max-pooling backward pass on 2 threads, in
+/// `perf`.
 fn zeros(n: usize) -> Vec<f32> {
     let mut v = Vec::with_capacity(n);
     v.resize(n, 0.0);
