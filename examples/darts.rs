@@ -25,6 +25,15 @@
 //! `--warmup-epochs` equal to `--epochs`: the alphas never learn, and the selection by
 //! perturbation is all there is (DARTS-PT's "fixed α").
 //!
+//! GDAS (`--method gdas`) has its own defaults: the paper's straight-through gradient, every
+//! operation computed in the alpha step (`--gdas-gradient dense`; `sampled` is the reference
+//! code, whose gradient is the same for every operation but the sampled one), a strictly fair
+//! warm-up that computes every operation on every step (`--warmup-paths fair`; GDAS' own
+//! warm-up trains each convolution on a fifth of the steps) and no β-decay. Measured: CIFAR-10
+//! ranks 461, 560, 6,384, 142 and 13,731 (a drift to skip connections) on seeds 0-4, in 2.5
+//! minutes each; with the reference code's gradient and warm-up the alphas stay at uniform or
+//! drift to `none` and pooling.
+//!
 //! `--final-epochs N` (default 5; 0 skips it) trains the selected network from scratch for N
 //! epochs and saves it into `<report-dir>/network` (`network.json` and `weights.mpk`; load it
 //! with `nas::supernet::persist::load_network`); `--random-baselines K` (default 3) random
@@ -60,7 +69,7 @@ use nas::supernet::burn::tensor::backend::AutodiffBackend;
 use nas::supernet::darts_search::method::PdartsConfig;
 use nas::supernet::darts_search::{
     AlphaOptimConfig, DerivedArch, EpochReport, Method, Perturbation, PerturbationConfig,
-    SearchConfig, SearchError, SearchReport, Searcher, SupernetConfig,
+    SearchConfig, SearchError, SearchReport, Searcher, SupernetConfig, WarmupPaths,
 };
 use nas::supernet::data::Augment;
 use nas::supernet::memory::CountingAlloc;
@@ -107,11 +116,23 @@ struct Args {
     /// (default: half the epochs; equal to --epochs: the alphas never learn).
     #[arg(long)]
     warmup_epochs: Option<usize>,
+    /// Paths through which the weights train during the warm-up: `method` (the method's own
+    /// relaxation: GDAS samples one operation per edge), `mixture` (every operation at equal
+    /// weight) or `fair` (strictly fair single paths: every operation computed every step).
+    /// Default: `fair` for GDAS, `method` for the others.
+    #[arg(long, value_enum)]
+    warmup_paths: Option<Warmup>,
     /// β-DARTS' beta-decay regularization: the alphas' loss gains λ · mean over edges of
     /// logsumexp(α), λ growing linearly from 0 to this value over the epochs (the paper's
-    /// schedule over 50 epochs ends at 25; 0: off).
-    #[arg(long, default_value_t = 5.0)]
-    beta_decay: f64,
+    /// schedule over 50 epochs ends at 25; 0: off). Default: 5, and 0 for GDAS.
+    #[arg(long)]
+    beta_decay: Option<f64>,
+    /// GDAS' straight-through gradient: `dense` (the default: every operation computed in the
+    /// alpha step, each operation's gradient its own, as in the paper's equation) or `sampled`
+    /// (the reference code: only the sampled operation computed, the others' gradients all
+    /// the same).
+    #[arg(long, value_enum)]
+    gdas_gradient: Option<GdasGradient>,
     /// SNAS' resource constraint: the alphas' loss gains this weight × the expected MACs of
     /// the cells as a fraction of the largest cells' (0: off). The expected MACs under the
     /// final alphas are printed.
@@ -168,6 +189,26 @@ struct Args {
     checkpoint: common::CheckpointArgs,
 }
 
+/// `--warmup-paths`.
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+enum Warmup {
+    /// The method's own relaxation.
+    Method,
+    /// Every operation at equal weight.
+    Mixture,
+    /// Strictly fair single paths.
+    Fair,
+}
+
+/// `--gdas-gradient`.
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+enum GdasGradient {
+    /// Every operation computed in the alpha step.
+    Dense,
+    /// Only the sampled operation computed.
+    Sampled,
+}
+
 /// How the architecture is selected after the search.
 #[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
 enum Select {
@@ -197,6 +238,19 @@ fn method(args: &Args) -> Result<Method, SearchError> {
             warmup_epochs: args.epochs * 2 / 5,
             ..PdartsConfig::default()
         };
+    }
+    match (&mut m, args.gdas_gradient) {
+        (Method::Gdas(g), gradient) => {
+            g.dense_gradient = gradient.unwrap_or(GdasGradient::Dense) == GdasGradient::Dense;
+        }
+        (_, Some(_)) => {
+            return Err(SearchError::InvalidConfig {
+                field: "gdas_gradient",
+                reason: "applies to --method gdas only: drop it, or search with --method gdas"
+                    .into(),
+            });
+        }
+        (_, None) => {}
     }
     Ok(m)
 }
@@ -277,6 +331,7 @@ impl BackendTask for Run {
         } else {
             Augment::default()
         };
+        let gdas = args.method.trim().eq_ignore_ascii_case("gdas");
         let config = SearchConfig {
             method: method(&args).map_err(|e| e.to_string())?,
             epochs: args.epochs,
@@ -286,7 +341,16 @@ impl BackendTask for Run {
             alphas: AlphaOptimConfig {
                 learning_rate: args.arch_lr,
                 warmup_epochs: args.warmup_epochs.unwrap_or(args.epochs / 2),
-                beta_decay: args.beta_decay,
+                warmup_paths: match args.warmup_paths.unwrap_or(if gdas {
+                    Warmup::Fair
+                } else {
+                    Warmup::Method
+                }) {
+                    Warmup::Method => WarmupPaths::Method,
+                    Warmup::Mixture => WarmupPaths::Mixture,
+                    Warmup::Fair => WarmupPaths::Fair,
+                },
+                beta_decay: args.beta_decay.unwrap_or(if gdas { 0.0 } else { 5.0 }),
                 resource_weight: args.resource_weight,
                 ..AlphaOptimConfig::default()
             },
@@ -312,7 +376,12 @@ impl BackendTask for Run {
             test.len()
         );
         let schedule = format!(
-            "{} epochs{}; the alphas' Adam at {} after {} warm-up epochs{}; selection by {}",
+            "{}{} epochs{}; the alphas' Adam at {} after {} warm-up epochs{}{}; selection by {}",
+            match &config.method {
+                Method::Gdas(g) if g.dense_gradient => "dense straight-through gradient; ",
+                Method::Gdas(_) => "sampled straight-through gradient; ",
+                _ => "",
+            },
             config.epochs,
             if config.method.stages() > 1 {
                 format!(" per stage × {} stages", config.method.stages())
@@ -321,6 +390,11 @@ impl BackendTask for Run {
             },
             config.alphas.learning_rate,
             config.alphas.warmup_epochs,
+            match config.alphas.warmup_paths {
+                WarmupPaths::Method => "",
+                WarmupPaths::Mixture => " (weights through every operation at equal weight)",
+                WarmupPaths::Fair => " (weights through strictly fair paths)",
+            },
             if config.alphas.beta_decay > 0.0 {
                 format!(", beta-decay up to {}", config.alphas.beta_decay)
             } else {

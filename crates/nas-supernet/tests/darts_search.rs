@@ -9,7 +9,7 @@ use nas_supernet::burn::nn::{Linear, LinearConfig};
 use nas_supernet::burn::tensor::Tensor;
 use nas_supernet::burn::tensor::backend::Backend;
 use nas_supernet::darts_search::alphas::{ArchLayout, ArchMask, ArchProbabilities, CellLayout};
-use nas_supernet::darts_search::method::{PdartsConfig, UnrolledConfig};
+use nas_supernet::darts_search::method::{GumbelConfig, PdartsConfig, UnrolledConfig};
 use nas_supernet::darts_search::mixed::{EdgeWeights, MixedOp};
 use nas_supernet::darts_search::perturb::PerturbationConfig;
 use nas_supernet::darts_search::supernet::{DartsSupernetConfig, Nb201SupernetConfig};
@@ -549,6 +549,19 @@ fn same_seed_same_search() {
     let a = tiny_search(tiny_darts(), tiny_pdarts());
     let b = tiny_search(tiny_darts(), tiny_pdarts());
     assert_eq!(a, b);
+    // GDAS with the paper's dense gradient repeats too, and its alphas learn differently
+    // from the reference code's.
+    let dense = || {
+        Method::Gdas(GumbelConfig {
+            tau_max: 10.0,
+            tau_min: 0.1,
+            dense_gradient: true,
+        })
+    };
+    let a = tiny_search(tiny_nb201(), dense());
+    assert_eq!(a, tiny_search(tiny_nb201(), dense()));
+    let sparse = tiny_search(tiny_nb201(), Method::from_name("gdas").unwrap());
+    assert_ne!(a.1, sparse.1);
 }
 
 #[test]
@@ -656,6 +669,17 @@ fn invalid_settings_name_their_field() {
                 ..SearchConfig::default()
             },
             "keep",
+        ),
+        (
+            SearchConfig {
+                method: Method::Snas(GumbelConfig {
+                    tau_max: 1.0,
+                    tau_min: 0.33,
+                    dense_gradient: true,
+                }),
+                ..SearchConfig::default()
+            },
+            "dense_gradient",
         ),
     ];
     for (config, field) in cases {
@@ -831,7 +855,37 @@ fn gdas_computes_only_the_sampled_operation_of_each_edge() {
             "seed {seed}: sampled {sampled:?}"
         );
         assert!(expected < all);
-        seen.insert(sampled);
+        seen.insert(sampled.clone());
+
+        // The paper's gradient: the same sample and forward values, every operation computed
+        // while the alphas take a gradient, only the sampled one when they do not.
+        let dense = |values: &[Tensor<B, 2>]| {
+            ArchWeights::new(
+                values,
+                &full,
+                Relaxation::GumbelHardDense { tau: 1.0 },
+                0.0,
+                seed,
+            )
+        };
+        let tracked = dense(&values);
+        assert!((0..edges).all(|e| tracked.edge(0, e, 0).sampled.is_none()));
+        assert_eq!(convolutions(&net, &tracked), all, "seed {seed}");
+        // `detach` keeps a parameter's flag: a weight step also clears it.
+        let detached: Vec<Tensor<B, 2>> = values
+            .iter()
+            .map(|v| v.clone().detach().set_require_grad(false))
+            .collect();
+        let held = dense(&detached);
+        let held_sampled: Vec<usize> = (0..edges)
+            .map(|e| held.edge(0, e, 0).sampled.unwrap())
+            .collect();
+        assert_eq!(held_sampled, sampled);
+        assert_eq!(convolutions(&net, &held), expected);
+        let images = Tensor::<B, 4>::ones([2, 1, 8, 8], &device);
+        let sparse_out = net.search_logits(images.clone(), &weights).into_data();
+        let dense_out = net.search_logits(images, &tracked).into_data();
+        sparse_out.assert_approx_eq::<f32>(&dense_out, Default::default());
     }
     assert!(seen.len() > 1, "the samples should differ between seeds");
 }
@@ -1119,4 +1173,73 @@ fn second_order_gradient_does_not_depend_on_the_kernels() {
         / scale;
     eprintln!("second-order alpha gradient: two implementations differ by {diff:.2e} (relative)");
     assert!(scale > 0.0 && diff < 0.1, "{diff}");
+}
+
+/// Every trainable float parameter of `net`, flattened, in visiting order (the frozen
+/// affine parameters of the search cells' batch norms left out).
+fn parameter_values<N: Module<B>>(net: &N) -> Vec<Vec<f32>> {
+    struct Values(Vec<Vec<f32>>);
+    impl<Bk: Backend> ModuleVisitor<Bk> for Values {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<Bk, D>>) {
+            if param.is_require_grad() {
+                self.0
+                    .push(param.val().into_data().convert::<f32>().to_vec().unwrap());
+            }
+        }
+    }
+    let mut v = Values(Vec::new());
+    net.visit(&mut v);
+    v.0
+}
+
+#[test]
+fn fair_warm_up_trains_every_operation_on_every_step() {
+    use nas_supernet::darts_search::WarmupPaths;
+    // One GDAS step with the alphas held: how many parameter tensors does it change?
+    let changed = |paths: WarmupPaths| {
+        let mut config = SearchConfig {
+            method: Method::from_name("gdas").unwrap(),
+            epochs: 1,
+            batch_size: 16,
+            seed: 3,
+            ..SearchConfig::default()
+        };
+        config.alphas.warmup_epochs = 1;
+        config.alphas.warmup_paths = paths;
+        let mut s = Searcher::<B, _>::new(tiny_nb201(), config, Default::default()).unwrap();
+        let before = parameter_values(s.network());
+        let alphas = s.alphas().to_tables();
+        s.run(&digits(), |e| assert!(e.valid_loss.is_nan(), "{e:?}"))
+            .unwrap();
+        assert_eq!(s.steps(), 1);
+        assert_eq!(s.alphas().to_tables(), alphas, "the alphas are held");
+        let after = parameter_values(s.network());
+        assert_eq!(before.len(), after.len());
+        let moved = before.iter().zip(&after).filter(|(a, b)| a != b).count();
+        (moved, before.len())
+    };
+    let (single, total) = changed(WarmupPaths::Method);
+    let (mixture, _) = changed(WarmupPaths::Mixture);
+    let (fair, _) = changed(WarmupPaths::Fair);
+    // GDAS' own path computes one operation per edge: the other convolutions keep their
+    // weights. The mixture reaches every parameter; the fair paths compute every operation,
+    // and reach all but those of an operation whose path cuts its output off (`none` on
+    // every edge out of its node).
+    let counts = format!("single {single}, mixture {mixture}, fair {fair} of {total}");
+    assert_eq!(mixture, total, "{counts}");
+    assert!(single < fair && fair <= total, "{counts}");
+    assert!(fair * 5 >= total * 4, "{counts}");
+    // The configuration keeps its old serialized form at the default, and names the paths
+    // otherwise.
+    let mut config = SearchConfig::default();
+    let plain = serde_json::to_string(&config).unwrap();
+    assert!(!plain.contains("warmup_paths"), "{plain}");
+    config.alphas.warmup_paths = WarmupPaths::Fair;
+    let fair_json = serde_json::to_string(&config).unwrap();
+    assert!(
+        fair_json.contains(r#""warmup_paths":"fair""#),
+        "{fair_json}"
+    );
+    let back: SearchConfig = serde_json::from_str(&fair_json).unwrap();
+    assert_eq!(back, config);
 }

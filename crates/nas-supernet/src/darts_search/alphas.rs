@@ -9,7 +9,8 @@
 //! | --- | --- | --- |
 //! | [`Relaxation::Softmax`] | `softmax(α / τ)` over the alive operations | DARTS, P-DARTS (τ = 1), ASAP (annealed τ) |
 //! | [`Relaxation::GumbelSoft`] | `softmax((log_softmax(α) + g) / τ)`, `g` Gumbel noise | SNAS |
-//! | [`Relaxation::GumbelHard`] | the one-hot of the argmax of the above, with its straight-through gradient | GDAS |
+//! | [`Relaxation::GumbelHard`] | the one-hot of the argmax of the above, with its straight-through gradient; only the sampled operation is computed | GDAS (its reference code) |
+//! | [`Relaxation::GumbelHardDense`] | the same one-hot weights; every operation is computed when a gradient flows back into the alphas | GDAS (its paper's gradient: [`super::method::GumbelConfig::dense_gradient`]) |
 
 use burn::module::{Module, Param};
 use burn::tensor::activation::{log_softmax, softmax};
@@ -166,6 +167,22 @@ pub enum Relaxation {
         /// Temperature τ.
         tau: f64,
     },
+    /// The one-hot weights of [`Relaxation::GumbelHard`] with the gradient of the paper's
+    /// equation: when the alphas require a gradient, every alive operation is computed and
+    /// multiplied by its weight (exactly 1 for the sampled operation, exactly 0 for the others),
+    /// so an operation's straight-through gradient is `⟨∂L/∂node, op(x)⟩`. `GumbelHard`, as
+    /// GDAS' reference code does to save the computation, gives every operation but the sampled
+    /// one `⟨∂L/∂node, 1⟩` instead: the same value for all of them, which carries no
+    /// information about the operation. The forward values are those of `GumbelHard`. Every
+    /// operation is computed when the alphas given to [`ArchWeights::new`] take a gradient
+    /// (a parameter's value, as [`super::Searcher`]'s alpha step passes them); for alphas that
+    /// take none (a weight step: `detach()` keeps a parameter's flag, so clear it with
+    /// `set_require_grad(false)` as the searcher does) only the sampled operation is, as the
+    /// others' weights are 0.
+    GumbelHardDense {
+        /// Temperature τ.
+        tau: f64,
+    },
 }
 
 /// Added to the logits of masked operations: their softmax weight underflows to exactly 0.
@@ -202,7 +219,10 @@ impl<B: Backend> ArchWeights<B> {
             let device = logits.device();
             let (w, hard) = match relaxation {
                 Relaxation::Softmax { tau } => (softmax(logits.div_scalar(tau), 1), None),
-                Relaxation::GumbelSoft { tau } | Relaxation::GumbelHard { tau } => {
+                Relaxation::GumbelSoft { tau }
+                | Relaxation::GumbelHard { tau }
+                | Relaxation::GumbelHardDense { tau } => {
+                    let tracked = alphas[kind].is_require_grad();
                     let mut rng =
                         rand::rngs::ChaCha8Rng::seed_from_u64(mix_seed(seed, kind as u64, 11));
                     let g: Vec<f32> = (0..e * o)
@@ -214,7 +234,10 @@ impl<B: Backend> ArchWeights<B> {
                     let noisy = log_softmax(logits, 1)
                         + Tensor::from_data(TensorData::new(g, [e, o]), &device);
                     let probs = softmax(noisy.div_scalar(tau), 1);
-                    if matches!(relaxation, Relaxation::GumbelHard { .. }) {
+                    if matches!(
+                        relaxation,
+                        Relaxation::GumbelHard { .. } | Relaxation::GumbelHardDense { .. }
+                    ) {
                         let values: Vec<f32> = probs
                             .clone()
                             .into_data()
@@ -233,7 +256,12 @@ impl<B: Backend> ArchWeights<B> {
                             one_hot[r * o + c] = 1.0;
                         }
                         let one_hot = Tensor::from_data(TensorData::new(one_hot, [e, o]), &device);
-                        (one_hot - probs.clone().detach() + probs, Some(index))
+                        // Dense: no sampled index, so every alive operation is computed and
+                        // weighted ((0 − p) + p is exactly 0, so the values stay one-hot).
+                        let dense =
+                            matches!(relaxation, Relaxation::GumbelHardDense { .. }) && tracked;
+                        let hard = one_hot - probs.clone().detach() + probs;
+                        (hard, if dense { None } else { Some(index) })
                     } else {
                         (probs, None)
                     }

@@ -17,11 +17,13 @@ use burn::optim::decay::WeightDecayConfig;
 use burn::optim::momentum::MomentumConfig;
 use burn::optim::{Adam, AdamConfig, GradientsParams, Optimizer, Sgd, SgdConfig};
 use burn::tensor::backend::AutodiffBackend;
-use burn::tensor::{Device, Tensor};
+use burn::tensor::{Device, Tensor, TensorData};
+use rand::SeedableRng;
+use rand::seq::SliceRandom;
 use serde::{Deserialize, Serialize};
 
 use super::SearchError;
-use super::alphas::{Alphas, ArchLayout, ArchMask, ArchProbabilities, ArchWeights};
+use super::alphas::{Alphas, ArchLayout, ArchMask, ArchProbabilities, ArchWeights, Relaxation};
 use super::method::{EpochPlan, Method, SearchMethod};
 use super::supernet::{SearchNetwork, SupernetBuilder};
 use crate::data::{Augment, ImageBatch, ImageDataset};
@@ -79,6 +81,12 @@ pub struct AlphaOptimConfig {
     /// with fixed alphas (DARTS-PT's "fix α", [`super::perturb`]).
     #[serde(default)]
     pub warmup_epochs: usize,
+    /// How the weights train during the warm-up ([`WarmupPaths`]; default: through the
+    /// method's own relaxation). GDAS' single sampled path gives each convolution a fifth of
+    /// the warm-up's steps; [`WarmupPaths::Fair`] computes every operation on every step.
+    /// (Left out of the serialized configuration at its default.)
+    #[serde(default, skip_serializing_if = "WarmupPaths::is_method")]
+    pub warmup_paths: WarmupPaths,
     /// β-DARTS' beta-decay regularization (Ye et al., CVPR 2022): the alphas' loss gains
     /// `λ · mean over edges of logsumexp(α_edge)`, with `λ = beta_decay · epoch / epochs` (0 in
     /// the first epoch of each stage, `beta_decay · (epochs − 1) / epochs` in the last; the
@@ -101,6 +109,33 @@ pub struct AlphaOptimConfig {
     pub resource_weight: f64,
 }
 
+/// The paths through which the weights train while the alphas warm up
+/// ([`AlphaOptimConfig::warmup_epochs`], and the epochs a method's plan keeps the alphas fixed).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WarmupPaths {
+    /// The method's relaxation with the alphas held (DARTS: the softmax mixture; GDAS: one
+    /// sampled operation per edge, so each operation trains on about `1/ops` of the steps).
+    #[default]
+    Method,
+    /// Every alive operation of an edge at equal weight (DARTS' mixture), whatever the method.
+    Mixture,
+    /// Strictly fair single paths (FairNAS, Chu et al., ICCV 2021): each step runs the batch
+    /// through `k` one-operation-per-edge paths that together take every alive operation of
+    /// every edge once (`k`: the most alive operations of an edge; an edge with fewer repeats
+    /// some at random), and applies the sum of their gradients. Every operation is computed
+    /// on every step, each as a single path uses it, and learns unless its path leaves its
+    /// output unused (`none` on every edge out of its node, in a cell); a step costs about `k`
+    /// single-path steps.
+    Fair,
+}
+
+impl WarmupPaths {
+    fn is_method(&self) -> bool {
+        *self == WarmupPaths::Method
+    }
+}
+
 fn is_zero(x: &f64) -> bool {
     *x == 0.0
 }
@@ -114,6 +149,7 @@ impl Default for AlphaOptimConfig {
             weight_decay: 1e-3,
             init_std: 1e-3,
             warmup_epochs: 0,
+            warmup_paths: WarmupPaths::Method,
             beta_decay: 0.0,
             resource_weight: 0.0,
         }
@@ -545,9 +581,99 @@ where
         let values: Vec<Tensor<B, 2>> = alphas
             .cells
             .iter()
-            .map(|p| if detach { p.val().detach() } else { p.val() })
+            .map(|p| {
+                if detach {
+                    // `detach` keeps a parameter's flag; cleared, the relaxation knows that no
+                    // gradient flows back (GDAS' dense gradient then computes one operation).
+                    p.val().detach().set_require_grad(false)
+                } else {
+                    p.val()
+                }
+            })
             .collect();
         self.method.weights(&values, &self.mask, &ctx.plan, seed)
+    }
+
+    /// Every alive operation of every edge at equal weight ([`WarmupPaths::Mixture`]).
+    fn mixture_weights(&self, ctx: &StepContext) -> ArchWeights<B> {
+        let zeros: Vec<Tensor<B, 2>> = self
+            .alphas
+            .cells
+            .iter()
+            .map(|p| Tensor::zeros(p.val().dims(), &self.device))
+            .collect();
+        ArchWeights::new(
+            &zeros,
+            &self.mask,
+            Relaxation::Softmax { tau: 1.0 },
+            ctx.plan.skip_dropout,
+            0,
+        )
+    }
+
+    /// The one-hot paths of a strictly fair step ([`WarmupPaths::Fair`]): path `j` takes
+    /// operation `perm[j]` of each edge, `perm` a random order of the edge's alive operations
+    /// (drawn from `seed`), cycled on an edge with fewer operations than paths.
+    fn fair_paths(&self, ctx: &StepContext, seed: u64) -> Vec<ArchWeights<B>> {
+        let mut rng = rand::rngs::ChaCha8Rng::seed_from_u64(seed);
+        // [kind][edge]: the edge's alive operations in a random order.
+        let orders: Vec<Vec<Vec<usize>>> = self
+            .layout
+            .cells
+            .iter()
+            .enumerate()
+            .map(|(k, cell)| {
+                (0..cell.edges.len())
+                    .map(|e| {
+                        let mut alive: Vec<usize> = (0..cell.ops.len())
+                            .filter(|&o| self.mask.alive(k, e, o))
+                            .collect();
+                        alive.shuffle(&mut rng);
+                        alive
+                    })
+                    .collect()
+            })
+            .collect();
+        let paths = orders
+            .iter()
+            .flatten()
+            .map(Vec::len)
+            .max()
+            .unwrap_or(1)
+            .max(1);
+        (0..paths)
+            .map(|j| {
+                let mut tables = Vec::with_capacity(orders.len());
+                let mut sampled = Vec::with_capacity(orders.len());
+                for (k, cell) in self.layout.cells.iter().enumerate() {
+                    let ops = cell.ops.len();
+                    let mut one_hot = vec![0f32; orders[k].len() * ops];
+                    let mut picks = Vec::with_capacity(orders[k].len());
+                    for (e, order) in orders[k].iter().enumerate() {
+                        // An edge with no alive operation keeps index 0 (masked: not computed).
+                        let op = if order.is_empty() {
+                            0
+                        } else {
+                            order[j % order.len()]
+                        };
+                        one_hot[e * ops + op] = 1.0;
+                        picks.push(op);
+                    }
+                    tables.push(Tensor::<B, 2>::from_data(
+                        TensorData::new(one_hot, [orders[k].len(), ops]),
+                        &self.device,
+                    ));
+                    sampled.push(picks);
+                }
+                ArchWeights::from_probabilities(
+                    tables,
+                    Some(sampled),
+                    &self.mask,
+                    ctx.plan.skip_dropout,
+                    mix_seed(seed, j as u64, 0),
+                )
+            })
+            .collect()
     }
 
     /// One bi-level step: the alphas learn on `valid` (unless `ctx.plan.update_alphas` is false),
@@ -585,13 +711,29 @@ where
             (self.alphas.clone(), None)
         };
 
-        // Weight step, with the new alphas held fixed.
-        let w = self.weights_of(&alphas, true, ctx, mix_seed(seed, 2, 0));
-        let logits = self.net.search_logits(train.images.clone(), &w);
-        stats.train_correct = count_correct(logits.clone(), train.targets.clone());
-        stats.train_seen = train.targets.dims()[0];
-        let loss = loss_fn.forward(logits, train.targets.clone());
-        stats.train_loss = scalar(loss.clone());
+        // Weight step, with the new alphas held fixed (during a warm-up, through the paths
+        // the configuration names).
+        let paths = match (ctx.plan.update_alphas, self.config.alphas.warmup_paths) {
+            (false, WarmupPaths::Mixture) => vec![self.mixture_weights(ctx)],
+            (false, WarmupPaths::Fair) => self.fair_paths(ctx, mix_seed(seed, 2, 1)),
+            _ => vec![self.weights_of(&alphas, true, ctx, mix_seed(seed, 2, 0))],
+        };
+        let batch = train.targets.dims()[0];
+        let mut total: Option<Tensor<B, 1>> = None;
+        for w in &paths {
+            let logits = self.net.search_logits(train.images.clone(), w);
+            stats.train_correct += count_correct(logits.clone(), train.targets.clone());
+            stats.train_seen += batch;
+            let loss = loss_fn.forward(logits, train.targets.clone());
+            total = Some(match total {
+                Some(t) => t + loss,
+                None => loss,
+            });
+        }
+        let Some(loss) = total else {
+            unreachable!("a weight step has at least one path")
+        };
+        stats.train_loss = scalar(loss.clone()) / paths.len() as f64;
         if !stats.train_loss.is_finite() {
             return Err(self.diverged("training loss", stats.train_loss));
         }

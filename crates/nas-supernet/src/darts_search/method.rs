@@ -4,7 +4,7 @@
 //! | --- | --- | --- | --- | --- |
 //! | [`Method::Darts`] | softmax | first order: `∇α L_val(w, α)` | — | DARTS (Liu et al., ICLR 2019) |
 //! | [`Method::Darts2`] | softmax | second order: `∇α L_val(w − ξ∇w L_train(w, α), α)`, Hessian-vector product by finite differences, ReLU activation patterns frozen at `w` | — | DARTS, `architect.py` of `quark0/darts` (ε = 0.01 / ‖∇w'L_val‖) |
-//! | [`Method::Gdas`] | hard Gumbel-softmax, straight-through; only the sampled operation is computed | first order | τ linear from 10 to 0.1 over the epochs | GDAS (Dong and Yang, CVPR 2019), AutoDL-Projects |
+//! | [`Method::Gdas`] | hard Gumbel-softmax, straight-through; only the sampled operation is computed (with `dense_gradient`: every operation in the alpha step, for the paper's gradient) | first order | τ linear from 10 to 0.1 over the epochs | GDAS (Dong and Yang, CVPR 2019), AutoDL-Projects |
 //! | [`Method::Snas`] | soft Gumbel-softmax | first order | τ exponential from 1 to 0.33 | SNAS (Xie et al., ICLR 2019); 0.33 as in ConfOpt's SNAS sampler |
 //! | [`Method::Asap`] | softmax(α / τ), pruned operations masked | first order | τ = 1.6 · 0.95^epoch; after every alpha step (as the paper does; `every_step: false`: at each epoch start, as UniNAS does), operations whose weight is below 0.4 / N (N candidates on the edge) are pruned | ASAP (Noy et al., AISTATS 2020) |
 //! | [`Method::Pdarts`] | softmax; dropout on skip connections | first order | stages of growing depth; weakest operations dropped between stages; at most `max_skip` skip connections in the derived normal cell | P-DARTS (Chen et al., ICCV 2019), `chenxin061/pdarts` |
@@ -111,6 +111,19 @@ pub struct GumbelConfig {
     pub tau_max: f64,
     /// Temperature of the last epoch.
     pub tau_min: f64,
+    /// GDAS only: compute every operation in the alpha step, so that each operation's
+    /// straight-through gradient is `⟨∂L/∂node, op(x)⟩` as in the paper's equation
+    /// ([`Relaxation::GumbelHardDense`]), instead of the reference code's shortcut, which
+    /// computes only the sampled operation and gives the others a gradient that does not
+    /// depend on them. Costs an alpha step about what a DARTS step costs; the weight step
+    /// still computes one operation per edge. `false` (the default): the reference code.
+    /// (Left out of the serialized configuration when false.)
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub dense_gradient: bool,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 /// ASAP settings.
@@ -208,10 +221,12 @@ impl Method {
             "gdas" => Method::Gdas(GumbelConfig {
                 tau_max: 10.0,
                 tau_min: 0.1,
+                dense_gradient: false,
             }),
             "snas" => Method::Snas(GumbelConfig {
                 tau_max: 1.0,
                 tau_min: 0.33,
+                dense_gradient: false,
             }),
             "asap" => Method::Asap(AsapConfig::default()),
             "pdarts" => Method::Pdarts(PdartsConfig::default()),
@@ -256,7 +271,17 @@ impl Method {
         match self {
             Method::Darts => Ok(()),
             Method::Darts2(u) => check_unrolled(u),
-            Method::Gdas(g) | Method::Snas(g) => check_gumbel(g),
+            Method::Gdas(g) => check_gumbel(g),
+            Method::Snas(g) => {
+                if g.dense_gradient {
+                    return bad(
+                        "dense_gradient",
+                        "applies to GDAS only (SNAS' soft weights compute every operation \
+                         anyway); set it to false",
+                    );
+                }
+                check_gumbel(g)
+            }
             Method::Asap(a) => check_asap(a),
             Method::Pdarts(p) => check_pdarts(p),
         }
@@ -470,7 +495,11 @@ impl<B: Backend> SearchMethod<B> for Gdas {
         }
     }
     fn relaxation(&self, plan: &EpochPlan) -> Relaxation {
-        Relaxation::GumbelHard { tau: plan.tau }
+        if self.0.dense_gradient {
+            Relaxation::GumbelHardDense { tau: plan.tau }
+        } else {
+            Relaxation::GumbelHard { tau: plan.tau }
+        }
     }
 }
 

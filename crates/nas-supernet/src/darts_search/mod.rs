@@ -49,7 +49,7 @@ pub mod supernet;
 pub use alphas::{Alphas, ArchLayout, ArchMask, ArchProbabilities, ArchWeights, Relaxation};
 pub use bilevel::{
     AlphaOptimConfig, EpochReport, SearchConfig, SearchReport, Searcher, StepContext, StepStats,
-    WeightOptimConfig,
+    WarmupPaths, WeightOptimConfig,
 };
 pub use epochs::SearchEpochs;
 pub use method::{EpochAt, EpochPlan, Method, SearchMethod};
