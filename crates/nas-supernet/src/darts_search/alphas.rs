@@ -44,12 +44,19 @@ impl ArchLayout {
     /// A mask with every operation alive.
     pub fn full_mask(&self) -> ArchMask {
         ArchMask {
-            cells: self
-                .cells
-                .iter()
-                .map(|c| vec![vec![true; c.ops.len()]; c.edges.len()])
-                .collect(),
+            cells: self.per_edge(|_, _, cell| vec![true; cell.ops.len()]),
         }
+    }
+
+    /// `f(kind, edge, cell)` for every edge of every cell kind, as `[kind][edge]`: the shape of
+    /// the alphas without their operation axis. Called kind by kind, edge by edge, so a
+    /// random draw inside `f` happens in the same order every time.
+    pub fn per_edge<T>(&self, mut f: impl FnMut(usize, usize, &CellLayout) -> T) -> Vec<Vec<T>> {
+        self.cells
+            .iter()
+            .enumerate()
+            .map(|(k, cell)| (0..cell.edges.len()).map(|e| f(k, e, cell)).collect())
+            .collect()
     }
 }
 

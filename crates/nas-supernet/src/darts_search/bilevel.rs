@@ -617,23 +617,13 @@ where
     fn fair_paths(&self, ctx: &StepContext, seed: u64) -> Vec<ArchWeights<B>> {
         let mut rng = rand::rngs::ChaCha8Rng::seed_from_u64(seed);
         // [kind][edge]: the edge's alive operations in a random order.
-        let orders: Vec<Vec<Vec<usize>>> = self
-            .layout
-            .cells
-            .iter()
-            .enumerate()
-            .map(|(k, cell)| {
-                (0..cell.edges.len())
-                    .map(|e| {
-                        let mut alive: Vec<usize> = (0..cell.ops.len())
-                            .filter(|&o| self.mask.alive(k, e, o))
-                            .collect();
-                        alive.shuffle(&mut rng);
-                        alive
-                    })
-                    .collect()
-            })
-            .collect();
+        let orders: Vec<Vec<Vec<usize>>> = self.layout.per_edge(|k, e, cell| {
+            let mut alive: Vec<usize> = (0..cell.ops.len())
+                .filter(|&o| self.mask.alive(k, e, o))
+                .collect();
+            alive.shuffle(&mut rng);
+            alive
+        });
         let paths = orders
             .iter()
             .flatten()
@@ -831,22 +821,12 @@ where
         );
         let image = Tensor::<B, 4>::zeros([1, c, h, w], &self.device);
         let (_, macs) = super::mixed::record_op_macs(|| net.search_logits(image, &weights));
-        let table: OpTable = self
-            .layout
-            .cells
-            .iter()
-            .enumerate()
-            .map(|(k, cell)| {
-                (0..cell.edges.len())
-                    .map(|e| {
-                        let slice = weights.edge(k, e, 0).weights.as_ptr() as usize;
-                        (0..cell.ops.len())
-                            .map(|o| macs.get(&(slice, o)).copied().unwrap_or(0) as f64)
-                            .collect()
-                    })
-                    .collect()
-            })
-            .collect();
+        let table: OpTable = self.layout.per_edge(|k, e, cell| {
+            let slice = weights.edge(k, e, 0).weights.as_ptr() as usize;
+            (0..cell.ops.len())
+                .map(|o| macs.get(&(slice, o)).copied().unwrap_or(0) as f64)
+                .collect()
+        });
         if let Ok(mut cache) = self.op_macs.lock() {
             *cache = Some((input, self.stage, table.clone()));
         }

@@ -52,6 +52,29 @@ fn zeros(n: usize) -> Vec<f32> {
     v
 }
 
+/// `buf` cut into `size`-long parts when `need`, else `chunks` empty slices: one part per
+/// chunk of images either way, so that a parallel zip over the chunks keeps its length when a
+/// gradient is not wanted.
+fn chunks_or_empty(buf: &mut [f32], need: bool, size: usize, chunks: usize) -> Vec<&mut [f32]> {
+    if need {
+        buf.chunks_mut(size).collect()
+    } else {
+        (0..chunks).map(|_| <&mut [f32]>::default()).collect()
+    }
+}
+
+/// The element-wise sum of the `size`-long parts of `partial` (per-chunk partial gradients),
+/// added in chunk order, so that the result does not depend on the thread count.
+fn sum_parts(partial: &[f32], size: usize) -> Vec<f32> {
+    let mut sum = vec![0.0f32; size];
+    for part in partial.chunks(size) {
+        for (a, b) in sum.iter_mut().zip(part) {
+            *a += b;
+        }
+    }
+    sum
+}
+
 /// `Σ a[i]·b[i]`.
 #[inline(always)]
 fn dot(a: &[f32], b: &[f32]) -> f32 {
@@ -424,31 +447,13 @@ pub(crate) fn conv2d_backward(
             }
         }
     };
-    let dx_chunks: Vec<&mut [f32]> = if need_dx {
-        dx.chunks_mut(CHUNK * img).collect()
-    } else {
-        (0..chunks).map(|_| <&mut [f32]>::default()).collect()
-    };
-    let dw_chunks: Vec<&mut [f32]> = if need_dw {
-        partial.chunks_mut(s.o * ck).collect()
-    } else {
-        (0..chunks).map(|_| <&mut [f32]>::default()).collect()
-    };
-    dx_chunks
+    chunks_or_empty(&mut dx, need_dx, CHUNK * img, chunks)
         .into_par_iter()
-        .zip(dw_chunks)
+        .zip(chunks_or_empty(&mut partial, need_dw, s.o * ck, chunks))
         .zip(x.par_chunks(CHUNK * img))
         .zip(dy.par_chunks(CHUNK * s.o * p))
         .for_each_init(Scratch::default, work);
-    let dw = need_dw.then(|| {
-        let mut dw = vec![0.0f32; s.o * ck];
-        for part in partial.chunks(s.o * ck) {
-            for (a, b) in dw.iter_mut().zip(part) {
-                *a += b;
-            }
-        }
-        dw
-    });
+    let dw = need_dw.then(|| sum_parts(&partial, s.o * ck));
     (need_dx.then_some(dx), dw)
 }
 

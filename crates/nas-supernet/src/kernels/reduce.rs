@@ -6,7 +6,7 @@
 
 use rayon::prelude::*;
 
-use super::{CHUNK, Scratch, matmul, zeros};
+use super::{CHUNK, Scratch, chunks_or_empty, matmul, sum_parts, zeros};
 
 /// Shape of a factorized reduction: `[n, c, h, w]` in, `[n, oa + ob, ⌈h/2⌉, ⌈w/2⌉]` out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -154,29 +154,14 @@ pub(crate) fn factorized_reduce_backward(
             }
         }
     };
-    let dx_chunks: Vec<&mut [f32]> = if need_dx {
-        dx.chunks_mut(CHUNK * img).collect()
-    } else {
-        (0..chunks).map(|_| <&mut [f32]>::default()).collect()
-    };
-    let dw_chunks: Vec<&mut [f32]> = if need_dw {
-        partial.chunks_mut(wa + wb).collect()
-    } else {
-        (0..chunks).map(|_| <&mut [f32]>::default()).collect()
-    };
-    dx_chunks
+    chunks_or_empty(&mut dx, need_dx, CHUNK * img, chunks)
         .into_par_iter()
-        .zip(dw_chunks)
+        .zip(chunks_or_empty(&mut partial, need_dw, wa + wb, chunks))
         .zip(x.par_chunks(CHUNK * img))
         .zip(dy.par_chunks(CHUNK * o * p))
         .for_each_init(Scratch::default, work);
     let dw = need_dw.then(|| {
-        let mut sum = vec![0.0f32; wa + wb];
-        for part in partial.chunks(wa + wb) {
-            for (a, b) in sum.iter_mut().zip(part) {
-                *a += b;
-            }
-        }
+        let mut sum = sum_parts(&partial, wa + wb);
         let b = sum.split_off(wa);
         [sum, b]
     });
