@@ -31,7 +31,8 @@
 //! `runs/spos/report.html`), with SVG figures: the supernet's training accuracy per epoch, the
 //! one-shot accuracy of every candidate of the evolution with its best so far, the best
 //! architecture, one-shot accuracy against MACs with the Pareto front, the final training's
-//! validation accuracy, and a table of the candidates.
+//! validation accuracy, a table of the candidates, and with `--space nb201` and the table the
+//! look-up of the searched and the random cells.
 //!
 //! ```text
 //! cargo run --release --example spos                      # NAS-Bench-201, about 3 minutes on 2 cores
@@ -81,7 +82,7 @@ struct Args {
     /// Initial channels of the NAS-Bench-201 supernet and networks (`--space nb201`).
     #[arg(long, default_value_t = 8)]
     channels: usize,
-    /// Cells per stage of the NAS-Bench-201 supernet and networks (`--space nb201`).
+    /// Cells per stage of the NAS-Bench-201 supernet and networks (`--space nb201`; default 1).
     #[arg(long)]
     cells: Option<usize>,
     /// Path of `nats_bench_tss_200ep.csv` for `--space nb201` (default: $NAS_NB201_CSV, then
@@ -92,8 +93,9 @@ struct Args {
     #[arg(long, default_value_t = 40)]
     epochs: usize,
     /// Paths of each supernet training step: `uniform` (SPOS: one uniformly drawn path per
-    /// minibatch) or `fair` (FairNAS' strict fairness: the minibatch split into 4 slices
-    /// whose paths together take every block of every layer once).
+    /// minibatch) or `fair` (FairNAS' strict fairness: the minibatch split into one slice per
+    /// choice, 5 for nb201 and 4 for shufflenet, whose paths together take every choice of
+    /// every decision once).
     #[arg(long, value_enum, default_value_t = Sampling::Uniform)]
     sampling: Sampling,
     /// Learning rate of the supernet training and of the from-scratch trainings (SGD with
@@ -245,8 +247,9 @@ struct Setup<S, N, F, R> {
     supernet: N,
     scratch: F,
     description: String,
-    /// Part of the checkpoint's directory name: a resumed training never mixes spaces.
-    tag: &'static str,
+    /// Part of the checkpoint's directory name (the space and the supernet's shape): a resumed
+    /// training never mixes them.
+    tag: String,
     rank: R,
 }
 
@@ -285,7 +288,15 @@ impl BackendTask for Spos {
                     supernet,
                     scratch,
                     description,
-                    tag: "",
+                    tag: format!(
+                        "-shufflenet-{}-w{}",
+                        args.stage_repeats
+                            .iter()
+                            .map(|r| r.to_string())
+                            .collect::<Vec<_>>()
+                            .join("."),
+                        args.width
+                    ),
                     rank: |_: &SposArch| None,
                 };
                 search(&args, &data, setup, &device)
@@ -309,7 +320,7 @@ impl BackendTask for Spos {
                     supernet,
                     scratch: net,
                     description,
-                    tag: "-nb201",
+                    tag: format!("-nb201-c{}n{}", net.channels, net.cells_per_stage),
                     rank: |a: &Nb201Arch| table.and_then(|t| common::cifar10_rank(t, a)),
                 };
                 search(&args, &data, setup, &device)
@@ -355,6 +366,22 @@ where
         data.valid.len()
     );
 
+    // Checked before the training, so that a wrong flag costs nothing.
+    let macs_fraction = args.macs_fraction.unwrap_or(match args.space {
+        SpaceArg::Shufflenet => 0.5,
+        SpaceArg::Nb201 => 1.0,
+    });
+    if !(0.0..=1.0).contains(&macs_fraction) {
+        return Err(format!(
+            "--macs-fraction {macs_fraction} is not between 0 and 1: it places the MACs limit \
+             between the cheapest path (0) and the most expensive one (1)"
+        ));
+    }
+    let trials = args
+        .population
+        .checked_mul(args.generations)
+        .ok_or("--population times --generations is too large")?;
+
     // 1. Supernet training with uniform single-path sampling (or strictly fair paths).
     let config = TrainConfig {
         weight_decay: 4e-5,
@@ -385,7 +412,8 @@ where
             },
         },
     )?;
-    // The space and the sampling are in the path: a resumed training never mixes them.
+    // The space, the supernet's shape and the sampling are in the path: a resumed training
+    // never mixes them.
     let path = format!(
         "runs/spos/{}{tag}-seed{}{}/supernet.ckpt",
         args.data
@@ -405,10 +433,6 @@ where
     // 2. Evolution under a MACs limit, scored with inherited weights.
     let table = MacsTable::new(space.clone(), &supernet, data.train.shape(), args.run.seed)?;
     let (lo, hi) = table.range();
-    let macs_fraction = args.macs_fraction.unwrap_or(match args.space {
-        SpaceArg::Shufflenet => 0.5,
-        SpaceArg::Nb201 => 1.0,
-    });
     let limit = lo + ((hi - lo) as f64 * macs_fraction) as u64;
     println!(
         "path MACs range {lo}..{hi}; limit {limit} ({:.0}% of the way)",
@@ -432,7 +456,6 @@ where
         seed: args.run.seed,
     };
     let mut estimator = data.weight_sharing(supernet, recalibration, device)?;
-    let trials = args.population * args.generations;
     let mut done = 0;
     let mut best = f64::NEG_INFINITY;
     let search_start = Instant::now();
